@@ -1,0 +1,187 @@
+#include "binding/network_wrap.h"
+
+#include <vector>
+
+#include "binding/args.h"
+#include "binding/backend_factory.h"
+
+namespace vggjs {
+namespace {
+
+vgg::LayerSpec ParseLayer(Napi::Env env, const Napi::Value& v, const std::string& ctx) {
+  Napi::Object o = GetObject(v, ctx);
+  Napi::Value kv = o.Get("kind");
+  const std::string kind = kv.IsString() ? kv.As<Napi::String>().Utf8Value() : "";
+  vgg::LayerSpec l;
+  if (kind == "conv") {
+    l.kind = vgg::LayerSpec::Kind::kConv;
+    l.in_channels = GetInt(o, "inChannels", ctx, 1, 1 << 20);
+    l.out_channels = GetInt(o, "outChannels", ctx, 1, 1 << 20);
+    l.kernel = GetInt(o, "kernel", ctx, 1, 64);
+    l.stride = GetIntOr(o, "stride", ctx, 1, 64, 1);
+    l.pad = GetIntOr(o, "pad", ctx, 0, 64, 0);
+    l.relu = GetBoolOr(o, "relu", ctx, true);
+  } else if (kind == "maxpool") {
+    l.kind = vgg::LayerSpec::Kind::kMaxPool;
+    l.window = GetIntOr(o, "window", ctx, 1, 64, 2);
+    l.pool_stride = GetIntOr(o, "stride", ctx, 1, 64, 2);
+  } else if (kind == "lrn") {
+    l.kind = vgg::LayerSpec::Kind::kLrn;
+    l.lrn.size = GetIntOr(o, "size", ctx, 1, 1 << 16, l.lrn.size);
+    l.lrn.alpha = float(GetNumberOr(o, "alpha", ctx, l.lrn.alpha));
+    l.lrn.beta = float(GetNumberOr(o, "beta", ctx, l.lrn.beta));
+    l.lrn.k = float(GetNumberOr(o, "k", ctx, l.lrn.k));
+  } else {
+    ThrowInvalid(env, ctx + ".kind: expected 'conv' | 'maxpool' | 'lrn', got " + Describe(kv));
+  }
+  return l;
+}
+
+class ForwardWorker final : public Napi::AsyncWorker {
+ public:
+  ForwardWorker(Napi::Env env, std::shared_ptr<vgg::Network> net, vgg::Shape4 in, Napi::Float32Array x,
+                Napi::Float32Array y)
+      : Napi::AsyncWorker(env, "vggnet:forward"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        net_(std::move(net)),
+        in_(in),
+        x_(x.Data()),
+        y_(y.Data()),
+        x_ref_(Napi::Persistent(static_cast<Napi::Object>(x))),
+        y_ref_(Napi::Persistent(static_cast<Napi::Object>(y))) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = net_->Forward(in_, x_, y_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.ok()) deferred_.Resolve(y_ref_.Value());
+    else deferred_.Reject(MakeError(env, status_).Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<vgg::Network> net_;  // keeps the network alive past dispose() until this run ends
+  vgg::Shape4 in_;
+  const float* x_;
+  float* y_;
+  Napi::ObjectReference x_ref_, y_ref_;  // keep both arrays alive while the pool thread uses them
+  vgg::Status status_;
+};
+
+}  // namespace
+
+Napi::Function NetworkWrap::Init(Napi::Env env) {
+  return DefineClass(env, "Network",
+                     {InstanceMethod("outputShape", &NetworkWrap::OutputShape),
+                      InstanceMethod("forward", &NetworkWrap::Forward),
+                      InstanceMethod("forwardSync", &NetworkWrap::ForwardSync),
+                      InstanceMethod("info", &NetworkWrap::Info), InstanceMethod("dispose", &NetworkWrap::Dispose),
+                      InstanceAccessor("disposed", &NetworkWrap::IsDisposed, nullptr)});
+}
+
+// new Network(options {device, threads, isa}, layers[], weights: Float32Array[], biases: Float32Array[])
+NetworkWrap::NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkWrap>(info) {
+  Napi::Env env = info.Env();
+  Napi::Object opts = GetObject(info[0], "options");
+  if (!info[1].IsArray()) ThrowInvalid(env, "layers: expected an array, got " + Describe(info[1]));
+  if (!info[2].IsArray()) ThrowInvalid(env, "weights: expected an array, got " + Describe(info[2]));
+  if (!info[3].IsArray()) ThrowInvalid(env, "biases: expected an array, got " + Describe(info[3]));
+  Napi::Array layers = info[1].As<Napi::Array>(), wa = info[2].As<Napi::Array>(), ba = info[3].As<Napi::Array>();
+  std::vector<vgg::LayerSpec> specs;
+  std::vector<const float*> weights, biases;
+  int in_c = -1;
+  uint32_t ci = 0;
+  for (uint32_t i = 0; i < layers.Length(); ++i) {
+    const std::string ctx = "layers[" + std::to_string(i) + "]";
+    vgg::LayerSpec l = ParseLayer(env, layers.Get(i), ctx);
+    if (l.kind == vgg::LayerSpec::Kind::kConv) {
+      if (in_c >= 0 && l.in_channels != in_c)
+        ThrowInvalid(env, ctx + ".inChannels: expected " + std::to_string(in_c) + " (previous layer's output), got " +
+                              std::to_string(l.in_channels));
+      in_c = l.out_channels;
+      const std::string wn = "weights[" + std::to_string(ci) + "]", bn = "biases[" + std::to_string(ci) + "]";
+      if (ci >= wa.Length()) ThrowInvalid(env, wn + ": missing (one weight tensor per conv layer)");
+      weights.push_back(GetF32(wa.Get(ci), wn, size_t(l.out_channels) * l.in_channels * l.kernel * l.kernel).Data());
+      biases.push_back(ci < ba.Length() ? GetF32(ba.Get(ci), bn, l.out_channels).Data() : nullptr);
+      ++ci;
+    }
+    specs.push_back(l);
+  }
+  if (ci != wa.Length())
+    ThrowInvalid(env, "weights: expected " + std::to_string(ci) + " tensors (one per conv layer), got " +
+                          std::to_string(wa.Length()));
+  std::shared_ptr<vgg::Backend> be = CreateBackend(env, opts, "options");
+  std::unique_ptr<vgg::Network> net;
+  vgg::Status st = vgg::Network::Create(be, std::move(specs), weights, biases, &net);
+  if (!st.ok()) Throw(env, st);
+  net_ = std::move(net);
+}
+
+std::shared_ptr<vgg::Network> NetworkWrap::Live(Napi::Env env, const char* method) {
+  if (!net_) Throw(env, vgg::Disposed(std::string("Network.") + method + ": the network was disposed"));
+  return net_;
+}
+
+Napi::Value NetworkWrap::OutputShape(const Napi::CallbackInfo& info) {
+  auto net = Live(info.Env(), "outputShape");
+  const vgg::Shape4 in = GetShape4(info[0], "dims");
+  vgg::Shape4 out;
+  vgg::Status st = net->OutputShape(in, &out);
+  if (!st.ok()) Throw(info.Env(), st);
+  Napi::Array a = Napi::Array::New(info.Env(), 4);
+  a.Set(0u, out.n); a.Set(1u, out.c); a.Set(2u, out.h); a.Set(3u, out.w);
+  return a;
+}
+
+// forward(dims [N,C,H,W], x Float32Array) → Promise<Float32Array> score map (N,K,h,w)
+Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto net = Live(env, "forward");
+  const vgg::Shape4 in = GetShape4(info[0], "dims");
+  Napi::Float32Array x = GetF32(info[1], "x", in.size());
+  vgg::Shape4 out;
+  vgg::Status st = net->OutputShape(in, &out);
+  if (!st.ok()) Throw(env, st);
+  Napi::Float32Array y = Napi::Float32Array::New(env, out.size());
+  auto* w = new ForwardWorker(env, net, in, x, y);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value NetworkWrap::ForwardSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto net = Live(env, "forwardSync");
+  const vgg::Shape4 in = GetShape4(info[0], "dims");
+  Napi::Float32Array x = GetF32(info[1], "x", in.size());
+  vgg::Shape4 out;
+  vgg::Status st = net->OutputShape(in, &out);
+  if (!st.ok()) Throw(env, st);
+  Napi::Float32Array y = Napi::Float32Array::New(env, out.size());
+  st = net->Forward(in, x.Data(), y.Data());
+  if (!st.ok()) Throw(env, st);
+  return y;
+}
+
+Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
+  auto net = Live(info.Env(), "info");
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("backend", net->backend().name());
+  o.Set("kernelFamily", net->backend().kernel_family());
+  o.Set("weightBytes", double(net->weight_bytes()));
+  o.Set("plansCached", net->num_plans_cached());
+  return o;
+}
+
+Napi::Value NetworkWrap::Dispose(const Napi::CallbackInfo& info) {
+  net_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value NetworkWrap::IsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !net_);
+}
+
+}  // namespace vggjs

@@ -1,0 +1,26 @@
+// Reference kernels: plain loops, double accumulation. They are the specification that every optimised
+// kernel (native/cpu, native/cuda) is tested against; they are never used for speed.
+#pragma once
+#include "core/shapes.h"
+
+namespace vgg::ref {
+
+// y (N,K,P,Q) = [relu](conv(x (N,C,H,W), w (K,C,R,S)) + b (K)); b may be null.
+void conv2d(const ConvShape& s, const float* x, const float* w, const float* b, bool relu, float* y);
+
+// y (N,C,P,Q) = max over each window of x (N,C,H,W). NaN propagates.
+void maxpool2d(const PoolShape& s, const float* x, float* y);
+
+// y (N,C,H,W) = LRN(x) across channels, see LrnParams.
+void lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y);
+
+// Row-wise softmax of x (rows, cols), numerically stable (max subtracted).
+void softmax(int rows, int cols, const float* x, float* y);
+
+// y (N,C) = mean over H×W of x (N,C,H,W): the spatial average of a class score map (paper §3.2).
+void spatial_mean(int N, int C, int H, int W, const float* x, float* y);
+
+// y (N,C,H,W) = x mirrored along W (horizontal flip).
+void flip_w(int N, int C, int H, int W, const float* x, float* y);
+
+}  // namespace vgg::ref

@@ -1,0 +1,35 @@
+// CUDA device discovery. libcuda is opened lazily by the static runtime at the first call, so on a host
+// without a driver this returns a reason instead of failing to load.
+#include <cuda_runtime.h>
+
+#include "core/backend.h"
+
+namespace vgg {
+
+CudaInfo GetCudaInfo() {
+  CudaInfo info;
+  info.compiled = true;
+  cudaRuntimeGetVersion(&info.runtime_version);
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky error
+    if (err == cudaErrorInsufficientDriver)
+      info.reason = "CUDA driver not found or too old (cudaGetDeviceCount: cudaErrorInsufficientDriver)";
+    else if (err == cudaErrorNoDevice)
+      info.reason = "no CUDA device (cudaGetDeviceCount: cudaErrorNoDevice)";
+    else
+      info.reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(err) + ": " +
+                    cudaGetErrorString(err);
+    return info;
+  }
+  if (count == 0) info.reason = "no CUDA device";
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
+    info.devices.push_back({d, prop.name, prop.totalGlobalMem, prop.major, prop.minor});
+  }
+  return info;
+}
+
+}  // namespace vgg
