@@ -37,7 +37,7 @@ std::string Describe(const Napi::Value& v) {
   return "object";
 }
 
-static int CheckInt(const Napi::Value& v, const std::string& name, int min, int max) {
+int CheckInt(const Napi::Value& v, const std::string& name, int min, int max) {
   if (!v.IsNumber()) ThrowInvalid(v.Env(), name + ": expected an integer, got " + Describe(v));
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::floor(d) != d)

@@ -13,6 +13,8 @@ namespace vggjs {
 
 std::string Describe(const Napi::Value& v);  // "Float64Array", "number 3.5", "string", ...
 
+// An integer in [min, max]; `name` is used in the error message.
+int CheckInt(const Napi::Value& v, const std::string& name, int min, int max);
 int GetInt(const Napi::Object& o, const char* key, const std::string& ctx, int min, int max);
 int GetIntOr(const Napi::Object& o, const char* key, const std::string& ctx, int min, int max, int fallback);
 double GetNumberOr(const Napi::Object& o, const char* key, const std::string& ctx, double fallback);

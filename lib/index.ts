@@ -1,0 +1,8 @@
+/** vggnet: VGG networks (Simonyan & Zisserman 2014) at native speed in Node.js. */
+export * from './errors';
+export { Tensor, Device, Layout } from './tensor';
+export { backends, chooseDevice, BackendsReport, DeviceChoice } from './backends';
+export { ARCHS, LRN_PARAMS, VggConfig, ConvDef, LayerStep, resolveConfig, layerProgram, weightShapes, pool5Size } from './topology';
+export { summary, formatSummary, ModelSummary, LayerSummary } from './summary';
+export { Model, ModelOptions, ForwardMode, ForwardOptions, LayerWeights, randomWeights } from './model';
+export { native, nativePath, packageRoot } from './native';

@@ -1,0 +1,32 @@
+/** Seeded pseudo-random numbers for reproducible test weights and inputs (not for security). */
+
+/** mulberry32: a small, fast 32-bit generator; uniform in [0, 1). */
+export function uniform(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fills `out` with N(0, std²) samples (Box–Muller) from a seeded generator. */
+export function fillNormal(out: Float32Array, std: number, seed: number): Float32Array {
+  const u = uniform(seed);
+  for (let i = 0; i < out.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - u())) * std;
+    const t = 2 * Math.PI * u();
+    out[i] = r * Math.cos(t);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(t);
+  }
+  return out;
+}
+
+/** Fills `out` with uniform samples in [lo, hi). */
+export function fillUniform(out: Float32Array, lo: number, hi: number, seed: number): Float32Array {
+  const u = uniform(seed);
+  for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * u();
+  return out;
+}
