@@ -6,6 +6,5 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   testTimeout: 120000,
   maxWorkers: 1, // the native kernels already use every core; parallel suites only add noise
-  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: { strict: true, esModuleInterop: true, types: ['node', 'jest'] } }] },
 };

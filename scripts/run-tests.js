@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Runs jest (extra arguments pass through) and ends with the line CI reads: `N passed, N failed`.
+// Exit status: jest's, or 1 when the results could not be read.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-jest-')), 'results.json');
+const jest = require.resolve('jest/bin/jest');
+const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${out}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+let passed = 0, failed = 1;
+try {
+  const r = JSON.parse(fs.readFileSync(out, 'utf8'));
+  passed = r.numPassedTests;
+  failed = r.numFailedTests + r.numRuntimeErrorTestSuites;
+} catch (e) {
+  console.error(`could not read jest results: ${e.message}`);
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(run.status === 0 && failed === 0 ? 0 : 1);

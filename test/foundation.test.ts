@@ -1,0 +1,183 @@
+// Foundation: the loader, the runtime report, tensor validation, error classes and codes.
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import {
+  backends,
+  DeviceError,
+  DisposedError,
+  FormatError,
+  InvalidArgumentError,
+  native,
+  nativePath,
+  packageRoot,
+  Tensor,
+  UnsupportedError,
+  VggError,
+} from '../lib';
+
+const root = packageRoot();
+
+describe('loader', () => {
+  test('loads the local build and reports where from', () => {
+    expect(native().abiVersion).toBe(1);
+    expect(fs.existsSync(nativePath())).toBe(true);
+    expect(nativePath()).toMatch(/vggnet\.node$/);
+  });
+
+  test('with nothing to load it throws one NativeLoadError listing every attempt', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-loader-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'vggnet' }));
+      fs.cpSync(path.join(root, 'dist'), path.join(dir, 'dist'), { recursive: true });
+      fs.cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'), { recursive: true });
+      const script = `try { require('./dist/native').native(); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })) }`;
+      const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, env: { ...process.env, VGGNET_NATIVE: path.join(dir, 'missing.node') } }).toString();
+      const err = JSON.parse(out);
+      expect(err.code).toBe('ERR_VGG_NATIVE_LOAD');
+      expect(err.name).toBe('NativeLoadError');
+      expect(err.message).toContain('VGGNET_NATIVE');
+      expect(err.message).toContain('local build');
+      expect(err.message).toContain('prebuilt binary');
+      expect(err.message).toContain('npm run build:native');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('backend report', () => {
+  const r = backends();
+
+  test('names the CPU kernel family and why', () => {
+    expect(['avx512', 'avx2+fma', 'scalar']).toContain(r.cpu.kernelFamily);
+    expect(r.cpu.reason).toMatch(/cpuid/);
+    expect(r.cpu.hardwareThreads).toBe(os.cpus().length);
+    if (r.cpu.kernelFamily === 'avx512') expect(r.cpu.features.avx512).toBe(true);
+    if (r.cpu.kernelFamily !== 'scalar') expect(r.cpu.features.avx2 && r.cpu.features.fma).toBe(true);
+  });
+
+  test('says whether CUDA is compiled in, and the devices or why there are none', () => {
+    expect(typeof r.cuda.compiled).toBe('boolean');
+    if (r.cuda.devices.length === 0) {
+      expect(r.cuda.reason.length).toBeGreaterThan(10);
+      expect(r.auto.device).toBe('cpu');
+      expect(r.auto.reason).toContain(r.cuda.reason);
+    } else {
+      for (const d of r.cuda.devices) expect(d.computeCapability).toMatch(/^\d+\.\d+$/);
+    }
+    if (r.cuda.compiled) expect(r.cuda.runtimeVersion).toBeGreaterThanOrEqual(12000);
+  });
+
+  test('a CUDA build carries sm_90 code in its fat binary', () => {
+    if (!r.cuda.compiled) {
+      console.log('skipped: this build has no CUDA (nvcc was not found at build time)');
+      return;
+    }
+    const section = elfSection(fs.readFileSync(nativePath()), '.nv_fatbin');
+    expect(section).not.toBeNull();
+    expect(section!.includes('sm_90')).toBe(true);
+  });
+});
+
+describe('Tensor validation (native checks, no conversion)', () => {
+  const code = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      return (e as VggError).message;
+    }
+    throw new Error('expected an InvalidArgumentError');
+  };
+
+  test('accepts float32 NCHW and NC', () => {
+    const t = new Tensor([2, 3, 4, 5], new Float32Array(120));
+    expect(t.dims).toEqual([2, 3, 4, 5]);
+    expect(t.layout).toBe('NCHW');
+    expect(t.device).toBe('cpu');
+    expect(new Tensor([2, 10], new Float32Array(20)).layout).toBe('NC');
+  });
+  test('wrong typed array', () => {
+    expect(code(() => new Tensor([1, 1, 2, 2], new Float64Array(4) as unknown as Float32Array))).toMatch(/expected a Float32Array, got Float64Array/);
+    expect(code(() => new Tensor([1, 1, 2, 2], [1, 2, 3, 4] as unknown as Float32Array))).toMatch(/expected a Float32Array, got Array/);
+  });
+  test('wrong length', () => {
+    expect(code(() => new Tensor([1, 1, 2, 2], new Float32Array(5)))).toMatch(/expected 4 elements, got 5/);
+  });
+  test('wrong rank, with the fix for a 3-D image', () => {
+    expect(code(() => new Tensor([3, 2, 2], new Float32Array(12), 'NCHW'))).toMatch(/\[1,3,2,2\]/);
+    expect(code(() => new Tensor([1, 2, 3, 4, 5], new Float32Array(120)))).toMatch(/expects 4 dims, got 5/);
+  });
+  test('negative, zero, non-integer and NaN dims', () => {
+    expect(code(() => new Tensor([1, -3, 2, 2], new Float32Array(12)))).toMatch(/dims\[1\]: expected an integer in \[1, /);
+    expect(code(() => new Tensor([1, 0, 2, 2], new Float32Array(0)))).toMatch(/dims\[1\]/);
+    expect(code(() => new Tensor([1, 1.5, 2, 2], new Float32Array(6)))).toMatch(/dims\[1\]: expected an integer, got number 1.5/);
+    expect(code(() => new Tensor([1, NaN, 2, 2], new Float32Array(4)))).toMatch(/dims\[1\]/);
+  });
+  test('reshape keeps data, checks the count', () => {
+    const t = new Tensor([1, 2, 2, 3], new Float32Array(12));
+    expect(t.reshape([2, 6]).data).toBe(t.data);
+    code(() => t.reshape([1, 1, 1, 5]));
+  });
+});
+
+describe('errors', () => {
+  test('each class carries its stable code and is a VggError', () => {
+    const cases: [VggError, string][] = [
+      [new InvalidArgumentError('m'), 'ERR_VGG_INVALID_ARGUMENT'],
+      [new UnsupportedError('m'), 'ERR_VGG_UNSUPPORTED'],
+      [new DeviceError('m'), 'ERR_VGG_DEVICE'],
+      [new FormatError('m'), 'ERR_VGG_FORMAT'],
+      [new DisposedError('m'), 'ERR_VGG_DISPOSED'],
+    ];
+    for (const [e, c] of cases) {
+      expect(e.code).toBe(c);
+      expect(e).toBeInstanceOf(VggError);
+      expect(e).toBeInstanceOf(Error);
+      expect(e.name).toBe(e.constructor.name);
+    }
+  });
+
+  test('native code raises the TypeScript classes, naming parameter, expected and got', () => {
+    const k = new (native().Kernels)({ device: 'reference' });
+    try {
+      k.maxpool2d({ N: 1, C: 1, H: 2, W: 2 }, new Int32Array(4) as unknown as Float32Array);
+      throw new Error('no throw');
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidArgumentError);
+      expect((e as VggError).code).toBe('ERR_VGG_INVALID_ARGUMENT');
+      expect((e as Error).message).toBe('x: expected a Float32Array, got Int32Array');
+    }
+    expect(() => new (native().Kernels)({ device: 'tpu' })).toThrow(InvalidArgumentError);
+    expect(() => new (native().Kernels)({ device: 'cpu', isa: 'sse9' })).toThrow(/isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/);
+  });
+
+  test('a CUDA device on a host without one is UnsupportedError with the reason', () => {
+    if (backends().cuda.devices.length > 0) {
+      console.log('skipped: this host has a CUDA device');
+      return;
+    }
+    expect(() => new (native().Kernels)({ device: 'cuda:0' })).toThrow(UnsupportedError);
+  });
+});
+
+/** Bytes of an ELF64 section as latin1 text, or null (enough to look for the CUDA fat binary). */
+function elfSection(buf: Buffer, name: string): string | null {
+  const shoff = Number(buf.readBigUInt64LE(0x28));
+  const shentsize = buf.readUInt16LE(0x3a), shnum = buf.readUInt16LE(0x3c), shstrndx = buf.readUInt16LE(0x3e);
+  const sh = (i: number) => {
+    const o = shoff + i * shentsize;
+    return { name: buf.readUInt32LE(o), offset: Number(buf.readBigUInt64LE(o + 24)), size: Number(buf.readBigUInt64LE(o + 32)) };
+  };
+  const strtab = sh(shstrndx);
+  for (let i = 0; i < shnum; i++) {
+    const s = sh(i);
+    const start = strtab.offset + s.name;
+    const n = buf.toString('latin1', start, buf.indexOf(0, start));
+    if (n === name) return buf.toString('latin1', s.offset, s.offset + s.size);
+  }
+  return null;
+}
