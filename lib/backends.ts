@@ -1,6 +1,7 @@
 /**
  * The runtime report (what this binary can run on, and why) and the choice of backend for a model
- * (DESIGN.md habit 1): device 'auto' | 'cpu' | 'cuda' | 'cuda:N'.
+ * (DESIGN.md habit 1): device 'auto' | 'cpu' | 'cuda' | 'cuda:N', or 'reference' (the plain-loop reference
+ * kernels with double accumulation: the specification the fast kernels are tested against; slow).
  */
 import { InvalidArgumentError } from './errors';
 import { native, NativeBackendsReport, nativePath } from './native';
@@ -25,10 +26,10 @@ export function backends(): BackendsReport {
 
 /** Resolves a requested device to a concrete one. Throws InvalidArgumentError for malformed names. */
 export function chooseDevice(requested: string = 'auto', report: NativeBackendsReport = native().backends()): DeviceChoice {
-  if (requested === 'cpu') return { device: 'cpu', reason: 'requested' };
+  if (requested === 'cpu' || requested === 'reference') return { device: requested, reason: 'requested' };
   if (requested === 'cuda' || /^cuda:\d{1,3}$/.test(requested)) return { device: requested === 'cuda' ? 'cuda:0' : requested, reason: 'requested' };
   if (requested !== 'auto')
-    throw new InvalidArgumentError(`device: expected 'auto' | 'cpu' | 'cuda' | 'cuda:N', got '${requested}'`);
+    throw new InvalidArgumentError(`device: expected 'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', got '${requested}'`);
   const cu = report.cuda;
   if (!cu.compiled) return { device: 'cpu', reason: `no GPU backend: ${cu.reason}` };
   if (cu.devices.length === 0) return { device: 'cpu', reason: `CUDA compiled in, no device: ${cu.reason}` };

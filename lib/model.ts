@@ -23,7 +23,7 @@ export interface LayerWeights {
 export type ForwardMode = 'fc' | 'fully-conv';
 
 export interface ModelOptions {
-  /** 'auto' (default) | 'cpu' | 'cuda' | 'cuda:N'. */
+  /** 'auto' (default) | 'cpu' | 'cuda' | 'cuda:N' | 'reference' (plain loops: slow, for checking). */
   device?: string;
   /** CPU threads; 0 or undefined: all hardware threads. */
   threads?: number;

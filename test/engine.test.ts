@@ -1,0 +1,172 @@
+// The engine: topologies as data, the paper's totals, both forward modes, batches, planning, bad input.
+import {
+  ARCHS,
+  DisposedError,
+  InvalidArgumentError,
+  layerProgram,
+  Model,
+  randomWeights,
+  resolveConfig,
+  summary,
+  Tensor,
+  VggConfig,
+} from '../lib';
+import { fillUniform } from '../lib/random';
+
+// Table 2 of the paper gives parameters in millions; these are the exact counts (torchvision agrees for
+// A, B, D, E). GMACs at 224×224: the sum over layers of P·Q·K·C·R·S.
+const TOTALS: [string, number, string][] = [
+  ['vgg11', 132_863_336, '7.609'],
+  ['vgg11_lrn', 132_863_336, '7.609'],
+  ['vgg13', 133_047_848, '11.308'],
+  ['vgg16_c', 133_638_952, '11.771'],
+  ['vgg16', 138_357_544, '15.470'],
+  ['vgg19', 143_667_240, '19.632'],
+];
+
+const tiny: VggConfig = { name: 'tiny', inChannels: 3, inputSize: 32, stages: [[8], [8, { channels: 16, kernel: 1 }], [16]], fc: [24, 24], numClasses: 7 };
+
+function input(dims: number[], seed: number): Tensor {
+  return new Tensor(dims, fillUniform(new Float32Array(dims.reduce((a, b) => a * b, 1)), -1, 1, seed));
+}
+
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / m;
+}
+
+describe('topologies (paper Table 1) and totals (Table 2)', () => {
+  test.each(TOTALS)('%s: %d parameters, %s GMACs at 224', (arch, params, gmacs) => {
+    const s = summary(arch);
+    expect(s.totalParams).toBe(params);
+    expect((s.totalMacs / 1e9).toFixed(3)).toBe(gmacs);
+  });
+
+  test('paper letters are aliases', () => {
+    expect(resolveConfig('D')).toBe(ARCHS.vgg16);
+    expect(resolveConfig('A-LRN')).toBe(ARCHS.vgg11_lrn);
+    expect(resolveConfig('e')).toBe(ARCHS.vgg19);
+    expect(() => resolveConfig('F')).toThrow(InvalidArgumentError);
+  });
+
+  test('C has 1×1 convs as the third conv of stages 3–5; A-LRN has LRN after conv1_1', () => {
+    const c = layerProgram(ARCHS.vgg16_c).filter((s) => s.kind === 'conv' && s.kernel === 1 && !s.name.startsWith('fc'));
+    expect(c.map((s) => s.name)).toEqual(['conv3_3', 'conv4_3', 'conv5_3']);
+    const lrn = layerProgram(ARCHS.vgg11_lrn);
+    expect(lrn[1]).toMatchObject({ kind: 'lrn', size: 5, alpha: 1e-4, beta: 0.75, k: 2 });
+  });
+
+  test('summary rows follow P = floor((H + 2p − k)/s) + 1; fully-conv at 384 gives a 6×6 score map', () => {
+    const s = summary('vgg16', 384);
+    expect(s.layers.find((l) => l.name === 'pool5')!.output).toEqual([12, 12, 512]);
+    expect(s.layers.find((l) => l.name === 'fc8')).toMatchObject({ op: 'fc-as-conv', output: [6, 6, 1000] });
+    expect(summary('vgg16').layers.find((l) => l.name === 'fc6')).toMatchObject({ op: 'fc', output: [1, 1, 4096], params: 102_764_544 });
+    expect(() => summary('vgg16', 200)).toThrow(/too small/);
+  });
+
+  test('custom configs are validated', () => {
+    expect(() => Model.random({ ...tiny, inputSize: 30 })).toThrow(/not divisible by 2\^3/);
+    expect(() => Model.random({ ...tiny, stages: [[8], []] })).toThrow(/stages\[1\]/);
+    expect(() => Model.random({ ...tiny, fc: [0] })).toThrow(/config.fc\[0\]/);
+  });
+});
+
+describe('forward on the CPU', () => {
+  const weights = randomWeights(tiny, 7);
+  const model = Model.create(tiny, weights, { device: 'cpu' });
+  const ref = Model.create(tiny, weights, { device: 'reference' });
+  afterAll(() => {
+    model.dispose();
+    ref.dispose();
+  });
+
+  test("matches the reference backend in 'fc' and 'fully-conv' modes", async () => {
+    const x = input([2, 3, 32, 32], 1);
+    expect(maxRelErr((await model.forward(x)).data, (await ref.forward(x)).data)).toBeLessThan(1e-5);
+    const big = input([1, 3, 48, 64], 2);
+    const [a, b] = [await model.forward(big, { mode: 'fully-conv' }), await ref.forward(big, { mode: 'fully-conv' })];
+    expect(a.dims).toEqual([1, 7, 3, 5]);
+    expect(maxRelErr(a.data, b.data)).toBeLessThan(1e-5);
+  });
+
+  test("at the training size 'fully-conv' equals 'fc' (FC6 as a 4×4 conv is the same product)", async () => {
+    const x = input([3, 3, 32, 32], 3);
+    const fc = await model.forward(x);
+    const conv = await model.forward(x, { mode: 'fully-conv' });
+    expect(fc.dims).toEqual([3, 7]);
+    expect(conv.dims).toEqual([3, 7, 1, 1]);
+    expect(maxRelErr(conv.data, fc.data)).toBeLessThan(1e-6);
+  });
+
+  test('each row of a batch equals the single-image run', async () => {
+    const x = input([4, 3, 32, 32], 4);
+    const batch = await model.forward(x);
+    const n = 3 * 32 * 32;
+    for (let i = 0; i < 4; i++) {
+      const one = await model.forward(new Tensor([1, 3, 32, 32], x.data.slice(i * n, (i + 1) * n)));
+      expect(maxRelErr(batch.data.subarray(i * 7, (i + 1) * 7), one.data)).toBeLessThan(1e-5);
+    }
+  });
+
+  test('plans are cached per input shape, and bounded', async () => {
+    const m = Model.random(tiny, 1, { device: 'cpu' });
+    for (const s of [32, 40, 48, 56, 64, 32]) await m.forward(input([1, 3, s, s], s), { mode: 'fully-conv' });
+    expect(m.info().plansCached).toBe(4);
+    m.dispose();
+  });
+
+  test('NaN and Inf in the input propagate without a crash', async () => {
+    const x = input([1, 3, 32, 32], 5);
+    x.data[100] = NaN;
+    const y = await model.forward(x);
+    expect(y.data.some(Number.isNaN)).toBe(true);
+    x.data.fill(Infinity);
+    const z = await model.forward(x);
+    expect(z.dims).toEqual([1, 7]);
+  });
+});
+
+describe('bad input', () => {
+  const model = Model.random(tiny, 2, { device: 'cpu' });
+  afterAll(() => model.dispose());
+  const reject = async (x: unknown, mode: 'fc' | 'fully-conv', re: RegExp) => {
+    await expect(model.forward(x as Tensor, { mode })).rejects.toThrow(re);
+    await expect(model.forward(x as Tensor, { mode })).rejects.toBeInstanceOf(InvalidArgumentError);
+  };
+
+  test('a 3-D [C,H,W] tensor is rejected, saying how to add the batch dimension', async () => {
+    await reject(new Tensor([1, 3, 32, 32], new Float32Array(3 * 32 * 32)).reshape([3, 1024], 'NC'), 'fc', /expected 4 dims/);
+    expect(() => new Tensor([3, 32, 32], new Float32Array(3 * 32 * 32), 'NCHW')).toThrow(/\[1,3,32,32\]/);
+  });
+  test('wrong channel count', () => reject(input([1, 1, 32, 32], 1), 'fc', /expected 3 channels \(dims\[1\]\), got 1/));
+  test("'fc' needs exactly the training size", () => reject(input([1, 3, 40, 32], 1), 'fc', /mode 'fc' expects a 32×32 input .* got 40×32/));
+  test("'fully-conv' needs at least the training size", () => reject(input([1, 3, 31, 64], 1), 'fully-conv', /at least 32×32 .* got 31×64/));
+  test('not a Tensor, unknown mode', async () => {
+    await reject({ dims: [1, 3, 32, 32], data: new Float32Array(3072) }, 'fc', /expected a Tensor/);
+    await reject(input([1, 3, 32, 32], 1), 'dense' as 'fc', /mode: expected 'fc' \| 'fully-conv'/);
+  });
+  test('weights of the wrong size name the layer', () => {
+    const w = randomWeights(tiny, 1);
+    w[2] = { weight: new Float32Array(5), bias: w[2].bias };
+    expect(() => Model.create(tiny, w)).toThrow(/weights\[2\] \(conv2_2.weight\): expected Float32Array of 128 elements \[16,8,1,1\], got Float32Array of 5/);
+    expect(() => Model.create(tiny, w.slice(0, 3))).toThrow(/has 7 conv\/FC layers, got 3/);
+  });
+  test('use after dispose throws DisposedError; dispose is idempotent; an in-flight forward completes', async () => {
+    const m = Model.random(tiny, 3, { device: 'cpu' });
+    const pending = m.forward(input([1, 3, 32, 32], 1));
+    m.dispose();
+    m.dispose();
+    expect(m.disposed).toBe(true);
+    expect((await pending).dims).toEqual([1, 7]);
+    await expect(m.forward(input([1, 3, 32, 32], 1))).rejects.toBeInstanceOf(DisposedError);
+    expect(() => m.forwardSync(input([1, 3, 32, 32], 1))).toThrow(/Model.forwardSync: the model \(tiny\) was disposed/);
+    expect(() => m.info()).toThrow(DisposedError);
+  });
+  test('an unknown device is an InvalidArgumentError', () => {
+    expect(() => Model.random(tiny, 1, { device: 'tpu' })).toThrow(/device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/);
+  });
+});
