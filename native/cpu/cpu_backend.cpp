@@ -1,13 +1,387 @@
-// TEMPORARY: CPU backend delegating to the reference kernels until the optimised kernels land.
+// The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
+// B (cpu_kernels.h), a GEMV path for single-column FC layers over the same packed weights, ISA family
+// chosen once (scalar / avx2+fma / avx512), and a persistent thread pool shared by all ops.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+
 #include "core/backend.h"
+#include "cpu/cpu_kernels.h"
+#include "cpu/thread_pool.h"
 
 namespace vgg {
+namespace {
+
+using cpu::ConvGemmArgs;
+using cpu::GemmTask;
+using cpu::IsaKernels;
+
+constexpr size_t kAlign = 64;  // bytes; alloc() and every packed buffer
+
+float* AlignedFloats(size_t floats) {
+  const size_t bytes = (std::max<size_t>(floats, 1) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  return static_cast<float*>(std::aligned_alloc(kAlign, bytes));
+}
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using AlignedBuf = std::unique_ptr<float, FreeDeleter>;
+
+// Weights of one conv layer in the GEMM panel layout of one kernel family (cpu_kernels.h).
+class CpuPackedConv final : public PackedConv {
+ public:
+  int K = 0, C = 0, R = 0, S = 0;
+  int Mpad = 0, Kdim = 0;
+  const IsaKernels* kernels = nullptr;  // the layout (MR, KC) belongs to this family
+  AlignedBuf a;                         // Kdim × Mpad floats
+  AlignedBuf bias;                      // Mpad floats, zeros where the layer has no bias
+  size_t bytes() const override { return (size_t(Kdim) + 1) * Mpad * sizeof(float); }
+};
+
+// How one GEMM is split over threads: tm row groups × tn column groups (tm·tn ≤ threads).
+struct Grid {
+  int tm = 1, tn = 1;
+};
+
+std::string CpuidSummary(const CpuInfo& ci) {
+  std::string s = "cpuid reports";
+  s += ci.avx512 ? " avx512f+bw+vl+dq" : " no avx512f+bw+vl+dq";
+  s += ci.avx2 ? ", avx2" : ", no avx2";
+  s += ci.fma ? ", fma" : ", no fma";
+  return s;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const IsaKernels& k, int threads, std::string why)
+      : k_(k), pool_(threads), why_(std::move(why)) {}
+
+  std::string name() const override { return "cpu"; }
+  std::string kernel_family() const override {
+    std::string isa = k_.isa == CpuIsa::kAvx512 ? "avx512" : k_.isa == CpuIsa::kAvx2 ? "avx2" : "scalar";
+    return isa + " (" + why_ + "): " + k_.gemm_name + ", " + k_.gemv_name + ", " +
+           std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
+  }
+
+  Status alloc(size_t floats, float** out) override {
+    *out = AlignedFloats(floats);
+    return *out ? Status::Ok()
+                : RuntimeError("cpu: out of host memory allocating " + std::to_string(floats) + " floats");
+  }
+  void release(float* p) override { std::free(p); }
+  Status upload(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
+  Status download(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
+  Status synchronize() override { return {}; }
+
+  Status pack_conv(const ConvShape& s, const float* w, const float* b, std::unique_ptr<PackedConv>* out) override {
+    if (s.K < 1 || s.C < 1 || s.R < 1 || s.S < 1)
+      return InvalidArgument("cpu.pack_conv: K, C, R, S must be >= 1");
+    const int64_t kdim = int64_t(s.C) * s.R * s.S;
+    if (kdim > (int64_t(1) << 30) || s.K > (1 << 24)) return Unsupported("cpu.pack_conv: layer too large");
+    auto pc = std::make_unique<CpuPackedConv>();
+    pc->K = s.K; pc->C = s.C; pc->R = s.R; pc->S = s.S;
+    pc->kernels = &k_;
+    const int MR = k_.mr, KC = k_.kc;
+    pc->Mpad = (s.K + MR - 1) / MR * MR;
+    pc->Kdim = int(kdim);
+    pc->a.reset(AlignedFloats(size_t(kdim) * pc->Mpad));
+    pc->bias.reset(AlignedFloats(size_t(pc->Mpad)));
+    if (!pc->a || !pc->bias)
+      return RuntimeError("cpu.pack_conv: out of host memory for " + std::to_string(kdim * pc->Mpad) + " floats");
+    const int Kd = pc->Kdim, Mpad = pc->Mpad, panels = Mpad / MR;
+    float* dst = pc->a.get();
+    // Panels of one KC block are independent: pack them in parallel (FC6 is 103M floats).
+    for (int p0 = 0; p0 < Kd; p0 += KC) {
+      const int kc = std::min(KC, Kd - p0);
+      float* block = dst + size_t(p0) * Mpad;
+      pool_.Run(pool_.threads(), [&](int t) {
+        const int ia = int(int64_t(panels) * t / pool_.threads()), ib = int(int64_t(panels) * (t + 1) / pool_.threads());
+        for (int ip = ia; ip < ib; ++ip) {
+          float* panel = block + size_t(ip) * MR * kc;
+          for (int i = 0; i < MR; ++i) {
+            const int m = ip * MR + i;
+            if (m < s.K) {
+              const float* wr = w + size_t(m) * Kd + p0;
+              for (int kk = 0; kk < kc; ++kk) panel[size_t(kk) * MR + i] = wr[kk];
+            } else {
+              for (int kk = 0; kk < kc; ++kk) panel[size_t(kk) * MR + i] = 0.f;
+            }
+          }
+        }
+      });
+    }
+    for (int m = 0; m < Mpad; ++m) pc->bias.get()[m] = (b && m < s.K) ? b[m] : 0.f;
+    *out = std::move(pc);
+    return {};
+  }
+
+  size_t conv_workspace(const ConvShape& s) const override {
+    const int cols = s.N * s.P() * s.Q();
+    const int kdim = s.C * s.R * s.S;
+    if (cols == 1) return FcShaped(s) ? 0 : (size_t(kdim) + 15) / 16 * 16;
+    const Grid g = ChooseGrid(s.K, cols, kdim);
+    return size_t(g.tm) * g.tn * cpu::GemmWorkspacePerThread(k_, kdim, cols);
+  }
+
+  Status conv2d(const ConvShape& s, const PackedConv& w, bool relu, const float* x, float* y,
+                float* workspace) override {
+    const auto& pc = static_cast<const CpuPackedConv&>(w);
+    if (pc.kernels != &k_) return InvalidArgument("cpu.conv2d: weights were packed by another backend");
+    if (pc.K != s.K || pc.C != s.C || pc.R != s.R || pc.S != s.S)
+      return InvalidArgument("cpu.conv2d: shape (K,C,R,S) differs from the packed weights");
+    const int P = s.P(), Q = s.Q();
+    if (P < 1 || Q < 1 || s.N < 1) return InvalidArgument("cpu.conv2d: empty output");
+    const int64_t cols64 = int64_t(s.N) * P * Q;
+    if (cols64 > (int64_t(1) << 30)) return Unsupported("cpu.conv2d: too many output columns");
+    ConvGemmArgs g;
+    g.s = s;
+    g.M = s.K;
+    g.Mpad = pc.Mpad;
+    g.Kdim = pc.Kdim;
+    g.cols = int(cols64);
+    g.PQ = P * Q;
+    g.a = pc.a.get();
+    g.bias = pc.bias.get();
+    g.relu = relu;
+    g.x = x;
+    g.y = y;
+    const size_t need = conv_workspace(s);
+    if (need && !workspace) return InvalidArgument("cpu.conv2d: workspace of " + std::to_string(need) + " floats missing");
+
+    if (g.cols == 1) {
+      // GEMV: one output column (batch-1 FC layers). The column of im2col is x itself when the kernel
+      // covers the whole unpadded input; otherwise it is gathered into the workspace.
+      const float* bcol = x;
+      if (!FcShaped(s)) {
+        Im2colColumn(s, x, workspace);
+        bcol = workspace;
+      }
+      const int panels = g.Mpad / k_.mr;
+      const int T = std::min(pool_.threads(), panels);
+      pool_.Run(T, [&](int t) {
+        k_.conv_gemv(g, int(int64_t(panels) * t / T), int(int64_t(panels) * (t + 1) / T), bcol);
+      });
+      return {};
+    }
+
+    const Grid grid = ChooseGrid(s.K, g.cols, g.Kdim);
+    const size_t per_thread = cpu::GemmWorkspacePerThread(k_, g.Kdim, g.cols);
+    const int panels = g.Mpad / k_.mr;
+    const int units = (g.cols + k_.vl - 1) / k_.vl;
+    pool_.Run(grid.tm * grid.tn, [&](int t) {
+      const int ti = t / grid.tn, tj = t % grid.tn;
+      GemmTask task;
+      task.p0 = int(int64_t(panels) * ti / grid.tm);
+      task.p1 = int(int64_t(panels) * (ti + 1) / grid.tm);
+      task.c0 = std::min(g.cols, int(int64_t(units) * tj / grid.tn) * k_.vl);
+      task.c1 = std::min(g.cols, int(int64_t(units) * (tj + 1) / grid.tn) * k_.vl);
+      task.ws = workspace + size_t(t) * per_thread;
+      if (task.p0 < task.p1 && task.c0 < task.c1) k_.conv_gemm(g, task);
+    });
+    return {};
+  }
+
+  Status maxpool2d(const PoolShape& s, const float* x, float* y) override {
+    const int P = s.P(), Q = s.Q();
+    if (P < 1 || Q < 1) return InvalidArgument("cpu.maxpool2d: empty output");
+    const size_t planes = size_t(s.N) * s.C;
+    ParallelRanges(planes, size_t(s.H) * s.W, [&](size_t a, size_t b) {
+      for (size_t nc = a; nc < b; ++nc) {
+        const float* xp = x + nc * s.H * s.W;
+        float* yp = y + nc * P * Q;
+        for (int p = 0; p < P; ++p)
+          for (int q = 0; q < Q; ++q) {
+            // Same scan order and rule as ref::maxpool2d, so the result (NaN payloads, ±0) is identical.
+            float m = -std::numeric_limits<float>::infinity();
+            const float* xw = xp + size_t(p) * s.stride * s.W + size_t(q) * s.stride;
+            for (int r = 0; r < s.window && !std::isnan(m); ++r)
+              for (int t = 0; t < s.window; ++t) {
+                const float v = xw[size_t(r) * s.W + t];
+                if (std::isnan(v) || v > m) m = v;
+                if (std::isnan(m)) break;
+              }
+            yp[p * Q + q] = m;
+          }
+      }
+    });
+    return {};
+  }
+
+  Status lrn(int N, int C, int H, int W, const LrnParams& prm, const float* x, float* y) override {
+    const size_t plane = size_t(H) * W;
+    const int half = prm.size / 2;
+    const double k = prm.k, alpha = prm.alpha;
+    const float beta = prm.beta;
+    // One task per (n, c) plane; the window sum runs over neighbouring channels of the same image.
+    ParallelRanges(size_t(N) * C, plane * prm.size, [&](size_t a, size_t b) {
+      for (size_t nc = a; nc < b; ++nc) {
+        const size_t n = nc / C;
+        const int c = int(nc % C);
+        const int j0 = std::max(0, c - half), j1 = std::min(C - 1, c + prm.size - 1 - half);
+        const float* xn = x + n * C * plane;
+        float* yc = y + nc * plane;
+        const float* xc = xn + size_t(c) * plane;
+        for (size_t i = 0; i < plane; ++i) {
+          float sum = 0.f;
+          for (int j = j0; j <= j1; ++j) {
+            const float v = xn[size_t(j) * plane + i];
+            sum += v * v;
+          }
+          yc[i] = xc[i] / std::pow(float(k + alpha * double(sum)), beta);
+        }
+      }
+    });
+    return {};
+  }
+
+  Status softmax(int rows, int cols, const float* x, float* y) override {
+    ParallelRanges(size_t(rows), size_t(cols) * 16, [&](size_t a, size_t b) {
+      for (size_t r = a; r < b; ++r) {
+        const float* xr = x + r * cols;
+        float* yr = y + r * cols;
+        double m = -std::numeric_limits<double>::infinity();
+        bool nan = false;
+        for (int c = 0; c < cols; ++c) {
+          nan |= std::isnan(xr[c]);
+          m = std::max(m, double(xr[c]));
+        }
+        if (nan) {  // a NaN logit makes the whole row NaN (as the reference does, via the sum)
+          for (int c = 0; c < cols; ++c) yr[c] = std::numeric_limits<float>::quiet_NaN();
+          continue;
+        }
+        double sum = 0;
+        for (int c = 0; c < cols; ++c) sum += std::exp(double(xr[c]) - m);
+        const double inv = 1.0 / sum;
+        for (int c = 0; c < cols; ++c) yr[c] = float(std::exp(double(xr[c]) - m) * inv);
+      }
+    });
+    return {};
+  }
+
+  Status spatial_mean(int N, int C, int H, int W, const float* x, float* y) override {
+    const size_t plane = size_t(H) * W;
+    ParallelRanges(size_t(N) * C, plane, [&](size_t a, size_t b) {
+      for (size_t nc = a; nc < b; ++nc) {
+        const float* xp = x + nc * plane;
+        double acc[4] = {0, 0, 0, 0};
+        size_t i = 0;
+        for (; i + 4 <= plane; i += 4)
+          for (int u = 0; u < 4; ++u) acc[u] += xp[i + u];
+        for (; i < plane; ++i) acc[0] += xp[i];
+        y[nc] = float(((acc[0] + acc[1]) + (acc[2] + acc[3])) / double(plane));
+      }
+    });
+    return {};
+  }
+
+  Status flip_w(int N, int C, int H, int W, const float* x, float* y) override {
+    ParallelRanges(size_t(N) * C * H, size_t(W), [&](size_t a, size_t b) {
+      for (size_t row = a; row < b; ++row) {
+        const float* xr = x + row * W;
+        float* yr = y + row * W;
+        for (int w = 0; w < W; ++w) yr[w] = xr[W - 1 - w];
+      }
+    });
+    return {};
+  }
+
+ private:
+  // The single im2col column equals x when the kernel covers the whole unpadded input.
+  static bool FcShaped(const ConvShape& s) { return s.pad == 0 && s.R == s.H && s.S == s.W; }
+
+  static void Im2colColumn(const ConvShape& s, const float* x, float* col) {
+    size_t k = 0;
+    for (int c = 0; c < s.C; ++c)
+      for (int r = 0; r < s.R; ++r)
+        for (int t = 0; t < s.S; ++t, ++k) {
+          const int h = r - s.pad, w = t - s.pad;  // P = Q = 1: p = q = 0
+          col[k] = (h >= 0 && h < s.H && w >= 0 && w < s.W) ? x[(size_t(c) * s.H + h) * s.W + w] : 0.f;
+        }
+  }
+
+  // Splits rows (MR panels) and columns (VL units) over the threads to minimise the slowest thread's
+  // work: padded MACs plus the cost of packing its B columns (~16 MAC-equivalents per packed float,
+  // paid again by each row group). Depends only on the shape, so conv_workspace() agrees with conv2d().
+  Grid ChooseGrid(int M, int cols, int kdim) const {
+    const int T = pool_.threads();
+    const int64_t panels = (M + k_.mr - 1) / k_.mr;
+    const int64_t units = (cols + k_.vl - 1) / k_.vl;
+    Grid best;
+    double best_cost = std::numeric_limits<double>::infinity();
+    for (int tm = 1; tm <= T; ++tm)
+      for (int tn = 1; tm * tn <= T; ++tn) {
+        if (tm > panels || tn > units) continue;
+        const double rows = double((panels + tm - 1) / tm) * k_.mr;
+        const double ncol = double((units + tn - 1) / tn) * k_.vl;
+        const double cost = double(kdim) * ncol * (rows + 16.0);
+        if (cost < best_cost * 0.999) {
+          best_cost = cost;
+          best = {tm, tn};
+        }
+      }
+    return best;
+  }
+
+  // Runs fn(a, b) over [0, n) split into contiguous ranges, one per thread when the work is worth it.
+  template <class F>
+  void ParallelRanges(size_t n, size_t work_per_item, F&& fn) {
+    const size_t total = n * std::max<size_t>(work_per_item, 1);
+    int T = pool_.threads();
+    if (total < (size_t(1) << 15)) T = 1;
+    if (size_t(T) > n) T = int(n);
+    if (T <= 1) {
+      fn(size_t(0), n);
+      return;
+    }
+    pool_.Run(T, [&](int t) { fn(n * t / T, n * (t + 1) / T); });
+  }
+
+  const IsaKernels& k_;
+  cpu::ThreadPool pool_;
+  std::string why_;
+};
+
+}  // namespace
 
 Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out) {
   const CpuInfo& ci = GetCpuInfo();
-  if (opt.isa == CpuIsa::kAvx512 && !ci.avx512) return Unsupported("isa 'avx512': this CPU lacks it");
-  if (opt.isa == CpuIsa::kAvx2 && !(ci.avx2 && ci.fma)) return Unsupported("isa 'avx2': this CPU lacks it");
-  *out = MakeReferenceBackend();
+  if (opt.threads < 0) return InvalidArgument("cpu: threads must be >= 0, got " + std::to_string(opt.threads));
+  CpuIsa isa = opt.isa == CpuIsa::kAuto ? ci.best : opt.isa;
+  std::string why;
+  if (opt.isa == CpuIsa::kAuto) {
+    why = ci.reason;
+  } else {
+    why = "forced by options; " + CpuidSummary(ci);
+  }
+  const IsaKernels* k = nullptr;
+  switch (isa) {
+    case CpuIsa::kAvx512:
+      if (!(ci.avx512 && ci.fma))
+        return Unsupported("cpu: isa 'avx512' forced but this CPU lacks it (" + CpuidSummary(ci) + ")");
+      k = &cpu::Avx512Kernels();
+      break;
+    case CpuIsa::kAvx2:
+      if (!(ci.avx2 && ci.fma))
+        return Unsupported("cpu: isa 'avx2' forced but this CPU lacks it (" + CpuidSummary(ci) + ")");
+      k = &cpu::Avx2Kernels();
+      break;
+    case CpuIsa::kScalar:
+      k = &cpu::ScalarKernels();
+      break;
+    default:
+      return InvalidArgument("cpu: unknown isa");
+  }
+  const int threads = opt.threads > 0 ? opt.threads : ci.hardware_threads;
+  try {
+    *out = std::make_unique<CpuBackend>(*k, threads, why);
+  } catch (const std::exception& e) {  // thread creation can fail (std::system_error)
+    return RuntimeError(std::string("cpu: could not start the thread pool: ") + e.what());
+  }
   return {};
 }
 

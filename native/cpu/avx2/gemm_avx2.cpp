@@ -1,0 +1,98 @@
+// AVX2+FMA kernel family (compiled with -mavx2 -mfma; used only when cpuid reports both).
+// Kernels: gemm_f32_6x16__avx2 (6 rows × 2 ymm columns = 12 accumulators; also 6x8 for tails),
+//          gemv_f32_6xk__avx2 (single column, streams the packed 6-row panels at memory speed).
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "cpu/cpu_kernels.h"
+
+namespace vgg::cpu::avx2 {
+namespace {
+#include "cpu/gemm_driver.h"
+
+struct Traits {
+  static constexpr int kMR = 6, kVL = 8, kNV = 2, kKC = 384, kNC = 480;
+
+  template <int NV>
+  static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a,
+                                                        const float* __restrict b, float* __restrict c,
+                                                        size_t ldc, int flags, const float* bias) {
+    constexpr int W = NV * kVL;
+    __m256 acc[kMR][NV];
+    if (flags & kTileFirst) {
+      for (int i = 0; i < kMR; ++i) {
+        const __m256 bi = _mm256_broadcast_ss(bias + i);
+        for (int v = 0; v < NV; ++v) acc[i][v] = bi;
+      }
+    } else {
+      for (int i = 0; i < kMR; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_loadu_ps(c + i * ldc + v * kVL);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; ++k) {
+      __m256 bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + k * W + v * kVL);
+      for (int i = 0; i < kMR; ++i) {
+        const __m256 ai = _mm256_broadcast_ss(a + k * kMR + i);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+      }
+    }
+    if (flags & kTileRelu) {
+      const __m256 z = _mm256_setzero_ps();
+      // max(0, v) returns v when v is NaN (second operand) and keeps −0: the reference's semantics.
+      for (int i = 0; i < kMR; ++i)
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_max_ps(z, acc[i][v]);
+    }
+    for (int i = 0; i < kMR; ++i)
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + i * ldc + v * kVL, acc[i][v]);
+  }
+
+  // 8 k's of a 6-row panel are 48 floats = 6 ymm; ymm v lane e holds row (8v+e) mod 6 of k (8v+e)/6,
+  // so x[k..k+7] is permuted into the matching pattern and one FMA per ymm does the work.
+  static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
+    alignas(32) static const int32_t kIdx[6][8] = {
+        {0, 0, 0, 0, 0, 0, 1, 1}, {1, 1, 1, 1, 2, 2, 2, 2}, {2, 2, 3, 3, 3, 3, 3, 3},
+        {4, 4, 4, 4, 4, 4, 5, 5}, {5, 5, 5, 5, 6, 6, 6, 6}, {6, 6, 7, 7, 7, 7, 7, 7}};
+    __m256i idx[6];
+    for (int v = 0; v < 6; ++v) idx[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(kIdx[v]));
+    __m256 acc[6];
+    for (int v = 0; v < 6; ++v) acc[v] = _mm256_setzero_ps();
+    float tail[kMR] = {0, 0, 0, 0, 0, 0};
+    for (int pc = 0; pc < Kdim; pc += kKC) {
+      const int kc = Min(kKC, Kdim - pc);
+      const float* a = A + size_t(pc) * Mpad + size_t(ip) * kMR * kc;
+      const float* xb = x + pc;
+      int k = 0;
+      for (; k + 8 <= kc; k += 8) {
+        const __m256 xv = _mm256_loadu_ps(xb + k);
+        const float* ak = a + k * kMR;
+        for (int v = 0; v < 6; ++v)
+          acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(ak + 8 * v), _mm256_permutevar8x32_ps(xv, idx[v]), acc[v]);
+      }
+      for (; k < kc; ++k)
+        for (int i = 0; i < kMR; ++i) tail[i] += a[k * kMR + i] * xb[k];
+    }
+    alignas(32) float lanes[48];
+    for (int v = 0; v < 6; ++v) _mm256_store_ps(lanes + 8 * v, acc[v]);
+    for (int i = 0; i < kMR; ++i) out[i] = tail[i];
+    for (int l = 0; l < 48; ++l) out[l % kMR] += lanes[l];
+  }
+};
+
+}  // namespace
+}  // namespace vgg::cpu::avx2
+
+namespace vgg::cpu {
+
+const IsaKernels& Avx2Kernels() {
+  using T = avx2::Traits;
+  static const IsaKernels k = {CpuIsa::kAvx2, "gemm_f32_6x16__avx2", "gemv_f32_6xk__avx2",
+                               T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
+                               &avx2::ConvGemm<T>, &avx2::ConvGemv<T>};
+  return k;
+}
+
+}  // namespace vgg::cpu

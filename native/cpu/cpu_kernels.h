@@ -1,0 +1,72 @@
+// The CPU kernel table (DESIGN.md habits 2 and 5): one table per ISA family, chosen once when the
+// backend is made. Each ISA's translation unit (native/cpu/*.cpp scalar, native/cpu/avx2/, native/cpu/
+// avx512/; only those folders get the ISA compile flags) fills its table with kernels compiled from the
+// shared templates in gemm_driver.h around its own microkernel.
+//
+// Convolution as GEMM: Y[K, N·P·Q] = W[K, C·R·S] × im2col(x)[C·R·S, N·P·Q] (+ bias, ReLU).
+//  A = the weights, packed once (PackConvWeights) into KC-deep blocks of MR-row panels:
+//      for each KC block pc (rows k of C·R·S), for each MR panel ip: kc × MR floats, a[k·MR + i];
+//      rows K..Kpad-1 are zeros. Offset of panel (pc, ip) = pc·Kpad + ip·MR·kc.
+//  B = im2col, never materialised: each thread packs KC × NC blocks straight from x into NR-wide
+//      panels (kc × NR floats, the last panel narrower) inside its slice of the conv workspace.
+//  Columns j = (n, p, q) span the batch, so FC layers at batch 8/64 are ordinary GEMMs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/backend.h"
+#include "core/shapes.h"
+
+namespace vgg::cpu {
+
+// Everything one conv2d call needs, fixed for the call.
+struct ConvGemmArgs {
+  ConvShape s;
+  int M = 0;      // rows = output channels K
+  int Mpad = 0;   // M rounded up to MR
+  int Kdim = 0;   // reduction length C·R·S
+  int cols = 0;   // N·P·Q
+  int PQ = 0;     // P·Q
+  const float* a = nullptr;     // packed weights (layout above)
+  const float* bias = nullptr;  // Mpad floats (zeros when the layer has none)
+  bool relu = false;
+  const float* x = nullptr;     // (N,C,H,W)
+  float* y = nullptr;           // (N,K,P,Q)
+};
+
+// One thread's share of a GEMM: row panels [p0, p1) × columns [c0, c1), with its own scratch.
+struct GemmTask {
+  int p0 = 0, p1 = 0;
+  int c0 = 0, c1 = 0;
+  float* ws = nullptr;  // GemmWorkspacePerThread() floats, 64-byte aligned
+};
+
+struct IsaKernels {
+  CpuIsa isa;
+  const char* gemm_name;  // e.g. "gemm_f32_8x48__avx512"
+  const char* gemv_name;  // e.g. "gemv_f32_8xk__avx512"
+  int mr;                 // rows per A panel
+  int vl;                 // column granularity (vector lanes)
+  int nr;                 // columns per B panel (a multiple of vl)
+  int kc, nc;             // cache blocking: reduction depth, columns per packed B block
+  // C·R·S × (N·P·Q) GEMM for one thread's task.
+  void (*conv_gemm)(const ConvGemmArgs& g, const GemmTask& t);
+  // Single-column GEMM (GEMV) over row panels [p0, p1): y column = A × bcol (Kdim floats, contiguous).
+  // Streams the packed weights once at memory speed.
+  void (*conv_gemv)(const ConvGemmArgs& g, int p0, int p1, const float* bcol);
+};
+
+const IsaKernels& ScalarKernels();
+const IsaKernels& Avx2Kernels();    // defined in avx2/ (only call when cpuid reports avx2+fma)
+const IsaKernels& Avx512Kernels();  // defined in avx512/ (only call when cpuid reports avx512f+bw+vl+dq)
+
+// Floats of per-thread scratch that conv_gemm needs: a KC × NC B block plus the column-run table.
+inline size_t GemmWorkspacePerThread(const IsaKernels& k, int kdim, int cols) {
+  const int kc = kdim < k.kc ? kdim : k.kc;
+  int nc = cols < k.nc ? cols : k.nc;
+  nc = (nc + k.nr - 1) / k.nr * k.nr;
+  const size_t runs = size_t(nc) * 8;  // column-run records (gemm_driver.h ColRun), stored in float-sized slots
+  return (size_t(kc) * nc + runs + 15) / 16 * 16;
+}
+
+}  // namespace vgg::cpu

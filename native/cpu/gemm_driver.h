@@ -1,0 +1,196 @@
+// The blocked conv-as-GEMM driver, shared by every ISA. NOT a normal header: each ISA translation unit
+// includes <cstddef>, <cstdint>, <cstring> and cpu/cpu_kernels.h first, then includes this file inside
+// its own anonymous namespace, so that every function here is compiled with that unit's ISA flags and
+// stays private to it (no inline function compiled with -mavx512f can leak into the scalar path).
+//
+// The unit supplies a traits class T with:
+//   static constexpr int kMR, kVL, kNV, kKC, kNC;   // NR = kNV·kVL
+//   template <int NV> static void Tile(int kc, const float* a, const float* b, float* c, size_t ldc,
+//                                      int flags, const float* bias);
+//     c[i·ldc + j] (i < MR, j < NV·VL)  = (flags & kTileFirst ? bias[i] : c[i·ldc + j]) + Σ_k a[k·MR+i]·b[k·NV·VL+j],
+//     then max(0, ·) when flags & kTileRelu (NaN and −0 kept, like ref::conv2d).
+//   static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out);
+//     out[i] = Σ_k A(ip·MR + i, k)·x[k] over the packed weights (i < MR), in a fixed order.
+//
+// Loop nest of one thread's task (BLIS order, A and B swapped because C is row-major (K, N·P·Q)):
+//   jc (NC columns) → pc (KC deep): pack B block from x (im2col fused) → ip (MR-row A panel, stays in L1)
+//   → jr (NR-column B panel, streamed from L2) → Tile. Bias is added in the first KC pass, ReLU in the
+//   last. Per-element reduction order depends only on KC, never on the thread split: results are
+//   bit-identical for any thread count.
+
+enum : int { kTileFirst = 1, kTileRelu = 2 };
+
+inline int Min(int a, int b) { return a < b ? a : b; }
+inline int Max(int a, int b) { return a > b ? a : b; }
+
+// A run of consecutive GEMM columns inside one output row (n, p) and one B panel.
+struct ColRun {
+  int64_t xoff;   // n·C·H·W
+  int32_t h0;     // p·stride − pad
+  int32_t w0;     // q·stride − pad of the first column
+  int32_t len;    // columns in the run
+  int32_t panel;  // B panel index within the block
+  int32_t lane;   // first column within the panel
+  int32_t unused;
+};
+static_assert(sizeof(ColRun) == 8 * sizeof(float), "ColRun occupies eight float slots of the workspace");
+
+inline int BuildRuns(const ConvShape& s, int PQ, int Q, int NR, int jc, int nc, ColRun* runs) {
+  int nruns = 0;
+  const int64_t img = int64_t(s.C) * s.H * s.W;
+  for (int j = jc, end = jc + nc; j < end;) {
+    const int n = j / PQ, rem = j - n * PQ, p = rem / Q, q = rem - p * Q;
+    const int jj = j - jc, panel = jj / NR, lane = jj - panel * NR;
+    const int len = Min(Min(Q - q, NR - lane), end - j);
+    runs[nruns++] = {n * img, p * s.stride - s.pad, q * s.stride - s.pad, len, panel, lane, 0};
+    j += len;
+  }
+  return nruns;
+}
+
+// Packs rows [pc, pc+kc) × the block's columns of im2col(x) into NR-wide panels (the last one
+// tail_w wide, zero-filled past the block's columns). Padding positions are zeros.
+template <int NR, int VL>
+void PackB(const ConvShape& s, const float* x, int pc, int kc, int nc, const ColRun* runs, int nruns, float* bbuf) {
+  const int full = nc / NR, tail_cols = nc - full * NR;
+  const int tail_w = (tail_cols + VL - 1) / VL * VL;
+  const int RS = s.R * s.S;
+  const size_t plane = size_t(s.H) * s.W;
+  int c = pc / RS, rs = pc - c * RS, r = rs / s.S, t = rs - r * s.S;
+  for (int kk = 0; kk < kc; ++kk) {
+    const float* xc = x + size_t(c) * plane;
+    for (int ri = 0; ri < nruns; ++ri) {
+      const ColRun& run = runs[ri];
+      const int w_panel = run.panel < full ? NR : tail_w;
+      float* d = bbuf + size_t(run.panel) * kc * NR + size_t(kk) * w_panel + run.lane;
+      const int h = run.h0 + r, len = run.len;
+      if (h < 0 || h >= s.H) {
+        for (int i = 0; i < len; ++i) d[i] = 0.f;
+        continue;
+      }
+      const float* srow = xc + run.xoff + size_t(h) * s.W;
+      const int ws = run.w0 + t;
+      if (s.stride == 1) {
+        const int i0 = Min(len, Max(0, -ws)), i1 = Max(i0, Min(len, s.W - ws));
+        for (int i = 0; i < i0; ++i) d[i] = 0.f;
+        const float* src = srow + ws;
+        for (int i = i0; i < i1; ++i) d[i] = src[i];
+        for (int i = i1; i < len; ++i) d[i] = 0.f;
+      } else {
+        for (int i = 0; i < len; ++i) {
+          const int w = ws + i * s.stride;
+          d[i] = (w >= 0 && w < s.W) ? srow[w] : 0.f;
+        }
+      }
+    }
+    if (tail_cols < tail_w) {
+      float* d = bbuf + size_t(full) * kc * NR + size_t(kk) * tail_w;
+      for (int i = tail_cols; i < tail_w; ++i) d[i] = 0.f;
+    }
+    if (++t == s.S) {
+      t = 0;
+      if (++r == s.R) { r = 0; ++c; }
+    }
+  }
+}
+
+template <class T, int NV>
+inline void TileNV(int kc, const float* a, const float* b, float* c, size_t ldc, int flags, const float* bias) {
+  T::template Tile<NV>(kc, a, b, c, ldc, flags, bias);
+}
+
+template <class T>
+inline void TileDispatch(int nv, int kc, const float* a, const float* b, float* c, size_t ldc, int flags,
+                         const float* bias) {
+  if constexpr (T::kNV >= 4) { if (nv == 4) return TileNV<T, 4>(kc, a, b, c, ldc, flags, bias); }
+  if constexpr (T::kNV >= 3) { if (nv == 3) return TileNV<T, 3>(kc, a, b, c, ldc, flags, bias); }
+  if constexpr (T::kNV >= 2) { if (nv == 2) return TileNV<T, 2>(kc, a, b, c, ldc, flags, bias); }
+  TileNV<T, 1>(kc, a, b, c, ldc, flags, bias);
+}
+
+template <class T>
+void ConvGemm(const ConvGemmArgs& g, const GemmTask& task) {
+  constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC, NC = T::kNC;
+  const ConvShape& s = g.s;
+  const int Kd = g.Kdim, PQ = g.PQ, Q = s.Q(), M = g.M;
+  const size_t img = size_t(M) * PQ;  // floats of one image of y
+  const int kc_max = Min(KC, Kd);
+  const int nc_max = (Min(NC, g.cols) + NR - 1) / NR * NR;
+  float* bbuf = task.ws;
+  ColRun* runs = reinterpret_cast<ColRun*>(task.ws + size_t(kc_max) * nc_max);
+  alignas(64) float tmp[MR * NR];
+
+  for (int jc = task.c0; jc < task.c1; jc += NC) {
+    const int nc = Min(NC, task.c1 - jc);
+    const int nruns = BuildRuns(s, PQ, Q, NR, jc, nc, runs);
+    for (int pc = 0; pc < Kd; pc += KC) {
+      const int kc = Min(KC, Kd - pc);
+      PackB<NR, VL>(s, g.x, pc, kc, nc, runs, nruns, bbuf);
+      const int flags = (pc == 0 ? kTileFirst : 0) | (g.relu && pc + kc == Kd ? kTileRelu : 0);
+      for (int ip = task.p0; ip < task.p1; ++ip) {
+        const float* a = g.a + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
+        const int m0 = ip * MR;
+        const int rows = Min(MR, M - m0);
+        const float* bias = g.bias + m0;
+        for (int jj = 0, panel = 0; jj < nc; jj += NR, ++panel) {
+          const int nr = Min(NR, nc - jj), nv = (nr + VL - 1) / VL;
+          const float* b = bbuf + size_t(panel) * kc * NR;
+          const int j = jc + jj, n = j / PQ, pq = j - n * PQ;
+          if (rows == MR && nr == nv * VL && pq + nr <= PQ) {
+            TileDispatch<T>(nv, kc, a, b, g.y + n * img + size_t(m0) * PQ + pq, size_t(PQ), flags, bias);
+            continue;
+          }
+          // Edge tile (partial rows, partial vector, or columns crossing images): via tmp.
+          const int ldt = nv * VL;
+          if (!(flags & kTileFirst)) {
+            for (int i = 0; i < MR * ldt; ++i) tmp[i] = 0.f;
+            int nn = n, qq = pq;
+            for (int jl = 0; jl < nr; ++jl) {
+              const float* src = g.y + nn * img + size_t(m0) * PQ + qq;
+              for (int i = 0; i < rows; ++i) tmp[i * ldt + jl] = src[size_t(i) * PQ];
+              if (++qq == PQ) { qq = 0; ++nn; }
+            }
+          }
+          TileDispatch<T>(nv, kc, a, b, tmp, size_t(ldt), flags, bias);
+          int nn = n, qq = pq;
+          for (int jl = 0; jl < nr; ++jl) {
+            float* dst = g.y + nn * img + size_t(m0) * PQ + qq;
+            for (int i = 0; i < rows; ++i) dst[size_t(i) * PQ] = tmp[i * ldt + jl];
+            if (++qq == PQ) { qq = 0; ++nn; }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void ConvGemv(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
+  constexpr int MR = T::kMR;
+  for (int ip = p0; ip < p1; ++ip) {
+    float out[MR];
+    T::GemvPanel(g.a, g.Mpad, g.Kdim, ip, bcol, out);
+    const int m0 = ip * MR, rows = Min(MR, g.M - m0);
+    for (int i = 0; i < rows; ++i) {
+      float v = out[i] + g.bias[m0 + i];
+      if (g.relu && v < 0.f) v = 0.f;  // NaN stays NaN
+      g.y[m0 + i] = v;
+    }
+  }
+}
+
+// Portable GEMV over one packed panel (used by the scalar family, and for KC-block tails elsewhere).
+template <int MR, int KC>
+void GemvPanelGeneric(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
+  float acc[MR];
+  for (int i = 0; i < MR; ++i) acc[i] = 0.f;
+  for (int pc = 0; pc < Kdim; pc += KC) {
+    const int kc = Min(KC, Kdim - pc);
+    const float* a = A + size_t(pc) * Mpad + size_t(ip) * MR * kc;
+    for (int kk = 0; kk < kc; ++kk) {
+      const float xv = x[pc + kk];
+      for (int i = 0; i < MR; ++i) acc[i] += a[kk * MR + i] * xv;
+    }
+  }
+  for (int i = 0; i < MR; ++i) out[i] = acc[i];
+}
