@@ -1,0 +1,159 @@
+/**
+ * The paper's evaluation protocol (§3.2). Per view: class scores → (spatial average of the score map,
+ * dense evaluation) → softmax posteriors; posteriors are averaged over horizontal flips, test scales and
+ * crops; the top-k classes are reported.
+ *  - dense: the whole image, shorter side resized to each test scale Q, run fully-convolutionally.
+ *  - fc: shorter side resized, one centre crop of the training size (or a grid of crops: multi-crop).
+ */
+import { InvalidArgumentError } from './errors';
+import { shortLabel } from './labels';
+import { Model } from './model';
+import { decodeImage, DecodedImage, PreprocessSpec, toTensor } from './preprocess';
+import { Tensor } from './tensor';
+
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+export interface ClassifyOptions {
+  /** 'dense' (fully-convolutional, default) or 'fc' (centre crop / multi-crop). */
+  mode?: 'dense' | 'fc';
+  /** Test scales Q (shorter side, pixels); 0 keeps the image size. Default: see defaultScales. */
+  scales?: number[];
+  /** Also evaluate the horizontally flipped image and average (paper §3.2). */
+  flip?: boolean;
+  /** fc mode only: an n×n regular grid of crops per scale instead of the centre crop (paper §3.2, §4.2). */
+  grid?: number;
+  /** How many classes to report (default 5). */
+  top?: number;
+  /** Keep each view's class score map [1, K, h, w] (dense mode) in the result. */
+  keepScoreMaps?: boolean;
+}
+
+export interface Classification {
+  /** Averaged posteriors over all views, length K. */
+  probabilities: Float32Array;
+  top: Prediction[];
+  views: number;
+  scoreMaps?: { scale: number; flipped: boolean; map: Tensor }[];
+}
+
+/** Test scales when none are given: for the paper's 224 networks Q = 256 (fc: resize then crop 224) or
+ *  Q = 384 (dense; the single scale of Table 3 for jittered training); for other training sizes the same
+ *  ratios, and models that ship their own preprocessing keep the image size (scale 0). */
+export function defaultScales(inputSize: number, mode: 'dense' | 'fc', ownPreprocess: boolean): number[] {
+  if (ownPreprocess) return [mode === 'fc' ? inputSize : 0];
+  return [Math.round((inputSize * (mode === 'fc' ? 256 : 384)) / 224)];
+}
+
+/** Row-wise softmax in float64 (stable: max subtracted). */
+export function softmax(logits: ArrayLike<number>): Float64Array {
+  let m = -Infinity;
+  for (let i = 0; i < logits.length; i++) m = Math.max(m, logits[i]);
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - m);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}
+
+/** Spatial average of a score map [N, K, h, w] → class scores [N·K] (paper §3.2). */
+export function spatialMean(map: Tensor): Float64Array {
+  const [N, K, h, w] = map.dims;
+  const plane = h * w, out = new Float64Array(N * K);
+  for (let i = 0; i < N * K; i++) {
+    let s = 0;
+    for (let j = 0; j < plane; j++) s += map.data[i * plane + j];
+    out[i] = s / plane;
+  }
+  return out;
+}
+
+/** Top-k of a probability vector, highest first. */
+export function topK(p: ArrayLike<number>, k: number, labels: string[]): Prediction[] {
+  const idx = Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
+  return idx.slice(0, Math.min(k, p.length)).map((index) => ({ index, label: shortLabel(labels[index] ?? String(index)), probability: p[index] }));
+}
+
+function flipImage(img: DecodedImage): DecodedImage {
+  const { width: W, height: H, channels: C, pixels } = img;
+  const out = new Uint8Array(pixels.length);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++)
+      for (let c = 0; c < C; c++) out[(y * W + x) * C + c] = pixels[(y * W + (W - 1 - x)) * C + c];
+  return { ...img, pixels: out };
+}
+
+function cropImage(img: DecodedImage, left: number, top: number, size: number): DecodedImage {
+  const { width: W, channels: C, pixels } = img;
+  const out = new Uint8Array(size * size * C);
+  for (let y = 0; y < size; y++) out.set(pixels.subarray(((top + y) * W + left) * C, ((top + y) * W + left + size) * C), y * size * C);
+  return { width: size, height: size, channels: C, pixels: out };
+}
+
+/** Stacks [1,C,H,W] tensors of one size into [N,C,H,W]. */
+function stack(ts: Tensor[]): Tensor {
+  const [, C, H, W] = ts[0].dims;
+  const n = C * H * W, data = new Float32Array(ts.length * n);
+  ts.forEach((t, i) => data.set(t.data, i * n));
+  return new Tensor([ts.length, C, H, W], data);
+}
+
+/**
+ * Classifies one image with the paper's protocol.
+ * @throws InvalidArgumentError (options, image smaller than the network needs), FormatError (not an image)
+ */
+export async function classifyImage(model: Model, image: string | Buffer, spec: PreprocessSpec, labels: string[], opts: ClassifyOptions = {}): Promise<Classification> {
+  const mode = opts.mode ?? 'dense';
+  if (mode !== 'dense' && mode !== 'fc') throw new InvalidArgumentError(`mode: expected 'dense' | 'fc', got '${String(mode)}'`);
+  const size = model.config.inputSize;
+  const scales = opts.scales ?? defaultScales(size, mode, false);
+  if (!Array.isArray(scales) || scales.length === 0 || !scales.every((q) => Number.isInteger(q) && q >= 0))
+    throw new InvalidArgumentError(`scales: expected a non-empty list of integers >= 0, got ${JSON.stringify(scales)}`);
+  const grid = opts.grid ?? 1;
+  if (!Number.isInteger(grid) || grid < 1 || grid > 10) throw new InvalidArgumentError(`grid: expected an integer in [1, 10], got ${grid}`);
+  const top = opts.top ?? 5;
+  if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top: expected a positive integer, got ${top}`);
+
+  const K = model.config.numClasses;
+  const sum = new Float64Array(K);
+  let views = 0;
+  const scoreMaps: Classification['scoreMaps'] = [];
+  for (const q of scales) {
+    const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
+    if (img.width < size || img.height < size)
+      throw new InvalidArgumentError(`scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`);
+    const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
+    if (mode === 'dense') {
+      const map = await model.forward(stack(base.map((b) => toTensor(b, spec))), { mode: 'fully-conv' });
+      const scores = spatialMean(map);
+      base.forEach((_, i) => {
+        softmax(scores.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
+        views++;
+      });
+      if (opts.keepScoreMaps) {
+        const [, , h, w] = map.dims;
+        base.forEach((_, i) => scoreMaps.push({ scale: q, flipped: i === 1, map: new Tensor([1, K, h, w], map.data.slice(i * K * h * w, (i + 1) * K * h * w)) }));
+      }
+    } else {
+      const crops: Tensor[] = [];
+      for (const b of base)
+        for (let gy = 0; gy < grid; gy++)
+          for (let gx = 0; gx < grid; gx++) {
+            const left = grid === 1 ? Math.round((b.width - size) / 2) : Math.round((gx * (b.width - size)) / (grid - 1));
+            const topY = grid === 1 ? Math.round((b.height - size) / 2) : Math.round((gy * (b.height - size)) / (grid - 1));
+            crops.push(toTensor(cropImage(b, left, topY, size), spec));
+          }
+      const logits = await model.forward(stack(crops), { mode: 'fc' });
+      for (let i = 0; i < crops.length; i++) {
+        softmax(logits.data.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
+        views++;
+      }
+    }
+  }
+  const probabilities = new Float32Array(K);
+  for (let k = 0; k < K; k++) probabilities[k] = sum[k] / views;
+  return { probabilities, top: topK(probabilities, top, labels), views, ...(opts.keepScoreMaps ? { scoreMaps } : {}) };
+}
