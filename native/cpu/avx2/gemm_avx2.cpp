@@ -15,6 +15,7 @@ namespace {
 
 struct Traits {
   static constexpr int kMR = 6, kVL = 8, kNV = 2, kKC = 384, kNC = 480;
+  static constexpr int kPrefetchK = 80;  // A prefetch distance in k steps (~2 KB ahead)
 
   template <int NV>
   static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a,
@@ -33,6 +34,8 @@ struct Traits {
     }
 #pragma GCC unroll 4
     for (int k = 0; k < kc; ++k) {
+      // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
+      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
       __m256 bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + k * W + v * kVL);
       for (int i = 0; i < kMR; ++i) {
@@ -69,6 +72,7 @@ struct Traits {
       for (; k + 8 <= kc; k += 8) {
         const __m256 xv = _mm256_loadu_ps(xb + k);
         const float* ak = a + k * kMR;
+        for (int v = 0; v < 6; v += 2) _mm_prefetch(reinterpret_cast<const char*>(ak + 512 + 8 * v), _MM_HINT_T0);
         for (int v = 0; v < 6; ++v)
           acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(ak + 8 * v), _mm256_permutevar8x32_ps(xv, idx[v]), acc[v]);
       }

@@ -1,6 +1,9 @@
 // AVX-512 kernel family (compiled with -mavx512f/bw/vl/dq; used only when cpuid reports them and FMA).
 // Kernels: gemm_f32_8x48__avx512 (8 rows × 3 zmm columns = 24 accumulators; 8x32 and 8x16 for tails),
 //          gemv_f32_8xk__avx512 (single column, streams the packed 8-row panels at memory speed).
+// GCC 12 flags its own avx512fintrin.h helpers (_mm512_undefined_*) as uninitialized: a known false positive.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstddef>
@@ -15,6 +18,7 @@ namespace {
 
 struct Traits {
   static constexpr int kMR = 8, kVL = 16, kNV = 3, kKC = 384, kNC = 480;
+  static constexpr int kPrefetchK = 64;  // A prefetch distance in k steps (2 KB ahead)
 
   template <int NV>
   static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a,
@@ -33,6 +37,8 @@ struct Traits {
     }
 #pragma GCC unroll 4
     for (int k = 0; k < kc; ++k) {
+      // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
+      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
       __m512 bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + k * W + v * kVL);
       for (int i = 0; i < kMR; ++i) {
@@ -67,6 +73,7 @@ struct Traits {
       for (; k + 16 <= kc; k += 16) {
         const __m512 xv = _mm512_loadu_ps(xb + k);
         const float* ak = a + k * kMR;
+        for (int v = 0; v < 8; ++v) _mm_prefetch(reinterpret_cast<const char*>(ak + 1024 + 16 * v), _MM_HINT_T0);
         for (int v = 0; v < 8; ++v)
           acc[v & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(ak + 16 * v), _mm512_permutexvar_ps(idx[v], xv), acc[v & 3]);
       }
