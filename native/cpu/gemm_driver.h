@@ -11,6 +11,8 @@
 //     then max(0, ·) when flags & kTileRelu (NaN and −0 kept, like ref::conv2d).
 //   static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out);
 //     out[i] = Σ_k A(ip·MR + i, k)·x[k] over the packed weights (i < MR), in a fixed order.
+//   static void CopyRun(float* d, const float* src, int len, int i0, int i1);
+//     d[i] = (i0 <= i < i1) ? src[i] : 0 for i < len <= NR; src[i] outside [i0, i1) is never read.
 //
 // Loop nest of one thread's task (BLIS order, A and B swapped because C is row-major (K, N·P·Q)):
 //   jc (NC columns) → pc (KC deep): pack B block from x (im2col fused) → ip (MR-row A panel, stays in L1)
@@ -50,8 +52,10 @@ inline int BuildRuns(const ConvShape& s, int PQ, int Q, int NR, int jc, int nc, 
 
 // Packs rows [pc, pc+kc) × the block's columns of im2col(x) into NR-wide panels (the last one
 // tail_w wide, zero-filled past the block's columns). Padding positions are zeros.
-template <int NR, int VL>
-void PackB(const ConvShape& s, const float* x, int pc, int kc, int nc, const ColRun* runs, int nruns, float* bbuf) {
+template <class T>
+__attribute__((noinline)) void PackB(const ConvShape& s, const float* x, int pc, int kc, int nc, const ColRun* runs,
+                                     int nruns, float* bbuf) {
+  constexpr int NR = T::kNV * T::kVL, VL = T::kVL;
   const int full = nc / NR, tail_cols = nc - full * NR;
   const int tail_w = (tail_cols + VL - 1) / VL * VL;
   const int RS = s.R * s.S;
@@ -65,17 +69,15 @@ void PackB(const ConvShape& s, const float* x, int pc, int kc, int nc, const Col
       float* d = bbuf + size_t(run.panel) * kc * NR + size_t(kk) * w_panel + run.lane;
       const int h = run.h0 + r, len = run.len;
       if (h < 0 || h >= s.H) {
-        for (int i = 0; i < len; ++i) d[i] = 0.f;
+        T::CopyRun(d, xc, len, 0, 0);
         continue;
       }
       const float* srow = xc + run.xoff + size_t(h) * s.W;
       const int ws = run.w0 + t;
       if (s.stride == 1) {
+        // Valid columns i: 0 <= ws + i < W.
         const int i0 = Min(len, Max(0, -ws)), i1 = Max(i0, Min(len, s.W - ws));
-        for (int i = 0; i < i0; ++i) d[i] = 0.f;
-        const float* src = srow + ws;
-        for (int i = i0; i < i1; ++i) d[i] = src[i];
-        for (int i = i1; i < len; ++i) d[i] = 0.f;
+        T::CopyRun(d, srow + ws, len, i0, i1);
       } else {
         for (int i = 0; i < len; ++i) {
           const int w = ws + i * s.stride;
@@ -92,6 +94,13 @@ void PackB(const ConvShape& s, const float* x, int pc, int kc, int nc, const Col
       if (++r == s.R) { r = 0; ++c; }
     }
   }
+}
+
+// Portable CopyRun (see the traits contract above).
+inline void CopyRunGeneric(float* d, const float* src, int len, int i0, int i1) {
+  for (int i = 0; i < i0; ++i) d[i] = 0.f;
+  for (int i = i0; i < i1; ++i) d[i] = src[i];
+  for (int i = i1; i < len; ++i) d[i] = 0.f;
 }
 
 template <class T, int NV>
@@ -125,41 +134,43 @@ void ConvGemm(const ConvGemmArgs& g, const GemmTask& task) {
     const int nruns = BuildRuns(s, PQ, Q, NR, jc, nc, runs);
     for (int pc = 0; pc < Kd; pc += KC) {
       const int kc = Min(KC, Kd - pc);
-      PackB<NR, VL>(s, g.x, pc, kc, nc, runs, nruns, bbuf);
+      PackB<T>(s, g.x, pc, kc, nc, runs, nruns, bbuf);
       const int flags = (pc == 0 ? kTileFirst : 0) | (g.relu && pc + kc == Kd ? kTileRelu : 0);
-      for (int ip = task.p0; ip < task.p1; ++ip) {
+      auto tile = [&](int ip, int jj, int panel) {
         const float* a = g.a + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
         const int m0 = ip * MR;
         const int rows = Min(MR, M - m0);
         const float* bias = g.bias + m0;
-        for (int jj = 0, panel = 0; jj < nc; jj += NR, ++panel) {
-          const int nr = Min(NR, nc - jj), nv = (nr + VL - 1) / VL;
-          const float* b = bbuf + size_t(panel) * kc * NR;
-          const int j = jc + jj, n = j / PQ, pq = j - n * PQ;
-          if (rows == MR && nr == nv * VL && pq + nr <= PQ) {
-            TileDispatch<T>(nv, kc, a, b, g.y + n * img + size_t(m0) * PQ + pq, size_t(PQ), flags, bias);
-            continue;
-          }
-          // Edge tile (partial rows, partial vector, or columns crossing images): via tmp.
-          const int ldt = nv * VL;
-          if (!(flags & kTileFirst)) {
-            for (int i = 0; i < MR * ldt; ++i) tmp[i] = 0.f;
-            int nn = n, qq = pq;
-            for (int jl = 0; jl < nr; ++jl) {
-              const float* src = g.y + nn * img + size_t(m0) * PQ + qq;
-              for (int i = 0; i < rows; ++i) tmp[i * ldt + jl] = src[size_t(i) * PQ];
-              if (++qq == PQ) { qq = 0; ++nn; }
-            }
-          }
-          TileDispatch<T>(nv, kc, a, b, tmp, size_t(ldt), flags, bias);
+        const int nr = Min(NR, nc - jj), nv = (nr + VL - 1) / VL;
+        const float* b = bbuf + size_t(panel) * kc * NR;
+        const int j = jc + jj, n = j / PQ, pq = j - n * PQ;
+        if (rows == MR && nr == nv * VL && pq + nr <= PQ) {
+          TileDispatch<T>(nv, kc, a, b, g.y + n * img + size_t(m0) * PQ + pq, size_t(PQ), flags, bias);
+          return;
+        }
+        // Edge tile (partial rows, partial vector, or columns crossing images): via tmp.
+        const int ldt = nv * VL;
+        if (!(flags & kTileFirst)) {
+          for (int i = 0; i < MR * ldt; ++i) tmp[i] = 0.f;
           int nn = n, qq = pq;
           for (int jl = 0; jl < nr; ++jl) {
-            float* dst = g.y + nn * img + size_t(m0) * PQ + qq;
-            for (int i = 0; i < rows; ++i) dst[size_t(i) * PQ] = tmp[i * ldt + jl];
+            const float* src = g.y + nn * img + size_t(m0) * PQ + qq;
+            for (int i = 0; i < rows; ++i) tmp[i * ldt + jl] = src[size_t(i) * PQ];
             if (++qq == PQ) { qq = 0; ++nn; }
           }
         }
-      }
+        TileDispatch<T>(nv, kc, a, b, tmp, size_t(ldt), flags, bias);
+        int nn = n, qq = pq;
+        for (int jl = 0; jl < nr; ++jl) {
+          float* dst = g.y + nn * img + size_t(m0) * PQ + qq;
+          for (int i = 0; i < rows; ++i) dst[size_t(i) * PQ] = tmp[i * ldt + jl];
+          if (++qq == PQ) { qq = 0; ++nn; }
+        }
+      };
+      // A micro-panel (MR × kc) stays in L1 while the B panels of the block stream from L2. (The other
+      // order, B panel in L1 with KC = 192 and A streaming from L2, measured no faster here.)
+      for (int ip = task.p0; ip < task.p1; ++ip)
+        for (int jj = 0, panel = 0; jj < nc; jj += NR, ++panel) tile(ip, jj, panel);
     }
   }
 }

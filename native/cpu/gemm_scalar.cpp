@@ -36,6 +36,8 @@ struct Traits {
   static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
     GemvPanelGeneric<kMR, kKC>(A, Mpad, Kdim, ip, x, out);
   }
+
+  static void CopyRun(float* d, const float* src, int len, int i0, int i1) { CopyRunGeneric(d, src, len, i0, i1); }
 };
 
 }  // namespace

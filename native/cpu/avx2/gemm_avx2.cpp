@@ -53,6 +53,18 @@ struct Traits {
       for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + i * ldc + v * kVL, acc[i][v]);
   }
 
+  // vmaskmovps per 8 columns: masked-off lanes load as zero and are never touched.
+  static inline void CopyRun(float* d, const float* src, int len, int i0, int i1) {
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int i = 0; i < len; i += kVL) {
+      const __m256i l = _mm256_add_epi32(iota, _mm256_set1_epi32(i));
+      const __m256i st = _mm256_cmpgt_epi32(_mm256_set1_epi32(len), l);
+      const __m256i ld = _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32(i0 - 1)),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(i1), l));
+      _mm256_maskstore_ps(d + i, st, _mm256_maskload_ps(src + i, ld));
+    }
+  }
+
   // 8 k's of a 6-row panel are 48 floats = 6 ymm; ymm v lane e holds row (8v+e) mod 6 of k (8v+e)/6,
   // so x[k..k+7] is permuted into the matching pattern and one FMA per ymm does the work.
   static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {

@@ -56,6 +56,16 @@ struct Traits {
       for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + v * kVL, acc[i][v]);
   }
 
+  // One masked load (invalid lanes read as zero, never touched) and one masked store per 16 columns.
+  static inline void CopyRun(float* d, const float* src, int len, int i0, int i1) {
+    for (int i = 0; i < len; i += kVL) {
+      const int n = Min(kVL, len - i), lo = Max(i0 - i, 0), hi = Min(i1 - i, kVL);
+      const __mmask16 st = __mmask16((1u << n) - 1);
+      const __mmask16 ld = hi > lo ? __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1)) : __mmask16(0);
+      _mm512_mask_storeu_ps(d + i, st, _mm512_maskz_loadu_ps(ld, src + i));
+    }
+  }
+
   // 2 k's of an 8-row panel are one zmm (lane e: row e mod 8 of k e/8): x[k..k+15] is permuted into
   // [x[2v]×8, x[2v+1]×8] for zmm v of each 16-k chunk.
   static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
