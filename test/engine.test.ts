@@ -170,3 +170,22 @@ describe('bad input', () => {
     expect(() => Model.random(tiny, 1, { device: 'tpu' })).toThrow(/device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/);
   });
 });
+
+describe('async forward runs off the JS thread', () => {
+  test('timers keep firing during a VGG16 forward', async () => {
+    const m = Model.random('vgg16', 3, { device: 'cpu' });
+    const x = input([1, 3, 224, 224], 9);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const t0 = Date.now();
+    const y = await m.forward(x);
+    const ms = Date.now() - t0;
+    clearInterval(timer);
+    m.dispose();
+    expect(y.dims).toEqual([1, 1000]);
+    // A blocked event loop would deliver at most one tick; an unblocked one about ms/5.
+    console.log(`vgg16 forward ${ms} ms, ${ticks} timer ticks`);
+    expect(ticks).toBeGreaterThanOrEqual(Math.min(10, Math.floor(ms / 20)));
+    expect(ms).toBeGreaterThan(50); // the forward really ran while the timer fired
+  });
+});
