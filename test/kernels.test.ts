@@ -292,6 +292,7 @@ for (const isa of ISAS) {
         { name: '3x3 s1', N: 1, C: 2, H: 6, W: 5, window: 3, stride: 1 },
         { name: '1x1 s1', N: 1, C: 2, H: 3, W: 4, window: 1, stride: 1 },
         { name: 'VGG 64ch @28', N: 2, C: 64, H: 28, W: 28, window: 2, stride: 2 },
+        { name: '2x2 s2 wide rows (vector body + tail)', N: 1, C: 3, H: 6, W: 75, window: 2, stride: 2 },
       ];
       test.each(cases.map((c) => [c.name, c] as const))('%s', (_n, s) => {
         const seed = seedOf(`pool ${s.name}`);

@@ -64,7 +64,7 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
     std::string isa = k_.isa == CpuIsa::kAvx512 ? "avx512" : k_.isa == CpuIsa::kAvx2 ? "avx2" : "scalar";
-    return isa + " (" + why_ + "): " + k_.gemm_name + ", " + k_.gemv_name + ", " +
+    return isa + " (" + why_ + "): " + k_.gemm_name + ", " + k_.gemv_name + ", " + k_.maxpool_name + ", " +
            std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
   }
 
@@ -194,6 +194,11 @@ class CpuBackend final : public Backend {
       for (size_t nc = a; nc < b; ++nc) {
         const float* xp = x + nc * s.H * s.W;
         float* yp = y + nc * P * Q;
+        if (s.window == 2 && s.stride == 2) {  // VGG's pooling (paper §2.1): vectorised, same result
+          for (int p = 0; p < P; ++p)
+            k_.maxpool_2x2s2_row(xp + size_t(2 * p) * s.W, xp + size_t(2 * p + 1) * s.W, yp + size_t(p) * Q, Q);
+          continue;
+        }
         for (int p = 0; p < P; ++p)
           for (int q = 0; q < Q; ++q) {
             // Same scan order and rule as ref::maxpool2d, so the result (NaN payloads, ±0) is identical.

@@ -54,7 +54,24 @@ struct IsaKernels {
   // Single-column GEMM (GEMV) over row panels [p0, p1): y column = A × bcol (Kdim floats, contiguous).
   // Streams the packed weights once at memory speed.
   void (*conv_gemv)(const ConvGemmArgs& g, int p0, int p1, const float* bcol);
+  // One output row of 2×2 stride-2 max pooling: y[q] = max of r0[2q], r0[2q+1], r1[2q], r1[2q+1] for
+  // q < Q, scanned in that order with ref::maxpool2d's rule (the first NaN wins, ties keep the earlier
+  // value, so ±0 and NaN payloads match the reference bit for bit).
+  const char* maxpool_name;  // e.g. "maxpool2d_nchw_f32_2x2s2__avx512"
+  void (*maxpool_2x2s2_row)(const float* r0, const float* r1, float* y, int Q);
 };
+
+// The reference's scan step: m keeps a NaN; otherwise v replaces m when v is NaN or greater.
+inline float MaxStep(float m, float v) { return (m != m) ? m : ((v != v || v > m) ? v : m); }
+
+inline void MaxPool2x2s2RowScalar(const float* r0, const float* r1, float* y, int q0, int Q) {
+  for (int q = q0; q < Q; ++q) {
+    float m = r0[2 * q];
+    m = MaxStep(m, r0[2 * q + 1]);
+    m = MaxStep(m, r1[2 * q]);
+    y[q] = MaxStep(m, r1[2 * q + 1]);
+  }
+}
 
 const IsaKernels& ScalarKernels();
 const IsaKernels& Avx2Kernels();    // defined in avx2/ (only call when cpuid reports avx2+fma)

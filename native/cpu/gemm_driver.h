@@ -60,46 +60,52 @@ __attribute__((noinline)) void PackB(const ConvShape& s, const float* x, int pc,
   const int tail_w = (tail_cols + VL - 1) / VL * VL;
   const int RS = s.R * s.S;
   const size_t plane = size_t(s.H) * s.W;
-  int c = pc / RS, rs = pc - c * RS, r = rs / s.S, t = rs - r * s.S;
-  for (int kk = 0; kk < kc;) {
-    const float* xc = x + size_t(c) * plane;
-    // Stride 1 and a whole group of S rows (same c, r; t = 0..S-1) inside the block: the S rows read
-    // one source row at shifts 0..S-1, so each run's row pointer and bounds are computed once.
-    const int group = (s.stride == 1 && t == 0 && kk + s.S <= kc) ? s.S : 1;
-    for (int ri = 0; ri < nruns; ++ri) {
-      const ColRun& run = runs[ri];
-      const int w_panel = run.panel < full ? NR : tail_w;
-      float* d = bbuf + size_t(run.panel) * kc * NR + size_t(kk) * w_panel + run.lane;
-      const int h = run.h0 + r, len = run.len;
+  const int c_start = pc / RS, rs0 = pc - c_start * RS, r_start = rs0 / s.S, t_start = rs0 - r_start * s.S;
+  // Run-major: each run fills its panel rows kk = 0..kc-1 in order, so the stores stream through one
+  // panel at a time; the source rows it reads (C·R rows of <= NR+S floats) stay in L1/L2.
+  for (int ri = 0; ri < nruns; ++ri) {
+    const ColRun& run = runs[ri];
+    const int w_panel = run.panel < full ? NR : tail_w;
+    float* d = bbuf + size_t(run.panel) * kc * NR + run.lane;
+    const int len = run.len;
+    const float* xn = x + run.xoff;
+    int c = c_start, r = r_start, t = t_start;
+    for (int kk = 0; kk < kc;) {
+      // Stride 1 and a whole group of S rows (same c, r; t = 0..S-1) inside the block: the S rows
+      // read one source row at shifts 0..S-1.
+      const int group = (s.stride == 1 && t == 0 && kk + s.S <= kc) ? s.S : 1;
+      const int h = run.h0 + r;
+      float* dk = d + size_t(kk) * w_panel;
       if (h < 0 || h >= s.H) {
-        for (int g = 0; g < group; ++g) T::CopyRun(d + g * w_panel, xc, len, 0, 0);
-        continue;
-      }
-      const float* srow = xc + run.xoff + size_t(h) * s.W;
-      if (s.stride == 1) {
-        for (int g = 0; g < group; ++g) {
-          const int ws = run.w0 + t + g;  // valid columns i: 0 <= ws + i < W
-          const int i0 = Min(len, Max(0, -ws)), i1 = Max(i0, Min(len, s.W - ws));
-          T::CopyRun(d + g * w_panel, srow + ws, len, i0, i1);
-        }
+        for (int g = 0; g < group; ++g) T::CopyRun(dk + g * w_panel, xn, len, 0, 0);
       } else {
-        const int ws = run.w0 + t;
-        for (int i = 0; i < len; ++i) {
-          const int w = ws + i * s.stride;
-          d[i] = (w >= 0 && w < s.W) ? srow[w] : 0.f;
+        const float* srow = xn + size_t(c) * plane + size_t(h) * s.W;
+        if (s.stride == 1) {
+          for (int g = 0; g < group; ++g) {
+            const int ws = run.w0 + t + g;  // valid columns i: 0 <= ws + i < W
+            const int i0 = Min(len, Max(0, -ws)), i1 = Max(i0, Min(len, s.W - ws));
+            T::CopyRun(dk + g * w_panel, srow + ws, len, i0, i1);
+          }
+        } else {
+          const int ws = run.w0 + t;
+          for (int i = 0; i < len; ++i) {
+            const int w = ws + i * s.stride;
+            dk[i] = (w >= 0 && w < s.W) ? srow[w] : 0.f;
+          }
         }
       }
-    }
-    for (int g = 0; g < group; ++g, ++kk) {
-      if (tail_cols < tail_w) {
-        float* d = bbuf + size_t(full) * kc * NR + size_t(kk) * tail_w;
-        for (int i = tail_cols; i < tail_w; ++i) d[i] = 0.f;
-      }
-      if (++t == s.S) {
-        t = 0;
+      kk += group;
+      t += group;
+      while (t >= s.S) {
+        t -= s.S;
         if (++r == s.R) { r = 0; ++c; }
       }
     }
+  }
+  if (tail_cols < tail_w) {
+    float* d = bbuf + size_t(full) * kc * NR;
+    for (int kk = 0; kk < kc; ++kk)
+      for (int i = tail_cols; i < tail_w; ++i) d[size_t(kk) * tail_w + i] = 0.f;
   }
 }
 

@@ -49,7 +49,9 @@ const IsaKernels& ScalarKernels() {
   using T = scalar::Traits;
   static const IsaKernels k = {CpuIsa::kScalar, "gemm_f32_4x8__scalar", "gemv_f32_4xk__scalar",
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
-                               &scalar::ConvGemm<T>, &scalar::ConvGemv<T>};
+                               &scalar::ConvGemm<T>, &scalar::ConvGemv<T>,
+                               "maxpool2d_nchw_f32_2x2s2__scalar",
+                               [](const float* r0, const float* r1, float* y, int Q) { MaxPool2x2s2RowScalar(r0, r1, y, 0, Q); }};
   return k;
 }
 

@@ -32,17 +32,23 @@ struct Traits {
       for (int i = 0; i < kMR; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_loadu_ps(c + i * ldc + v * kVL);
     }
-#pragma GCC unroll 4
-    for (int k = 0; k < kc; ++k) {
-      // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
-      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+    auto step = [&](int k) __attribute__((always_inline)) {
       __m256 bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + k * W + v * kVL);
       for (int i = 0; i < kMR; ++i) {
         const __m256 ai = _mm256_broadcast_ss(a + k * kMR + i);
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
       }
+    };
+    int k = 0;
+#pragma GCC unroll 2
+    for (; k + 2 <= kc; k += 2) {
+      // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
+      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+      step(k);
+      step(k + 1);
     }
+    if (k < kc) step(k);
     if (flags & kTileRelu) {
       const __m256 z = _mm256_setzero_ps();
       // max(0, v) returns v when v is NaN (second operand) and keeps −0: the reference's semantics.
@@ -98,6 +104,36 @@ struct Traits {
   }
 };
 
+// m ← step(m, v) of ref::maxpool2d for 8 lanes: keep m if m is NaN, else take v if v is NaN or v > m.
+inline __m256 MaxStep8(__m256 m, __m256 v) {
+  const __m256 take = _mm256_andnot_ps(_mm256_cmp_ps(m, m, _CMP_UNORD_Q),
+                                       _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  return _mm256_blendv_ps(m, v, take);
+}
+
+// Even and odd columns of 16 consecutive floats, in order.
+inline void Deinterleave(const float* p, __m256* ev, __m256* od) {
+  const __m256 lo = _mm256_loadu_ps(p), hi = _mm256_loadu_ps(p + 8);
+  // shuffle_ps works per 128-bit lane: [e0 e1 e4 e5 | e2 e3 e6 e7] order, fixed by permute4x64.
+  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+  *ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  *od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+void MaxPool2x2s2Row(const float* r0, const float* r1, float* y, int Q) {
+  int q = 0;
+  for (; q + 8 <= Q; q += 8) {
+    __m256 a0, a1, b0, b1;
+    Deinterleave(r0 + 2 * q, &a0, &a1);
+    Deinterleave(r1 + 2 * q, &b0, &b1);
+    __m256 m = MaxStep8(a0, a1);
+    m = MaxStep8(m, b0);
+    _mm256_storeu_ps(y + q, MaxStep8(m, b1));
+  }
+  MaxPool2x2s2RowScalar(r0, r1, y, q, Q);
+}
+
 }  // namespace
 }  // namespace vgg::cpu::avx2
 
@@ -107,7 +143,8 @@ const IsaKernels& Avx2Kernels() {
   using T = avx2::Traits;
   static const IsaKernels k = {CpuIsa::kAvx2, "gemm_f32_6x16__avx2", "gemv_f32_6xk__avx2",
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
-                               &avx2::ConvGemm<T>, &avx2::ConvGemv<T>};
+                               &avx2::ConvGemm<T>, &avx2::ConvGemv<T>,
+                               "maxpool2d_nchw_f32_2x2s2__avx2", &avx2::MaxPool2x2s2Row};
   return k;
 }
 

@@ -35,17 +35,23 @@ struct Traits {
       for (int i = 0; i < kMR; ++i)
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + v * kVL);
     }
-#pragma GCC unroll 4
-    for (int k = 0; k < kc; ++k) {
-      // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
-      if ((k & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+    auto step = [&](int k) __attribute__((always_inline)) {
       __m512 bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + k * W + v * kVL);
       for (int i = 0; i < kMR; ++i) {
         const __m512 ai = _mm512_set1_ps(a[k * kMR + i]);
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
       }
+    };
+    int k = 0;
+#pragma GCC unroll 2
+    for (; k + 2 <= kc; k += 2) {
+      // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
+      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+      step(k);
+      step(k + 1);
     }
+    if (k < kc) step(k);
     if (flags & kTileRelu) {
       const __m512 z = _mm512_setzero_ps();
       // max(0, v) returns v when v is NaN (second operand) and keeps −0: the reference's semantics.
@@ -98,6 +104,29 @@ struct Traits {
   }
 };
 
+// m ← step(m, v) of ref::maxpool2d for 16 lanes: keep m if m is NaN, else take v if v is NaN or v > m.
+inline __m512 MaxStep16(__m512 m, __m512 v) {
+  const __mmask16 take = _mm512_kandn(_mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q),
+                                      _mm512_kor(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)));
+  return _mm512_mask_blend_ps(take, m, v);
+}
+
+void MaxPool2x2s2Row(const float* r0, const float* r1, float* y, int Q) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  int q = 0;
+  for (; q + 16 <= Q; q += 16) {
+    const __m512 a0 = _mm512_loadu_ps(r0 + 2 * q), a1 = _mm512_loadu_ps(r0 + 2 * q + 16);
+    const __m512 b0 = _mm512_loadu_ps(r1 + 2 * q), b1 = _mm512_loadu_ps(r1 + 2 * q + 16);
+    __m512 m = _mm512_permutex2var_ps(a0, even, a1);
+    m = MaxStep16(m, _mm512_permutex2var_ps(a0, odd, a1));
+    m = MaxStep16(m, _mm512_permutex2var_ps(b0, even, b1));
+    m = MaxStep16(m, _mm512_permutex2var_ps(b0, odd, b1));
+    _mm512_storeu_ps(y + q, m);
+  }
+  MaxPool2x2s2RowScalar(r0, r1, y, q, Q);
+}
+
 }  // namespace
 }  // namespace vgg::cpu::avx512
 
@@ -107,7 +136,8 @@ const IsaKernels& Avx512Kernels() {
   using T = avx512::Traits;
   static const IsaKernels k = {CpuIsa::kAvx512, "gemm_f32_8x48__avx512", "gemv_f32_8xk__avx512",
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
-                               &avx512::ConvGemm<T>, &avx512::ConvGemv<T>};
+                               &avx512::ConvGemm<T>, &avx512::ConvGemv<T>,
+                               "maxpool2d_nchw_f32_2x2s2__avx512", &avx512::MaxPool2x2s2Row};
   return k;
 }
 
