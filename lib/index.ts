@@ -6,3 +6,4 @@ export { ARCHS, LRN_PARAMS, VggConfig, ConvDef, LayerStep, resolveConfig, layerP
 export { summary, formatSummary, ModelSummary, LayerSummary } from './summary';
 export { Model, ModelOptions, ForwardMode, ForwardOptions, LayerWeights, randomWeights } from './model';
 export { native, nativePath, packageRoot } from './native';
+export * from './weights';

@@ -1,0 +1,66 @@
+/**
+ * Weights files → LayerWeights[] in layer-program order (topology.weightShapes: conv1_1 … fc8), f32, OIHW.
+ *
+ * Formats: safetensors with torchvision, timm or vggnet names (lib/weights/safetensors.ts, torchvision.ts,
+ * timm.ts, vggnet.ts), and ONNX graphs (onnx.ts). PyTorch pickles (.pth/.pt) are not read: unpickling runs
+ * arbitrary code; convert them once with safetensors.torch.save_file(model.state_dict(), 'vgg16.safetensors').
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
+import { loadSafetensorsWeights } from './load-safetensors';
+import { loadOnnxWeights } from './onnx';
+import { LoadedWeights, LoadWeightsOptions } from './types';
+
+export { LoadedWeights, LoadWeightsOptions } from './types';
+export {
+  SafetensorsFile, SafetensorsHeader, SafetensorsEntry, TensorToWrite, FloatDtype, readSafetensorsHeader, writeSafetensors,
+  parseSafetensorsHeader, f16ToF32, bf16ToF32, f32ToF16, f32ToBf16, MAX_HEADER_BYTES,
+} from './safetensors';
+export { saveWeights, SaveWeightsOptions, META_CONFIG, META_LABELS, META_PREPROCESS } from './vggnet';
+export { BN_EPS, foldBatchNorm, BatchNormParams } from './batchnorm';
+export { fc6FromKerasLayout, transposeMatrix } from './keras';
+export { importOnnx } from './onnx';
+export { NamingScheme, DetectedArch } from './detect';
+export { detectScheme, detectArch } from './load-safetensors';
+
+/**
+ * Loads VGG weights from a safetensors or ONNX file, detecting the architecture unless options.arch gives it.
+ * The format is taken from the extension (.safetensors, .onnx) or, failing that, from the first bytes.
+ * @returns weights in layer-program order, ready for Model.create(result.config, result.weights)
+ * @throws FormatError (ERR_VGG_FORMAT): malformed/truncated file, missing/unexpected tensors or wrong shapes
+ *   (each named), architecture not matching options.arch; UnsupportedError (ERR_VGG_UNSUPPORTED): a dtype we
+ *   cannot use (F64, integers), an ONNX node we cannot map (named), PyTorch pickles; InvalidArgumentError:
+ *   unknown options.arch
+ */
+export async function loadWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+  if (typeof file !== 'string' || !file) throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options: expected an object`);
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.safetensors') return loadSafetensorsWeights(file, options);
+  if (ext === '.onnx') return loadOnnxWeights(file, options);
+  if (ext === '.pth' || ext === '.pt' || ext === '.ckpt' || ext === '.bin')
+    throw new UnsupportedError(
+      `${file}: PyTorch pickle files are not read (unpickling runs code); convert once in Python: ` +
+        `safetensors.torch.save_file(model.state_dict(), '${path.basename(file, ext)}.safetensors')`,
+    );
+  if (ext === '.h5' || ext === '.keras')
+    throw new UnsupportedError(`${file}: Keras files are not read; export to ONNX, or write a safetensors file (see fc6FromKerasLayout for FC6)`);
+  const kind = await sniff(file);
+  return kind === 'safetensors' ? loadSafetensorsWeights(file, options) : loadOnnxWeights(file, options);
+}
+
+/** safetensors: u64 header length then '{'; ONNX: a protobuf ModelProto, whose first field is ir_version (tag 0x08). */
+async function sniff(file: string): Promise<'safetensors' | 'onnx'> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const head = new Uint8Array(9);
+    const { bytesRead } = await fh.read(head, 0, 9, 0);
+    const { size } = await fh.stat();
+    if (bytesRead === 9 && head[8] === 0x7b && new DataView(head.buffer).getBigUint64(0, true) <= BigInt(size - 8)) return 'safetensors';
+    if (bytesRead > 0 && head[0] === 0x08) return 'onnx';
+    throw new FormatError(`${file}: not a safetensors or ONNX file (by its first bytes); use the .safetensors or .onnx extension if it is one`);
+  } finally {
+    await fh.close();
+  }
+}

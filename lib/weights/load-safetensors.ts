@@ -1,0 +1,97 @@
+/**
+ * Loading VGG weights from a safetensors file: naming scheme (torchvision, timm, vggnet) from the names,
+ * architecture from the names and shapes (or the file's "vggnet.config", or options.arch), every tensor
+ * checked against the architecture's list, then read straight into f32 arrays and batch norm folded.
+ */
+import { FormatError } from '../errors';
+import type { LayerWeights } from '../model';
+import { VggConfig, weightShapes } from '../topology';
+import { foldBatchNorm } from './batchnorm';
+import { checkTensors, configFromDetected, DetectedArch, ExpectedTensor, NamingScheme } from './detect';
+import { SafetensorsFile } from './safetensors';
+import { timmTensors, detectTimm } from './timm';
+import { torchvisionTensors, detectTorchvision } from './torchvision';
+import { checkLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, reconcile, resolveGivenArch } from './types';
+import { detectVggnet, vggnetTensors } from './vggnet';
+
+/** The naming scheme of a set of tensor names. */
+export function detectScheme(names: string[]): NamingScheme {
+  if (names.some((n) => n.startsWith('pre_logits.') || n.startsWith('head.fc.'))) return 'timm';
+  if (names.some((n) => n.startsWith('classifier.'))) return 'torchvision';
+  if (names.some((n) => /^(conv\d+_\d+|fc\d+)\.(weight|bias)$/.test(n))) return 'vggnet';
+  if (names.some((n) => n.startsWith('features.'))) return 'torchvision';
+  const some = names.slice(0, 5).map((n) => `'${n}'`).join(', ');
+  throw new FormatError(
+    `unrecognised tensor names (${some}${names.length > 5 ? ', …' : ''}): expected torchvision (features.N.weight, classifier.N.weight), timm (features.N, pre_logits.fc1, head.fc) or vggnet (conv1_1.weight, fc6.weight) names`,
+  );
+}
+
+export function detectArch(scheme: NamingScheme, shapes: Map<string, number[]>): DetectedArch {
+  return scheme === 'timm' ? detectTimm(shapes) : scheme === 'torchvision' ? detectTorchvision(shapes) : detectVggnet(shapes);
+}
+
+export function expectedTensors(scheme: NamingScheme, config: VggConfig, batchNorm: boolean): ExpectedTensor[] {
+  return scheme === 'timm' ? timmTensors(config, batchNorm) : scheme === 'torchvision' ? torchvisionTensors(config, batchNorm) : vggnetTensors(config);
+}
+
+/** Loads a safetensors weights file (see loadWeights). */
+export async function loadSafetensorsWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+  const given = resolveGivenArch(options.arch);
+  const st = await SafetensorsFile.open(file);
+  try {
+    const all = st.names();
+    // nn.DataParallel checkpoints prefix every name with 'module.'.
+    const prefix = all.length > 0 && all.every((n) => n.startsWith('module.')) ? 'module.' : '';
+    const shapes = new Map(all.map((n) => [n.slice(prefix.length), st.entry(n).shape]));
+    const names = [...shapes.keys()];
+    if (names.length === 0) throw new FormatError(`${file}: the file holds no tensors`);
+    const meta = parseVggMetadata(file, st.header.metadata);
+    const scheme = detectScheme(names);
+
+    let detected: DetectedArch | undefined;
+    try {
+      detected = detectArch(scheme, shapes);
+    } catch (e) {
+      // With an architecture given (or in the metadata) the tensor check below names what is wrong more precisely.
+      if (!given && !meta.config) throw prefixError(file, e);
+    }
+    const fileBatchNorm = detected?.batchNorm ?? names.some((n) => n.endsWith('.running_mean'));
+    if (scheme === 'vggnet' && fileBatchNorm) throw new FormatError(`${file}: vggnet-named files hold folded weights; found batch norm tensors`);
+    const found = meta.config ?? (detected ? configFromDetected(detected) : undefined);
+    const config = reconcile(file, given, found, fileBatchNorm);
+    checkLabels(file, meta.labels, config);
+
+    const expected = expectedTensors(scheme, config, fileBatchNorm);
+    checkTensors(shapes, expected, `${file} (${scheme} names, ${config.name})`);
+
+    const weights = await readLayers(st, prefix, config, expected);
+    return { config, weights, source: scheme, labels: meta.labels, preprocess: meta.preprocess, batchNormFolded: fileBatchNorm };
+  } finally {
+    await st.close();
+  }
+}
+
+function prefixError(file: string, e: unknown): unknown {
+  if (e instanceof FormatError && !e.message.startsWith(file)) return new FormatError(`${file}: ${e.message}`);
+  return e;
+}
+
+/** Reads each layer's tensors into fresh f32 arrays (program order) and folds batch norm. */
+async function readLayers(st: SafetensorsFile, prefix: string, config: VggConfig, expected: ExpectedTensor[]): Promise<LayerWeights[]> {
+  const shapes = weightShapes(config);
+  const byLayer = shapes.map(() => new Map<string, ExpectedTensor>());
+  for (const e of expected) if (!e.anyShape) byLayer[e.layer].set(e.role, e);
+  const out: LayerWeights[] = [];
+  for (let l = 0; l < shapes.length; l++) {
+    const t = byLayer[l];
+    const read = (role: string) => st.readF32(prefix + t.get(role)!.name);
+    const weight = await read('weight');
+    const bias = await read('bias');
+    if (t.has('bn.weight')) {
+      const [g, b, m, v] = [await read('bn.weight'), await read('bn.bias'), await read('bn.running_mean'), await read('bn.running_var')];
+      foldBatchNorm(weight, bias, { weight: g, bias: b, runningMean: m, runningVar: v });
+    }
+    out.push({ weight, bias });
+  }
+  return out;
+}
