@@ -276,19 +276,24 @@ int CmdConv(const Options& o) {
               "  peak: median %s FMA peak (GFLOP/s, all threads, wall clock) of bursts as long as a run, just before each\n"
               "  timed run; %%peak = GFLOP/s / peak. %%core: FLOPs per CPU-second over the per-core peak above.\n\n",
               o.runs, o.warmup, isa == vgg::CpuIsa::kAvx512 ? "avx512" : "avx2");
-  std::printf("%-12s %-34s %9s %9s %8s %7s %7s %7s\n", "layer", "shape", "ms", "cpu-ms", "GFLOP/s", "peak", "%peak", "%core");
+  // The kernel each shape runs: the GEMV path serves single-column convs (batch-1 FC layers).
+  const std::string gemm = fam.substr(fam.find("gemm_"), fam.find(',', fam.find("gemm_")) - fam.find("gemm_"));
+  const std::string gemv = fam.substr(fam.find("gemv_"), fam.find(',', fam.find("gemv_")) - fam.find("gemv_"));
+  std::printf("%-12s %-34s %9s %9s %8s %7s %7s %7s  %s\n", "layer", "shape", "ms", "cpu-ms", "GFLOP/s", "peak", "%peak",
+              "%core", "kernel");
   double total_s = 0, total_cpu = 0, total_flop = 0, total_peak_s = 0;
-  auto row = [&](const char* name, const std::string& shape, double flop, double wall, double cpu, double pk) {
-    std::printf("%-12s %-34s %9.3f %9.3f %8.1f %7.1f %6.1f%% %6.1f%%\n", name, shape.c_str(), wall * 1e3, cpu * 1e3,
+  auto row = [&](const char* name, const std::string& shape, double flop, double wall, double cpu, double pk,
+                 const std::string& kernel) {
+    std::printf("%-12s %-34s %9.3f %9.3f %8.1f %7.1f %6.1f%% %6.1f%%  %s\n", name, shape.c_str(), wall * 1e3, cpu * 1e3,
                 flop / wall / 1e9, pk / 1e9, pk > 0 ? 100.0 * flop / wall / pk : 0.0,
-                peak.per_core > 0 ? 100.0 * flop / cpu / peak.per_core : 0.0);
+                peak.per_core > 0 ? 100.0 * flop / cpu / peak.per_core : 0.0, kernel.c_str());
     std::fflush(stdout);
   };
   for (const ConvBench& cb : Vgg16Convs()) {
     if (!o.only.empty() && std::string(cb.name).find(o.only) == std::string::npos) continue;
     Timing t;
     if (!TimeConv(*be, cb, o, isa, T, &t)) return 1;
-    row(cb.name, ShapeStr(cb.s), 2.0 * double(cb.s.macs()), t.median_s, t.median_cpu_s, t.peak);
+    row(cb.name, ShapeStr(cb.s), 2.0 * double(cb.s.macs()), t.median_s, t.median_cpu_s, t.peak, gemm);
     // Time the layer would take at the peak measured alongside it: sums into a run-wide peak.
     if (t.peak > 0) total_peak_s += 2.0 * double(cb.s.macs()) * cb.count / t.peak;
     total_s += t.median_s * cb.count;
@@ -297,7 +302,7 @@ int CmdConv(const Options& o) {
   }
   if (total_s > 0) {
     row("VGG16 conv", "13 layers, 224x224, batch 1", total_flop, total_s, total_cpu,
-        total_peak_s > 0 ? total_flop / total_peak_s : 0.0);
+        total_peak_s > 0 ? total_flop / total_peak_s : 0.0, "");
     std::printf("\n");
   }
   for (int N : {1, 8}) {
@@ -306,7 +311,8 @@ int CmdConv(const Options& o) {
       if (!o.only.empty() && std::string(cb.name).find(o.only) == std::string::npos) continue;
       Timing t;
       if (!TimeConv(*be, cb, o, isa, T, &t)) return 1;
-      row(cb.name, ShapeStr(cb.s), 2.0 * double(cb.s.macs()), t.median_s, t.median_cpu_s, t.peak);
+      const bool one_col = int64_t(cb.s.N) * cb.s.P() * cb.s.Q() == 1;
+      row(cb.name, ShapeStr(cb.s), 2.0 * double(cb.s.macs()), t.median_s, t.median_cpu_s, t.peak, one_col ? gemv : gemm);
       fc_s += t.median_s;
       const double mb = double(cb.s.K) * cb.s.C * cb.s.R * cb.s.S * 4 / 1e6;
       std::printf("%-12s   weights %.0f MB streamed at %.1f GB/s\n", "", mb, mb / 1e3 / t.median_s);
