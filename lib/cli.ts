@@ -5,14 +5,68 @@
  */
 import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
 
+import { SingleBar } from 'cli-progress';
+
 import { backends } from './backends';
 import { VggError } from './errors';
+import { classifyImage, defaultScales } from './evaluate';
+import { loadClassifier } from './load';
 import { formatSummary, summary } from './summary';
 
 function intOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new CommanderArgError(`expected a positive integer, got '${value}'`);
   return n;
+}
+
+function scalesOption(value: string): number[] {
+  const qs = value.split(',').map((v) => Number(v.trim()));
+  if (qs.length === 0 || !qs.every((q) => Number.isInteger(q) && q >= 0))
+    throw new CommanderArgError(`expected comma-separated integers (test scales Q), got '${value}'`);
+  return qs;
+}
+
+interface ClassifyFlags {
+  arch?: string;
+  weights?: string;
+  mode: 'fc' | 'dense';
+  scales?: number[];
+  flip?: boolean;
+  grid?: number;
+  top: number;
+  device: string;
+  threads?: number;
+  preprocess?: 'torchvision' | 'caffe';
+  json?: boolean;
+}
+
+async function classifyCommand(images: string[], o: ClassifyFlags): Promise<number> {
+  const c = await loadClassifier(o.weights, { arch: o.arch, device: o.device, threads: o.threads, preprocess: o.preprocess });
+  const scales = o.scales ?? defaultScales(c.model.config.inputSize, o.mode, c.ownPreprocess);
+  const bar = process.stdout.isTTY && !o.json && images.length > 1 ? new SingleBar({ format: 'classifying [{bar}] {value}/{total} images', clearOnComplete: true }) : null;
+  bar?.start(images.length, 0);
+  const results: object[] = [];
+  let failed = 0;
+  for (const file of images) {
+    try {
+      const r = await classifyImage(c.model, file, c.preprocess, c.labels, { mode: o.mode, scales, flip: o.flip, grid: o.grid, top: o.top });
+      results.push({ file, top: r.top, views: r.views });
+      if (!o.json && !bar) console.log(`${file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
+    } catch (e) {
+      if (!(e instanceof VggError)) throw e;
+      failed++;
+      results.push({ file, error: { code: e.code, message: e.message } });
+      if (!o.json) process.stderr.write(`vggnet: ${file}: ${e.code}: ${e.message.split('\n').join(' ')}\n`);
+    }
+    bar?.increment();
+  }
+  bar?.stop();
+  if (bar) for (const r of results as { file: string; top?: { label: string; probability: number }[] }[])
+    if (r.top) console.log(`${r.file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
+  const meta = { arch: c.model.config.name, source: c.source, device: c.model.device, mode: o.mode, scales, flip: !!o.flip };
+  if (o.json) console.log(JSON.stringify({ ...meta, results }, null, 2));
+  c.model.dispose();
+  return failed ? 1 : 0;
 }
 
 function formatInfo(r: ReturnType<typeof backends>): string {
@@ -51,13 +105,33 @@ export function buildProgram(): Command {
       const s = summary(arch, opts.input);
       console.log(opts.json ? JSON.stringify(s, null, 2) : formatSummary(s));
     });
+  program
+    .command('classify')
+    .description('classify images (default weights: the embedded MNIST digit model)')
+    .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
+    .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
+    .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
+    .option('--mode <mode>', "'dense' (fully-convolutional, paper §3.2) or 'fc' (centre crop)", 'dense')
+    .option('--scales <list>', 'test scales Q: shorter side in pixels, e.g. 256,384,512 (0: keep size)', scalesOption)
+    .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
+    .option('--grid <n>', "fc mode: n×n grid of crops per scale (multi-crop)", intOption)
+    .option('--top <k>', 'number of classes to print', intOption, 5)
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'", 'auto')
+    .option('--threads <n>', 'CPU threads (default: all cores)', intOption)
+    .option('--preprocess <preset>', "'torchvision' | 'caffe' (default: the weights' own)")
+    .option('--json', 'machine-readable output')
+    .action(async (images: string[], o: ClassifyFlags) => {
+      if (o.mode !== 'dense' && o.mode !== 'fc') throw new CommanderArgError(`--mode: expected 'dense' or 'fc', got '${o.mode}'`);
+      const code = await classifyCommand(images, o);
+      if (code) process.exitCode = code;
+    });
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().exitOverride().parseAsync(argv);
-    return 0;
+    return Number(process.exitCode ?? 0);
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1; // commander already printed it

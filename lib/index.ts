@@ -7,3 +7,7 @@ export { summary, formatSummary, ModelSummary, LayerSummary } from './summary';
 export { Model, ModelOptions, ForwardMode, ForwardOptions, LayerWeights, randomWeights } from './model';
 export { native, nativePath, packageRoot } from './native';
 export * from './weights';
+export { PRESETS, PreprocessSpec, ImageOptions, DecodedImage, decodeImage, toTensor, loadImage, checkSpec } from './preprocess';
+export { imagenetLabels, shortLabel, defaultLabels, checkLabels } from './labels';
+export { classifyImage, ClassifyOptions, Classification, Prediction, defaultScales, softmax, spatialMean, topK } from './evaluate';
+export { loadClassifier, Classifier, LoadOptions, defaultWeightsPath } from './load';
