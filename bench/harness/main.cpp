@@ -330,25 +330,43 @@ int CmdCheck(const Options& o) {
   const vgg::ConvShape shapes[] = {{1, 3, 17, 19, 64, 3, 3, 1, 1},  {2, 64, 7, 7, 130, 3, 3, 1, 1},
                                    {3, 64, 7, 7, 100, 7, 7, 1, 0},  {1, 64, 7, 7, 33, 7, 7, 1, 0},
                                    {8, 256, 1, 1, 61, 1, 1, 1, 0},  {1, 5, 9, 11, 7, 3, 3, 2, 1},
-                                   {1, 300, 1, 1, 13, 3, 3, 1, 1},  {2, 513, 5, 6, 49, 3, 3, 1, 1}};
+                                   {1, 300, 1, 1, 13, 3, 3, 1, 1},  {2, 513, 5, 6, 49, 3, 3, 1, 1},
+                                   {2, 64, 30, 31, 64, 3, 3, 1, 1}, {1, 1024, 1, 1, 77, 1, 1, 1, 0},
+                                   {5, 1024, 1, 1, 77, 1, 1, 1, 0}, {1, 7, 12, 12, 9, 1, 1, 2, 0}};
   int bad = 0;
   for (const auto& s : shapes) {
     const int kd = s.C * s.R * s.S;
     std::vector<float> x(size_t(s.N) * s.C * s.H * s.W), w(size_t(s.K) * kd), b(size_t(s.K));
     Fill(x, 11, 1.f); Fill(w, 12, 1.f / std::sqrt(float(kd))); Fill(b, 13, 0.1f);
     const size_t ny = size_t(s.N) * s.K * s.P() * s.Q();
-    std::vector<float> yr(ny), yc(ny, std::nanf("")), ws(std::max<size_t>(be->conv_workspace(s), 1) + 16);
+    std::vector<float> yr(ny), yc(ny, std::nanf(""));
+    // Exactly conv_workspace() floats (a multiple of 16), so a sanitizer sees any overrun.
+    const size_t nws = be->conv_workspace(s);
+    float* wsa = nws ? static_cast<float*>(std::aligned_alloc(64, nws * sizeof(float))) : nullptr;
     vgg::ref::conv2d(s, x.data(), w.data(), b.data(), true, yr.data());
     std::unique_ptr<vgg::PackedConv> pc;
-    float* wsa = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(ws.data()) + 63) & ~uintptr_t(63));
     st = be->pack_conv(s, w.data(), b.data(), &pc);
     if (st.ok()) st = be->conv2d(s, *pc, true, x.data(), yc.data(), wsa);
+    std::free(wsa);
     double md = 0;
     for (size_t i = 0; i < ny; ++i) { const double d = std::fabs(double(yr[i]) - yc[i]); if (!(d <= md)) md = d; }
     const double tol = 1e-5 * std::sqrt(double(kd)) * 4;
     const bool ok = st.ok() && md <= tol;
     bad += !ok;
     std::printf("%-40s max|diff| %.3g (tol %.3g) %s\n", ShapeStr(s).c_str(), md, tol, ok ? "ok" : "FAIL");
+  }
+  for (const vgg::PoolShape& p : {vgg::PoolShape{2, 3, 9, 70, 2, 2}, vgg::PoolShape{1, 4, 9, 10, 3, 2}}) {
+    std::vector<float> x(size_t(p.N) * p.C * p.H * p.W);
+    Fill(x, 21, 1.f);
+    for (size_t i = 0; i < x.size(); i += 37) x[i] = std::nanf("");
+    const size_t ny = size_t(p.N) * p.C * p.P() * p.Q();
+    std::vector<float> yr(ny), yc(ny);
+    vgg::ref::maxpool2d(p, x.data(), yr.data());
+    st = be->maxpool2d(p, x.data(), yc.data());
+    const bool ok = st.ok() && std::memcmp(yr.data(), yc.data(), ny * sizeof(float)) == 0;
+    bad += !ok;
+    std::printf("maxpool N%d C%d %dx%d window %d stride %d: %s\n", p.N, p.C, p.H, p.W, p.window, p.stride,
+                ok ? "bit-identical ok" : "FAIL");
   }
   return bad ? 1 : 0;
 }
