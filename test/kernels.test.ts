@@ -276,7 +276,8 @@ for (const isa of ISAS) {
     });
 
     test(`conv2d: threads=1 and threads=${THREADS} give bit-identical results`, () => {
-      // The reduction order of each output depends only on the KC blocking, never on the thread split.
+      // Each output is one sequential chain of FMAs in k order (gemm), or a fixed lane order (gemv), never
+      // depending on how rows and columns are split over threads.
       for (const c of [VGG16_LAYERS[1], VGG16_LAYERS[8], SPECIAL[7], SPECIAL[10], TILE_EDGES[11], SPECIAL[6]]) {
         const d = dataFor(c);
         expectIdentical(k1.conv2d(c.s, d.x, d.w, d.b, c.relu), k.conv2d(c.s, d.x, d.w, d.b, c.relu),

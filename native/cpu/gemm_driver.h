@@ -17,8 +17,8 @@
 // Loop nest of one thread's task (BLIS order, A and B swapped because C is row-major (K, N·P·Q)):
 //   jc (NC columns) → pc (KC deep): pack B block from x (im2col fused) → ip (MR-row A panel, stays in L1)
 //   → jr (NR-column B panel, streamed from L2) → Tile. Bias is added in the first KC pass, ReLU in the
-//   last. Per-element reduction order depends only on KC, never on the thread split: results are
-//   bit-identical for any thread count.
+//   last. Between KC passes the partial sum lives in y itself, so every output is one sequential chain
+//   of FMAs in k order: results are bit-identical for any thread count (and any KC/NC).
 
 enum : int { kTileFirst = 1, kTileRelu = 2 };
 
