@@ -87,6 +87,18 @@ struct CudaInfo {
   std::vector<CudaDevice> devices;
 };
 CudaInfo GetCudaInfo();
+
+// Options of the CUDA backend (native/cuda). Precision of conv2d/FC (all other ops are fp32):
+//   kFp32: plain fp32 FMA (SIMT cores);  kTf32: tensor cores, inputs rounded to TF32 (10-bit mantissa),
+//   fp32 accumulation (the default, as PyTorch uses for cuDNN convolutions);  kBf16 / kFp16: tensor cores,
+//   inputs rounded to bf16 / fp16, fp32 accumulation (fp16 overflows beyond ±65504).
+struct CudaOptions {
+  int device = 0;
+  enum class Precision { kFp32, kTf32, kBf16, kFp16 };
+  Precision precision = Precision::kTf32;
+};
+Status MakeCudaBackend(const CudaOptions& opt, std::unique_ptr<Backend>* out);
+// Same as MakeCudaBackend({device, kTf32}).
 Status MakeCudaBackend(int device, std::unique_ptr<Backend>* out);
 
 }  // namespace vgg

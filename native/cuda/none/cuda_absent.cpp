@@ -1,5 +1,6 @@
 // Stand-in when the addon is built without nvcc (or with VGGNET_CUDA=OFF).
 #include "core/backend.h"
+#include "cuda/cuda_backend.h"
 
 namespace vgg {
 
@@ -14,4 +15,42 @@ Status MakeCudaBackend(int, std::unique_ptr<Backend>*) {
   return Unsupported("device 'cuda': this build of vggnet has no CUDA backend (built without nvcc)");
 }
 
+Status MakeCudaBackend(const CudaOptions&, std::unique_ptr<Backend>*) {
+  return Unsupported("device 'cuda': this build of vggnet has no CUDA backend (built without nvcc)");
+}
+
+namespace cuda {
+
+const char* PrecisionName(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kTf32: return "tf32";
+    case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
+  }
+  return "?";
+}
+
+bool ParsePrecision(const std::string& name, Precision* out) {
+  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16, Precision::kFp16})
+    if (name == PrecisionName(p)) { *out = p; return true; }
+  return false;
+}
+
+std::string ConvKernelName(const Backend&, const ConvShape&) { return std::string(); }
+
+ConvPlanInfo PlanConvFor(const ConvShape&, Precision, int) {
+  ConvPlanInfo r;
+  r.kernel = "(CUDA not compiled in)";
+  return r;
+}
+
+size_t DeviceBytesInUse(const Backend&) { return 0; }
+int DeviceSms(const Backend&) { return 0; }
+
+Status MeasurePeakFlops(int, Precision, double*) {
+  return Unsupported("CUDA not compiled in (built without nvcc or with VGGNET_CUDA=OFF)");
+}
+
+}  // namespace cuda
 }  // namespace vgg

@@ -1,0 +1,95 @@
+// The CUDA kernels of native/cuda and their host-side launchers (DESIGN.md habit 5: kernels named by op,
+// layout, dtype, specialisation and tile). Only plain C/CUDA-runtime types cross this header, so the
+// backend (cuda_backend.cpp) is ordinary C++; the kernels live in the .cu files, one family per file so a
+// parallel build compiles them side by side.
+//
+// Every launcher returns cudaGetLastError() after its launch(es): launch-configuration errors surface
+// there, errors inside a kernel surface at the next synchronising call.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vgg::cuda {
+
+// How conv2d multiplies: the math of the implicit GEMM and the storage of the packed weights.
+//   kSimt: fp32 FMA;  kTf32: wmma m16n16k8 tf32;  kBf16 / kFp16: wmma m16n16k16 (fp32 accumulation).
+// Packed weights are float for kSimt/kTf32, __nv_bfloat16 for kBf16, __half for kFp16.
+enum class Math { kSimt = 0, kTf32 = 1, kBf16 = 2, kFp16 = 3 };
+
+// Tiles (all kernels use 256 threads). BM: rows (output channels) per block, 64 or 128; BN: columns
+// (N·P·Q) per block; BK: reduction (C·R·S) per main-loop step.
+constexpr int kThreads = 256;
+constexpr int kBN = 128;
+constexpr int kBkSimt = 16;
+constexpr int kBkWmma = 32;
+// Packed weights: rows padded to a multiple of kRowPad, the reduction to a multiple of kRedPad (zeros),
+// so GEMM/GEMV tiles load A without bounds checks.
+constexpr int kRowPad = 128;
+constexpr int kRedPad = 32;
+// Columns at or below this run the GEMV path (bandwidth bound: batch-1..8 FC layers).
+constexpr int kGemvMaxCols = 8;
+
+// Implicit-GEMM conv: y (N,K,P,Q) = A (K × C·R·S) · im2col(x) (C·R·S × N·P·Q) [+ bias, ReLU].
+// Column n ↦ (img, p, q) with n = img·P·Q + p·Q + q; reduction j ↦ (c, r, s) through `kdec`.
+struct ConvArgs {
+  const float* x = nullptr;     // input (N,C,H,W) NCHW
+  const void* A = nullptr;      // packed weights [Mpad][Kpad], row-major, element type per Math
+  const float* bias = nullptr;  // [Mpad], zeros where the layer has no bias
+  const int2* kdec = nullptr;   // [Kpad]: {c, r<<16 | s} for j < C·R·S, {-1, 0} beyond (padding)
+  float* y = nullptr;           // output (N,K,P,Q), written when partial == nullptr
+  float* partial = nullptr;     // split-K: [split][K][cols] raw sums (no bias/ReLU), else nullptr
+  int C = 0, H = 0, W = 0, K = 0, P = 0, Q = 0, stride = 1, pad = 0;
+  int Kpad = 0;                 // padded reduction length = row stride of A
+  int cols = 0;                 // N·P·Q
+  int PQ = 0, HW = 0;
+  long long CHW = 0;            // input floats per image (< 2^31: checked by the backend)
+  long long KPQ = 0;            // output floats per image
+  int ktiles = 0;               // Kpad / BK
+  int ktiles_per_split = 0;     // main-loop steps per blockIdx.y
+  int mtiles = 0;               // ceil(K / BM); blockIdx.x = ntile · mtiles + mtile
+  int ntiles = 0;               // ceil(cols / BN)
+  int relu = 0;
+};
+
+// conv2d_nchw_f32_igemm_simt_{bm}x128x16: fp32 FMA, 8×8 (bm 128) or 4×8 (bm 64) outputs per thread.
+cudaError_t LaunchConvSimt(const ConvArgs& a, int bm, int split, cudaStream_t stream);
+// conv2d_nchw_{tf32,bf16,f16}_igemm_wmma_{bm}x128x32: tensor cores, 8 warps (2×4), fp32 accumulation.
+cudaError_t LaunchConvWmma(Math math, const ConvArgs& a, int bm, int split, cudaStream_t stream);
+
+// splitk_reduce_bias_relu_f32: y = [relu](Σ_z partial[z] + bias), summed in z order (deterministic).
+cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols, int PQ, const float* bias,
+                               int relu, float* y, cudaStream_t stream);
+
+// im2col_columns_f32: out[col][j] (ncols × Kpad, zeros for j ≥ C·R·S) — the few columns of a GEMV.
+cudaError_t LaunchIm2colColumns(const ConvArgs& a, float* out, cudaStream_t stream);
+
+// gemv_{f32,bf16w,f16w}_x{ncols}: y[:, col] = [relu](A · cols[col] + bias) for ncols ≤ kGemvMaxCols;
+// one warp per 2 rows, 16-byte loads of A, fp32 accumulation. `cols` is im2col_columns' output.
+cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, const float* cols, int ncols,
+                       int K, int PQ, int relu, float* y, cudaStream_t stream);
+
+// pack_weights_{f32,bf16,f16}: A[m][j] = w[m][j] (m < K, j < Kdim), zeros in the padding, converted
+// to the storage type of `math` (round to nearest even).
+cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mpad, int Kpad, void* A,
+                              cudaStream_t stream);
+
+// Plain fp32 ops, one thread per output (softmax: one block per row; spatial mean: one warp per plane).
+cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window,
+                          int stride, cudaStream_t stream);
+cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta,
+                      float k, cudaStream_t stream);
+cudaError_t LaunchSoftmax(const float* x, float* y, int rows, int cols, cudaStream_t stream);
+cudaError_t LaunchSpatialMean(const float* x, float* y, long long NC, long long HW, cudaStream_t stream);
+cudaError_t LaunchFlipW(const float* x, float* y, long long rows, int W, cudaStream_t stream);
+
+// A cheap attribute query on one of our kernels: cudaErrorNoKernelImageForDevice (or
+// cudaErrorInvalidDeviceFunction) when this binary has no SASS/PTX the current device can run.
+cudaError_t CheckKernelImage();
+
+// Register-only peak loops (peak.cu): fp32 FMA, or wmma mma_sync of `math` on fragments held in
+// registers. Writes FLOPs executed to *flop; time it around a stream synchronisation.
+cudaError_t LaunchPeak(Math math, int blocks, long long iters, float* sink, double* flop, cudaStream_t stream);
+
+}  // namespace vgg::cuda

@@ -1,0 +1,226 @@
+// The non-GEMM kernels: weight packing, the GEMV column gather, the split-K reduction, and the plain fp32
+// ops (max pool, LRN, softmax, spatial mean, flip). Each follows the loop of its reference kernel
+// (native/core/ref/reference.cpp) so that NaN, ±Inf and signed zeros come out the same.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "cuda/conv_common.cuh"
+
+namespace vgg::cuda {
+namespace {
+
+constexpr unsigned kMaxBlocks = 1u << 20;  // grid-stride loops cover the rest
+
+unsigned BlocksFor(size_t n) {
+  const size_t b = (n + kThreads - 1) / kThreads;
+  return unsigned(b < kMaxBlocks ? (b ? b : 1) : kMaxBlocks);
+}
+
+#define VGG_GRID_STRIDE(i, n) \
+  for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += size_t(gridDim.x) * blockDim.x)
+
+template <typename G>
+__device__ __forceinline__ G ToStorage(float v);
+template <>
+__device__ __forceinline__ float ToStorage<float>(float v) { return v; }
+template <>
+__device__ __forceinline__ __nv_bfloat16 ToStorage<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+__device__ __forceinline__ __half ToStorage<__half>(float v) { return __float2half_rn(v); }
+
+template <typename G>
+__global__ void pack_weights(const float* __restrict__ w, int K, int Kdim, int Kpad, size_t total, G* __restrict__ A) {
+  VGG_GRID_STRIDE(i, total) {
+    const size_t m = i / size_t(Kpad);
+    const int j = int(i - m * size_t(Kpad));
+    const float v = (m < size_t(K) && j < Kdim) ? w[m * size_t(Kdim) + j] : 0.f;
+    A[i] = ToStorage<G>(v);
+  }
+}
+
+__global__ void im2col_columns_f32(const ConvArgs a, float* __restrict__ out) {
+  const size_t total = size_t(a.cols) * size_t(a.Kpad);
+  VGG_GRID_STRIDE(i, total) {
+    const int n = int(i / size_t(a.Kpad));
+    const int j = int(i - size_t(n) * size_t(a.Kpad));
+    out[i] = GatherB(a, MakeColumnSrc(a, n), j);
+  }
+}
+
+__global__ void splitk_reduce_bias_relu_f32(const float* __restrict__ partial, int split, int K, int cols, int PQ,
+                                            const float* __restrict__ bias, int relu, float* __restrict__ y) {
+  const size_t total = size_t(K) * size_t(cols);
+  VGG_GRID_STRIDE(i, total) {
+    const int m = int(i / size_t(cols));
+    const int n = int(i - size_t(m) * size_t(cols));
+    float v = 0.f;
+    for (int z = 0; z < split; ++z) v += partial[size_t(z) * total + i];
+    v += bias[m];
+    if (relu && v < 0.f) v = 0.f;  // NaN stays NaN
+    const int img = n / PQ, pq = n - img * PQ;
+    y[(size_t(img) * K + m) * PQ + pq] = v;
+  }
+}
+
+// Same loop as ref::maxpool2d, including its inner-loop `break` on NaN.
+__global__ void maxpool2d_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long NC, int H, int W,
+                                   int P, int Q, int window, int stride) {
+  const size_t total = size_t(NC) * P * Q;
+  VGG_GRID_STRIDE(i, total) {
+    const int q = int(i % Q);
+    const size_t t = i / Q;
+    const int p = int(t % P);
+    const size_t nc = t / P;
+    float m = -INFINITY;
+    for (int r = 0; r < window; ++r)
+      for (int s = 0; s < window; ++s) {
+        const float v = x[(nc * H + size_t(p) * stride + r) * W + size_t(q) * stride + s];
+        if (isnan(v) || v > m) m = v;
+        if (isnan(m)) break;
+      }
+    y[i] = m;
+  }
+}
+
+// y = x / (k + alpha·Σ x²)^beta over the channel window (shapes.h); the sum of squares in fp32 (never
+// fp16), the power in double like the reference.
+__global__ void lrn_nchw_f32(const float* __restrict__ x, float* __restrict__ y, int N, int C, long long HW, int size,
+                             float alpha, float beta, float k) {
+  const size_t total = size_t(N) * C * size_t(HW);
+  const int half = size / 2;
+  VGG_GRID_STRIDE(i, total) {
+    const size_t pix = i % size_t(HW);
+    const size_t nc = i / size_t(HW);
+    const int c = int(nc % C);
+    const size_t n = nc / C;
+    const int j0 = max(0, c - half), j1 = min(C - 1, c + size - 1 - half);
+    float sum = 0.f;
+    for (int j = j0; j <= j1; ++j) {
+      const float v = x[(n * C + j) * size_t(HW) + pix];
+      sum = fmaf(v, v, sum);
+    }
+    y[i] = float(double(x[i]) / pow(double(k) + double(alpha) * double(sum), double(beta)));
+  }
+}
+
+// One block per row: max (NaN never wins, as std::max(m, v) in the reference), Σ exp in double, y.
+__global__ void softmax_rows_f32(const float* __restrict__ x, float* __restrict__ y, int cols) {
+  __shared__ double red[kThreads / 32];
+  const float* xr = x + size_t(blockIdx.x) * cols;
+  float* yr = y + size_t(blockIdx.x) * cols;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+
+  double m = -INFINITY;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const double v = xr[c];
+    m = (m < v) ? v : m;
+  }
+  for (int off = 16; off > 0; off /= 2) {
+    const double o = __shfl_xor_sync(0xffffffffu, m, off);
+    m = (m < o) ? o : m;
+  }
+  if (lane == 0) red[warp] = m;
+  __syncthreads();
+  m = red[0];
+  for (int w = 1; w < kThreads / 32; ++w) m = (m < red[w]) ? red[w] : m;
+  __syncthreads();
+
+  double s = 0;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) s += exp(double(xr[c]) - m);
+  for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+  if (lane == 0) red[warp] = s;
+  __syncthreads();
+  s = 0;
+  for (int w = 0; w < kThreads / 32; ++w) s += red[w];
+
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = float(exp(double(xr[c]) - m) / s);
+}
+
+// One warp per (n, c) plane, double accumulation like the reference.
+__global__ void spatial_mean_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long NC, long long HW) {
+  const long long plane = (long long)blockIdx.x * (kThreads / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (plane >= NC) return;  // warp-uniform
+  const float* xp = x + size_t(plane) * size_t(HW);
+  double acc = 0;
+  for (long long i = lane; i < HW; i += 32) acc += xp[i];
+  for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (lane == 0) y[plane] = float(acc / double(HW));
+}
+
+__global__ void flip_w_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long rows, int W) {
+  const size_t total = size_t(rows) * W;
+  VGG_GRID_STRIDE(i, total) {
+    const size_t row = i / W;
+    const int w = int(i - row * W);
+    y[i] = x[row * W + (W - 1 - w)];
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mpad, int Kpad, void* A,
+                              cudaStream_t stream) {
+  const size_t total = size_t(Mpad) * size_t(Kpad);
+  const unsigned blocks = BlocksFor(total);
+  switch (math) {
+    case Math::kSimt:
+    case Math::kTf32:
+      pack_weights<float><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<float*>(A));
+      break;
+    case Math::kBf16:
+      pack_weights<__nv_bfloat16><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__nv_bfloat16*>(A));
+      break;
+    case Math::kFp16:
+      pack_weights<__half><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__half*>(A));
+      break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchIm2colColumns(const ConvArgs& a, float* out, cudaStream_t stream) {
+  im2col_columns_f32<<<BlocksFor(size_t(a.cols) * a.Kpad), kThreads, 0, stream>>>(a, out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols, int PQ, const float* bias, int relu,
+                               float* y, cudaStream_t stream) {
+  splitk_reduce_bias_relu_f32<<<BlocksFor(size_t(K) * cols), kThreads, 0, stream>>>(partial, split, K, cols, PQ, bias,
+                                                                                     relu, y);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window, int stride,
+                          cudaStream_t stream) {
+  maxpool2d_nchw_f32<<<BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream>>>(x, y, NC, H, W, P, Q, window, stride);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta, float k,
+                      cudaStream_t stream) {
+  lrn_nchw_f32<<<BlocksFor(size_t(N) * C * size_t(HW)), kThreads, 0, stream>>>(x, y, N, C, HW, size, alpha, beta, k);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSoftmax(const float* x, float* y, int rows, int cols, cudaStream_t stream) {
+  softmax_rows_f32<<<unsigned(rows), kThreads, 0, stream>>>(x, y, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSpatialMean(const float* x, float* y, long long NC, long long HW, cudaStream_t stream) {
+  const long long per_block = kThreads / 32;
+  spatial_mean_nchw_f32<<<unsigned((NC + per_block - 1) / per_block), kThreads, 0, stream>>>(x, y, NC, HW);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchFlipW(const float* x, float* y, long long rows, int W, cudaStream_t stream) {
+  flip_w_nchw_f32<<<BlocksFor(size_t(rows) * W), kThreads, 0, stream>>>(x, y, rows, W);
+  return cudaGetLastError();
+}
+
+cudaError_t CheckKernelImage() {
+  cudaFuncAttributes attr;
+  return cudaFuncGetAttributes(&attr, flip_w_nchw_f32);
+}
+
+}  // namespace vgg::cuda
