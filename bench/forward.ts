@@ -2,13 +2,16 @@
  * End-to-end CPU benchmark: our forward vs onnxruntime-node on the same weights, interleaved in one run.
  *   npm run bench -- [arch=vgg16] [size=224] [batch=1] [runs=7]
  * Reports medians after one warm-up, ms and GFLOP/s (FLOPs = 2 × MACs, lib/summary.ts), the ratio
- * ORT time / our time (> 1: we are faster), for 1 and 2 threads; then the peak resident memory of a
- * process that only loads the model and runs it (child process, so ORT's memory does not count).
+ * ORT time / our time (> 1: we are faster), for 1 and 2 threads; then the resident memory of a process
+ * that only loads the model from a safetensors file and runs it (so ORT's memory does not count).
  */
 import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 
-import { Model, randomWeights, resolveConfig, summary, Tensor } from '../lib';
+import { loadWeights, Model, randomWeights, resolveConfig, saveWeights, summary, Tensor } from '../lib';
 import { fillUniform } from '../lib/random';
 import { buildOnnxBytes } from '../test/support/onnx-graph';
 
@@ -49,19 +52,39 @@ async function main() {
     model.dispose();
     await session.release();
   }
-  const mem = JSON.parse(execFileSync(process.execPath, [__filename, '--memory', arch, String(size), String(batch)]).toString());
-  console.log(`peak resident memory (model load + ${mode} forward, separate process): ${mem.peakMB} MB; packed weights ${mem.weightMB} MB; ` +
-    `overhead over the weights ${mem.peakMB - mem.weightMB} MB (baseline Node process ${mem.baseMB} MB)`);
+  // Memory, in a fresh process (ru_maxrss survives exec, so /proc's VmHWM/VmRSS are read instead).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-bench-'));
+  const file = path.join(dir, `${arch}.safetensors`);
+  saveWeights(file, arch, weights);
+  try {
+    const mem = JSON.parse(execFileSync(process.execPath, ['--expose-gc', __filename, '--memory', file, String(size), String(batch)]).toString());
+    console.log(`memory (separate process, weights loaded from safetensors): packed weights ${mem.weightMB} MB; ` +
+      `resident after the forward ${mem.rssMB} MB (weights + ${mem.rssMB - mem.weightMB} MB); peak during load ${mem.peakMB} MB; empty Node ${mem.baseMB} MB`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function procStatusMB(key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
 async function memoryChild() {
-  const [, , , a, sz, b] = process.argv;
-  const base = process.resourceUsage().maxRSS / 1024;
-  const m = Model.create(a, randomWeights(a, 1), { device: 'cpu' });
+  const [, , , file, sz, b] = process.argv;
+  const base = procStatusMB('VmRSS');
+  let loaded: Awaited<ReturnType<typeof loadWeights>> | null = await loadWeights(file);
+  const m = Model.create(loaded.config, loaded.weights, { device: 'cpu' });
+  loaded = null; // the JS copies can go: the model holds packed weights
   global.gc?.();
   const n = Number(sz);
-  await m.forward(new Tensor([Number(b), 3, n, n], new Float32Array(Number(b) * 3 * n * n)), { mode: n === 224 ? 'fc' : 'fully-conv' });
-  console.log(JSON.stringify({ peakMB: Math.round(process.resourceUsage().maxRSS / 1024), weightMB: Math.round(m.info().weightBytes / 2 ** 20), baseMB: Math.round(base) }));
+  const x = new Tensor([Number(b), 3, n, n], new Float32Array(Number(b) * 3 * n * n));
+  await m.forward(x, { mode: n === 224 ? 'fc' : 'fully-conv' });
+  // V8 frees dropped ArrayBuffer backing stores in a later task, not inside gc()
+  await new Promise((r) => setTimeout(r, 200));
+  global.gc?.();
+  await new Promise((r) => setTimeout(r, 200));
+  console.log(JSON.stringify({ rssMB: procStatusMB('VmRSS'), peakMB: procStatusMB('VmHWM'), weightMB: Math.round(m.info().weightBytes / 2 ** 20), baseMB: base }));
 }
 
 main().catch((e) => {
