@@ -373,7 +373,10 @@ int CmdCheck(const Options& o) {
 
 }  // namespace
 
+int CudaMain(int argc, char** argv);  // cuda-check, cuda-bench: bench/harness/cuda_main.cpp
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strncmp(argv[1], "cuda-", 5) == 0) return CudaMain(argc, argv);
   Options o;
   if (!ParseArgs(argc, argv, &o) || (o.cmd != "conv" && o.cmd != "check" && o.cmd != "peak")) {
     std::fprintf(stderr, "usage: vggnet_harness conv|check|peak [--isa auto|scalar|avx2|avx512] [--threads N] "

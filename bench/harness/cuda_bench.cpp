@@ -1,0 +1,235 @@
+// vggnet_harness cuda-bench: vgg16 and vgg19 forward (224×224, He weights) at batch 1, 8, 64 in each
+// precision on the CUDA backend, device-resident (input already on the GPU, output left there: what
+// PyTorch's timings measure), median of R runs after W warm-ups; also end-to-end through host memory
+// (upload, forward, download). Reports ms, images/s, TFLOP/s (FLOPs = 2 × multiply-adds of the conv/FC
+// layers), % of the datasheet peak and % of a peak measured in this run with register-only loops.
+// Per-layer times for vgg16 at the smallest and largest batch show where the time goes.
+//
+// Datasheet peaks, dense (NVIDIA H200 SXM datasheet; the H100 SXM datasheet gives the same compute figures):
+// FP32 67 TFLOP/s, TF32 tensor core 989 TFLOP/s with sparsity → 494.5 dense, BF16/FP16 1979 with sparsity
+// → 989.5 dense.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cuda_harness.h"
+
+namespace vggh {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using vgg::Status;
+
+double DatasheetTflops(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return 67.0;
+    case Precision::kTf32: return 494.5;
+    case Precision::kBf16: return 989.5;
+    case Precision::kFp16: return 989.5;
+  }
+  return 0;
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<std::string> LayerNames(const std::vector<vgg::LayerSpec>& layers) {
+  std::vector<std::string> names;
+  int stage = 1, conv = 0, convs_total = 0, convs_seen = 0;
+  for (const auto& l : layers) convs_total += l.kind == vgg::LayerSpec::Kind::kConv;
+  for (const auto& l : layers) {
+    switch (l.kind) {
+      case vgg::LayerSpec::Kind::kConv:
+        ++convs_seen;
+        if (convs_seen > convs_total - 3) names.push_back("fc" + std::to_string(6 + convs_seen - (convs_total - 2)));
+        else names.push_back("conv" + std::to_string(stage) + "_" + std::to_string(++conv));
+        break;
+      case vgg::LayerSpec::Kind::kMaxPool:
+        names.push_back("pool" + std::to_string(stage++));
+        conv = 0;
+        break;
+      case vgg::LayerSpec::Kind::kLrn:
+        names.push_back("lrn");
+        break;
+    }
+  }
+  return names;
+}
+
+struct Row {
+  std::string model, prec;
+  int batch = 0;
+  double ms = 0, e2e_ms = 0, tflops = 0, pct_sheet = 0, pct_meas = 0, ips = 0;
+};
+
+}  // namespace
+
+int CudaBench(const CudaArgs& args) {
+  const vgg::CudaInfo info = vgg::GetCudaInfo();
+  if (args.self_test) {
+    std::printf("cuda-bench --self-test: the cpu backend (fp32), to test the harness itself\n");
+  } else {
+  if (info.devices.empty()) {
+    std::printf("cuda-bench: no CUDA device: %s\n", info.reason.c_str());
+    return 1;
+  }
+  if (args.device < 0 || args.device >= int(info.devices.size())) {
+    std::printf("cuda-bench: no device cuda:%d\n", args.device);
+    return 1;
+  }
+  const vgg::CudaDevice& dev = info.devices[size_t(args.device)];
+  std::printf("cuda-bench: cuda:%d %s, cc %d.%d, %.1f GB; CUDA runtime %d\n", dev.index, dev.name.c_str(), dev.cc_major,
+              dev.cc_minor, double(dev.total_memory_bytes) / 1e9, info.runtime_version);
+  std::printf("datasheet peaks (dense; NVIDIA H200 SXM datasheet, same as H100 SXM): fp32 67, tf32 494.5, bf16/fp16 "
+              "989.5 TFLOP/s\n");
+  }
+  std::vector<double> measured(4, 0.0);
+  for (Precision p : args.precisions) {
+    if (args.self_test) break;
+    double f = 0;
+    const Status st = vgg::cuda::MeasurePeakFlops(args.device, p, &f);
+    measured[size_t(p)] = f;
+    std::printf("measured peak %s (%s loop): %.1f TFLOP/s%s%s\n", vgg::cuda::PrecisionName(p),
+                p == Precision::kFp32 ? "FFMA" : "wmma mma_sync", f / 1e12, st.ok() ? "" : ": ", st.message.c_str());
+  }
+  std::printf("\ntimes: median of up to %d runs after %d warm-up, device-resident; e2e adds host upload of the input "
+              "and download of the scores\n\n",
+              args.runs, args.warmup);
+
+  std::vector<Row> rows;
+  int failures = 0;
+  const int bmin = *std::min_element(args.batches.begin(), args.batches.end());
+  const int bmax = *std::max_element(args.batches.begin(), args.batches.end());
+  for (const std::string& model : args.models) {
+    const std::vector<vgg::LayerSpec> layers = VggLayers(model);
+    if (layers.empty()) {
+      std::printf("unknown model '%s'\n", model.c_str());
+      ++failures;
+      continue;
+    }
+    const std::vector<std::string> names = LayerNames(layers);
+    const NetWeights w = HeWeights(layers, 1);
+    for (Precision p : args.precisions) {
+      const char* pn = vgg::cuda::PrecisionName(p);
+      std::unique_ptr<vgg::Backend> be;
+      Status st = MakeBackendUnderTest(args, p, &be);
+      if (!st.ok()) {
+        std::printf("%s %s: %s\n", model.c_str(), pn, st.message.c_str());
+        ++failures;
+        continue;
+      }
+      const auto p0 = Clock::now();
+      std::unique_ptr<DeviceModel> dm;
+      st = DeviceModel::Create(be.get(), layers, w, &dm);
+      if (st.ok()) st = be->synchronize();
+      if (!st.ok()) {
+        std::printf("%s %s: packing: %s\n", model.c_str(), pn, st.message.c_str());
+        ++failures;
+        continue;
+      }
+      std::printf("%s %s: weights packed in %.0f ms (%.0f MB on the device)\n", model.c_str(), pn,
+                  std::chrono::duration<double, std::milli>(Clock::now() - p0).count(),
+                  double(vgg::cuda::DeviceBytesInUse(*be)) / 1e6);
+      for (int batch : args.batches) {
+        const vgg::Shape4 in{batch, 3, 224, 224};
+        st = dm->Plan(in);
+        std::vector<float> x(in.size()), y(dm->out_shape().size());
+        FillUniform(x.data(), x.size(), 5 + uint64_t(batch), -2.f, 2.f);
+        if (st.ok()) st = be->upload(dm->input(), x.data(), x.size());
+        if (st.ok()) st = be->synchronize();
+        std::vector<double> t;
+        int runs = args.runs;
+        for (int i = 0; st.ok() && i < std::max(1, args.warmup) + runs; ++i) {
+          const auto t0 = Clock::now();
+          st = dm->Run();
+          if (st.ok()) st = be->synchronize();
+          const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+          if (i == 0) runs = std::max(3, std::min(args.runs, int(3.0 / std::max(s, 1e-6))));  // ~3 s per config
+          if (i >= std::max(1, args.warmup)) t.push_back(s);
+        }
+        std::vector<double> e2e;
+        for (int i = 0; st.ok() && i < 3; ++i) {
+          const auto t0 = Clock::now();
+          st = be->upload(dm->input(), x.data(), x.size());
+          if (st.ok()) st = dm->Run();
+          if (st.ok()) st = be->download(y.data(), dm->output(), y.size());
+          if (st.ok()) st = be->synchronize();
+          e2e.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+        }
+        if (!st.ok()) {
+          std::printf("%s %s batch %d: %s\n", model.c_str(), pn, batch, st.message.c_str());
+          ++failures;
+          break;
+        }
+        bool finite = true;
+        for (float v : y) finite = finite && std::isfinite(v);
+        Row r;
+        r.model = model;
+        r.prec = pn;
+        r.batch = batch;
+        r.ms = Median(t) * 1e3;
+        r.e2e_ms = Median(e2e) * 1e3;
+        const double flop = 2.0 * double(NetMacs(layers, in));
+        r.tflops = flop / (r.ms * 1e-3) / 1e12;
+        r.ips = batch / (r.ms * 1e-3);
+        r.pct_sheet = 100.0 * r.tflops / DatasheetTflops(p);
+        r.pct_meas = measured[size_t(p)] > 0 ? 100.0 * r.tflops * 1e12 / measured[size_t(p)] : 0;
+        rows.push_back(r);
+        std::printf("%-6s %-5s batch %3d: %9.3f ms  %8.1f img/s  %7.1f TFLOP/s  %5.1f%% of datasheet  %5.1f%% of measured"
+                    "  (e2e %.3f ms, %zu runs)%s\n",
+                    model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.pct_sheet, r.pct_meas, r.e2e_ms, t.size(),
+                    finite ? "" : "  NON-FINITE OUTPUT");
+        std::printf("RESULT vggnet model=%s precision=%s batch=%d ms=%.4f ips=%.2f tflops=%.2f e2e_ms=%.4f pct_datasheet=%.1f\n",
+                    model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.e2e_ms, r.pct_sheet);
+        std::fflush(stdout);
+        if (!finite) ++failures;
+
+        if (args.layers && model == "vgg16" && (batch == bmin || batch == bmax)) {
+          std::printf("  per layer, %s %s batch %d (median of 5, each synchronised: launch overhead included)\n",
+                      model.c_str(), pn, batch);
+          double sum = 0;
+          for (size_t i = 0; st.ok() && i < dm->num_layers(); ++i) {
+            std::vector<double> lt;
+            for (int k = 0; st.ok() && k < 6; ++k) {
+              const auto t0 = Clock::now();
+              st = dm->RunLayer(i);
+              if (st.ok()) st = be->synchronize();
+              if (k > 0) lt.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+            }
+            const double ms = Median(lt) * 1e3;
+            sum += ms;
+            const vgg::LayerSpec& l = dm->layer(i);
+            const vgg::Shape4& s = dm->layer_in(i);
+            if (l.kind == vgg::LayerSpec::Kind::kConv) {
+              const vgg::ConvShape cs{s.n, s.c, s.h, s.w, l.out_channels, l.kernel, l.kernel, l.stride, l.pad};
+              std::printf("    %-8s %-58s %8.3f ms %7.1f TFLOP/s  %s\n", names[i].c_str(), ShapeStr(cs).c_str(), ms,
+                          2.0 * double(cs.macs()) / (ms * 1e-3) / 1e12, vgg::cuda::ConvKernelName(*be, cs).c_str());
+            } else {
+              std::printf("    %-8s %-58s %8.3f ms\n", names[i].c_str(), Shape4Str(s).c_str(), ms);
+            }
+          }
+          std::printf("    %-8s %-58s %8.3f ms\n", "sum", "", sum);
+          if (!st.ok()) {
+            std::printf("  per layer: %s\n", st.message.c_str());
+            ++failures;
+          }
+        }
+      }
+    }
+  }
+
+  std::printf("\n%-6s %-5s %5s %10s %10s %9s %8s %8s %10s\n", "model", "prec", "batch", "ms", "img/s", "TFLOP/s",
+              "%sheet", "%meas", "e2e ms");
+  for (const Row& r : rows)
+    std::printf("%-6s %-5s %5d %10.3f %10.1f %9.1f %7.1f%% %7.1f%% %10.3f\n", r.model.c_str(), r.prec.c_str(), r.batch,
+                r.ms, r.ips, r.tflops, r.pct_sheet, r.pct_meas, r.e2e_ms);
+  return failures ? 1 : 0;
+}
+
+}  // namespace vggh
