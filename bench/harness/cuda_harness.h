@@ -19,7 +19,7 @@ struct CudaArgs {
   std::string cmd;  // "cuda-check" | "cuda-bench"
   std::vector<Precision> precisions = {Precision::kFp32, Precision::kTf32, Precision::kBf16, Precision::kFp16};
   int device = 0;
-  bool quick = false;       // check: small conv cases only, no networks (for compute-sanitizer)
+  bool quick = false;       // check: small conv cases only, no networks, no error paths (for compute-sanitizer)
   bool dry = false;         // check: print the plan of every case for an H100/H200 (132 SMs), no device
   bool no_network = false;  // check: skip the whole-network comparisons
   bool layers = true;       // bench: per-layer table for vgg16 at the smallest and largest batch

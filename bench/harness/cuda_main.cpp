@@ -4,8 +4,8 @@
 //                             [--threads N] [--async] [--dry]
 //       Every CUDA op against the reference kernels over the shape suites, whole networks against the cpu
 //       backend, error paths. PASS/FAIL per case; exit status 1 on any failure. Launches are synchronous
-//       (VGGNET_CUDA_SYNC=1) unless --async, so a fault names its kernel. --quick: small conv cases only
-//       (for compute-sanitizer). --dry: no device; prints the kernel each case would get on a 132-SM GPU
+//       (VGGNET_CUDA_SYNC=1) unless --async, so a fault names its kernel. --quick: small conv cases only, no
+//       networks, no intentional API errors (for compute-sanitizer). --dry: no device; prints the kernel each case would get on a 132-SM GPU
 //       and fails if a kernel variant is not covered by the suite. --self-test: no device; runs the same
 //       suites on the cpu backend (fp32), which tests the harness itself.
 //   vggnet_harness cuda-bench [--precision ...] [--device N] [--models vgg16,vgg19] [--batches 1,8,64]

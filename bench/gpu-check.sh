@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# bench/gpu-check.sh — the one prepared script for the GPU machine (issue 5). Run from anywhere:
+#     bash bench/gpu-check.sh
+# Needs: nvcc, cmake, ninja, a CUDA GPU (written for one H200, sm_90). No Node. Optional: python3 with
+# torch + torchvision (the cuDNN peer), compute-sanitizer.
+#   1. configure + build the Node-free harness for sm_90 (Ninja, -DVGGNET_ADDON=OFF -DVGGNET_HARNESS=ON)
+#   2. vggnet_harness cuda-check        every CUDA op vs the reference kernels per precision, whole
+#                                       networks vs the cpu backend, error paths          (must pass)
+#   3. compute-sanitizer memcheck on cuda-check --quick, when the tool exists and time allows (must pass)
+#   4. vggnet_harness cuda-bench        vgg16/vgg19 at batch 1, 8, 64 per precision
+#   5. python3 bench/torch_peer.py      torchvision vgg16/vgg19 + cuDNN, same batches and precisions
+#   6. a short table: vggnet vs PyTorch per model, precision and batch
+# Every step runs under `timeout`; the whole script stays under 8 minutes. Exit status 0 only when the
+# build, cuda-check, the sanitizer run (if any) and cuda-bench all succeeded. Logs: $GPU_CHECK_OUT, else
+# $OUT/gpu-check (the device tool brings $OUT back), else /tmp/vggnet-gpu-check.
+set -u -o pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+LOGS=${GPU_CHECK_OUT:-${OUT:+$OUT/gpu-check}}
+LOGS=${LOGS:-/tmp/vggnet-gpu-check}
+mkdir -p "$LOGS"
+BUILD=${GPU_CHECK_BUILD:-$ROOT/build-gpu}
+HARNESS=$BUILD/vggnet_harness
+START=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET_S:-465}   # 7 m 45 s: leave the tail of the 8 minutes for the table
+JOBS=$(nproc 2>/dev/null || echo 8)
+
+FAILED=()
+WARNINGS=()
+elapsed() { echo $(( $(date +%s) - START )); }
+left() { echo $(( BUDGET - $(elapsed) )); }
+step() { printf '\n===== [%3ss] %s\n' "$(elapsed)" "$*"; }
+# cap LIMIT: the smaller of LIMIT and the time left (at least 10 s)
+cap() { local l; l=$(left); (( l < $1 )) && echo $(( l > 10 ? l : 10 )) || echo "$1"; }
+
+step "machine"
+{
+  (timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true)
+  (nvcc --version | tail -2 || true)
+  (cmake --version | head -1 || true)
+  (ninja --version || true)
+  echo "cores: $JOBS"
+} 2>&1 | tee "$LOGS/machine.txt"
+
+step "configure + build (CMake, Ninja, sm_90)"
+BUILD_OK=1
+timeout "$(cap 120)" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVGGNET_ADDON=OFF \
+  -DVGGNET_HARNESS=ON -DVGGNET_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=90-real;90-virtual" >"$LOGS/configure.txt" 2>&1 \
+  || BUILD_OK=0
+grep -E "CUDA backend|Error|error" "$LOGS/configure.txt" || true
+if (( BUILD_OK )) && ! grep -q "vggnet: CUDA backend ON" "$LOGS/configure.txt"; then
+  echo "configure did not enable CUDA (nvcc not found by CMake?)"
+  BUILD_OK=0
+fi
+if (( BUILD_OK )); then
+  timeout "$(cap 300)" cmake --build "$BUILD" --target vggnet_harness -j "$JOBS" >"$LOGS/build.txt" 2>&1 || BUILD_OK=0
+  grep -E "warning|error|FAILED" "$LOGS/build.txt" | head -40 || true
+fi
+if (( ! BUILD_OK )) || [[ ! -x $HARNESS ]]; then
+  tail -40 "$LOGS/configure.txt" "$LOGS/build.txt" 2>/dev/null
+  echo "BUILD FAILED"
+  exit 2
+fi
+echo "built $HARNESS in $(elapsed) s"
+
+step "cuda-check (all precisions, networks, error paths)"
+timeout "$(cap 240)" "$HARNESS" cuda-check >"$LOGS/check.txt" 2>&1
+RC=$?
+grep -vE "^PASS " "$LOGS/check.txt" | tail -60
+grep -E "^PASS (network|DeviceModel|out of memory)" "$LOGS/check.txt" | cut -c1-220
+if (( RC != 0 )); then FAILED+=("cuda-check (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi
+
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  if (( $(left) > 200 )); then
+    step "compute-sanitizer memcheck: cuda-check --quick --precision fp32,tf32,bf16 --no-network"
+    timeout "$(cap 90)" compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+      "$HARNESS" cuda-check --quick --precision fp32,tf32,bf16 --no-network >"$LOGS/memcheck.txt" 2>&1
+    RC=$?
+    grep -E "ERROR SUMMARY|Invalid|out of bounds|cuda-check:|^FAIL" "$LOGS/memcheck.txt" | head -30
+    if (( RC == 124 )); then WARNINGS+=("memcheck timed out (not a failure; see $LOGS/memcheck.txt)");
+    elif (( RC != 0 )); then FAILED+=("compute-sanitizer memcheck (exit $RC)"); fi
+  else
+    WARNINGS+=("memcheck skipped: $(left) s left")
+  fi
+else
+  WARNINGS+=("compute-sanitizer not found: memcheck skipped")
+fi
+
+step "cuda-bench (vgg16, vgg19; batch 1, 8, 64; fp32, tf32, bf16, fp16)"
+timeout "$(cap 180)" "$HARNESS" cuda-bench >"$LOGS/bench.txt" 2>&1
+RC=$?
+grep -vE "^RESULT |^    " "$LOGS/bench.txt" | tail -50
+if (( RC != 0 )); then FAILED+=("cuda-bench (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi
+
+TORCH=0
+if timeout 60 python3 -c 'import torch, torchvision; assert torch.cuda.is_available()' >/dev/null 2>&1; then
+  if (( $(left) > 40 )); then
+    step "PyTorch + cuDNN peer (torchvision vgg16, vgg19; fp32, tf32, bf16 autocast)"
+    timeout "$(cap 200)" python3 "$ROOT/bench/torch_peer.py" --seconds 2 >"$LOGS/torch.txt" 2>&1
+    RC=$?
+    grep -vE "^RESULT " "$LOGS/torch.txt" | tail -30
+    (( RC == 0 )) && TORCH=1 || WARNINGS+=("torch peer exit $RC (see $LOGS/torch.txt)")
+  else
+    WARNINGS+=("torch peer skipped: $(left) s left")
+  fi
+else
+  WARNINGS+=("python3 with torch+torchvision+CUDA not available: no peer timings")
+fi
+
+step "summary"
+cat "$LOGS/bench.txt" "$LOGS/torch.txt" 2>/dev/null | awk '
+  /^RESULT / {
+    who = $2; m = ""; p = ""; b = ""; ms = ""; tf = ""; sh = ""
+    for (i = 3; i <= NF; i++) {
+      split($i, kv, "=")
+      if (kv[1] == "model") m = kv[2]; else if (kv[1] == "precision") p = kv[2]; else if (kv[1] == "batch") b = kv[2]
+      else if (kv[1] == "ms") ms = kv[2]; else if (kv[1] == "tflops") tf = kv[2]; else if (kv[1] == "pct_datasheet") sh = kv[2]
+    }
+    k = m " " p " " b
+    if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    if (who == "vggnet") { vms[k] = ms; vtf[k] = tf; vsh[k] = sh } else { tms[k] = ms; ttf[k] = tf }
+  }
+  END {
+    printf "%-6s %-5s %5s | %10s %8s %6s | %10s %8s | %s\n", "model", "prec", "batch", "vggnet ms", "TFLOP/s", "%sheet", "torch ms", "TFLOP/s", "torch/vggnet time"
+    for (i = 1; i <= n; i++) {
+      k = order[i]; split(k, f, " ")
+      r = (k in vms && k in tms && vms[k] > 0) ? sprintf("%.2fx%s", tms[k] / vms[k], tms[k] >= vms[k] ? " (vggnet faster)" : "") : "-"
+      printf "%-6s %-5s %5s | %10s %8s %6s | %10s %8s | %s\n", f[1], f[2], f[3], (k in vms ? vms[k] : "-"), (k in vtf ? vtf[k] : "-"), (k in vsh ? vsh[k] : "-"), (k in tms ? tms[k] : "-"), (k in ttf ? ttf[k] : "-"), r
+    }
+  }'
+grep -E "^cuda-check: [0-9]+ passed" "$LOGS/check.txt" 2>/dev/null
+grep -E "^  FAILED:" "$LOGS/check.txt" 2>/dev/null | head -20 | cut -c1-300
+for w in "${WARNINGS[@]}"; do echo "warning: $w"; done
+echo "logs: $LOGS ($(elapsed) s in all)"
+if (( ${#FAILED[@]} )); then
+  for f in "${FAILED[@]}"; do echo "FAILED: $f"; done
+  echo "GPU CHECK FAILED"
+  exit 1
+fi
+echo "GPU CHECK PASSED"
+exit 0
