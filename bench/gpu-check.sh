@@ -26,6 +26,14 @@ START=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-465}   # 7 m 45 s: leave the tail of the 8 minutes for the table
 JOBS=$(nproc 2>/dev/null || echo 8)
 
+# CMake finds the CUDA compiler through PATH only (TOOLCHAIN.md): add the usual install if PATH lacks nvcc.
+if ! command -v nvcc >/dev/null 2>&1; then
+  for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
+    if [[ -x $d/nvcc ]]; then export PATH="$d:$PATH"; break; fi
+  done
+fi
+NVCC=$(command -v nvcc || true)
+
 FAILED=()
 WARNINGS=()
 elapsed() { echo $(( $(date +%s) - START )); }
@@ -46,7 +54,8 @@ step "machine"
 step "configure + build (CMake, Ninja, sm_90)"
 BUILD_OK=1
 timeout "$(cap 120)" cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVGGNET_ADDON=OFF \
-  -DVGGNET_HARNESS=ON -DVGGNET_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=90-real;90-virtual" >"$LOGS/configure.txt" 2>&1 \
+  -DVGGNET_HARNESS=ON -DVGGNET_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=90-real;90-virtual" \
+  ${NVCC:+"-DCMAKE_CUDA_COMPILER=$NVCC"} >"$LOGS/configure.txt" 2>&1 \
   || BUILD_OK=0
 grep -E "CUDA backend|Error|error" "$LOGS/configure.txt" || true
 if (( BUILD_OK )) && ! grep -q "vggnet: CUDA backend ON" "$LOGS/configure.txt"; then
