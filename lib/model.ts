@@ -29,6 +29,9 @@ export interface ModelOptions {
   threads?: number;
   /** Force a CPU kernel family: 'auto' (default) | 'scalar' | 'avx2' | 'avx512'. */
   isa?: 'auto' | 'scalar' | 'avx2' | 'avx512';
+  /** CUDA arithmetic: 'tf32' (default, as PyTorch uses for cuDNN convolutions), 'fp32', 'bf16', 'fp16'
+   *  (the last two with fp32 accumulation). Ignored on the CPU, which computes in fp32. */
+  precision?: 'fp32' | 'tf32' | 'bf16' | 'fp16';
 }
 
 export interface ForwardOptions {
@@ -72,7 +75,7 @@ export class Model {
     });
     const choice = chooseDevice(options.device ?? 'auto');
     const net = new (native().Network)(
-      { device: choice.device, threads: options.threads ?? 0, isa: options.isa ?? 'auto' },
+      { device: choice.device, threads: options.threads ?? 0, isa: options.isa ?? 'auto', precision: options.precision ?? 'tf32' },
       layerProgram(config),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),

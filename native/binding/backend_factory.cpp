@@ -25,6 +25,14 @@ std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& o
     vgg::Status st = vgg::MakeCpuBackend(o, &be);
     if (!st.ok()) Throw(env, st);
   } else if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
+    vgg::CudaOptions co;
+    Napi::Value pv = opts.Get("precision");
+    const std::string prec = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : pv.IsUndefined() ? "tf32" : "?";
+    if (prec == "fp32") co.precision = vgg::CudaOptions::Precision::kFp32;
+    else if (prec == "tf32") co.precision = vgg::CudaOptions::Precision::kTf32;
+    else if (prec == "bf16") co.precision = vgg::CudaOptions::Precision::kBf16;
+    else if (prec == "fp16") co.precision = vgg::CudaOptions::Precision::kFp16;
+    else ThrowInvalid(env, ctx + ".precision: expected 'fp32' | 'tf32' | 'bf16' | 'fp16', got " + Describe(pv));
     int index = 0;
     if (device.size() > 5) {
       const std::string num = device.substr(5);
@@ -32,7 +40,8 @@ std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& o
         ThrowInvalid(env, ctx + ".device: expected 'cuda:N' with N a device index, got '" + device + "'");
       index = std::stoi(num);
     }
-    vgg::Status st = vgg::MakeCudaBackend(index, &be);
+    co.device = index;
+    vgg::Status st = vgg::MakeCudaBackend(co, &be);
     if (!st.ok()) Throw(env, st);
   } else {
     ThrowInvalid(env, ctx + ".device: expected 'cpu' | 'cuda' | 'cuda:N' | 'reference', got '" + device + "'");
