@@ -5,7 +5,9 @@
  *
  * Data comes from a seeded PRNG; every failure message names the suite, the case and the seed.
  */
-import { addon, KernelsLike } from './support/addon';
+import { native, NativeKernels as KernelsLike } from '../lib/native';
+
+const addon = native();
 
 type Isa = 'scalar' | 'avx2' | 'avx512';
 

@@ -136,33 +136,31 @@ Napi::Value NetworkWrap::OutputShape(const Napi::CallbackInfo& info) {
 }
 
 // forward(dims [N,C,H,W], x Float32Array) → Promise<Float32Array> score map (N,K,h,w)
+NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const char* method) {
+  Napi::Env env = info.Env();
+  Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}};
+  c.x = GetF32(info[1], "x", c.in.size());
+  vgg::Shape4 out;
+  vgg::Status st = c.net->OutputShape(c.in, &out);
+  if (!st.ok()) Throw(env, st);
+  c.y = Napi::Float32Array::New(env, out.size());
+  return c;
+}
+
 Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto net = Live(env, "forward");
-  const vgg::Shape4 in = GetShape4(info[0], "dims");
-  Napi::Float32Array x = GetF32(info[1], "x", in.size());
-  vgg::Shape4 out;
-  vgg::Status st = net->OutputShape(in, &out);
-  if (!st.ok()) Throw(env, st);
-  Napi::Float32Array y = Napi::Float32Array::New(env, out.size());
-  auto* w = new ForwardWorker(env, net, in, x, y);
+  Call c = Prepare(info, "forward");
+  auto* w = new ForwardWorker(env, c.net, c.in, c.x, c.y);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
 }
 
 Napi::Value NetworkWrap::ForwardSync(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto net = Live(env, "forwardSync");
-  const vgg::Shape4 in = GetShape4(info[0], "dims");
-  Napi::Float32Array x = GetF32(info[1], "x", in.size());
-  vgg::Shape4 out;
-  vgg::Status st = net->OutputShape(in, &out);
-  if (!st.ok()) Throw(env, st);
-  Napi::Float32Array y = Napi::Float32Array::New(env, out.size());
-  st = net->Forward(in, x.Data(), y.Data());
-  if (!st.ok()) Throw(env, st);
-  return y;
+  Call c = Prepare(info, "forwardSync");
+  vgg::Status st = c.net->Forward(c.in, c.x.Data(), c.y.Data());
+  if (!st.ok()) Throw(info.Env(), st);
+  return c.y;
 }
 
 Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {

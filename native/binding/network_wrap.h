@@ -16,6 +16,13 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
 
  private:
   std::shared_ptr<vgg::Network> Live(Napi::Env env, const char* method);
+  // A validated forward call: live network, input dims and data, output array of the right size.
+  struct Call {
+    std::shared_ptr<vgg::Network> net;
+    vgg::Shape4 in;
+    Napi::Float32Array x, y;
+  };
+  Call Prepare(const Napi::CallbackInfo& info, const char* method);
   Napi::Value OutputShape(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardSync(const Napi::CallbackInfo& info);
