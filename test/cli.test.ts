@@ -1,0 +1,68 @@
+// The `vggnet` command line, run as a user runs it (node dist/cli.js, built by `npm run build`).
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { packageRoot } from '../lib';
+
+const root = packageRoot();
+const cli = path.join(root, 'dist', 'cli.js');
+const run = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+beforeAll(() => {
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\``);
+});
+
+test('classify with the embedded model: a digit and a 56×56 canvas (dense evaluation)', () => {
+  const r = run('classify', 'samples/digit-7-1401.png', 'samples/canvas-0.png', '--top', '2');
+  expect(r.code).toBe(0);
+  const lines = r.out.trim().split('\n');
+  expect(lines[0]).toMatch(/^samples\/digit-7-1401\.png: 7 \d+\.\d%, \d \d+\.\d%$/);
+  expect(lines[1]).toMatch(/^samples\/canvas-0\.png: 0 /); // a 0 (held-out index 6) at (2, 28), see the model card
+});
+
+test('--json gives machine-readable results; --mode fc --flip --scales are honoured', () => {
+  const r = run('classify', 'samples/digit-3-623.png', '--json', '--mode', 'fc', '--flip', '--scales', '28');
+  expect(r.code).toBe(0);
+  const j = JSON.parse(r.out);
+  expect(j).toMatchObject({ arch: 'mnist-vgg', mode: 'fc', scales: [28], flip: true });
+  expect(j.results[0].views).toBe(2);
+  expect(j.results[0].top[0]).toMatchObject({ index: 3, label: '3' });
+});
+
+test('a bad image among good ones: exit 1, a one-line message naming the file, the others still classified', () => {
+  const bad = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-cli-')), 'broken.png');
+  fs.writeFileSync(bad, 'not a png');
+  const r = run('classify', bad, 'samples/digit-1-200.png', '--top', '1');
+  expect(r.code).toBe(1);
+  expect(r.err.trim().split('\n')).toHaveLength(1);
+  expect(r.err).toContain('broken.png');
+  expect(r.err).toContain('ERR_VGG_FORMAT');
+  expect(r.out).toMatch(/digit-1-200\.png: 1 /);
+  fs.rmSync(path.dirname(bad), { recursive: true, force: true });
+});
+
+test('errors exit non-zero with one line: missing weights, unknown arch, bad option values', () => {
+  const missing = run('classify', 'samples/digit-1-200.png', '--weights', 'no-such.safetensors');
+  expect(missing.code).toBe(1);
+  expect(missing.err.trim().split('\n')).toHaveLength(1);
+  expect(missing.err).toContain('no-such.safetensors');
+  const arch = run('summary', 'vgg17');
+  expect(arch.code).toBe(1);
+  expect(arch.err).toMatch(/^vggnet: ERR_VGG_INVALID_ARGUMENT: arch: expected one of/);
+  expect(run('classify', 'samples/digit-1-200.png', '--scales', 'abc').code).not.toBe(0);
+  expect(run('classify', 'samples/digit-1-200.png', '--mode', 'foo').code).not.toBe(0);
+  expect(run('bogus').code).not.toBe(0);
+});
+
+test('summary --json and info --json', () => {
+  const s = JSON.parse(run('summary', 'E', '--json').out);
+  expect(s.totalParams).toBe(143_667_240);
+  const i = JSON.parse(run('info', '--json').out);
+  expect(i.cpu.kernelFamily).toBeDefined();
+  expect(typeof i.cuda.compiled).toBe('boolean');
+});
