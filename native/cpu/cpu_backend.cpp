@@ -124,8 +124,7 @@ class CpuBackend final : public Backend {
     const int cols = s.N * s.P() * s.Q();
     const int kdim = s.C * s.R * s.S;
     if (cols == 1) return FcShaped(s) ? 0 : (size_t(kdim) + 15) / 16 * 16;
-    const Grid g = ChooseGrid(s.K, cols, kdim);
-    return size_t(g.tm) * g.tn * cpu::GemmWorkspacePerThread(k_, kdim, cols);
+    return size_t(pool_.threads()) * cpu::GemmWorkspacePerThread(k_, kdim, cols);
   }
 
   Status conv2d(const ConvShape& s, const PackedConv& w, bool relu, const float* x, float* y,
@@ -161,10 +160,12 @@ class CpuBackend final : public Backend {
         Im2colColumn(s, x, workspace);
         bcol = workspace;
       }
+      // Memory-bound: chunks of panels claimed dynamically, so a thread the host slows down does less.
       const int panels = g.Mpad / k_.mr;
-      const int T = std::min(pool_.threads(), panels);
-      pool_.Run(T, [&](int t) {
-        k_.conv_gemv(g, int(int64_t(panels) * t / T), int(int64_t(panels) * (t + 1) / T), bcol);
+      const int T = pool_.threads();
+      const int chunks = T == 1 ? 1 : std::min(panels, 8 * T);
+      pool_.Run(chunks, [&](int t) {
+        k_.conv_gemv(g, int(int64_t(panels) * t / chunks), int(int64_t(panels) * (t + 1) / chunks), bcol);
       });
       return {};
     }
@@ -172,15 +173,16 @@ class CpuBackend final : public Backend {
     const Grid grid = ChooseGrid(s.K, g.cols, g.Kdim);
     const size_t per_thread = cpu::GemmWorkspacePerThread(k_, g.Kdim, g.cols);
     const int panels = g.Mpad / k_.mr;
-    const int units = (g.cols + k_.vl - 1) / k_.vl;
-    pool_.Run(grid.tm * grid.tn, [&](int t) {
+    const int granules = (g.cols + k_.nr - 1) / k_.nr;
+    // tm·tn tasks claimed dynamically; each thread packs B into its own slice of the workspace.
+    pool_.Run(grid.tm * grid.tn, [&](int t, int thread) {
       const int ti = t / grid.tn, tj = t % grid.tn;
       GemmTask task;
       task.p0 = int(int64_t(panels) * ti / grid.tm);
       task.p1 = int(int64_t(panels) * (ti + 1) / grid.tm);
-      task.c0 = std::min(g.cols, int(int64_t(units) * tj / grid.tn) * k_.vl);
-      task.c1 = std::min(g.cols, int(int64_t(units) * (tj + 1) / grid.tn) * k_.vl);
-      task.ws = workspace + size_t(t) * per_thread;
+      task.c0 = std::min(g.cols, int(int64_t(granules) * tj / grid.tn) * k_.nr);
+      task.c1 = std::min(g.cols, int(int64_t(granules) * (tj + 1) / grid.tn) * k_.nr);
+      task.ws = workspace + size_t(thread) * per_thread;
       if (task.p0 < task.p1 && task.c0 < task.c1) k_.conv_gemm(g, task);
     });
     return {};
@@ -309,21 +311,26 @@ class CpuBackend final : public Backend {
         }
   }
 
-  // Splits rows (MR panels) and columns (VL units) over the threads to minimise the slowest thread's
-  // work: padded MACs plus the cost of packing its B columns (~16 MAC-equivalents per packed float,
-  // paid again by each row group). Depends only on the shape, so conv_workspace() agrees with conv2d().
+  // Splits the GEMM into tm row groups (of MR panels) × tn column chunks (of NR-column granules), the
+  // tasks being claimed dynamically by the pool's threads. Work of a task ~ kdim · cols · (rows + 16):
+  // padded MACs plus packing its B columns (~16 MAC-equivalents per packed float, paid again by each row
+  // group). Minimises the list-scheduling bound total/T + largest task (+ a fixed cost per task), so big
+  // layers get several tasks per thread (a preempted thread on a shared host then costs one task, not
+  // half the layer) and small ones split rows as well as columns.
   Grid ChooseGrid(int M, int cols, int kdim) const {
     const int T = pool_.threads();
+    if (T == 1) return {};
     const int64_t panels = (M + k_.mr - 1) / k_.mr;
-    const int64_t units = (cols + k_.vl - 1) / k_.vl;
+    const int64_t granules = (cols + k_.nr - 1) / k_.nr;
+    const double kd = double(kdim), per_task = 1e5;
     Grid best;
     double best_cost = std::numeric_limits<double>::infinity();
-    for (int tm = 1; tm <= T; ++tm)
-      for (int tn = 1; tm * tn <= T; ++tn) {
-        if (tm > panels || tn > units) continue;
-        const double rows = double((panels + tm - 1) / tm) * k_.mr;
-        const double ncol = double((units + tn - 1) / tn) * k_.vl;
-        const double cost = double(kdim) * ncol * (rows + 16.0);
+    for (int tm = 1; tm <= std::min<int64_t>(panels, 8 * T); ++tm)
+      for (int tn = 1; tn <= std::min<int64_t>(granules, 64 * T) && tm * tn <= 64 * T; ++tn) {
+        const double rows_max = double((panels + tm - 1) / tm) * k_.mr + 16.0;
+        const double cols_max = double((granules + tn - 1) / tn) * k_.nr;
+        const double total = kd * (double(panels) * k_.mr + 16.0 * tm) * (double(cols) + 0.5 * k_.vl * tn);
+        const double cost = total / T + kd * rows_max * cols_max + per_task * tm * tn;
         if (cost < best_cost * 0.999) {
           best_cost = cost;
           best = {tm, tn};
@@ -343,7 +350,9 @@ class CpuBackend final : public Backend {
       fn(size_t(0), n);
       return;
     }
-    pool_.Run(T, [&](int t) { fn(n * t / T, n * (t + 1) / T); });
+    // A few chunks per thread, claimed dynamically (balances a thread the host slows down).
+    const size_t chunks = std::min(n, size_t(4) * T);
+    pool_.Run(int(chunks), [&](int t) { fn(n * t / chunks, n * (t + 1) / chunks); });
   }
 
   const IsaKernels& k_;

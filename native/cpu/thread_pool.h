@@ -1,6 +1,11 @@
-// A small persistent thread pool for the CPU backend: T-1 workers plus the calling thread. Idle workers
-// block on a condition variable (no spinning). One job at a time; concurrent callers are serialised.
+// A small persistent thread pool for the CPU backend: T-1 workers plus the calling thread. One job at a
+// time (concurrent callers are serialised). Tasks are claimed one by one from a shared atomic counter,
+// so a job split into more tasks than threads balances itself when a thread is slowed down (a shared
+// host takes cores away from us at random). Idle workers spin for a short while (kSpin) before they
+// block on a condition variable, so the back-to-back jobs of a forward pass do not pay a futex wake-up
+// (tens of microseconds, up to a scheduler tick on a loaded host) each.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -20,33 +25,47 @@ class ThreadPool {
 
   int threads() const { return threads_; }
 
-  // Runs fn(task) for task in [0, tasks) over the pool; returns when all are done. Tasks are handed out
-  // in order from a shared counter, so task i may run on any thread. fn must not throw.
+  // Runs fn(task) or fn(task, thread) for task in [0, tasks) over the pool; returns when all are done.
+  // Tasks are handed out in order from a shared counter, so task i may run on any thread; `thread` in
+  // [0, threads()) names the thread running it (the caller is 0), e.g. to pick its scratch slice. No two
+  // tasks run on the same `thread` at once. fn must not throw.
   template <class F>
   void Run(int tasks, F&& fn) {
     using Fn = std::remove_reference_t<F>;
-    RunImpl(tasks, [](void* ctx, int task) { (*static_cast<Fn*>(ctx))(task); }, &fn);
+    if constexpr (std::is_invocable_v<Fn&, int, int>) {
+      RunImpl(tasks, [](void* ctx, int task, int thread) { (*static_cast<Fn*>(ctx))(task, thread); }, &fn);
+    } else {
+      RunImpl(tasks, [](void* ctx, int task, int) { (*static_cast<Fn*>(ctx))(task); }, &fn);
+    }
   }
 
  private:
-  using TaskFn = void (*)(void* ctx, int task);
+  using TaskFn = void (*)(void* ctx, int task, int thread);
+  // The job word packs generation (bits 40..63), task count (bits 20..39) and next task (bits 0..19):
+  // a thread claims a task with one compare-and-swap that also proves the job is still the one it read.
+  static constexpr int kTaskBits = 20;
+  static constexpr uint64_t kTaskMask = (uint64_t(1) << kTaskBits) - 1;
+  static constexpr int kSpin = 1 << 14;  // pause iterations (~50-100 µs) before sleeping
+
   void RunImpl(int tasks, TaskFn fn, void* ctx);
-  void WorkerLoop();
-  void Drain();  // runs tasks of the current job until none are left
+  void RunJob(int tasks, TaskFn fn, void* ctx);  // tasks < 2^20
+  void WorkerLoop(int thread);
+  void Drain(uint64_t gen, int thread);  // runs tasks of job `gen` until none are left to claim
 
   const int threads_;
   std::vector<std::thread> workers_;
   std::mutex run_mu_;  // serialises RunImpl callers
 
-  std::mutex mu_;
+  std::atomic<uint64_t> job_{0};
+  std::atomic<TaskFn> fn_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+  std::atomic<int> pending_{0};  // tasks of the current job not finished yet
+  std::atomic<bool> stop_{false};
+
+  std::mutex mu_;  // guards the sleeps below
   std::condition_variable wake_cv_, done_cv_;
-  uint64_t generation_ = 0;  // bumped for each job
-  bool stop_ = false;
-  TaskFn fn_ = nullptr;
-  void* ctx_ = nullptr;
-  int tasks_ = 0;
-  int next_ = 0;     // next task to hand out (guarded by mu_)
-  int pending_ = 0;  // tasks not finished yet (guarded by mu_)
+  int sleepers_ = 0;          // workers blocked on wake_cv_ (guarded by mu_)
+  bool caller_waiting_ = false;  // the caller blocked on done_cv_ (guarded by mu_)
 };
 
 }  // namespace vgg::cpu
