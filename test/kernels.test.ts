@@ -5,7 +5,9 @@
  *
  * Data comes from a seeded PRNG; every failure message names the suite, the case and the seed.
  */
-import { native, NativeKernels as KernelsLike } from '../lib/native';
+import { execFileSync } from 'child_process';
+
+import { native, nativePath, NativeKernels as KernelsLike } from '../lib/native';
 
 const addon = native();
 
@@ -115,6 +117,21 @@ const SPECIAL: ConvCase[] = [
   conv('relu off, bias null', 2, 32, 5, 5, 40, 3, 1, 1, false, false),
 ];
 
+/**
+ * Winograd F(2x2,3x3) cases (3x3 stride 1 pad 1, C and K >= 64: the shapes the cpu backend sends to
+ * conv2d_nchw_f32_3x3s1_winograd2x2): odd P and Q (clipped 2x2 tiles), batches whose tile blocks straddle
+ * images, K not a multiple of MR, C across the KC = 384 block edge, 1x1 and 2x3 inputs (every tap padding).
+ */
+const WINOGRAD: ConvCase[] = [
+  conv('wino C=64 K=64 @9x13 batch 3', 3, 64, 9, 13, 64),
+  conv('wino C=64 K=65 @7x7', 1, 64, 7, 7, 65),
+  conv('wino C=385 K=70 @5x6 batch 2', 2, 385, 5, 6, 70),
+  conv('wino C=128 K=72 @2x3', 1, 128, 2, 3, 72),
+  conv('wino C=64 K=64 @1x1', 1, 64, 1, 1, 64),
+  conv('wino C=96 K=80 @31x29 (many tiles)', 1, 96, 31, 29, 80),
+  conv('wino relu off, bias null', 1, 64, 6, 5, 64, 3, 1, 1, false, false),
+];
+
 interface ConvData {
   x: Float32Array;
   w: Float32Array;
@@ -148,6 +165,19 @@ function convTolerance(kdim: number, ref: Float32Array): number {
   let m = 0;
   for (const v of ref) if (Number.isFinite(v)) m = Math.max(m, Math.abs(v));
   return 1e-5 * Math.sqrt(kdim) * Math.max(1, m);
+}
+
+/**
+ * Recorded bound for Winograd F(2x2,3x3): max |y − ref| ≤ 1e-6 · √kdim · max(1, max|ref|), a tenth of
+ * convTolerance. Its transforms only use the coefficients 0, ±1/2, ±1 (exact in float32); the input
+ * transform adds at most 4 inputs, the weight transform (done in double) at most 9 weights, the output
+ * transform 9 of the 16 point GEMMs, and each point GEMM is a chain of C FMAs, not 9·C. Observed on these
+ * suites and on every VGG16 layer shape (avx512, avx2, scalar, 2026-11-29): at most 0.012 of this bound
+ * (2.4e-6 for C=K=512 at 14x14), 2.5-4x *below* the direct GEMM's error, whose single chain is 9x longer.
+ * A missing or doubled term (~0.5·√(3/kdim)) still exceeds it by two orders of magnitude.
+ */
+function winogradTolerance(kdim: number, ref: Float32Array): number {
+  return convTolerance(kdim, ref) / 10;
 }
 
 function describeCase(c: ConvCase, seed: number): string {
@@ -207,13 +237,41 @@ function dataFor(c: ConvCase): ConvData {
   return d;
 }
 
-function checkConv(k: KernelsLike, c: ConvCase): void {
+function checkConv(k: KernelsLike, c: ConvCase, tolerance = convTolerance): void {
   const d = dataFor(c);
   const want = refConv(c, d);
   const got = k.conv2d(c.s, d.x, d.w, d.b, c.relu);
   const [P, Q] = outHW(c.s);
   expect(got.length).toBe(c.s.N * c.s.K * P * Q);
-  expectClose(got, want, convTolerance(c.s.C * c.s.R * c.s.S, want), `conv2d ${describeCase(c, d.seed)}`);
+  expectClose(got, want, tolerance(c.s.C * c.s.R * c.s.S, want), `conv2d ${describeCase(c, d.seed)}`);
+}
+
+/**
+ * conv2d of each case on a cpu backend made with VGGNET_WINOGRAD=0 (every conv on the direct GEMM path).
+ * The backend reads the variable from the real environment when it is made, and jest's process.env is a
+ * sandbox copy, so this runs in a child Node process with the variable set; tensors travel as base64.
+ */
+function convWithoutWinograd(isa: Isa, threads: number, cases: ConvCase[]): { family: string; outs: Float32Array[] } {
+  const b64 = (a: Float32Array | null) => (a ? Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64') : null);
+  const input = JSON.stringify({
+    file: nativePath(), isa, threads,
+    cases: cases.map((c) => { const d = dataFor(c); return { s: c.s, relu: c.relu, x: b64(d.x), w: b64(d.w), b: b64(d.b) }; }),
+  });
+  const child = `
+    const req = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+    const f32 = (t) => { const b = Buffer.from(t, 'base64'); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
+    const k = new (require(req.file).Kernels)({ device: 'cpu', isa: req.isa, threads: req.threads });
+    const outs = req.cases.map((c) => { const y = k.conv2d(c.s, f32(c.x), f32(c.w), c.b ? f32(c.b) : null, c.relu);
+      return Buffer.from(y.buffer, y.byteOffset, y.byteLength).toString('base64'); });
+    process.stdout.write(JSON.stringify({ family: k.info().kernelFamily, outs }));`;
+  const out = execFileSync(process.execPath, ['-e', child], {
+    input, env: { ...process.env, VGGNET_WINOGRAD: '0' }, maxBuffer: 1 << 30,
+  });
+  const res = JSON.parse(out.toString()) as { family: string; outs: string[] };
+  return {
+    family: res.family,
+    outs: res.outs.map((t) => { const b = Buffer.from(t, 'base64'); return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)); }),
+  };
 }
 
 // ---- which ISA families this CPU has -----------------------------------------------------------------
@@ -241,9 +299,11 @@ for (const isa of ISAS) {
   describe(`cpu kernels, isa ${isa}`, () => {
     let k: KernelsLike;
     let k1: KernelsLike;
+    let gemmPath: { family: string; outs: Float32Array[] };  // VGG16_LAYERS with VGGNET_WINOGRAD=0
     beforeAll(() => {
       k = new addon.Kernels({ device: 'cpu', isa, threads: THREADS });
       k1 = new addon.Kernels({ device: 'cpu', isa, threads: 1 });
+      gemmPath = convWithoutWinograd(isa, THREADS, VGG16_LAYERS);
     });
 
     test('reports its kernel family and why', () => {
@@ -251,6 +311,20 @@ for (const isa of ISAS) {
       expect(info.name).toBe('cpu');
       expect(info.kernelFamily.startsWith(`${isa} (`)).toBe(true);
       expect(info.kernelFamily).toMatch(new RegExp(`gemm_f32_\\d+x\\d+__${isa}`));
+      expect(info.kernelFamily).toContain(`conv2d_nchw_f32_3x3s1_winograd2x2__${isa} (3x3 s1 p1, C and K >= 64)`);
+      expect(gemmPath.family).toContain(`conv2d_nchw_f32_3x3s1_winograd2x2__${isa} (off: VGGNET_WINOGRAD=0)`);
+    });
+
+    describe('conv2d: VGG16 layer shapes on the direct GEMM path (VGGNET_WINOGRAD=0, child process)', () => {
+      test.each(VGG16_LAYERS.map((c, i) => [c.name, c, i] as const))('%s', (_n, c, i) => {
+        const d = dataFor(c);
+        const want = refConv(c, d);
+        expectClose(gemmPath.outs[i], want, convTolerance(c.s.C * c.s.R * c.s.S, want), `conv2d (gemm path) ${describeCase(c, d.seed)}`);
+      });
+    });
+    describe('conv2d: winograd2x2 (3x3 s1 p1, C and K >= 64), recorded bound', () => {
+      test.each([...VGG16_LAYERS.slice(1), ...WINOGRAD].map((c) => [c.name, c] as const))('%s', (_n, c) =>
+        checkConv(k, c, winogradTolerance));
     });
 
     describe('conv2d: VGG16 layer shapes', () => {
@@ -280,7 +354,8 @@ for (const isa of ISAS) {
     test(`conv2d: threads=1 and threads=${THREADS} give bit-identical results`, () => {
       // Each output is one sequential chain of FMAs in k order (gemm), or a fixed lane order (gemv), never
       // depending on how rows and columns are split over threads.
-      for (const c of [VGG16_LAYERS[1], VGG16_LAYERS[8], SPECIAL[7], SPECIAL[10], TILE_EDGES[11], SPECIAL[6]]) {
+      for (const c of [VGG16_LAYERS[1], VGG16_LAYERS[8], SPECIAL[7], SPECIAL[10], TILE_EDGES[11], SPECIAL[6],
+        WINOGRAD[0], WINOGRAD[2], WINOGRAD[5]]) {
         const d = dataFor(c);
         expectIdentical(k1.conv2d(c.s, d.x, d.w, d.b, c.relu), k.conv2d(c.s, d.x, d.w, d.b, c.relu),
           `conv2d threads 1 vs ${THREADS} ${describeCase(c, d.seed)}`);

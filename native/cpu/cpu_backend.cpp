@@ -38,14 +38,21 @@ class CpuPackedConv final : public PackedConv {
   int K = 0, C = 0, R = 0, S = 0;
   int Mpad = 0, Kdim = 0;
   const IsaKernels* kernels = nullptr;  // the layout (MR, KC) belongs to this family
-  AlignedBuf a;                         // Kdim × Mpad floats
+  bool winograd = false;                // a holds the 16 transformed Winograd matrices (cpu_kernels.h)
+  AlignedBuf a;                         // Kdim × Mpad floats (Winograd: 16 · C × Mpad)
   AlignedBuf bias;                      // Mpad floats, zeros where the layer has no bias
-  size_t bytes() const override { return (size_t(Kdim) + 1) * Mpad * sizeof(float); }
+  size_t bytes() const override { return ((winograd ? size_t(16) * C : size_t(Kdim)) + 1) * Mpad * sizeof(float); }
 };
 
 // How one GEMM is split over threads: tm row groups × tn column groups (tm·tn ≤ threads).
 struct Grid {
   int tm = 1, tn = 1;
+};
+
+// How one Winograd conv is split: tm row groups × tn blocks of tiles, and the per-thread buffer sizes.
+struct WinoPlan {
+  int tm = 1, tn = 1;
+  int tiles = 0, ntp = 0, rows_cap = 0;
 };
 
 std::string CpuidSummary(const CpuInfo& ci) {
@@ -58,13 +65,14 @@ std::string CpuidSummary(const CpuInfo& ci) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const IsaKernels& k, int threads, std::string why)
-      : k_(k), pool_(threads), why_(std::move(why)) {}
+  CpuBackend(const IsaKernels& k, int threads, std::string why, bool winograd)
+      : k_(k), pool_(threads), why_(std::move(why)), winograd_(winograd) {}
 
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
     std::string isa = k_.isa == CpuIsa::kAvx512 ? "avx512" : k_.isa == CpuIsa::kAvx2 ? "avx2" : "scalar";
     return isa + " (" + why_ + "): " + k_.gemm_name + ", " + k_.gemv_name + ", " + k_.maxpool_name + ", " +
+           k_.winograd_name + (winograd_ ? " (3x3 s1 p1, C and K >= 64)" : " (off: VGGNET_WINOGRAD=0)") + ", " +
            std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
   }
 
@@ -88,6 +96,7 @@ class CpuBackend final : public Backend {
     pc->kernels = &k_;
     const int MR = k_.mr, KC = k_.kc;
     pc->Mpad = (s.K + MR - 1) / MR * MR;
+    if (UseWinograd(s)) return PackWinograd(s, w, b, std::move(pc), out);
     pc->Kdim = int(kdim);
     pc->a.reset(AlignedFloats(size_t(kdim) * pc->Mpad));
     pc->bias.reset(AlignedFloats(size_t(pc->Mpad)));
@@ -121,6 +130,10 @@ class CpuBackend final : public Backend {
   }
 
   size_t conv_workspace(const ConvShape& s) const override {
+    if (UseWinograd(s)) {
+      const WinoPlan wp = PlanWinograd(s);
+      return size_t(pool_.threads()) * cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap);
+    }
     const int cols = s.N * s.P() * s.Q();
     const int kdim = s.C * s.R * s.S;
     if (cols == 1) return FcShaped(s) ? 0 : (size_t(kdim) + 15) / 16 * 16;
@@ -151,6 +164,36 @@ class CpuBackend final : public Backend {
     g.y = y;
     const size_t need = conv_workspace(s);
     if (need && !workspace) return InvalidArgument("cpu.conv2d: workspace of " + std::to_string(need) + " floats missing");
+    if (pc.winograd != UseWinograd(s)) return InvalidArgument("cpu.conv2d: weights were packed for another algorithm");
+    if (pc.winograd) {
+      const WinoPlan wp = PlanWinograd(s);
+      cpu::WinogradArgs wa;
+      wa.s = s;
+      wa.M = s.K;
+      wa.Mpad = pc.Mpad;
+      wa.tiles = wp.tiles;
+      wa.ntp = wp.ntp;
+      wa.rows_cap = wp.rows_cap;
+      wa.a = pc.a.get();
+      wa.bias = pc.bias.get();
+      wa.relu = relu;
+      wa.x = x;
+      wa.y = y;
+      const size_t per_thread = cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap);
+      const int panels = pc.Mpad / k_.mr;
+      const int units = (wp.tiles + k_.vl - 1) / k_.vl;
+      pool_.Run(wp.tm * wp.tn, [&](int t, int thread) {
+        const int ti = t / wp.tn, tj = t % wp.tn;
+        GemmTask task;
+        task.p0 = int(int64_t(panels) * ti / wp.tm);
+        task.p1 = int(int64_t(panels) * (ti + 1) / wp.tm);
+        task.c0 = std::min(wp.tiles, int(int64_t(units) * tj / wp.tn) * k_.vl);
+        task.c1 = std::min(wp.tiles, int(int64_t(units) * (tj + 1) / wp.tn) * k_.vl);
+        task.ws = workspace + size_t(thread) * per_thread;
+        if (task.p0 < task.p1 && task.c0 < task.c1) k_.conv_winograd(wa, task);
+      });
+      return {};
+    }
 
     if (g.cols == 1) {
       // GEMV: one output column (batch-1 FC layers). The column of im2col is x itself when the kernel
@@ -298,6 +341,78 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Winograd F(2×2, 3×3) serves 3×3 stride-1 pad-1 convs with at least 64 input and output channels
+  // (VGG's conv1_2 … conv5_3), unless VGGNET_WINOGRAD=0 turned it off when the backend was made. The
+  // choice depends only on (K, C, R, S, stride, pad), so pack_conv, conv_workspace and conv2d agree.
+  bool UseWinograd(const ConvShape& s) const {
+    return winograd_ && s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1 && s.C >= 64 && s.K >= 64;
+  }
+
+  // Blocks of tiles sized so a thread's V and M buffers (16 · tiles · (C + rows) floats) stay near 1.5 MB
+  // (this L2 holds 2 MB), then rows split until there are a few tasks per thread.
+  WinoPlan PlanWinograd(const ConvShape& s) const {
+    const int T = pool_.threads();
+    const int NR = k_.nr, VL = k_.vl, MR = k_.mr;
+    const int panels = (s.K + MR - 1) / MR;
+    WinoPlan p;
+    p.tiles = s.N * ((s.P() + 1) / 2) * ((s.Q() + 1) / 2);
+    const int units = (p.tiles + VL - 1) / VL;
+    const int budget = 393216 / (16 * (s.C + std::min(panels * MR, 256)));
+    const int nt = std::max(1, std::min(8, budget / NR)) * NR;
+    p.tn = std::min(units, (p.tiles + nt - 1) / nt);
+    while (T > 1 && p.tm * p.tn < 4 * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
+    p.rows_cap = (panels + p.tm - 1) / p.tm * MR;
+    p.ntp = ((units + p.tn - 1) / p.tn * VL + NR - 1) / NR * NR;
+    return p;
+  }
+
+  // U_ξ = (G g Gᵀ)[i][s], ξ = 4i + s, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], computed in double.
+  Status PackWinograd(const ConvShape& s, const float* w, const float* b, std::unique_ptr<CpuPackedConv> pc,
+                      std::unique_ptr<PackedConv>* out) {
+    const int MR = k_.mr, KC = k_.kc, C = s.C, K = s.K, Mpad = pc->Mpad;
+    pc->winograd = true;
+    pc->Kdim = C * 9;
+    const size_t n = size_t(16) * C * Mpad;
+    pc->a.reset(AlignedFloats(n));
+    pc->bias.reset(AlignedFloats(size_t(Mpad)));
+    if (!pc->a || !pc->bias)
+      return RuntimeError("cpu.pack_conv: out of host memory for " + std::to_string(n) + " floats");
+    float* dst = pc->a.get();
+    const int panels = Mpad / MR;
+    pool_.Run(panels, [&](int ip) {
+      for (int i = 0; i < MR; ++i) {
+        const int k = ip * MR + i;
+        for (int c = 0; c < C; ++c) {
+          double u[16] = {};
+          if (k < K) {
+            const float* g = w + (size_t(k) * C + c) * 9;
+            double gg[4][3];  // G g
+            for (int t = 0; t < 3; ++t) {
+              const double g0 = g[t], g1 = g[3 + t], g2 = g[6 + t];
+              gg[0][t] = g0;
+              gg[1][t] = 0.5 * (g0 + g1 + g2);
+              gg[2][t] = 0.5 * (g0 - g1 + g2);
+              gg[3][t] = g2;
+            }
+            for (int r = 0; r < 4; ++r) {
+              const double a0 = gg[r][0], a1 = gg[r][1], a2 = gg[r][2];
+              u[4 * r + 0] = a0;
+              u[4 * r + 1] = 0.5 * (a0 + a1 + a2);
+              u[4 * r + 2] = 0.5 * (a0 - a1 + a2);
+              u[4 * r + 3] = a2;
+            }
+          }
+          const int pcb = c / KC * KC, kc = std::min(KC, C - pcb);
+          for (int xi = 0; xi < 16; ++xi)
+            dst[size_t(xi) * C * Mpad + size_t(pcb) * Mpad + size_t(ip) * MR * kc + size_t(c - pcb) * MR + i] = float(u[xi]);
+        }
+      }
+    });
+    for (int m = 0; m < Mpad; ++m) pc->bias.get()[m] = (b && m < s.K) ? b[m] : 0.f;
+    *out = std::move(pc);
+    return {};
+  }
+
   // The single im2col column equals x when the kernel covers the whole unpadded input.
   static bool FcShaped(const ConvShape& s) { return s.pad == 0 && s.R == s.H && s.S == s.W; }
 
@@ -358,6 +473,7 @@ class CpuBackend final : public Backend {
   const IsaKernels& k_;
   cpu::ThreadPool pool_;
   std::string why_;
+  const bool winograd_;
 };
 
 }  // namespace
@@ -392,7 +508,10 @@ Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out) {
   }
   const int threads = opt.threads > 0 ? opt.threads : ci.hardware_threads;
   try {
-    *out = std::make_unique<CpuBackend>(*k, threads, why);
+    // VGGNET_WINOGRAD=0 keeps every conv on the direct GEMM path (for comparisons and tests).
+    const char* wg = std::getenv("VGGNET_WINOGRAD");
+    const bool winograd = !(wg && std::strcmp(wg, "0") == 0);
+    *out = std::make_unique<CpuBackend>(*k, threads, why, winograd);
   } catch (const std::exception& e) {  // thread creation can fail (std::system_error)
     return RuntimeError(std::string("cpu: could not start the thread pool: ") + e.what());
   }

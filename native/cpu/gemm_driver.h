@@ -203,6 +203,158 @@ void ConvGemv(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
   }
 }
 
+// A run of consecutive tiles inside one tile row (n, ty) and one B panel of a Winograd block.
+struct WinoRun {
+  int32_t n, ty, tx0, len, panel, lane, unused0, unused1;
+};
+static_assert(sizeof(WinoRun) == 8 * sizeof(float), "WinoRun occupies eight float slots of the workspace");
+
+// Winograd F(2×2, 3×3), layouts in cpu_kernels.h. The transforms are plain loops over the tiles of a
+// run (contiguous lanes of a panel) that the compiler vectorises with this unit's ISA flags.
+template <class T>
+void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
+  constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC;
+  const ConvShape& s = g.s;
+  const int C = s.C, H = s.H, W = s.W, P = s.P(), Q = s.Q(), M = g.M;
+  const int TQ = (Q + 1) / 2, TP = (P + 1) / 2, per_img = TP * TQ;
+  const int t0 = task.c0, t1 = task.c1, nt = t1 - t0;
+  const int full = nt / NR, tail = nt - full * NR, tail_w = (tail + VL - 1) / VL * VL;
+  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
+  float* V = task.ws;
+  float* Mb = V + 16 * size_t(C) * ntp;
+  WinoRun* runs = reinterpret_cast<WinoRun*>(Mb + 16 * rows_cap * ntp);
+  int nruns = 0;
+  for (int j = t0; j < t1;) {
+    const int n = j / per_img, rem = j - n * per_img, ty = rem / TQ, tx = rem - ty * TQ;
+    const int jj = j - t0, panel = jj / NR, lane = jj - panel * NR;
+    const int len = Min(Min(TQ - tx, NR - lane), t1 - j);
+    runs[nruns++] = {n, ty, tx, len, panel, lane, 0, 0};
+    j += len;
+  }
+
+  // Input transform: V_ξ[c][tile] = (Bᵀ d B)[i][s] with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+  alignas(64) float rows[4][2 * NR + 2];
+  alignas(64) float t[4][2 * NR + 2];
+  const size_t plane = size_t(H) * W;
+  for (int c = 0; c < C; ++c) {
+    const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
+    float* vc = V + size_t(pc) * ntp;  // + ξ·C·ntp + panel·kc·NR + kk·w + lane
+    for (int ri = 0; ri < nruns; ++ri) {
+      const WinoRun& r = runs[ri];
+      const int w_panel = r.panel < full ? NR : tail_w;
+      const int width = 2 * r.len + 2, w0 = 2 * r.tx0 - 1;
+      const float* xc = g.x + (size_t(r.n) * C + c) * plane;
+      for (int k = 0; k < 4; ++k) {
+        const int h = 2 * r.ty - 1 + k;
+        float* d = rows[k];
+        if (h < 0 || h >= H) {
+          for (int i = 0; i < width; ++i) d[i] = 0.f;
+          continue;
+        }
+        const float* src = xc + size_t(h) * W;
+        const int i0 = Min(width, Max(0, -w0)), i1 = Max(i0, Min(width, W - w0));
+        for (int i = 0; i < i0; ++i) d[i] = 0.f;
+        for (int i = i0; i < i1; ++i) d[i] = src[w0 + i];
+        for (int i = i1; i < width; ++i) d[i] = 0.f;
+      }
+      for (int i = 0; i < width; ++i) {
+        const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i];
+        t[0][i] = d0 - d2;
+        t[1][i] = d1 + d2;
+        t[2][i] = d2 - d1;
+        t[3][i] = d1 - d3;
+      }
+      const size_t off = size_t(r.panel) * kc * NR + size_t(kk) * w_panel + r.lane;
+      const int len = r.len;
+      for (int i = 0; i < 4; ++i) {
+        const float* ti = t[i];
+        float* __restrict v0 = vc + size_t(4 * i + 0) * C * ntp + off;
+        float* __restrict v1 = vc + size_t(4 * i + 1) * C * ntp + off;
+        float* __restrict v2 = vc + size_t(4 * i + 2) * C * ntp + off;
+        float* __restrict v3 = vc + size_t(4 * i + 3) * C * ntp + off;
+        for (int j = 0; j < len; ++j) {
+          const float a0 = ti[2 * j], a1 = ti[2 * j + 1], a2 = ti[2 * j + 2], a3 = ti[2 * j + 3];
+          v0[j] = a0 - a2;
+          v1[j] = a1 + a2;
+          v2[j] = a2 - a1;
+          v3[j] = a1 - a3;
+        }
+      }
+    }
+    if (tail < tail_w) {  // lanes past the block's tiles: zeros (their results are never read)
+      for (int xi = 0; xi < 16; ++xi) {
+        float* d = vc + size_t(xi) * C * ntp + size_t(full) * kc * NR + size_t(kk) * tail_w;
+        for (int i = tail; i < tail_w; ++i) d[i] = 0.f;
+      }
+    }
+  }
+
+  // 16 GEMMs: M_ξ[rows p0..p1][tiles] = U_ξ × V_ξ (every output one sequential FMA chain over c).
+  alignas(64) static const float kZeros[64] = {};
+  static_assert(MR <= 64, "bias of zeros covers MR rows");
+  for (int xi = 0; xi < 16; ++xi) {
+    const float* Ax = g.a + size_t(xi) * C * g.Mpad;
+    const float* Vx = V + size_t(xi) * C * ntp;
+    float* Mx = Mb + size_t(xi) * rows_cap * ntp;
+    for (int pc = 0; pc < C; pc += KC) {
+      const int kc = Min(KC, C - pc);
+      const int flags = pc == 0 ? kTileFirst : 0;
+      for (int ip = task.p0; ip < task.p1; ++ip) {
+        const float* a = Ax + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
+        float* mrow = Mx + size_t(ip - task.p0) * MR * ntp;
+        for (int panel = 0; panel * NR < nt; ++panel) {
+          const int nv = panel < full ? T::kNV : tail_w / VL;
+          TileDispatch<T>(nv, kc, a, Vx + size_t(pc) * ntp + size_t(panel) * kc * NR, mrow + size_t(panel) * NR, ntp,
+                          flags, kZeros);
+        }
+      }
+    }
+  }
+
+  // Output transform: Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 −1 −1], + bias, ReLU (NaN and −0 kept).
+  alignas(64) float out[2][2 * NR];
+  const int m_end = Min(task.p1 * MR, M);
+  for (int m = task.p0 * MR; m < m_end; ++m) {
+    const float bias = g.bias[m];
+    const float* mm = Mb + size_t(m - task.p0 * MR) * ntp;
+    for (int ri = 0; ri < nruns; ++ri) {
+      const WinoRun& r = runs[ri];
+      const float* mr = mm + size_t(r.panel) * NR + r.lane;
+      const int len = r.len;
+      auto at = [&](int xi) { return mr + size_t(xi) * rows_cap * ntp; };
+      const float *m0 = at(0), *m1 = at(1), *m2 = at(2), *m3 = at(3), *m4 = at(4), *m5 = at(5), *m6 = at(6),
+                  *m7 = at(7), *m8 = at(8), *m9 = at(9), *m10 = at(10), *m11 = at(11), *m12 = at(12),
+                  *m13 = at(13), *m14 = at(14), *m15 = at(15);
+      for (int j = 0; j < len; ++j) {
+        // z_a[s] = (Aᵀ M)[a][s]
+        const float z00 = m0[j] + m4[j] + m8[j], z01 = m1[j] + m5[j] + m9[j], z02 = m2[j] + m6[j] + m10[j],
+                    z03 = m3[j] + m7[j] + m11[j];
+        const float z10 = m4[j] - m8[j] - m12[j], z11 = m5[j] - m9[j] - m13[j], z12 = m6[j] - m10[j] - m14[j],
+                    z13 = m7[j] - m11[j] - m15[j];
+        float y00 = z00 + z01 + z02 + bias, y01 = z01 - z02 - z03 + bias;
+        float y10 = z10 + z11 + z12 + bias, y11 = z11 - z12 - z13 + bias;
+        if (g.relu) {
+          y00 = y00 < 0.f ? 0.f : y00;
+          y01 = y01 < 0.f ? 0.f : y01;
+          y10 = y10 < 0.f ? 0.f : y10;
+          y11 = y11 < 0.f ? 0.f : y11;
+        }
+        out[0][2 * j] = y00;
+        out[0][2 * j + 1] = y01;
+        out[1][2 * j] = y10;
+        out[1][2 * j + 1] = y11;
+      }
+      const int q0 = 2 * r.tx0, cnt = Min(2 * len, Q - q0);
+      for (int a = 0; a < 2; ++a) {
+        const int p = 2 * r.ty + a;
+        if (p >= P) break;
+        float* dst = g.y + ((size_t(r.n) * M + m) * P + p) * Q + q0;
+        for (int i = 0; i < cnt; ++i) dst[i] = out[a][i];
+      }
+    }
+  }
+}
+
 // Portable GEMV over one packed panel (used by the scalar family, and for KC-block tails elsewhere).
 template <int MR, int KC>
 void GemvPanelGeneric(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {

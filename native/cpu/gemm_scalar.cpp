@@ -51,7 +51,8 @@ const IsaKernels& ScalarKernels() {
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
                                &scalar::ConvGemm<T>, &scalar::ConvGemv<T>,
                                "maxpool2d_nchw_f32_2x2s2__scalar",
-                               [](const float* r0, const float* r1, float* y, int Q) { MaxPool2x2s2RowScalar(r0, r1, y, 0, Q); }};
+                               [](const float* r0, const float* r1, float* y, int Q) { MaxPool2x2s2RowScalar(r0, r1, y, 0, Q); },
+                               "conv2d_nchw_f32_3x3s1_winograd2x2__scalar", &scalar::ConvWinograd2x2<T>};
   return k;
 }
 

@@ -144,7 +144,8 @@ const IsaKernels& Avx2Kernels() {
   static const IsaKernels k = {CpuIsa::kAvx2, "gemm_f32_6x16__avx2", "gemv_f32_6xk__avx2",
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
                                &avx2::ConvGemm<T>, &avx2::ConvGemv<T>,
-                               "maxpool2d_nchw_f32_2x2s2__avx2", &avx2::MaxPool2x2s2Row};
+                               "maxpool2d_nchw_f32_2x2s2__avx2", &avx2::MaxPool2x2s2Row,
+                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx2", &avx2::ConvWinograd2x2<T>};
   return k;
 }
 

@@ -137,7 +137,8 @@ const IsaKernels& Avx512Kernels() {
   static const IsaKernels k = {CpuIsa::kAvx512, "gemm_f32_8x48__avx512", "gemv_f32_8xk__avx512",
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
                                &avx512::ConvGemm<T>, &avx512::ConvGemv<T>,
-                               "maxpool2d_nchw_f32_2x2s2__avx512", &avx512::MaxPool2x2s2Row};
+                               "maxpool2d_nchw_f32_2x2s2__avx512", &avx512::MaxPool2x2s2Row,
+                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx512", &avx512::ConvWinograd2x2<T>};
   return k;
 }
 
