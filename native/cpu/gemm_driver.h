@@ -311,9 +311,12 @@ void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
     }
   }
 
-  // Output transform: Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 −1 −1], + bias, ReLU (NaN and −0 kept).
-  alignas(64) float out[2][2 * NR];
+  // Output transform: Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 −1 −1], + bias, ReLU (NaN and −0 kept). Two
+  // vectorisable passes per run: the four outputs of each tile into planar rows, then interleaved into y.
+  alignas(64) float yv[4][NR];  // y00, y01, y10, y11 of each tile
+  alignas(64) float out[2 * NR];
   const int m_end = Min(task.p1 * MR, M);
+  const bool relu = g.relu;
   for (int m = task.p0 * MR; m < m_end; ++m) {
     const float bias = g.bias[m];
     const float* mm = Mb + size_t(m - task.p0 * MR) * ntp;
@@ -321,35 +324,52 @@ void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
       const WinoRun& r = runs[ri];
       const float* mr = mm + size_t(r.panel) * NR + r.lane;
       const int len = r.len;
-      auto at = [&](int xi) { return mr + size_t(xi) * rows_cap * ntp; };
-      const float *m0 = at(0), *m1 = at(1), *m2 = at(2), *m3 = at(3), *m4 = at(4), *m5 = at(5), *m6 = at(6),
-                  *m7 = at(7), *m8 = at(8), *m9 = at(9), *m10 = at(10), *m11 = at(11), *m12 = at(12),
-                  *m13 = at(13), *m14 = at(14), *m15 = at(15);
+      const size_t st = rows_cap * ntp;
+      const float* __restrict m0 = mr;
+      float* __restrict y00 = yv[0];
+      float* __restrict y01 = yv[1];
+      float* __restrict y10 = yv[2];
+      float* __restrict y11 = yv[3];
       for (int j = 0; j < len; ++j) {
         // z_a[s] = (Aᵀ M)[a][s]
-        const float z00 = m0[j] + m4[j] + m8[j], z01 = m1[j] + m5[j] + m9[j], z02 = m2[j] + m6[j] + m10[j],
-                    z03 = m3[j] + m7[j] + m11[j];
-        const float z10 = m4[j] - m8[j] - m12[j], z11 = m5[j] - m9[j] - m13[j], z12 = m6[j] - m10[j] - m14[j],
-                    z13 = m7[j] - m11[j] - m15[j];
-        float y00 = z00 + z01 + z02 + bias, y01 = z01 - z02 - z03 + bias;
-        float y10 = z10 + z11 + z12 + bias, y11 = z11 - z12 - z13 + bias;
-        if (g.relu) {
-          y00 = y00 < 0.f ? 0.f : y00;
-          y01 = y01 < 0.f ? 0.f : y01;
-          y10 = y10 < 0.f ? 0.f : y10;
-          y11 = y11 < 0.f ? 0.f : y11;
+        const float z00 = m0[j] + m0[4 * st + j] + m0[8 * st + j];
+        const float z01 = m0[st + j] + m0[5 * st + j] + m0[9 * st + j];
+        const float z02 = m0[2 * st + j] + m0[6 * st + j] + m0[10 * st + j];
+        const float z03 = m0[3 * st + j] + m0[7 * st + j] + m0[11 * st + j];
+        const float z10 = m0[4 * st + j] - m0[8 * st + j] - m0[12 * st + j];
+        const float z11 = m0[5 * st + j] - m0[9 * st + j] - m0[13 * st + j];
+        const float z12 = m0[6 * st + j] - m0[10 * st + j] - m0[14 * st + j];
+        const float z13 = m0[7 * st + j] - m0[11 * st + j] - m0[15 * st + j];
+        y00[j] = z00 + z01 + z02 + bias;
+        y01[j] = z01 - z02 - z03 + bias;
+        y10[j] = z10 + z11 + z12 + bias;
+        y11[j] = z11 - z12 - z13 + bias;
+      }
+      if (relu) {
+        for (int a = 0; a < 4; ++a) {
+          float* __restrict v = yv[a];
+          for (int j = 0; j < len; ++j) v[j] = v[j] < 0.f ? 0.f : v[j];
         }
-        out[0][2 * j] = y00;
-        out[0][2 * j + 1] = y01;
-        out[1][2 * j] = y10;
-        out[1][2 * j + 1] = y11;
       }
       const int q0 = 2 * r.tx0, cnt = Min(2 * len, Q - q0);
       for (int a = 0; a < 2; ++a) {
         const int p = 2 * r.ty + a;
         if (p >= P) break;
-        float* dst = g.y + ((size_t(r.n) * M + m) * P + p) * Q + q0;
-        for (int i = 0; i < cnt; ++i) dst[i] = out[a][i];
+        float* __restrict dst = g.y + ((size_t(r.n) * M + m) * P + p) * Q + q0;
+        const float* __restrict ev = yv[2 * a];
+        const float* __restrict od = yv[2 * a + 1];
+        if (cnt == 2 * len) {
+          for (int j = 0; j < len; ++j) {
+            dst[2 * j] = ev[j];
+            dst[2 * j + 1] = od[j];
+          }
+        } else {  // odd Q: the last tile's second column falls outside
+          for (int j = 0; j < len; ++j) {
+            out[2 * j] = ev[j];
+            out[2 * j + 1] = od[j];
+          }
+          for (int i = 0; i < cnt; ++i) dst[i] = out[i];
+        }
       }
     }
   }
