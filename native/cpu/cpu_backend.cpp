@@ -21,6 +21,8 @@ using cpu::GemmTask;
 using cpu::IsaKernels;
 
 constexpr size_t kAlign = 64;  // bytes; alloc() and every packed buffer
+constexpr int kDefaultWinograd = 2;  // Winograd tile for eligible convs unless VGGNET_WINOGRAD says otherwise
+static const double kWinoBudget = 393216;  // floats: (m+2)² · tiles · (C + rows) per thread, ~1.5 MB
 
 float* AlignedFloats(size_t floats) {
   const size_t bytes = (std::max<size_t>(floats, 1) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
@@ -38,10 +40,13 @@ class CpuPackedConv final : public PackedConv {
   int K = 0, C = 0, R = 0, S = 0;
   int Mpad = 0, Kdim = 0;
   const IsaKernels* kernels = nullptr;  // the layout (MR, KC) belongs to this family
-  bool winograd = false;                // a holds the 16 transformed Winograd matrices (cpu_kernels.h)
-  AlignedBuf a;                         // Kdim × Mpad floats (Winograd: 16 · C × Mpad)
+  int winograd = 0;                     // 2 or 4: a holds the (m+2)² transformed F(m×m, 3×3) matrices
+  AlignedBuf a;                         // Kdim × Mpad floats (Winograd: (m+2)² · C × Mpad)
   AlignedBuf bias;                      // Mpad floats, zeros where the layer has no bias
-  size_t bytes() const override { return ((winograd ? size_t(16) * C : size_t(Kdim)) + 1) * Mpad * sizeof(float); }
+  size_t bytes() const override {
+    const size_t rows = winograd ? size_t(winograd + 2) * (winograd + 2) * C : size_t(Kdim);
+    return (rows + 1) * Mpad * sizeof(float);
+  }
 };
 
 // How one GEMM is split over threads: tm row groups × tn column groups (tm·tn ≤ threads).
@@ -65,14 +70,14 @@ std::string CpuidSummary(const CpuInfo& ci) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const IsaKernels& k, int threads, std::string why, bool winograd)
+  CpuBackend(const IsaKernels& k, int threads, std::string why, int winograd)
       : k_(k), pool_(threads), why_(std::move(why)), winograd_(winograd) {}
 
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
     std::string isa = k_.isa == CpuIsa::kAvx512 ? "avx512" : k_.isa == CpuIsa::kAvx2 ? "avx2" : "scalar";
     return isa + " (" + why_ + "): " + k_.gemm_name + ", " + k_.gemv_name + ", " + k_.maxpool_name + ", " +
-           k_.winograd_name + (winograd_ ? " (3x3 s1 p1, C and K >= 64)" : " (off: VGGNET_WINOGRAD=0)") + ", " +
+           WinogradReport() + ", " +
            std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
   }
 
@@ -96,7 +101,7 @@ class CpuBackend final : public Backend {
     pc->kernels = &k_;
     const int MR = k_.mr, KC = k_.kc;
     pc->Mpad = (s.K + MR - 1) / MR * MR;
-    if (UseWinograd(s)) return PackWinograd(s, w, b, std::move(pc), out);
+    if (const int m = WinogradTile(s)) return PackWinograd(s, w, b, m, std::move(pc), out);
     pc->Kdim = int(kdim);
     pc->a.reset(AlignedFloats(size_t(kdim) * pc->Mpad));
     pc->bias.reset(AlignedFloats(size_t(pc->Mpad)));
@@ -130,9 +135,9 @@ class CpuBackend final : public Backend {
   }
 
   size_t conv_workspace(const ConvShape& s) const override {
-    if (UseWinograd(s)) {
-      const WinoPlan wp = PlanWinograd(s);
-      return size_t(pool_.threads()) * cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap);
+    if (const int m = WinogradTile(s)) {
+      const WinoPlan wp = PlanWinograd(s, m);
+      return size_t(pool_.threads()) * cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, (m + 2) * (m + 2));
     }
     const int cols = s.N * s.P() * s.Q();
     const int kdim = s.C * s.R * s.S;
@@ -164,9 +169,9 @@ class CpuBackend final : public Backend {
     g.y = y;
     const size_t need = conv_workspace(s);
     if (need && !workspace) return InvalidArgument("cpu.conv2d: workspace of " + std::to_string(need) + " floats missing");
-    if (pc.winograd != UseWinograd(s)) return InvalidArgument("cpu.conv2d: weights were packed for another algorithm");
-    if (pc.winograd) {
-      const WinoPlan wp = PlanWinograd(s);
+    if (pc.winograd != WinogradTile(s)) return InvalidArgument("cpu.conv2d: weights were packed for another algorithm");
+    if (const int m = pc.winograd) {
+      const WinoPlan wp = PlanWinograd(s, m);
       cpu::WinogradArgs wa;
       wa.s = s;
       wa.M = s.K;
@@ -179,7 +184,8 @@ class CpuBackend final : public Backend {
       wa.relu = relu;
       wa.x = x;
       wa.y = y;
-      const size_t per_thread = cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap);
+      const size_t per_thread = cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, (m + 2) * (m + 2));
+      auto* kernel = m == 4 ? k_.conv_winograd4 : k_.conv_winograd;
       const int panels = pc.Mpad / k_.mr;
       const int units = (wp.tiles + k_.vl - 1) / k_.vl;
       pool_.Run(wp.tm * wp.tn, [&](int t, int thread) {
@@ -190,7 +196,7 @@ class CpuBackend final : public Backend {
         task.c0 = std::min(wp.tiles, int(int64_t(units) * tj / wp.tn) * k_.vl);
         task.c1 = std::min(wp.tiles, int(int64_t(units) * (tj + 1) / wp.tn) * k_.vl);
         task.ws = workspace + size_t(thread) * per_thread;
-        if (task.p0 < task.p1 && task.c0 < task.c1) k_.conv_winograd(wa, task);
+        if (task.p0 < task.p1 && task.c0 < task.c1) kernel(wa, task);
       });
       return {};
     }
@@ -341,23 +347,31 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Winograd F(2×2, 3×3) serves 3×3 stride-1 pad-1 convs with at least 64 input and output channels
-  // (VGG's conv1_2 … conv5_3), unless VGGNET_WINOGRAD=0 turned it off when the backend was made. The
-  // choice depends only on (K, C, R, S, stride, pad), so pack_conv, conv_workspace and conv2d agree.
-  bool UseWinograd(const ConvShape& s) const {
-    return winograd_ && s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1 && s.C >= 64 && s.K >= 64;
+  // Winograd serves 3×3 stride-1 pad-1 convs with at least 64 input and output channels (VGG's conv1_2 …
+  // conv5_3): F(4×4, 3×3) when winograd_ == 4, F(2×2, 3×3) when 2; 0 (VGGNET_WINOGRAD=0) turns it off.
+  // The choice depends only on (K, C, R, S, stride, pad), so pack_conv, conv_workspace and conv2d agree.
+  int WinogradTile(const ConvShape& s) const {
+    if (!winograd_ || s.R != 3 || s.S != 3 || s.stride != 1 || s.pad != 1 || s.C < 64 || s.K < 64) return 0;
+    return winograd_;
   }
 
-  // Blocks of tiles sized so a thread's V and M buffers (16 · tiles · (C + rows) floats) stay near 1.5 MB
-  // (this L2 holds 2 MB), then rows split until there are a few tasks per thread.
-  WinoPlan PlanWinograd(const ConvShape& s) const {
+  std::string WinogradReport() const {
+    const std::string both = std::string(k_.winograd_name) + ", " + k_.winograd4_name;
+    if (winograd_ == 0) return both + " (off: VGGNET_WINOGRAD=0)";
+    return both + (winograd_ == 4 ? " (4x4 in use" : " (2x2 in use") + " for 3x3 s1 p1, C and K >= 64)";
+  }
+
+  // Blocks of tiles sized so a thread's V and M buffers ((m+2)² · tiles · (C + rows) floats) stay near
+  // 1.5 MB (this L2 holds 2 MB; at least one NR panel), then rows split until there are a few tasks per thread.
+  WinoPlan PlanWinograd(const ConvShape& s, int m) const {
     const int T = pool_.threads();
     const int NR = k_.nr, VL = k_.vl, MR = k_.mr;
     const int panels = (s.K + MR - 1) / MR;
     WinoPlan p;
-    p.tiles = s.N * ((s.P() + 1) / 2) * ((s.Q() + 1) / 2);
+    const int points = (m + 2) * (m + 2);
+    p.tiles = s.N * ((s.P() + m - 1) / m) * ((s.Q() + m - 1) / m);
     const int units = (p.tiles + VL - 1) / VL;
-    const int budget = 393216 / (16 * (s.C + std::min(panels * MR, 256)));
+    const int budget = int(kWinoBudget / (points * (s.C + std::min(panels * MR, 256))));
     const int nt = std::max(1, std::min(8, budget / NR)) * NR;
     p.tn = std::min(units, (p.tiles + nt - 1) / nt);
     while (T > 1 && p.tm * p.tn < 4 * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
@@ -366,13 +380,19 @@ class CpuBackend final : public Backend {
     return p;
   }
 
-  // U_ξ = (G g Gᵀ)[i][s], ξ = 4i + s, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], computed in double.
-  Status PackWinograd(const ConvShape& s, const float* w, const float* b, std::unique_ptr<CpuPackedConv> pc,
+  // U_ξ = (G g Gᵀ)[i][s], ξ = (m+2)·i + s, computed in double. F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1];
+  // F(4×4): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1] (Lavin & Gray 2015).
+  Status PackWinograd(const ConvShape& s, const float* w, const float* b, int m, std::unique_ptr<CpuPackedConv> pc,
                       std::unique_ptr<PackedConv>* out) {
+    static const double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    static const double kG4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    const int A = m + 2, NP = A * A;
+    const double* G = m == 4 ? &kG4[0][0] : &kG2[0][0];
     const int MR = k_.mr, KC = k_.kc, C = s.C, K = s.K, Mpad = pc->Mpad;
-    pc->winograd = true;
+    pc->winograd = m;
     pc->Kdim = C * 9;
-    const size_t n = size_t(16) * C * Mpad;
+    const size_t n = size_t(NP) * C * Mpad;
     pc->a.reset(AlignedFloats(n));
     pc->bias.reset(AlignedFloats(size_t(Mpad)));
     if (!pc->a || !pc->bias)
@@ -383,32 +403,24 @@ class CpuBackend final : public Backend {
       for (int i = 0; i < MR; ++i) {
         const int k = ip * MR + i;
         for (int c = 0; c < C; ++c) {
-          double u[16] = {};
+          double u[36] = {};
           if (k < K) {
             const float* g = w + (size_t(k) * C + c) * 9;
-            double gg[4][3];  // G g
-            for (int t = 0; t < 3; ++t) {
-              const double g0 = g[t], g1 = g[3 + t], g2 = g[6 + t];
-              gg[0][t] = g0;
-              gg[1][t] = 0.5 * (g0 + g1 + g2);
-              gg[2][t] = 0.5 * (g0 - g1 + g2);
-              gg[3][t] = g2;
-            }
-            for (int r = 0; r < 4; ++r) {
-              const double a0 = gg[r][0], a1 = gg[r][1], a2 = gg[r][2];
-              u[4 * r + 0] = a0;
-              u[4 * r + 1] = 0.5 * (a0 + a1 + a2);
-              u[4 * r + 2] = 0.5 * (a0 - a1 + a2);
-              u[4 * r + 3] = a2;
-            }
+            double gg[6][3];  // G g
+            for (int r = 0; r < A; ++r)
+              for (int t = 0; t < 3; ++t)
+                gg[r][t] = G[r * 3 + 0] * g[t] + G[r * 3 + 1] * g[3 + t] + G[r * 3 + 2] * g[6 + t];
+            for (int r = 0; r < A; ++r)
+              for (int q = 0; q < A; ++q)
+                u[r * A + q] = gg[r][0] * G[q * 3 + 0] + gg[r][1] * G[q * 3 + 1] + gg[r][2] * G[q * 3 + 2];
           }
           const int pcb = c / KC * KC, kc = std::min(KC, C - pcb);
-          for (int xi = 0; xi < 16; ++xi)
+          for (int xi = 0; xi < NP; ++xi)
             dst[size_t(xi) * C * Mpad + size_t(pcb) * Mpad + size_t(ip) * MR * kc + size_t(c - pcb) * MR + i] = float(u[xi]);
         }
       }
     });
-    for (int m = 0; m < Mpad; ++m) pc->bias.get()[m] = (b && m < s.K) ? b[m] : 0.f;
+    for (int mm = 0; mm < Mpad; ++mm) pc->bias.get()[mm] = (b && mm < s.K) ? b[mm] : 0.f;
     *out = std::move(pc);
     return {};
   }
@@ -473,7 +485,7 @@ class CpuBackend final : public Backend {
   const IsaKernels& k_;
   cpu::ThreadPool pool_;
   std::string why_;
-  const bool winograd_;
+  const int winograd_;  // 0 (off), 2 or 4: the Winograd tile size used for eligible convs
 };
 
 }  // namespace
@@ -508,9 +520,13 @@ Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out) {
   }
   const int threads = opt.threads > 0 ? opt.threads : ci.hardware_threads;
   try {
-    // VGGNET_WINOGRAD=0 keeps every conv on the direct GEMM path (for comparisons and tests).
+    // VGGNET_WINOGRAD=0 keeps every conv on the direct GEMM path (for comparisons and tests); =2 or =4
+    // picks the Winograd tile; unset (or anything else): the default below.
     const char* wg = std::getenv("VGGNET_WINOGRAD");
-    const bool winograd = !(wg && std::strcmp(wg, "0") == 0);
+    int winograd = kDefaultWinograd;
+    if (wg && std::strcmp(wg, "0") == 0) winograd = 0;
+    if (wg && std::strcmp(wg, "2") == 0) winograd = 2;
+    if (wg && std::strcmp(wg, "4") == 0) winograd = 4;
     *out = std::make_unique<CpuBackend>(*k, threads, why, winograd);
   } catch (const std::exception& e) {  // thread creation can fail (std::system_error)
     return RuntimeError(std::string("cpu: could not start the thread pool: ") + e.what());

@@ -54,19 +54,20 @@ struct GemmTask {
 struct WinogradArgs {
   ConvShape s;
   int M = 0, Mpad = 0;
-  int tiles = 0;     // N · ceil(P/2) · ceil(Q/2); tile j = (n, ty, tx) in that order
+  int tiles = 0;     // N · ceil(P/m) · ceil(Q/m) for tiles of m×m outputs; tile j = (n, ty, tx) in that order
   int ntp = 0;       // tile capacity of a thread's block buffers (a multiple of NR)
   int rows_cap = 0;  // row capacity of a thread's M buffer (a multiple of MR)
-  const float* a = nullptr;     // 16 · C · Mpad transformed, packed weights
+  const float* a = nullptr;     // 16 (or 36) · C · Mpad transformed, packed weights
   const float* bias = nullptr;  // Mpad floats
   bool relu = false;
   const float* x = nullptr;     // (N,C,H,W)
   float* y = nullptr;           // (N,K,P,Q)
 };
 
-// Per-thread floats of the Winograd path: V and M blocks plus the run table.
-inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap) {
-  return (size_t(16) * ntp * (size_t(C) + rows_cap) + size_t(ntp) * 8 + 15) / 16 * 16;
+// Per-thread floats of the Winograd path: V and M blocks of `points` points (16 for F(2×2), 36 for
+// F(4×4)) plus the run table.
+inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap, int points) {
+  return (size_t(points) * ntp * (size_t(C) + rows_cap) + size_t(ntp) * 8 + 15) / 16 * 16;
 }
 
 struct IsaKernels {
@@ -91,6 +92,9 @@ struct IsaKernels {
   // vl, c1 − c0 <= ntp), scratch WinogradWorkspacePerThread() floats at t.ws.
   const char* winograd_name;  // e.g. "conv2d_nchw_f32_3x3s1_winograd2x2__avx512"
   void (*conv_winograd)(const WinogradArgs& g, const GemmTask& t);
+  // Winograd F(4×4, 3×3), same contract with 36 points (tiles of 4×4 outputs).
+  const char* winograd4_name;  // e.g. "conv2d_nchw_f32_3x3s1_winograd4x4__avx512"
+  void (*conv_winograd4)(const WinogradArgs& g, const GemmTask& t);
 };
 
 // The reference's scan step: m keeps a NaN; otherwise v replaces m when v is NaN or greater.

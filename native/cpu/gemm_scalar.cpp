@@ -52,7 +52,8 @@ const IsaKernels& ScalarKernels() {
                                &scalar::ConvGemm<T>, &scalar::ConvGemv<T>,
                                "maxpool2d_nchw_f32_2x2s2__scalar",
                                [](const float* r0, const float* r1, float* y, int Q) { MaxPool2x2s2RowScalar(r0, r1, y, 0, Q); },
-                               "conv2d_nchw_f32_3x3s1_winograd2x2__scalar", &scalar::ConvWinograd2x2<T>};
+                               "conv2d_nchw_f32_3x3s1_winograd2x2__scalar", &scalar::ConvWinograd2x2<T>,
+                               "conv2d_nchw_f32_3x3s1_winograd4x4__scalar", &scalar::ConvWinograd4x4<T>};
   return k;
 }
 

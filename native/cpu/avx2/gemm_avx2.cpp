@@ -145,7 +145,8 @@ const IsaKernels& Avx2Kernels() {
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
                                &avx2::ConvGemm<T>, &avx2::ConvGemv<T>,
                                "maxpool2d_nchw_f32_2x2s2__avx2", &avx2::MaxPool2x2s2Row,
-                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx2", &avx2::ConvWinograd2x2<T>};
+                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx2", &avx2::ConvWinograd2x2<T>,
+                               "conv2d_nchw_f32_3x3s1_winograd4x4__avx2", &avx2::ConvWinograd4x4<T>};
   return k;
 }
 

@@ -138,7 +138,8 @@ const IsaKernels& Avx512Kernels() {
                                T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
                                &avx512::ConvGemm<T>, &avx512::ConvGemv<T>,
                                "maxpool2d_nchw_f32_2x2s2__avx512", &avx512::MaxPool2x2s2Row,
-                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx512", &avx512::ConvWinograd2x2<T>};
+                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx512", &avx512::ConvWinograd2x2<T>,
+                               "conv2d_nchw_f32_3x3s1_winograd4x4__avx512", &avx512::ConvWinograd4x4<T>};
   return k;
 }
 
