@@ -45,7 +45,7 @@ class ThreadPool {
   // a thread claims a task with one compare-and-swap that also proves the job is still the one it read.
   static constexpr int kTaskBits = 20;
   static constexpr uint64_t kTaskMask = (uint64_t(1) << kTaskBits) - 1;
-  static constexpr int kSpin = 1 << 14;  // pause iterations (~50-100 µs) before sleeping
+  static constexpr int kSpin = 1 << 12;  // pause iterations (~50-200 µs, by CPU) before sleeping
 
   void RunImpl(int tasks, TaskFn fn, void* ctx);
   void RunJob(int tasks, TaskFn fn, void* ctx);  // tasks < 2^20
