@@ -21,7 +21,9 @@ using cpu::GemmTask;
 using cpu::IsaKernels;
 
 constexpr size_t kAlign = 64;  // bytes; alloc() and every packed buffer
-constexpr int kDefaultWinograd = 2;  // Winograd tile for eligible convs unless VGGNET_WINOGRAD says otherwise
+// Winograd tile for eligible convs unless VGGNET_WINOGRAD says otherwise. F(4×4) measured 8-18% faster
+// end to end than F(2×2) on vgg16 (bench/RESULTS.md) at the cost of 36/9 (not 16/9) of those layers' weights.
+constexpr int kDefaultWinograd = 4;
 static const double kWinoBudget = 393216;  // floats: (m+2)² · tiles · (C + rows) per thread, ~1.5 MB
 
 float* AlignedFloats(size_t floats) {
