@@ -3,7 +3,7 @@
  * The `vggnet` command line (commander). Exit codes: 0 ok; 1 on error, with a one-line message on stderr
  * (the error's code and message).
  */
-import { Command, InvalidArgumentError as CommanderArgError } from 'commander';
+import { Command, InvalidArgumentError as CommanderArgError, Option } from 'commander';
 
 import { SingleBar } from 'cli-progress';
 
@@ -20,8 +20,9 @@ function intOption(value: string): number {
 }
 
 function scalesOption(value: string): number[] {
-  const qs = value.split(',').map((v) => Number(v.trim()));
-  if (qs.length === 0 || !qs.every((q) => Number.isInteger(q) && q >= 0))
+  const parts = value.split(',').map((v) => v.trim());
+  const qs = parts.map(Number);
+  if (parts.some((p) => p === '') || !qs.every((q) => Number.isInteger(q) && q >= 0))
     throw new CommanderArgError(`expected comma-separated integers (test scales Q), got '${value}'`);
   return qs;
 }
@@ -49,7 +50,7 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
   let failed = 0;
   for (const file of images) {
     try {
-      const r = await classifyImage(c.model, file, c.preprocess, c.labels, { mode: o.mode, scales, flip: o.flip, grid: o.grid, top: o.top });
+      const r = await classifyImage(c, file, { mode: o.mode, scales, flip: o.flip, grid: o.grid, top: o.top });
       results.push({ file, top: r.top, views: r.views });
       if (!o.json && !bar) console.log(`${file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
     } catch (e) {
@@ -111,17 +112,16 @@ export function buildProgram(): Command {
     .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
     .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
-    .option('--mode <mode>', "'dense' (fully-convolutional, paper §3.2) or 'fc' (centre crop)", 'dense')
+    .addOption(new Option('--mode <mode>', 'dense: fully-convolutional on the whole image (paper §3.2); fc: centre crop or --grid crops').choices(['dense', 'fc']).default('dense'))
     .option('--scales <list>', 'test scales Q: shorter side in pixels, e.g. 256,384,512 (0: keep size)', scalesOption)
     .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
     .option('--grid <n>', "fc mode: n×n grid of crops per scale (multi-crop)", intOption)
     .option('--top <k>', 'number of classes to print', intOption, 5)
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'", 'auto')
     .option('--threads <n>', 'CPU threads (default: all cores)', intOption)
-    .option('--preprocess <preset>', "'torchvision' | 'caffe' (default: the weights' own)")
+    .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .option('--json', 'machine-readable output')
     .action(async (images: string[], o: ClassifyFlags) => {
-      if (o.mode !== 'dense' && o.mode !== 'fc') throw new CommanderArgError(`--mode: expected 'dense' or 'fc', got '${o.mode}'`);
       const code = await classifyCommand(images, o);
       if (code) process.exitCode = code;
     });

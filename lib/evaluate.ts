@@ -6,10 +6,26 @@
  *  - fc: shorter side resized, one centre crop of the training size (or a grid of crops: multi-crop).
  */
 import { InvalidArgumentError } from './errors';
-import { shortLabel } from './labels';
+import { checkLabels, shortLabel } from './labels';
 import { Model } from './model';
-import { decodeImage, DecodedImage, PreprocessSpec, toTensor } from './preprocess';
+import { checkSpec, decodeImage, DecodedImage, PreprocessSpec, toTensor } from './preprocess';
 import { Tensor } from './tensor';
+
+/** A model with what it needs to classify images (see loadClassifier). */
+export interface Classifier {
+  model: Model;
+  /** One per class, model.config.numClasses of them. */
+  labels: string[];
+  preprocess: PreprocessSpec;
+  /** Where the weights came from: 'torchvision' | 'timm' | 'onnx' | 'vggnet', or the caller's own word. */
+  source: string;
+  /** True when the weights file carried its own preprocessing (our own models): default scale 0 then. */
+  ownPreprocess: boolean;
+}
+
+/** Largest view evaluated, in pixels (a 4096×4096 image): scale 0 keeps the image size, so a huge image
+ *  would otherwise need gigabytes of activations. */
+export const MAX_VIEW_PIXELS = 4096 * 4096;
 
 export interface Prediction {
   index: number;
@@ -24,7 +40,8 @@ export interface ClassifyOptions {
   scales?: number[];
   /** Also evaluate the horizontally flipped image and average (paper §3.2). */
   flip?: boolean;
-  /** fc mode only: an n×n regular grid of crops per scale instead of the centre crop (paper §3.2, §4.2). */
+  /** fc mode only: an n×n regular grid of crops per scale instead of the centre crop (paper §3.2, §4.2).
+   *  The paper's multi-crop is 5×5 crops × 2 flips per scale. */
   grid?: number;
   /** How many classes to report (default 5). */
   top?: number;
@@ -103,17 +120,25 @@ function stack(ts: Tensor[]): Tensor {
 
 /**
  * Classifies one image with the paper's protocol.
- * @throws InvalidArgumentError (options, image smaller than the network needs), FormatError (not an image)
+ * @param image  a file path, or the encoded bytes (JPEG, PNG, WebP, GIF, TIFF, ...)
+ * @throws InvalidArgumentError (options, image smaller than the network needs or larger than
+ *   MAX_VIEW_PIXELS at a scale), FormatError (not an image), DisposedError
  */
-export async function classifyImage(model: Model, image: string | Buffer, spec: PreprocessSpec, labels: string[], opts: ClassifyOptions = {}): Promise<Classification> {
+export async function classifyImage(c: Classifier, image: string | Buffer | Uint8Array, options: ClassifyOptions | null = {}): Promise<Classification> {
+  if (!c || !(c.model instanceof Model)) throw new InvalidArgumentError('classifier: expected { model: Model, labels, preprocess } (see loadClassifier)');
+  const { model } = c;
+  const spec = checkSpec(c.preprocess, model.config.inChannels);
+  const labels = checkLabels(c.labels, model.config.numClasses);
+  const opts = options ?? {};
   const mode = opts.mode ?? 'dense';
   if (mode !== 'dense' && mode !== 'fc') throw new InvalidArgumentError(`mode: expected 'dense' | 'fc', got '${String(mode)}'`);
   const size = model.config.inputSize;
-  const scales = opts.scales ?? defaultScales(size, mode, false);
+  const scales = opts.scales ?? defaultScales(size, mode, c.ownPreprocess);
   if (!Array.isArray(scales) || scales.length === 0 || !scales.every((q) => Number.isInteger(q) && q >= 0))
     throw new InvalidArgumentError(`scales: expected a non-empty list of integers >= 0, got ${JSON.stringify(scales)}`);
   const grid = opts.grid ?? 1;
   if (!Number.isInteger(grid) || grid < 1 || grid > 10) throw new InvalidArgumentError(`grid: expected an integer in [1, 10], got ${grid}`);
+  if (grid > 1 && mode !== 'fc') throw new InvalidArgumentError(`grid: multi-crop needs mode 'fc' (dense evaluation takes the whole image)`);
   const top = opts.top ?? 5;
   if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top: expected a positive integer, got ${top}`);
 
@@ -125,6 +150,8 @@ export async function classifyImage(model: Model, image: string | Buffer, spec: 
     const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
     if (img.width < size || img.height < size)
       throw new InvalidArgumentError(`scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`);
+    if (img.width * img.height > MAX_VIEW_PIXELS)
+      throw new InvalidArgumentError(`scales: at Q=${q} the image is ${img.width}×${img.height}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`);
     const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
     if (mode === 'dense') {
       const map = await model.forward(stack(base.map((b) => toTensor(b, spec))), { mode: 'fully-conv' });

@@ -9,5 +9,5 @@ export { native, nativePath, packageRoot } from './native';
 export * from './weights';
 export { PRESETS, PreprocessSpec, ImageOptions, DecodedImage, decodeImage, toTensor, loadImage, checkSpec } from './preprocess';
 export { imagenetLabels, shortLabel, defaultLabels, checkLabels } from './labels';
-export { classifyImage, ClassifyOptions, Classification, Prediction, defaultScales, softmax, spatialMean, topK } from './evaluate';
-export { loadClassifier, Classifier, LoadOptions, defaultWeightsPath } from './load';
+export { classifyImage, Classifier, ClassifyOptions, Classification, Prediction, defaultScales, softmax, spatialMean, topK, MAX_VIEW_PIXELS } from './evaluate';
+export { loadClassifier, LoadOptions, defaultWeightsPath } from './load';

@@ -5,22 +5,13 @@
 import * as path from 'path';
 
 import { InvalidArgumentError } from './errors';
+import { Classifier } from './evaluate';
 import { checkLabels, defaultLabels } from './labels';
 import { Model, ModelOptions } from './model';
 import { packageRoot } from './native';
 import { checkSpec, PRESETS, PreprocessSpec } from './preprocess';
 import { VggConfig } from './topology';
 import { loadWeights } from './weights';
-
-export interface Classifier {
-  model: Model;
-  labels: string[];
-  preprocess: PreprocessSpec;
-  /** Where the weights came from: 'torchvision' | 'timm' | 'onnx' | 'vggnet'. */
-  source: string;
-  /** True when the file carried its own preprocessing (our own models). */
-  ownPreprocess: boolean;
-}
 
 export interface LoadOptions extends ModelOptions {
   /** Architecture, when detection from names and shapes is not enough (vgg11_lrn) or to check it. */
@@ -41,13 +32,14 @@ export function defaultWeightsPath(): string {
  * Loads weights (safetensors or ONNX) into a Model on the chosen device.
  * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for inconsistent options
  */
-export async function loadClassifier(file: string = defaultWeightsPath(), options: LoadOptions = {}): Promise<Classifier> {
+export async function loadClassifier(file: string = defaultWeightsPath(), opts: LoadOptions | null = {}): Promise<Classifier> {
+  const options = opts ?? {};
   const loaded = await loadWeights(file, { arch: options.arch });
   const { config } = loaded;
   const fileSpec = loaded.preprocess as PreprocessSpec | undefined;
   let spec: PreprocessSpec;
   if (typeof options.preprocess === 'string') {
-    spec = PRESETS[options.preprocess];
+    spec = Object.prototype.hasOwnProperty.call(PRESETS, options.preprocess) ? PRESETS[options.preprocess] : (undefined as never);
     if (!spec) throw new InvalidArgumentError(`preprocess: expected 'torchvision' | 'caffe' or a spec, got '${options.preprocess}'`);
   } else spec = options.preprocess ?? fileSpec ?? PRESETS.torchvision;
   checkSpec(spec, config.inChannels);

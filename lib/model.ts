@@ -58,7 +58,8 @@ export class Model {
    * Weights are packed into the backend's layout; the arrays may be dropped afterwards.
    * @throws InvalidArgumentError naming the layer on a missing or wrongly sized tensor
    */
-  static create(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions = {}): Model {
+  static create(arch: string | VggConfig, weights: LayerWeights[], opts: ModelOptions | null = {}): Model {
+    const options = checkOptions(opts);
     const config = resolveConfig(arch);
     const shapes = weightShapes(config);
     if (!Array.isArray(weights) || weights.length !== shapes.length)
@@ -73,9 +74,12 @@ export class Model {
       if (!(w.bias instanceof Float32Array) || w.bias.length !== s.bias[0])
         throw new InvalidArgumentError(`weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`);
     });
+    const precision = options.precision ?? 'tf32';
+    if (!['fp32', 'tf32', 'bf16', 'fp16'].includes(precision))
+      throw new InvalidArgumentError(`options.precision: expected 'fp32' | 'tf32' | 'bf16' | 'fp16', got '${String(precision)}'`);
     const choice = chooseDevice(options.device ?? 'auto');
     const net = new (native().Network)(
-      { device: choice.device, threads: options.threads ?? 0, isa: options.isa ?? 'auto', precision: options.precision ?? 'tf32' },
+      { device: choice.device, threads: options.threads ?? 0, isa: options.isa ?? 'auto', precision },
       layerProgram(config),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
@@ -87,7 +91,7 @@ export class Model {
    * A model with He-initialised weights (He et al. 2015: N(0, 2/fan_in)) and small N(0, 0.01²) biases,
    * from a seeded generator: for tests and benchmarks, not for classification.
    */
-  static random(arch: string | VggConfig, seed = 1, options: ModelOptions = {}): Model {
+  static random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Model {
     return Model.create(arch, randomWeights(arch, seed), options);
   }
 
@@ -103,19 +107,27 @@ export class Model {
    * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
    * @returns 'fc': logits [N, K] (NC); 'fully-conv': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
    *          for the paper's nets. NaN/Inf in the input propagate to the output.
+   * Concurrent calls on one model run one after another, in call order; a call queued behind a running
+   * one when dispose() comes is rejected with DisposedError (the running one completes).
    * @throws InvalidArgumentError (wrong rank, channels, size for the mode), DisposedError
    */
-  async forward(x: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
-    const mode = options.mode ?? 'fc';
+  async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
+    const mode = checkOptions(options).mode ?? 'fc';
     this.checkTensor(x, mode);
     const net = this.live('forward');
-    const out = net.outputShape([...x.dims]); // before awaiting: dispose() may come meanwhile
-    return wrap(out, await net.forward([...x.dims], x.data), mode);
+    const dims = [...x.dims];
+    const out = net.outputShape(dims); // before awaiting: dispose() may come meanwhile
+    if (this.pending === 0) return wrap(out, await this.track(net.forward(dims, x.data)), mode);
+    // Forwards of one model run one at a time; queue here rather than tie up libuv pool threads waiting
+    // on the native lock. The input is copied now: the caller may reuse its buffer meanwhile.
+    const copy = x.data.slice();
+    const run = this.queue.then(() => net.forward(dims, copy));
+    return wrap(out, await this.track(run), mode);
   }
 
   /** Synchronous forward: blocks the event loop for the whole run; prefer forward(). */
-  forwardSync(x: Tensor, options: ForwardOptions = {}): Tensor {
-    const mode = options.mode ?? 'fc';
+  forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor {
+    const mode = checkOptions(options).mode ?? 'fc';
     this.checkTensor(x, mode);
     const net = this.live('forwardSync');
     return wrap(net.outputShape([...x.dims]), net.forwardSync([...x.dims], x.data), mode);
@@ -134,6 +146,19 @@ export class Model {
 
   get disposed(): boolean {
     return this.net === null;
+  }
+
+  private pending = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Counts a run in flight; the queue settles when it does. */
+  private track<T>(run: Promise<T>): Promise<T> {
+    this.pending++;
+    const done = () => {
+      this.pending--;
+    };
+    this.queue = run.then(done, done);
+    return run;
   }
 
   private live(method: string): NativeNetwork {
@@ -169,6 +194,12 @@ export class Model {
         `x: mode 'fully-conv' needs at least ${s}×${s} (pool5 at least ${pool5Size(cfg)}×${pool5Size(cfg)}), got ${h}×${w}`,
       );
   }
+}
+
+function checkOptions<T extends object>(options: T | null | undefined): Partial<T> {
+  if (options === null || options === undefined) return {};
+  if (typeof options !== 'object') throw new InvalidArgumentError(`options: expected an object, got ${typeof options}`);
+  return options;
 }
 
 function wrap(out: number[], y: Float32Array, mode: ForwardMode): Tensor {

@@ -65,9 +65,13 @@ export interface DecodedImage {
  * Decodes and resizes an image file or buffer.
  * @throws FormatError when the input is not a decodable image; InvalidArgumentError for bad options
  */
-export async function decodeImage(input: string | Buffer, colorSpace: PreprocessSpec['colorSpace'], opts: ImageOptions = {}): Promise<DecodedImage> {
+export async function decodeImage(input: string | Buffer | Uint8Array, colorSpace: PreprocessSpec['colorSpace'], opts: ImageOptions = {}): Promise<DecodedImage> {
+  if (input instanceof Uint8Array && !Buffer.isBuffer(input)) input = Buffer.from(input.buffer, input.byteOffset, input.length);
   if (typeof input !== 'string' && !Buffer.isBuffer(input))
-    throw new InvalidArgumentError(`image: expected a file path or a Buffer, got ${typeof input}`);
+    throw new InvalidArgumentError(`image: expected a file path, a Buffer or a Uint8Array, got ${input === null ? 'null' : typeof input}`);
+  if (colorSpace !== 'rgb' && colorSpace !== 'bgr' && colorSpace !== 'grey')
+    throw new InvalidArgumentError(`colorSpace: expected 'rgb' | 'bgr' | 'grey', got '${String(colorSpace)}'`);
+  opts = opts ?? {};
   for (const k of ['shorterSide', 'crop'] as const) {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 16384))
@@ -121,6 +125,6 @@ export function toTensor(img: DecodedImage, spec: PreprocessSpec): Tensor {
 }
 
 /** decodeImage + toTensor. */
-export async function loadImage(input: string | Buffer, spec: PreprocessSpec, opts: ImageOptions = {}): Promise<Tensor> {
+export async function loadImage(input: string | Buffer | Uint8Array, spec: PreprocessSpec, opts: ImageOptions = {}): Promise<Tensor> {
   return toTensor(await decodeImage(input, spec.colorSpace, opts), spec);
 }

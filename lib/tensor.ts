@@ -24,9 +24,11 @@ export class Tensor {
    * @throws InvalidArgumentError on any mismatch (wrong typed array, wrong length, wrong rank, bad dims).
    */
   constructor(dims: readonly number[], data: Float32Array, layout?: Layout, device: Device = 'cpu') {
+    if (!Array.isArray(dims)) throw new InvalidArgumentError(`dims: expected an array, got ${dims === null ? 'null' : typeof dims}`);
+    if (layout !== undefined && layout !== 'NCHW' && layout !== 'NC')
+      throw new InvalidArgumentError(`layout: expected 'NCHW' | 'NC', got '${String(layout)}'`);
     const lay: Layout = layout ?? (dims.length === 2 ? 'NC' : 'NCHW');
     const rank = lay === 'NCHW' ? 4 : 2;
-    if (!Array.isArray(dims)) throw new InvalidArgumentError(`dims: expected an array, got ${typeof dims}`);
     if (dims.length !== rank)
       throw new InvalidArgumentError(
         `dims: layout ${lay} expects ${rank} dims, got ${dims.length} [${dims.join(',')}]` +
@@ -59,6 +61,6 @@ export class Tensor {
   /** Explicit transfer; 'cpu' → 'cpu' returns this tensor. */
   to(device: Device): Tensor {
     if (device === this.device) return this;
-    throw new UnsupportedError(`Tensor.to('${device}'): no CUDA backend in this version`);
+    throw new UnsupportedError(`Tensor.to('${device}'): device-resident tensors are not implemented yet; models on 'cuda' take and return 'cpu' tensors`);
   }
 }

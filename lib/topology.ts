@@ -41,8 +41,16 @@ export const LRN_PARAMS = Object.freeze({ size: 5, alpha: 1e-4, beta: 0.75, k: 2
 const c1 = (channels: number): ConvDef => ({ channels, kernel: 1 });
 const PAPER = { inChannels: 3, inputSize: 224, fc: [4096, 4096], numClasses: 1000 };
 
-/** The six configurations of Table 1. */
-export const ARCHS: Readonly<Record<string, VggConfig>> = Object.freeze({
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** The six configurations of Table 1 (deeply frozen). */
+export const ARCHS: Readonly<Record<string, VggConfig>> = deepFreeze({
   vgg11: { name: 'vgg11', ...PAPER, stages: [[64], [128], [256, 256], [512, 512], [512, 512]] },
   vgg11_lrn: { name: 'vgg11_lrn', ...PAPER, lrn: true, stages: [[64], [128], [256, 256], [512, 512], [512, 512]] },
   vgg13: { name: 'vgg13', ...PAPER, stages: [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]] },
@@ -69,7 +77,9 @@ const ALIASES: Record<string, string> = {
 export function resolveConfig(arch: string | VggConfig): VggConfig {
   if (typeof arch === 'string') {
     const key = arch.toLowerCase();
-    const cfg = ARCHS[key] ?? ARCHS[ALIASES[key] ?? ''];
+    const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k); // not 'constructor' & co.
+    const name = has(ARCHS, key) ? key : has(ALIASES, key) ? ALIASES[key] : undefined;
+    const cfg = name === undefined ? undefined : ARCHS[name];
     if (!cfg)
       throw new InvalidArgumentError(
         `arch: expected one of ${Object.keys(ARCHS).join(', ')} or A, A-LRN, B, C, D, E, got '${arch}'`,
@@ -77,27 +87,33 @@ export function resolveConfig(arch: string | VggConfig): VggConfig {
     return cfg;
   }
   validateConfig(arch);
-  return arch;
+  // A frozen copy: later changes to the caller's object must not reach a model built from it.
+  return deepFreeze(JSON.parse(JSON.stringify(arch)) as VggConfig);
 }
 
-function posInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new InvalidArgumentError(`${name}: expected a positive integer, got ${JSON.stringify(v)}`);
+/** Widths are capped so that a typo fails fast instead of allocating terabytes. */
+const MAX_WIDTH = 1 << 16;
+
+function posInt(v: unknown, name: string, max = MAX_WIDTH): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max)
+    throw new InvalidArgumentError(`${name}: expected an integer in [1, ${max}], got ${JSON.stringify(v)}`);
   return v;
 }
 
 export function validateConfig(cfg: VggConfig): void {
   if (typeof cfg !== 'object' || cfg === null) throw new InvalidArgumentError('config: expected an object');
+  if (typeof cfg.name !== 'string') throw new InvalidArgumentError(`config.name: expected a string, got ${typeof cfg.name}`);
   posInt(cfg.inChannels, 'config.inChannels');
   posInt(cfg.inputSize, 'config.inputSize');
-  posInt(cfg.numClasses, 'config.numClasses');
-  if (!Array.isArray(cfg.stages) || cfg.stages.length === 0)
-    throw new InvalidArgumentError('config.stages: expected a non-empty array of stages');
+  posInt(cfg.numClasses, 'config.numClasses', 1 << 20);
+  if (!Array.isArray(cfg.stages) || cfg.stages.length === 0 || cfg.stages.length > 16)
+    throw new InvalidArgumentError('config.stages: expected an array of 1 to 16 stages');
   cfg.stages.forEach((st, i) => {
     if (!Array.isArray(st) || st.length === 0)
       throw new InvalidArgumentError(`config.stages[${i}]: expected a non-empty array of conv widths`);
     st.forEach((c, j) => {
       const d = convDef(c);
+      if (!d || typeof d !== 'object') throw new InvalidArgumentError(`config.stages[${i}][${j}]: expected a width or {channels, kernel}`);
       posInt(d.channels, `config.stages[${i}][${j}].channels`);
       if (d.kernel !== 1 && d.kernel !== 3)
         throw new InvalidArgumentError(`config.stages[${i}][${j}].kernel: expected 1 or 3, got ${d.kernel}`);

@@ -6,7 +6,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-jest-')), 'results.json');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-jest-'));
+const out = path.join(dir, 'results.json');
 const jest = require.resolve('jest/bin/jest');
 const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${out}`, ...process.argv.slice(2)], { stdio: 'inherit' });
 let passed = 0, failed = 1;
@@ -17,5 +18,6 @@ try {
 } catch (e) {
   console.error(`could not read jest results: ${e.message}`);
 }
+fs.rmSync(dir, { recursive: true, force: true });
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);

@@ -171,6 +171,57 @@ describe('bad input', () => {
   });
 });
 
+describe('concurrency and buffer ownership', () => {
+  const model = Model.random(tiny, 4, { device: 'cpu' });
+  afterAll(() => model.dispose());
+
+  test('parallel forwards on one model give the sequential results, in call order', async () => {
+    const xs = [1, 2, 3, 4, 5].map((s) => input([1, 3, 32, 32], s));
+    const sequential: Float32Array[] = [];
+    for (const x of xs) sequential.push((await model.forward(x)).data);
+    const parallel = await Promise.all(xs.map((x) => model.forward(x)));
+    parallel.forEach((y, i) => expect(y.data).toEqual(sequential[i]));
+  });
+
+  test('the input is taken when forward() is called: refilling, resizing or detaching it later is harmless', async () => {
+    const x = input([1, 3, 32, 32], 6);
+    const want = (await model.forward(x)).data;
+    const n = 3 * 32 * 32;
+    // a resizable buffer (ES2024; the lib typings here are ES2022)
+    const buf = new (ArrayBuffer as unknown as new (len: number, o: object) => ArrayBuffer)(n * 4, { maxByteLength: n * 4 });
+    const own = new Tensor([1, 3, 32, 32], new Float32Array(buf, 0, n));
+    own.data.set(x.data);
+    const first = model.forward(own); // runs now
+    const second = model.forward(own); // queued behind it
+    own.data.fill(0);
+    (buf as unknown as { resize(n: number): void }).resize(0);
+    expect((await first).data).toEqual(want);
+    expect((await second).data).toEqual(want);
+  });
+
+  test('built-in topologies are frozen; a custom config is copied at model creation', () => {
+    expect(() => {
+      'use strict';
+      (ARCHS.vgg11 as { numClasses: number }).numClasses = 10;
+    }).toThrow(TypeError);
+    expect(Object.isFrozen(ARCHS.vgg16.stages[0])).toBe(true);
+    const cfg = JSON.parse(JSON.stringify(tiny)) as VggConfig;
+    const m = Model.random(cfg, 1, { device: 'cpu' });
+    cfg.inputSize = 64;
+    expect(m.config.inputSize).toBe(32);
+    m.dispose();
+    expect(() => resolveConfig('constructor')).toThrow(InvalidArgumentError);
+  });
+
+  test('null options mean defaults; absurd widths fail fast', async () => {
+    const m = Model.random(tiny, 1, null);
+    expect((await m.forward(input([1, 3, 32, 32], 1), null)).dims).toEqual([1, 7]);
+    m.dispose();
+    expect(() => Model.random({ ...tiny, stages: [[1e9]] })).toThrow(/expected an integer in \[1, 65536\]/);
+    expect(() => Model.random(tiny, 1, { precision: 'fp8' as 'fp32' })).toThrow(/precision/);
+  });
+});
+
 describe('async forward runs off the JS thread', () => {
   test('timers keep firing during a VGG16 forward', async () => {
     const m = Model.random('vgg16', 3, { device: 'cpu' });

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import {
   checkLabels,
   classifyImage,
+  Classifier,
   imagenetLabels,
   InvalidArgumentError,
   loadImage,
@@ -81,6 +82,7 @@ describe('evaluation protocol', () => {
   const cfg: VggConfig = { name: 'proto', inChannels: 3, inputSize: 32, stages: [[8], [8], [16]], fc: [16], numClasses: 6 };
   const model = Model.create(cfg, randomWeights(cfg, 11), { device: 'cpu' });
   const labels = ['a', 'b', 'c', 'd', 'e', 'f'];
+  const clf: Classifier = { model, labels, preprocess: PRESETS.torchvision, source: 'random', ownPreprocess: false };
   afterAll(() => model.dispose());
   let image: Buffer, mirror: Buffer;
   beforeAll(async () => {
@@ -91,9 +93,9 @@ describe('evaluation protocol', () => {
   });
 
   test('flip averaging gives the same posteriors for an image and its mirror', async () => {
-    const a = await classifyImage(model, image, PRESETS.torchvision, labels, { flip: true, scales: [48] });
-    const b = await classifyImage(model, mirror, PRESETS.torchvision, labels, { flip: true, scales: [48] });
-    const c = await classifyImage(model, image, PRESETS.torchvision, labels, { flip: false, scales: [48] });
+    const a = await classifyImage(clf, image, { flip: true, scales: [48] });
+    const b = await classifyImage(clf, mirror, { flip: true, scales: [48] });
+    const c = await classifyImage(clf, image, { flip: false, scales: [48] });
     expect(a.views).toBe(2);
     for (let k = 0; k < 6; k++) expect(a.probabilities[k]).toBeCloseTo(b.probabilities[k], 6);
     expect(Math.max(...a.probabilities.map((p, k) => Math.abs(p - c.probabilities[k])))).toBeGreaterThan(1e-6); // the flip mattered
@@ -101,7 +103,7 @@ describe('evaluation protocol', () => {
   });
 
   test('score-map sizes at several scales Q and aspect ratios: h = floor(H/8) − 3 for this net', async () => {
-    const r = await classifyImage(model, image, PRESETS.torchvision, labels, { scales: [32, 48, 64, 0], keepScoreMaps: true, flip: true });
+    const r = await classifyImage(clf, image, { scales: [32, 48, 64, 0], keepScoreMaps: true, flip: true });
     expect(r.views).toBe(8);
     const dims = r.scoreMaps!.map((m) => [m.scale, m.flipped, ...m.map.dims]);
     // 64×48 image: Q=32 → 43×32, Q=48 → 64×48, Q=64 → 85×64, Q=0 keeps 64×48
@@ -114,16 +116,20 @@ describe('evaluation protocol', () => {
   });
 
   test('multi-crop: a 3×3 grid of crops per scale, with flips, averages 18 views per scale', async () => {
-    const r = await classifyImage(model, image, PRESETS.torchvision, labels, { mode: 'fc', grid: 3, flip: true, scales: [40, 48] });
+    const r = await classifyImage(clf, image, { mode: 'fc', grid: 3, flip: true, scales: [40, 48] });
     expect(r.views).toBe(36);
     expect(r.top).toHaveLength(5);
     expect(r.top[0].probability).toBeGreaterThanOrEqual(r.top[1].probability);
   });
 
   test('bad protocol options', async () => {
-    await expect(classifyImage(model, image, PRESETS.torchvision, labels, { scales: [16] })).rejects.toThrow(/smaller than the network's 32×32/);
-    await expect(classifyImage(model, image, PRESETS.torchvision, labels, { scales: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(classifyImage(model, image, PRESETS.torchvision, labels, { mode: 'crop' as 'fc' })).rejects.toThrow(/mode: expected 'dense' \| 'fc'/);
+    await expect(classifyImage(clf, image, { scales: [16] })).rejects.toThrow(/smaller than the network's 32×32/);
+    await expect(classifyImage(clf, image, { scales: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(classifyImage(clf, image, { mode: 'crop' as 'fc' })).rejects.toThrow(/mode: expected 'dense' \| 'fc'/);
+    await expect(classifyImage(clf, image, { grid: 3 })).rejects.toThrow(/multi-crop needs mode 'fc'/);
+    await expect(classifyImage({ ...clf, labels: ['a'] }, image)).rejects.toThrow(/the model has 6 classes, the label list has 1/);
+    await expect(classifyImage({ ...clf, preprocess: { ...PRESETS.torchvision, std: [0, 1, 1] } }, image)).rejects.toThrow(/preprocess.std/);
+    await expect(classifyImage({} as Classifier, image)).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
 

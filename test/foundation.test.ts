@@ -117,6 +117,10 @@ describe('Tensor validation (native checks, no conversion)', () => {
     expect(code(() => new Tensor([1, 1.5, 2, 2], new Float32Array(6)))).toMatch(/dims\[1\]: expected an integer, got number 1.5/);
     expect(code(() => new Tensor([1, NaN, 2, 2], new Float32Array(4)))).toMatch(/dims\[1\]/);
   });
+  test('null dims and unknown layouts', () => {
+    expect(code(() => new Tensor(null as unknown as number[], new Float32Array(1)))).toMatch(/dims: expected an array, got null/);
+    expect(code(() => new Tensor([2, 6], new Float32Array(12), 'NHWC' as 'NC'))).toMatch(/layout: expected 'NCHW' \| 'NC', got 'NHWC'/);
+  });
   test('reshape keeps data, checks the count', () => {
     const t = new Tensor([1, 2, 2, 3], new Float32Array(12));
     expect(t.reshape([2, 6]).data).toBe(t.data);

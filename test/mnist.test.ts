@@ -94,8 +94,10 @@ describe('embedded MNIST model (models/mnist-vgg.safetensors)', () => {
         expect(argmax(scores)).toBe(smp.label);
         continue;
       }
-      const r = await classifyImage(c.model, file, c.preprocess, c.labels, { mode: 'fc', scales: [28], top: 1 });
+      const r = await classifyImage(c, file, { mode: 'fc', scales: [28], top: 1 });
       expect(r.top[0].label).toBe(String(argmax(smp.tfjsLogits)));
+      // the library's defaults for our own model (dense, the image's own size) agree
+      expect((await classifyImage(c, file)).top[0].label).toBe(String(smp.label));
       const img = fs.readFileSync(file);
       const { loadImage } = await import('../lib');
       const y = await c.model.forward(await loadImage(img, c.preprocess), { mode: 'fc' });

@@ -29,11 +29,13 @@ test('npm pack → install --ignore-scripts → the prebuilt binary loads and ru
       const r = v.backends();
       const m = v.Model.random({ name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 }, 1, { device: 'cpu' });
       const y = m.forwardSync(new v.Tensor([1, 1, 8, 8], new Float32Array(64).fill(1)));
-      console.log(JSON.stringify({ binary: r.binary, cpu: r.cpu.kernelFamily, dims: y.dims, finite: y.data.every(Number.isFinite) }));`;
+      const labels = v.defaultLabels(1000);
+      console.log(JSON.stringify({ binary: r.binary, cpu: r.cpu.kernelFamily, dims: y.dims, finite: y.data.every(Number.isFinite), label0: labels[0] }));`;
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: app }).toString());
     expect(out.binary).toBe(path.join(fs.realpathSync(app), 'node_modules', 'vggnet', 'prebuilds', `${process.platform}-${process.arch}`, 'vggnet.node'));
     expect(out.dims).toEqual([1, 3]);
     expect(out.finite).toBe(true);
+    expect(out.label0).toMatch(/^tench/); // data/ ships in the tarball
     const cli = execFileSync(path.join(app, 'node_modules', '.bin', 'vggnet'), ['summary', 'vgg16'], { cwd: app }).toString();
     expect(cli).toContain('138,357,544');
   } finally {

@@ -36,6 +36,13 @@ export { detectScheme, detectArch } from './load-safetensors';
 export async function loadWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
   if (typeof file !== 'string' || !file) throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options: expected an object`);
+  let stat: fs.Stats;
+  try {
+    stat = await fs.promises.stat(file);
+  } catch (e) {
+    throw new InvalidArgumentError(`file: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!stat.isFile()) throw new InvalidArgumentError(`file: '${file}' is not a regular file`);
   const ext = path.extname(file).toLowerCase();
   if (ext === '.safetensors') return loadSafetensorsWeights(file, options);
   if (ext === '.onnx') return loadOnnxWeights(file, options);

@@ -45,14 +45,13 @@ class ForwardWorker final : public Napi::AsyncWorker {
         deferred_(Napi::Promise::Deferred::New(env)),
         net_(std::move(net)),
         in_(in),
-        x_(x.Data()),
+        x_(x.Data(), x.Data() + x.ElementLength()),
         y_(y.Data()),
-        x_ref_(Napi::Persistent(static_cast<Napi::Object>(x))),
         y_ref_(Napi::Persistent(static_cast<Napi::Object>(y))) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = net_->Forward(in_, x_, y_); }
+  void Execute() override { status_ = net_->Forward(in_, x_.data(), y_); }
   void OnOK() override {
     Napi::Env env = Env();
     if (status_.ok()) deferred_.Resolve(y_ref_.Value());
@@ -64,9 +63,11 @@ class ForwardWorker final : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<vgg::Network> net_;  // keeps the network alive past dispose() until this run ends
   vgg::Shape4 in_;
-  const float* x_;
-  float* y_;
-  Napi::ObjectReference x_ref_, y_ref_;  // keep both arrays alive while the pool thread uses them
+  // The input is copied when forward() is called: the caller may detach, resize or refill its buffer
+  // before the pool thread runs (a reference keeps an ArrayBuffer alive, not its contents in place).
+  std::vector<float> x_;
+  float* y_;  // our own fresh array, referenced until the promise settles; the caller cannot reach it yet
+  Napi::ObjectReference y_ref_;
   vgg::Status status_;
 };
 
