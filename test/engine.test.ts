@@ -222,6 +222,28 @@ describe('concurrency and buffer ownership', () => {
   });
 });
 
+describe('memory', () => {
+  test('dispose() returns native memory to the system: RSS stays flat over load/run/dispose cycles', async () => {
+    if (process.platform !== 'linux') {
+      console.log('skipped: reads /proc/self/status (Linux only)');
+      return;
+    }
+    const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+    const w = randomWeights('vgg11', 2);
+    const x = input([1, 3, 224, 224], 3);
+    const after: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const m = Model.create('vgg11', w, { device: 'cpu' });
+      await m.forward(x);
+      m.dispose();
+      await new Promise((r) => setTimeout(r, 100));
+      after.push(rssMB());
+    }
+    console.log(`RSS after each dispose (MB): ${after.map((v) => v.toFixed(0)).join(', ')}`);
+    expect(after[3] - after[0]).toBeLessThan(40); // a leak or allocator retention would add ~500 MB per cycle
+  });
+});
+
 describe('async forward runs off the JS thread', () => {
   test('timers keep firing during a VGG16 forward', async () => {
     const m = Model.random('vgg16', 3, { device: 'cpu' });

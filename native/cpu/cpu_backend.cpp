@@ -1,8 +1,11 @@
 // The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
 // B (cpu_kernels.h), a GEMV path for single-column FC layers over the same packed weights, ISA family
 // chosen once (scalar / avx2+fma / avx512), and a persistent thread pool shared by all ops.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -26,13 +29,44 @@ constexpr size_t kAlign = 64;  // bytes; alloc() and every packed buffer
 constexpr int kDefaultWinograd = 4;
 static const double kWinoBudget = 393216;  // floats: (m+2)² · tiles · (C + rows) per thread, ~1.5 MB
 
+// Buffers of 1 MiB and more are mapped straight from the kernel and unmapped on release, so dispose()
+// returns weights and activations to the system: glibc keeps freed heap blocks below its (adaptive, up
+// to 32 MB) mmap threshold, and RSS crept up by tens of MB per load/dispose cycle. A 64-byte header in
+// front of every buffer records how it was obtained.
+constexpr size_t kMapThreshold = size_t(1) << 20;
+struct BufHeader {
+  size_t mapped_bytes;  // 0: from aligned_alloc
+};
+static_assert(sizeof(BufHeader) <= kAlign, "header must fit the alignment pad");
+
 float* AlignedFloats(size_t floats) {
-  const size_t bytes = (std::max<size_t>(floats, 1) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-  return static_cast<float*>(std::aligned_alloc(kAlign, bytes));
+  if (floats > (SIZE_MAX - 2 * kAlign) / sizeof(float)) return nullptr;
+  const size_t bytes = (std::max<size_t>(floats, 1) * sizeof(float) + kAlign - 1) / kAlign * kAlign + kAlign;
+  char* base = nullptr;
+  size_t mapped = 0;
+  if (bytes >= kMapThreshold) {
+    void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    base = static_cast<char*>(m);
+    mapped = bytes;
+  } else {
+    base = static_cast<char*>(std::aligned_alloc(kAlign, bytes));
+    if (!base) return nullptr;
+  }
+  reinterpret_cast<BufHeader*>(base)->mapped_bytes = mapped;
+  return reinterpret_cast<float*>(base + kAlign);
+}
+
+void FreeFloats(float* p) {
+  if (!p) return;
+  char* base = reinterpret_cast<char*>(p) - kAlign;
+  const size_t mapped = reinterpret_cast<BufHeader*>(base)->mapped_bytes;
+  if (mapped) munmap(base, mapped);
+  else std::free(base);
 }
 
 struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
+  void operator()(float* p) const { FreeFloats(p); }
 };
 using AlignedBuf = std::unique_ptr<float, FreeDeleter>;
 
@@ -88,7 +122,7 @@ class CpuBackend final : public Backend {
     return *out ? Status::Ok()
                 : RuntimeError("cpu: out of host memory allocating " + std::to_string(floats) + " floats");
   }
-  void release(float* p) override { std::free(p); }
+  void release(float* p) override { FreeFloats(p); }
   Status upload(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
   Status download(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
   Status synchronize() override { return {}; }
