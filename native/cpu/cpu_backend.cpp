@@ -65,6 +65,19 @@ void FreeFloats(float* p) {
   else std::free(base);
 }
 
+// Task t of a tm × tn grid over `panels` row panels and `units` column units of `unit` columns each
+// (clipped to `cols`): near-equal shares, so every task of a row or column of the grid costs the same.
+GemmTask GridTask(int t, int tm, int tn, int panels, int units, int unit, int cols, float* ws) {
+  const int ti = t / tn, tj = t % tn;
+  GemmTask task;
+  task.p0 = int(int64_t(panels) * ti / tm);
+  task.p1 = int(int64_t(panels) * (ti + 1) / tm);
+  task.c0 = std::min(cols, int(int64_t(units) * tj / tn) * unit);
+  task.c1 = std::min(cols, int(int64_t(units) * (tj + 1) / tn) * unit);
+  task.ws = ws;
+  return task;
+}
+
 struct FreeDeleter {
   void operator()(float* p) const { FreeFloats(p); }
 };
@@ -225,13 +238,7 @@ class CpuBackend final : public Backend {
       const int panels = pc.Mpad / k_.mr;
       const int units = (wp.tiles + k_.vl - 1) / k_.vl;
       pool_.Run(wp.tm * wp.tn, [&](int t, int thread) {
-        const int ti = t / wp.tn, tj = t % wp.tn;
-        GemmTask task;
-        task.p0 = int(int64_t(panels) * ti / wp.tm);
-        task.p1 = int(int64_t(panels) * (ti + 1) / wp.tm);
-        task.c0 = std::min(wp.tiles, int(int64_t(units) * tj / wp.tn) * k_.vl);
-        task.c1 = std::min(wp.tiles, int(int64_t(units) * (tj + 1) / wp.tn) * k_.vl);
-        task.ws = workspace + size_t(thread) * per_thread;
+        const GemmTask task = GridTask(t, wp.tm, wp.tn, panels, units, k_.vl, wp.tiles, workspace + size_t(thread) * per_thread);
         if (task.p0 < task.p1 && task.c0 < task.c1) kernel(wa, task);
       });
       return {};
@@ -261,13 +268,7 @@ class CpuBackend final : public Backend {
     const int granules = (g.cols + k_.nr - 1) / k_.nr;
     // tm·tn tasks claimed dynamically; each thread packs B into its own slice of the workspace.
     pool_.Run(grid.tm * grid.tn, [&](int t, int thread) {
-      const int ti = t / grid.tn, tj = t % grid.tn;
-      GemmTask task;
-      task.p0 = int(int64_t(panels) * ti / grid.tm);
-      task.p1 = int(int64_t(panels) * (ti + 1) / grid.tm);
-      task.c0 = std::min(g.cols, int(int64_t(granules) * tj / grid.tn) * k_.nr);
-      task.c1 = std::min(g.cols, int(int64_t(granules) * (tj + 1) / grid.tn) * k_.nr);
-      task.ws = workspace + size_t(thread) * per_thread;
+      const GemmTask task = GridTask(t, grid.tm, grid.tn, panels, granules, k_.nr, g.cols, workspace + size_t(thread) * per_thread);
       if (task.p0 < task.p1 && task.c0 < task.c1) k_.conv_gemm(g, task);
     });
     return {};

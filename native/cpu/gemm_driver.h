@@ -209,8 +209,27 @@ struct WinoRun {
 };
 static_assert(sizeof(WinoRun) == 8 * sizeof(float), "WinoRun occupies eight float slots of the workspace");
 
+// Rows h0 … h0+n−1, columns w0 … w0+width−1 of one input plane (H×W) into rows (n × stride floats),
+// zeros outside the plane: the padded input window of a run of Winograd tiles.
+inline void LoadTileRows(const float* xc, int H, int W, int h0, int w0, int width, int n, float* rows, size_t stride) {
+  for (int k = 0; k < n; ++k) {
+    const int h = h0 + k;
+    float* d = rows + k * stride;
+    if (h < 0 || h >= H) {
+      for (int i = 0; i < width; ++i) d[i] = 0.f;
+      continue;
+    }
+    const float* src = xc + size_t(h) * W;
+    const int i0 = Min(width, Max(0, -w0)), i1 = Max(i0, Min(width, W - w0));
+    for (int i = 0; i < i0; ++i) d[i] = 0.f;
+    for (int i = i0; i < i1; ++i) d[i] = src[w0 + i];
+    for (int i = i1; i < width; ++i) d[i] = 0.f;
+  }
+}
+
 // Winograd F(2×2, 3×3), layouts in cpu_kernels.h. The transforms are plain loops over the tiles of a
 // run (contiguous lanes of a panel) that the compiler vectorises with this unit's ISA flags.
+
 template <class T>
 void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
   constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC;
@@ -244,19 +263,7 @@ void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
       const int w_panel = r.panel < full ? NR : tail_w;
       const int width = 2 * r.len + 2, w0 = 2 * r.tx0 - 1;
       const float* xc = g.x + (size_t(r.n) * C + c) * plane;
-      for (int k = 0; k < 4; ++k) {
-        const int h = 2 * r.ty - 1 + k;
-        float* d = rows[k];
-        if (h < 0 || h >= H) {
-          for (int i = 0; i < width; ++i) d[i] = 0.f;
-          continue;
-        }
-        const float* src = xc + size_t(h) * W;
-        const int i0 = Min(width, Max(0, -w0)), i1 = Max(i0, Min(width, W - w0));
-        for (int i = 0; i < i0; ++i) d[i] = 0.f;
-        for (int i = i0; i < i1; ++i) d[i] = src[w0 + i];
-        for (int i = i1; i < width; ++i) d[i] = 0.f;
-      }
+      LoadTileRows(xc, H, W, 2 * r.ty - 1, w0, width, 4, rows[0], sizeof(rows[0]) / sizeof(float));
       for (int i = 0; i < width; ++i) {
         const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i];
         t[0][i] = d0 - d2;
@@ -410,19 +417,7 @@ void ConvWinograd4x4(const WinogradArgs& g, const GemmTask& task) {
       const int w_panel = r.panel < full ? NR : tail_w;
       const int width = 4 * r.len + 2, w0 = 4 * r.tx0 - 1;
       const float* xc = g.x + (size_t(r.n) * C + c) * plane;
-      for (int k = 0; k < 6; ++k) {
-        const int h = 4 * r.ty - 1 + k;
-        float* d = rows[k];
-        if (h < 0 || h >= H) {
-          for (int i = 0; i < width; ++i) d[i] = 0.f;
-          continue;
-        }
-        const float* src = xc + size_t(h) * W;
-        const int i0 = Min(width, Max(0, -w0)), i1 = Max(i0, Min(width, W - w0));
-        for (int i = 0; i < i0; ++i) d[i] = 0.f;
-        for (int i = i0; i < i1; ++i) d[i] = src[w0 + i];
-        for (int i = i1; i < width; ++i) d[i] = 0.f;
-      }
+      LoadTileRows(xc, H, W, 4 * r.ty - 1, w0, width, 6, rows[0], sizeof(rows[0]) / sizeof(float));
       for (int i = 0; i < width; ++i) {
         const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i], d4 = rows[4][i], d5 = rows[5][i];
         t[0][i] = 4.f * d0 - 5.f * d2 + d4;
