@@ -1,9 +1,13 @@
 /**
- * The one loader of the native addon (DESIGN.md habit 11). Tries, in order:
+ * The one loader of the native addon. Tries, in order:
  *   1. `VGGNET_NATIVE` (an explicit path to a .node file), when set;
  *   2. the local build, `build/Release/vggnet.node` (made by `npm run build:native`);
  *   3. the prebuilt binary for this platform under `prebuilds/` (via node-gyp-build).
  * If none loads it throws one NativeLoadError listing each attempt and its failure.
+ *
+ * The declarations below are the whole native boundary. Policy (option names, defaults, the shapes a
+ * mode accepts) is checked in TypeScript before a call crosses it; the binding re-checks only what
+ * memory safety needs (types, integer ranges, buffer lengths) and reports it as InvalidArgumentError.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -17,14 +21,50 @@ import {
   UnsupportedError,
 } from './errors';
 
-/** The shape of the native module; see native/binding/. */
-export interface NativeAddon {
-  abiVersion: number;
-  setErrorClasses(classes: object): void;
-  backends(): NativeBackendsReport;
-  checkTensor(dims: number[], data: unknown): void;
-  Kernels: new (options?: object) => NativeKernels;
-  Network: new (options: object, layers: object[], weights: Float32Array[], biases: Float32Array[]) => NativeNetwork;
+/** [N, C, H, W]: positive integers, NCHW. */
+export type Dims4 = [number, number, number, number];
+
+/** A concrete backend ('auto' and 'cuda' are resolved in lib/backends.ts before the call). */
+export type NativeDevice = 'cpu' | 'reference' | `cuda:${number}`;
+export type CpuIsaName = 'auto' | 'scalar' | 'avx2' | 'avx512';
+export type PrecisionName = 'fp32' | 'tf32' | 'bf16' | 'fp16';
+/**
+ * How a conv layer is computed. 'auto': the backend's choice per layer. 'gemm': im2col GEMM (a GEMV for a
+ * single output column). 'winograd2x2' / 'winograd4x4': Winograd F(2×2,3×3) / F(4×4,3×3) (Lavin & Gray
+ * 2015) on the layers that qualify (3×3, stride 1, pad 1; on the CPU also C, K ≥ 64), GEMM elsewhere.
+ * 'direct': the reference backend's plain loops.
+ */
+export type ConvAlgorithmName = 'auto' | 'direct' | 'gemm' | 'winograd2x2' | 'winograd4x4';
+
+/** Everything the binding needs to make a backend; every field is required (defaults live in JS). */
+export interface NativeBackendOptions {
+  device: NativeDevice;
+  /** CPU threads, 0: all hardware threads. */
+  threads: number;
+  isa: CpuIsaName;
+  precision: PrecisionName;
+  convAlgorithm: ConvAlgorithmName;
+}
+
+/** One step of the layer program (lib/topology.ts layerProgram). */
+export type NativeLayer =
+  | { kind: 'conv'; inChannels: number; outChannels: number; kernel: number; stride: number; pad: number; relu: boolean }
+  | { kind: 'maxpool'; window: number; stride: number }
+  | { kind: 'lrn'; size: number; alpha: number; beta: number; k: number };
+
+/** The plan of one layer for one input shape. */
+export interface NativeLayerPlan {
+  /** Index in the layer program. */
+  layer: number;
+  kind: NativeLayer['kind'];
+  /** Conv layers: the algorithm chosen (never 'auto'); other layers: ''. */
+  algorithm: Exclude<ConvAlgorithmName, 'auto'> | '';
+  /** The kernel that runs, by its symbol name, e.g. 'conv2d_nchw_f32_3x3s1_winograd4x4__avx512'. */
+  kernel: string;
+  /** Scratch the layer needs, bytes. */
+  workspaceBytes: number;
+  /** Output of the layer, NCHW. */
+  output: Dims4;
 }
 
 export interface NativeBackendsReport {
@@ -42,23 +82,47 @@ export interface NativeBackendsReport {
   };
 }
 
-export interface NativeKernels {
-  info(): { name: string; kernelFamily: string };
-  conv2d(shape: object, x: Float32Array, w: Float32Array, b: Float32Array | null, relu: boolean): Float32Array;
-  maxpool2d(shape: object, x: Float32Array): Float32Array;
-  lrn(dims: number[], params: object, x: Float32Array): Float32Array;
-  softmax(rows: number, cols: number, x: Float32Array): Float32Array;
-  spatialMean(dims: number[], x: Float32Array): Float32Array;
-  flipW(dims: number[], x: Float32Array): Float32Array;
+export interface NativeNetworkInfo {
+  backend: string;
+  kernelFamily: string;
+  weightBytes: number;
+  plansCached: number;
+  /** The algorithm each conv layer's weights were packed for, in layer-program order. */
+  convAlgorithms: { layer: number; algorithm: Exclude<ConvAlgorithmName, 'auto'> }[];
 }
 
 export interface NativeNetwork {
-  outputShape(dims: number[]): number[];
-  forward(dims: number[], x: Float32Array): Promise<Float32Array>;
-  forwardSync(dims: number[], x: Float32Array): Float32Array;
-  info(): { backend: string; kernelFamily: string; weightBytes: number; plansCached: number };
+  /** Per-layer plan for an input of `dims` (built and cached if new). */
+  plan(dims: Dims4): NativeLayerPlan[];
+  /** x (N,C,H,W) → y, the score map (N,K,h,w), off the JS thread. `x` is copied at the call; `y` is written
+   *  when the promise resolves (to `y` itself). y.length must equal the plan's output size. */
+  forward(dims: Dims4, x: Float32Array, y: Float32Array): Promise<Float32Array>;
+  /** Same, on the calling thread. */
+  forwardSync(dims: Dims4, x: Float32Array, y: Float32Array): Float32Array;
+  info(): NativeNetworkInfo;
   dispose(): void;
   readonly disposed: boolean;
+}
+
+export interface NativeNetworkConstructor {
+  /** weights[i], biases[i]: OIHW weight (K,C,R,S) and bias (K) of the i-th conv layer of `layers`. */
+  new (options: NativeBackendOptions, layers: NativeLayer[], weights: Float32Array[], biases: Float32Array[]): NativeNetwork;
+}
+
+export interface NativeErrorClasses {
+  InvalidArgumentError: typeof InvalidArgumentError;
+  UnsupportedError: typeof UnsupportedError;
+  DeviceError: typeof DeviceError;
+  FormatError: typeof FormatError;
+  DisposedError: typeof DisposedError;
+}
+
+/** The shape of the native module; see native/binding/. */
+export interface NativeAddon {
+  readonly abiVersion: number;
+  setErrorClasses(classes: NativeErrorClasses): void;
+  backends(): NativeBackendsReport;
+  Network: NativeNetworkConstructor;
 }
 
 /** The package root: the nearest folder above this file whose package.json is vggnet's. */
@@ -79,6 +143,8 @@ export function packageRoot(): string {
   }
 }
 
+const ERROR_CLASSES: NativeErrorClasses = { InvalidArgumentError, UnsupportedError, DeviceError, FormatError, DisposedError };
+
 let cached: NativeAddon | undefined;
 let loadedFrom = '';
 
@@ -97,7 +163,7 @@ export function native(): NativeAddon {
       file = locate();
       if (!fs.existsSync(file)) throw new Error(`${file} does not exist`);
       const addon = require(file) as NativeAddon;
-      addon.setErrorClasses({ InvalidArgumentError, UnsupportedError, DeviceError, FormatError, DisposedError });
+      addon.setErrorClasses(ERROR_CLASSES);
       cached = addon;
       loadedFrom = file;
       return addon;
