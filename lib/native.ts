@@ -94,11 +94,11 @@ export interface NativeNetworkInfo {
 export interface NativeNetwork {
   /** Per-layer plan for an input of `dims` (built and cached if new). */
   plan(dims: Dims4): NativeLayerPlan[];
-  /** x (N,C,H,W) → y, the score map (N,K,h,w), off the JS thread. `x` is copied at the call; `y` is written
-   *  when the promise resolves (to `y` itself). y.length must equal the plan's output size. */
-  forward(dims: Dims4, x: Float32Array, y: Float32Array): Promise<Float32Array>;
+  /** x (N,C,H,W) → a new Float32Array holding the score map (N,K,h,w), off the JS thread. `x` is copied
+   *  at the call, so the caller may reuse it at once. */
+  forward(dims: Dims4, x: Float32Array): Promise<Float32Array>;
   /** Same, on the calling thread. */
-  forwardSync(dims: Dims4, x: Float32Array, y: Float32Array): Float32Array;
+  forwardSync(dims: Dims4, x: Float32Array): Float32Array;
   info(): NativeNetworkInfo;
   dispose(): void;
   readonly disposed: boolean;

@@ -449,10 +449,10 @@ void CheckErrors(vgg::Backend& be, const CudaArgs& args, Tally& t) {
     const size_t before = vgg::cuda::DeviceBytesInUse(be);
     const Status st = be.alloc(size_t(1) << 40, &p);  // 4.4 TB
     // Expected: "cudaMalloc(4398.0 GB) failed: cudaErrorMemoryAllocation: out of memory".
-    const bool ok = st.code == vgg::Code::kRuntime && st.message.find("cudaMalloc(") != std::string::npos &&
+    const bool ok = st.code == vgg::Code::kDevice && st.message.find("cudaMalloc(") != std::string::npos &&
                     st.message.find(" failed: cuda") != std::string::npos && p == nullptr &&
                     vgg::cuda::DeviceBytesInUse(be) == before;
-    t.Record(ok, "out of memory: alloc(2^40 floats) -> kRuntime \"" + st.message + "\"");
+    t.Record(ok, "out of memory: alloc(2^40 floats) -> kDevice \"" + st.message + "\"");
     if (p) be.release(p);
     ConvCase c = C3("after out of memory: conv still works", 2, 32, 9, 9, 48);
     const ConvData d = MakeConvData(c, args.threads);

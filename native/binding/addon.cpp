@@ -1,9 +1,8 @@
-// Module entry: error-class registration, the runtime report, and the two classes.
+// Module entry: error-class registration, the runtime report, and the Network class.
 #include <napi.h>
 
 #include "binding/args.h"
 #include "binding/errors.h"
-#include "binding/kernels_wrap.h"
 #include "binding/network_wrap.h"
 #include "core/backend.h"
 
@@ -15,21 +14,7 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// checkTensor(dims, data): dims are 1..8 positive integers, data a Float32Array of product(dims) elements.
-Napi::Value CheckTensor(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsArray()) ThrowInvalid(env, "dims: expected an array of positive integers, got " + Describe(info[0]));
-  Napi::Array a = info[0].As<Napi::Array>();
-  if (a.Length() < 1 || a.Length() > 8)
-    ThrowInvalid(env, "dims: expected 1 to 8 dimensions, got " + std::to_string(a.Length()));
-  double count = 1;
-  for (uint32_t i = 0; i < a.Length(); ++i) count *= CheckInt(a.Get(i), "dims[" + std::to_string(i) + "]", 1, 1 << 30);
-  if (count > 4294967296.0) ThrowInvalid(env, "dims: more than 2^32 elements is not supported");
-  GetF32(info[1], "data", size_t(count));
-  return env.Undefined();
-}
-
-// backends(): what this binary can run on, and why (DESIGN.md habit 1).
+// backends(): what this binary can run on, and why.
 Napi::Value Backends(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const vgg::CpuInfo& ci = vgg::GetCpuInfo();
@@ -68,11 +53,9 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses));
-  exports.Set("checkTensor", Napi::Function::New(env, CheckTensor));
   exports.Set("backends", Napi::Function::New(env, Backends));
-  exports.Set("Kernels", KernelsWrap::Init(env));
   exports.Set("Network", NetworkWrap::Init(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -4,49 +4,53 @@
 
 namespace vggjs {
 
+namespace {
+std::string GetString(Napi::Env env, const Napi::Object& o, const char* key, const std::string& ctx,
+                      const char* expected) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) ThrowInvalid(env, ctx + "." + key + ": expected " + expected + ", got " + Describe(v));
+  return v.As<Napi::String>().Utf8Value();
+}
+}  // namespace
+
 std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& opts, const std::string& ctx) {
-  Napi::Value dv = opts.Get("device");
-  const std::string device = dv.IsUndefined() ? "cpu" : dv.IsString() ? dv.As<Napi::String>().Utf8Value() : "";
-  if (!dv.IsUndefined() && !dv.IsString())
-    ThrowInvalid(env, ctx + ".device: expected 'cpu' | 'cuda' | 'cuda:N' | 'reference', got " + Describe(dv));
+  const char* kDevices = "'cpu' | 'cuda:N' | 'reference'";
+  const std::string device = GetString(env, opts, "device", ctx, kDevices);
+  // Read every option before acting on any, so no getter runs after a backend exists.
+  const int threads = GetInt(opts, "threads", ctx, 0, 1024);
+  const char* kIsas = "'auto' | 'scalar' | 'avx2' | 'avx512'";
+  vgg::CpuOptions co;
+  co.threads = threads;
+  if (!vgg::ParseIsa(GetString(env, opts, "isa", ctx, kIsas), &co.isa))
+    ThrowInvalid(env, ctx + ".isa: expected " + kIsas + ", got " + Describe(opts.Get("isa")));
+  const char* kPrecisions = "'fp32' | 'tf32' | 'bf16' | 'fp16'";
+  vgg::CudaOptions cu;
+  if (!vgg::ParsePrecision(GetString(env, opts, "precision", ctx, kPrecisions), &cu.precision))
+    ThrowInvalid(env, ctx + ".precision: expected " + kPrecisions + ", got " + Describe(opts.Get("precision")));
+
   std::unique_ptr<vgg::Backend> be;
+  vgg::Status st;
   if (device == "reference") {
     be = vgg::MakeReferenceBackend();
   } else if (device == "cpu") {
-    vgg::CpuOptions o;
-    o.threads = GetIntOr(opts, "threads", ctx, 0, 1024, 0);
-    Napi::Value iv = opts.Get("isa");
-    const std::string isa = iv.IsString() ? iv.As<Napi::String>().Utf8Value() : iv.IsUndefined() ? "auto" : "?";
-    if (isa == "auto") o.isa = vgg::CpuIsa::kAuto;
-    else if (isa == "scalar") o.isa = vgg::CpuIsa::kScalar;
-    else if (isa == "avx2") o.isa = vgg::CpuIsa::kAvx2;
-    else if (isa == "avx512") o.isa = vgg::CpuIsa::kAvx512;
-    else ThrowInvalid(env, ctx + ".isa: expected 'auto' | 'scalar' | 'avx2' | 'avx512', got " + Describe(iv));
-    vgg::Status st = vgg::MakeCpuBackend(o, &be);
-    if (!st.ok()) Throw(env, st);
-  } else if (device == "cuda" || device.rfind("cuda:", 0) == 0) {
-    vgg::CudaOptions co;
-    Napi::Value pv = opts.Get("precision");
-    const std::string prec = pv.IsString() ? pv.As<Napi::String>().Utf8Value() : pv.IsUndefined() ? "tf32" : "?";
-    if (prec == "fp32") co.precision = vgg::CudaOptions::Precision::kFp32;
-    else if (prec == "tf32") co.precision = vgg::CudaOptions::Precision::kTf32;
-    else if (prec == "bf16") co.precision = vgg::CudaOptions::Precision::kBf16;
-    else if (prec == "fp16") co.precision = vgg::CudaOptions::Precision::kFp16;
-    else ThrowInvalid(env, ctx + ".precision: expected 'fp32' | 'tf32' | 'bf16' | 'fp16', got " + Describe(pv));
-    int index = 0;
-    if (device.size() > 5) {
-      const std::string num = device.substr(5);
-      if (num.empty() || num.size() > 3 || num.find_first_not_of("0123456789") != std::string::npos)
-        ThrowInvalid(env, ctx + ".device: expected 'cuda:N' with N a device index, got '" + device + "'");
-      index = std::stoi(num);
-    }
-    co.device = index;
-    vgg::Status st = vgg::MakeCudaBackend(co, &be);
-    if (!st.ok()) Throw(env, st);
+    st = vgg::MakeCpuBackend(co, &be);
+  } else if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() <= 8 &&
+             device.find_first_not_of("0123456789", 5) == std::string::npos) {
+    cu.device = std::stoi(device.substr(5));
+    st = vgg::MakeCudaBackend(cu, &be);
   } else {
-    ThrowInvalid(env, ctx + ".device: expected 'cpu' | 'cuda' | 'cuda:N' | 'reference', got '" + device + "'");
+    ThrowInvalid(env, ctx + ".device: expected " + kDevices + ", got '" + device + "'");
   }
+  if (!st.ok()) Throw(env, st);
   return std::shared_ptr<vgg::Backend>(std::move(be));
+}
+
+vgg::ConvAlgorithm GetConvAlgorithm(Napi::Env env, const Napi::Object& opts, const std::string& ctx) {
+  const char* kNames = "'auto' | 'direct' | 'gemm' | 'winograd2x2' | 'winograd4x4'";
+  vgg::ConvAlgorithm a;
+  if (!vgg::ParseConvAlgorithm(GetString(env, opts, "convAlgorithm", ctx, kNames), &a))
+    ThrowInvalid(env, ctx + ".convAlgorithm: expected " + kNames + ", got " + Describe(opts.Get("convAlgorithm")));
+  return a;
 }
 
 }  // namespace vggjs

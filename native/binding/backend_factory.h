@@ -7,9 +7,12 @@
 
 namespace vggjs {
 
-// Creates the backend named by opts.device: 'reference' | 'cpu' | 'cuda' | 'cuda:N', with opts.threads and
-// opts.isa ('auto' | 'scalar' | 'avx2' | 'avx512') for the CPU, opts.precision ('fp32' | 'tf32' (default) |
-// 'bf16' | 'fp16') for CUDA. 'auto' is resolved in lib/, not here.
+// Creates the backend named by opts.device: 'reference' | 'cpu' | 'cuda:N', with opts.threads and opts.isa
+// ('auto' | 'scalar' | 'avx2' | 'avx512') for the CPU and opts.precision ('fp32' | 'tf32' | 'bf16' | 'fp16')
+// for CUDA. Every field is required: defaults and 'auto' devices are resolved in lib/, not here.
 std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& opts, const std::string& ctx);
+
+// opts.convAlgorithm: 'auto' | 'direct' | 'gemm' | 'winograd2x2' | 'winograd4x4'.
+vgg::ConvAlgorithm GetConvAlgorithm(Napi::Env env, const Napi::Object& opts, const std::string& ctx);
 
 }  // namespace vggjs

@@ -6,14 +6,14 @@ namespace vggjs {
 namespace {
 
 struct ErrorClasses {
-  Napi::FunctionReference invalid, unsupported, runtime, format, disposed;
+  Napi::FunctionReference invalid, unsupported, device, format, disposed;
 };
 
 const char* CodeOf(vgg::Code c) {
   switch (c) {
     case vgg::Code::kInvalidArgument: return "ERR_VGG_INVALID_ARGUMENT";
     case vgg::Code::kUnsupported: return "ERR_VGG_UNSUPPORTED";
-    case vgg::Code::kRuntime: return "ERR_VGG_DEVICE";
+    case vgg::Code::kDevice: return "ERR_VGG_DEVICE";
     case vgg::Code::kFormat: return "ERR_VGG_FORMAT";
     case vgg::Code::kDisposed: return "ERR_VGG_DISPOSED";
     default: return "ERR_VGG_INTERNAL";
@@ -25,7 +25,7 @@ Napi::FunctionReference* ClassOf(ErrorClasses* ec, vgg::Code c) {
   switch (c) {
     case vgg::Code::kInvalidArgument: return &ec->invalid;
     case vgg::Code::kUnsupported: return &ec->unsupported;
-    case vgg::Code::kRuntime: return &ec->runtime;
+    case vgg::Code::kDevice: return &ec->device;
     case vgg::Code::kFormat: return &ec->format;
     case vgg::Code::kDisposed: return &ec->disposed;
     default: return nullptr;
@@ -46,7 +46,7 @@ void RegisterErrorClasses(Napi::Env env, Napi::Object classes) {
   };
   take("InvalidArgumentError", ec->invalid);
   take("UnsupportedError", ec->unsupported);
-  take("DeviceError", ec->runtime);
+  take("DeviceError", ec->device);
   take("FormatError", ec->format);
   take("DisposedError", ec->disposed);
   env.SetInstanceData<ErrorClasses>(ec);  // freed by Node at environment teardown

@@ -37,6 +37,21 @@ vgg::LayerSpec ParseLayer(Napi::Env env, const Napi::Value& v, const std::string
   return l;
 }
 
+const char* KindName(vgg::LayerSpec::Kind k) {
+  switch (k) {
+    case vgg::LayerSpec::Kind::kConv: return "conv";
+    case vgg::LayerSpec::Kind::kMaxPool: return "maxpool";
+    case vgg::LayerSpec::Kind::kLrn: return "lrn";
+  }
+  return "?";
+}
+
+Napi::Array Dims(Napi::Env env, const vgg::Shape4& s) {
+  Napi::Array a = Napi::Array::New(env, 4);
+  a.Set(0u, s.n); a.Set(1u, s.c); a.Set(2u, s.h); a.Set(3u, s.w);
+  return a;
+}
+
 class ForwardWorker final : public Napi::AsyncWorker {
  public:
   ForwardWorker(Napi::Env env, std::shared_ptr<vgg::Network> net, vgg::Shape4 in, Napi::Float32Array x,
@@ -75,14 +90,15 @@ class ForwardWorker final : public Napi::AsyncWorker {
 
 Napi::Function NetworkWrap::Init(Napi::Env env) {
   return DefineClass(env, "Network",
-                     {InstanceMethod("outputShape", &NetworkWrap::OutputShape),
-                      InstanceMethod("forward", &NetworkWrap::Forward),
+                     {InstanceMethod("plan", &NetworkWrap::Plan), InstanceMethod("forward", &NetworkWrap::Forward),
                       InstanceMethod("forwardSync", &NetworkWrap::ForwardSync),
                       InstanceMethod("info", &NetworkWrap::Info), InstanceMethod("dispose", &NetworkWrap::Dispose),
                       InstanceAccessor("disposed", &NetworkWrap::IsDisposed, nullptr)});
 }
 
-// new Network(options {device, threads, isa}, layers[], weights: Float32Array[], biases: Float32Array[])
+// new Network(options {device, threads, isa, precision, convAlgorithm}, layers[], weights: Float32Array[],
+// biases: Float32Array[]). Every argument is read (user getters run) before any buffer pointer is taken,
+// and lengths are checked again afterwards, so a getter cannot free or resize a buffer in use.
 NetworkWrap::NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkWrap>(info) {
   Napi::Env env = info.Env();
   Napi::Object opts = GetObject(info[0], "options");
@@ -91,31 +107,40 @@ NetworkWrap::NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Netw
   if (!info[3].IsArray()) ThrowInvalid(env, "biases: expected an array, got " + Describe(info[3]));
   Napi::Array layers = info[1].As<Napi::Array>(), wa = info[2].As<Napi::Array>(), ba = info[3].As<Napi::Array>();
   std::vector<vgg::LayerSpec> specs;
-  std::vector<const float*> weights, biases;
-  int in_c = -1;
-  uint32_t ci = 0;
-  for (uint32_t i = 0; i < layers.Length(); ++i) {
+  std::vector<Napi::Float32Array> warr, barr;
+  std::vector<size_t> wlen, blen;
+  const uint32_t nlayers = layers.Length(), nw = wa.Length(), nb = ba.Length();
+  for (uint32_t i = 0; i < nlayers; ++i) {
     const std::string ctx = "layers[" + std::to_string(i) + "]";
     vgg::LayerSpec l = ParseLayer(env, layers.Get(i), ctx);
     if (l.kind == vgg::LayerSpec::Kind::kConv) {
-      if (in_c >= 0 && l.in_channels != in_c)
-        ThrowInvalid(env, ctx + ".inChannels: expected " + std::to_string(in_c) + " (previous layer's output), got " +
-                              std::to_string(l.in_channels));
-      in_c = l.out_channels;
+      const size_t ci = warr.size();
       const std::string wn = "weights[" + std::to_string(ci) + "]", bn = "biases[" + std::to_string(ci) + "]";
-      if (ci >= wa.Length()) ThrowInvalid(env, wn + ": missing (one weight tensor per conv layer)");
-      weights.push_back(GetF32(wa.Get(ci), wn, size_t(l.out_channels) * l.in_channels * l.kernel * l.kernel).Data());
-      biases.push_back(ci < ba.Length() ? GetF32(ba.Get(ci), bn, l.out_channels).Data() : nullptr);
-      ++ci;
+      if (ci >= nw) ThrowInvalid(env, wn + ": missing (one weight tensor per conv layer)");
+      if (ci >= nb) ThrowInvalid(env, bn + ": missing (one bias tensor per conv layer)");
+      wlen.push_back(size_t(l.out_channels) * l.in_channels * l.kernel * l.kernel);
+      warr.push_back(GetF32(wa.Get(uint32_t(ci)), wn, wlen.back()));
+      blen.push_back(size_t(l.out_channels));
+      barr.push_back(GetF32(ba.Get(uint32_t(ci)), bn, blen.back()));
     }
     specs.push_back(l);
   }
-  if (ci != wa.Length())
-    ThrowInvalid(env, "weights: expected " + std::to_string(ci) + " tensors (one per conv layer), got " +
-                          std::to_string(wa.Length()));
+  if (warr.size() != nw || warr.size() != nb)
+    ThrowInvalid(env, "weights, biases: expected " + std::to_string(warr.size()) +
+                          " tensors each (one per conv layer), got " + std::to_string(nw) + " and " +
+                          std::to_string(nb));
+  vgg::NetworkOptions no;
+  no.conv_algorithm = GetConvAlgorithm(env, opts, "options");
   std::shared_ptr<vgg::Backend> be = CreateBackend(env, opts, "options");
+  // No user code runs from here on.
+  std::vector<const float*> weights, biases;
+  for (size_t ci = 0; ci < warr.size(); ++ci) {
+    const std::string at = std::to_string(ci);
+    weights.push_back(GetF32(warr[ci], "weights[" + at + "]", wlen[ci]).Data());
+    biases.push_back(GetF32(barr[ci], "biases[" + at + "]", blen[ci]).Data());
+  }
   std::unique_ptr<vgg::Network> net;
-  vgg::Status st = vgg::Network::Create(be, std::move(specs), weights, biases, &net);
+  vgg::Status st = vgg::Network::Create(be, std::move(specs), weights, biases, no, &net);
   if (!st.ok()) Throw(env, st);
   net_ = std::move(net);
 }
@@ -125,18 +150,31 @@ std::shared_ptr<vgg::Network> NetworkWrap::Live(Napi::Env env, const char* metho
   return net_;
 }
 
-Napi::Value NetworkWrap::OutputShape(const Napi::CallbackInfo& info) {
-  auto net = Live(info.Env(), "outputShape");
+// plan(dims [N,C,H,W]) → [{layer, kind, algorithm, kernel, workspaceBytes, output}]
+Napi::Value NetworkWrap::Plan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto net = Live(env, "plan");
   const vgg::Shape4 in = GetShape4(info[0], "dims");
-  vgg::Shape4 out;
-  vgg::Status st = net->OutputShape(in, &out);
-  if (!st.ok()) Throw(info.Env(), st);
-  Napi::Array a = Napi::Array::New(info.Env(), 4);
-  a.Set(0u, out.n); a.Set(1u, out.c); a.Set(2u, out.h); a.Set(3u, out.w);
+  std::vector<vgg::LayerPlan> plans;
+  vgg::Status st = net->Plan(in, &plans);
+  if (!st.ok()) Throw(env, st);
+  Napi::Array a = Napi::Array::New(env, plans.size());
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const vgg::LayerPlan& p = plans[i];
+    const bool conv = p.kind == vgg::LayerSpec::Kind::kConv;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("layer", double(i));
+    o.Set("kind", KindName(p.kind));
+    o.Set("algorithm", conv ? vgg::ConvAlgorithmName(p.conv.algorithm) : "");
+    o.Set("kernel", conv ? p.conv.kernel : std::string());
+    o.Set("workspaceBytes", double(p.conv.workspace_floats * sizeof(float)));
+    o.Set("output", Dims(env, p.out));
+    a.Set(uint32_t(i), o);
+  }
   return a;
 }
 
-// forward(dims [N,C,H,W], x Float32Array) → Promise<Float32Array> score map (N,K,h,w)
+// A validated forward call: live network, input dims and data, a fresh output array of the plan's size.
 NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const char* method) {
   Napi::Env env = info.Env();
   Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}};
@@ -148,6 +186,7 @@ NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const cha
   return c;
 }
 
+// forward(dims [N,C,H,W], x Float32Array) → Promise<Float32Array> score map (N,K,h,w)
 Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Call c = Prepare(info, "forward");
@@ -165,12 +204,24 @@ Napi::Value NetworkWrap::ForwardSync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
-  auto net = Live(info.Env(), "info");
-  Napi::Object o = Napi::Object::New(info.Env());
+  Napi::Env env = info.Env();
+  auto net = Live(env, "info");
+  Napi::Object o = Napi::Object::New(env);
   o.Set("backend", net->backend().name());
   o.Set("kernelFamily", net->backend().kernel_family());
   o.Set("weightBytes", double(net->weight_bytes()));
   o.Set("plansCached", net->num_plans_cached());
+  Napi::Array algos = Napi::Array::New(env);
+  const std::vector<vgg::ConvAlgorithm> a = net->conv_algorithms();
+  size_t ci = 0;
+  for (size_t i = 0; i < net->layers().size(); ++i) {
+    if (net->layers()[i].kind != vgg::LayerSpec::Kind::kConv) continue;
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("layer", double(i));
+    e.Set("algorithm", vgg::ConvAlgorithmName(a[ci]));
+    algos.Set(uint32_t(ci++), e);
+  }
+  o.Set("convAlgorithms", algos);
   return o;
 }
 

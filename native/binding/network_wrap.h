@@ -23,7 +23,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
     Napi::Float32Array x, y;
   };
   Call Prepare(const Napi::CallbackInfo& info, const char* method);
-  Napi::Value OutputShape(const Napi::CallbackInfo& info);
+  Napi::Value Plan(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardSync(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);

@@ -1,4 +1,5 @@
-// The one backend interface (DESIGN.md habit 1). `reference`, `cpu` and `cuda` implement the same ops.
+// The one backend interface: `reference`, `cpu` and `cuda` implement the same ops, and a network runs
+// on whichever one it was given.
 // Pointers passed to ops live in the backend's memory (host for reference/cpu, device for cuda).
 // Ops validate nothing the plan has already validated; they return a Status only for runtime failures
 // (CUDA errors, out of memory) and for shapes the backend does not support.
@@ -13,11 +14,33 @@
 
 namespace vgg {
 
-// Conv weights prepared once by a backend (packed into its GEMM panel layout, uploaded, ...).
+// How a conv layer is computed. kAuto asks the backend for its best choice for the layer's shape.
+enum class ConvAlgorithm {
+  kAuto,
+  kDirect,       // plain loops over the definition (the reference backend)
+  kGemm,         // im2col GEMM, fused into the packing of B; a GEMV when there is one output column
+  kWinograd2x2,  // Winograd F(2×2, 3×3) (Lavin & Gray 2015): 3×3, stride 1, pad 1 only
+  kWinograd4x4,  // Winograd F(4×4, 3×3): same shapes, 2.25·C instead of 9·C multiply-adds per output
+};
+// "auto" | "direct" | "gemm" | "winograd2x2" | "winograd4x4".
+const char* ConvAlgorithmName(ConvAlgorithm a);
+// Parses the names above; false for anything else.
+bool ParseConvAlgorithm(const std::string& name, ConvAlgorithm* out);
+
+// What conv2d runs for one full conv shape, decided once at plan time and kept in the network's plan.
+struct ConvPlan {
+  ConvAlgorithm algorithm = ConvAlgorithm::kAuto;  // never kAuto once planned
+  std::string kernel;                              // the kernel's symbol name, e.g. gemm_f32_8x48__avx512
+  size_t workspace_floats = 0;                     // scratch conv2d needs (0: none)
+};
+
+// Conv weights prepared once by a backend for one algorithm (packed into its GEMM panel layout,
+// transformed, uploaded, ...).
 class PackedConv {
  public:
   virtual ~PackedConv() = default;
   virtual size_t bytes() const = 0;  // memory held, for accounting
+  virtual ConvAlgorithm algorithm() const = 0;
 };
 
 class Backend {
@@ -36,26 +59,29 @@ class Backend {
   virtual Status download(float* host_dst, const float* src, size_t floats) = 0;
   virtual Status synchronize() = 0;
 
-  // Pack w (K,C,R,S) OIHW and b (K) for convs of shape s (s.N, s.H, s.W are ignored).
-  virtual Status pack_conv(const ConvShape& s, const float* w, const float* b,
+  // The algorithm conv layers of shape s (s.N, s.H, s.W ignored) use when `requested`: kAuto is the
+  // backend's best for the shape; a request the backend or the shape cannot serve falls back to the
+  // backend's general algorithm (kGemm, or kDirect for the reference). Never returns kAuto.
+  virtual ConvAlgorithm choose_conv_algorithm(const ConvShape& s, ConvAlgorithm requested) const = 0;
+  // Pack w (K,C,R,S) OIHW and b (K, may be null) for `algorithm` (s.N, s.H, s.W ignored).
+  // kUnsupported when `algorithm` cannot serve the shape (choose_conv_algorithm would not return it).
+  virtual Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
                            std::unique_ptr<PackedConv>* out) = 0;
-  // Scratch floats conv2d needs for this full shape (0 when none).
-  virtual size_t conv_workspace(const ConvShape& s) const = 0;
-  // y (N,K,P,Q) = [relu](conv(x (N,C,H,W)) + b). `workspace` holds conv_workspace(s) floats.
-  virtual Status conv2d(const ConvShape& s, const PackedConv& w, bool relu, const float* x, float* y,
-                        float* workspace) = 0;
+  // The kernel and workspace of conv2d for the full shape s with weights w.
+  virtual Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const = 0;
+  // y (N,K,P,Q) = [relu](conv(x (N,C,H,W)) + b). `plan` comes from plan_conv(s, w); `workspace` holds
+  // plan.workspace_floats floats.
+  virtual Status conv2d(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const float* x,
+                        float* y, float* workspace) = 0;
 
   virtual Status maxpool2d(const PoolShape& s, const float* x, float* y) = 0;
   virtual Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) = 0;
-  virtual Status softmax(int rows, int cols, const float* x, float* y) = 0;
-  virtual Status spatial_mean(int N, int C, int H, int W, const float* x, float* y) = 0;
-  virtual Status flip_w(int N, int C, int H, int W, const float* x, float* y) = 0;
 };
 
 // The plain-loop backend (ref/): the specification, slow.
 std::unique_ptr<Backend> MakeReferenceBackend();
 
-// CPU kernel families, chosen once at run time from cpuid (habit 2); kAuto picks the best supported.
+// CPU kernel families, chosen once at run time from cpuid ; kAuto picks the best supported.
 enum class CpuIsa { kAuto, kScalar, kAvx2, kAvx512 };
 struct CpuOptions {
   int threads = 0;            // 0: all hardware threads
@@ -98,6 +124,11 @@ struct CudaOptions {
   Precision precision = Precision::kTf32;
 };
 Status MakeCudaBackend(const CudaOptions& opt, std::unique_ptr<Backend>* out);
+// "fp32" | "tf32" | "bf16" | "fp16", and back (false for anything else).
+const char* PrecisionName(CudaOptions::Precision p);
+bool ParsePrecision(const std::string& name, CudaOptions::Precision* out);
+// "auto" | "scalar" | "avx2" | "avx512", and back.
+bool ParseIsa(const std::string& name, CpuIsa* out);
 // Same as MakeCudaBackend({device, kTf32}).
 Status MakeCudaBackend(int device, std::unique_ptr<Backend>* out);
 

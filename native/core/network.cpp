@@ -12,17 +12,24 @@ std::string ShapeStr(const Shape4& s) {
   return "[" + std::to_string(s.n) + "," + std::to_string(s.c) + "," + std::to_string(s.h) + "," +
          std::to_string(s.w) + "]";
 }
+
+ConvShape ConvOf(const LayerSpec& l, const Shape4& in) {
+  return ConvShape{in.n, in.c, in.h, in.w, l.out_channels, l.kernel, l.kernel, l.stride, l.pad};
+}
 }  // namespace
 
-struct Network::Plan {
+struct Network::ShapePlan {
   Shape4 in, out;
-  std::vector<Shape4> shapes;  // input shape of each layer, then the output
+  std::vector<Shape4> shapes;      // input shape of each layer, then the output
+  std::vector<ConvPlan> conv;      // one per layer (empty for non-conv layers)
   float* act[2] = {nullptr, nullptr};
+  float* host_io = nullptr;        // input of a host Forward, in the backend's memory
+  float* host_out = nullptr;       // output of a host Forward, in the backend's memory
   float* workspace = nullptr;
   Backend* backend = nullptr;
-  ~Plan() {
-    for (float* p : act) if (p) backend->release(p);
-    if (workspace) backend->release(workspace);
+  ~ShapePlan() {
+    for (float* p : {act[0], act[1], host_io, host_out, workspace})
+      if (p) backend->release(p);
   }
 };
 
@@ -30,7 +37,8 @@ Network::~Network() = default;
 
 Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
                        const std::vector<const float*>& weights, const std::vector<const float*>& biases,
-                       std::unique_ptr<Network>* out) {
+                       const NetworkOptions& options, std::unique_ptr<Network>* out) {
+  if (layers.empty()) return InvalidArgument("layers: a network needs at least one layer");
   std::unique_ptr<Network> net(new Network());
   net->backend_ = std::move(backend);
   net->layers_ = std::move(layers);
@@ -42,13 +50,21 @@ Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> 
       return InvalidArgument("layer " + std::to_string(i) + ": conv weights missing");
     ConvShape s;
     s.C = l.in_channels; s.K = l.out_channels; s.R = s.S = l.kernel; s.stride = l.stride; s.pad = l.pad;
+    const ConvAlgorithm algo = net->backend_->choose_conv_algorithm(s, options.conv_algorithm);
     std::unique_ptr<PackedConv> pc;
-    VGG_RETURN_IF_ERROR(net->backend_->pack_conv(s, weights[ci], ci < biases.size() ? biases[ci] : nullptr, &pc));
+    VGG_RETURN_IF_ERROR(
+        net->backend_->pack_conv(s, algo, weights[ci], ci < biases.size() ? biases[ci] : nullptr, &pc));
     net->packed_.push_back(std::move(pc));
     ++ci;
   }
   *out = std::move(net);
   return {};
+}
+
+std::vector<ConvAlgorithm> Network::conv_algorithms() const {
+  std::vector<ConvAlgorithm> a;
+  for (const auto& p : packed_) a.push_back(p->algorithm());
+  return a;
 }
 
 size_t Network::weight_bytes() const {
@@ -92,7 +108,7 @@ Status Network::OutputShape(const Shape4& in, Shape4* out) const {
   return {};
 }
 
-Status Network::GetPlan(const Shape4& in, Plan** out) {
+Status Network::GetPlan(const Shape4& in, ShapePlan** out) {
   for (auto it = plans_.begin(); it != plans_.end(); ++it) {
     if ((*it)->in == in) {
       plans_.splice(plans_.begin(), plans_, it);  // most recently used first
@@ -100,27 +116,29 @@ Status Network::GetPlan(const Shape4& in, Plan** out) {
       return {};
     }
   }
-  auto plan = std::make_unique<Plan>();
+  auto plan = std::make_unique<ShapePlan>();
   plan->backend = backend_.get();
   plan->in = in;
   VGG_RETURN_IF_ERROR(OutputShape(in, &plan->out));
-  size_t max_act = in.size(), max_ws = 0;
+  size_t max_act = 0, max_ws = 0;
   Shape4 s = in;
   size_t ci = 0;
   plan->shapes.push_back(s);
-  for (const LayerSpec& l : layers_) {
+  plan->conv.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerSpec& l = layers_[i];
     if (l.kind == LayerSpec::Kind::kConv) {
-      ConvShape cs{s.n, s.c, s.h, s.w, l.out_channels, l.kernel, l.kernel, l.stride, l.pad};
-      max_ws = std::max(max_ws, backend_->conv_workspace(cs));
+      const ConvShape cs = ConvOf(l, s);
+      VGG_RETURN_IF_ERROR(backend_->plan_conv(cs, *packed_[ci++], &plan->conv[i]));
+      max_ws = std::max(max_ws, plan->conv[i].workspace_floats);
       s = {s.n, l.out_channels, cs.P(), cs.Q()};
-      ++ci;
     } else if (l.kind == LayerSpec::Kind::kMaxPool) {
       s = {s.n, s.c, (s.h - l.window) / l.pool_stride + 1, (s.w - l.window) / l.pool_stride + 1};
     }
     plan->shapes.push_back(s);
-    max_act = std::max(max_act, s.size());
+    if (i + 1 < layers_.size()) max_act = std::max(max_act, s.size());  // the last layer writes y
   }
-  for (float*& a : plan->act) VGG_RETURN_IF_ERROR(backend_->alloc(max_act, &a));
+  for (float*& a : plan->act) VGG_RETURN_IF_ERROR(backend_->alloc(std::max<size_t>(max_act, 1), &a));
   if (max_ws) VGG_RETURN_IF_ERROR(backend_->alloc(max_ws, &plan->workspace));
   plans_.push_front(std::move(plan));
   if (plans_.size() > kMaxCachedPlans) plans_.pop_back();
@@ -128,36 +146,64 @@ Status Network::GetPlan(const Shape4& in, Plan** out) {
   return {};
 }
 
-Status Network::Forward(const Shape4& in, const float* x_host, float* y_host) {
+Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
   std::lock_guard<std::mutex> lock(mu_);
-  Plan* plan = nullptr;
+  ShapePlan* plan = nullptr;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  out->clear();
+  for (size_t i = 0; i < layers_.size(); ++i) out->push_back({layers_[i].kind, plan->conv[i], plan->shapes[i + 1]});
+  return {};
+}
+
+// Layer i reads x (i = 0) or the activation buffer the previous layer wrote, and writes y (last layer)
+// or the other activation buffer.
+Status Network::RunLayers(ShapePlan& plan, const float* x, float* y,
+                          const std::function<Status(size_t)>& after_layer) {
   Backend& be = *backend_;
-  VGG_RETURN_IF_ERROR(be.upload(plan->act[0], x_host, in.size()));
-  int cur = 0;
+  const float* src = x;
+  int next = 0;
   size_t ci = 0;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerSpec& l = layers_[i];
-    const Shape4& s = plan->shapes[i];
-    const float* x = plan->act[cur];
-    float* y = plan->act[1 - cur];
+    const Shape4& s = plan.shapes[i];
+    float* dst = i + 1 == layers_.size() ? y : plan.act[next];
     switch (l.kind) {
-      case LayerSpec::Kind::kConv: {
-        ConvShape cs{s.n, s.c, s.h, s.w, l.out_channels, l.kernel, l.kernel, l.stride, l.pad};
-        VGG_RETURN_IF_ERROR(be.conv2d(cs, *packed_[ci++], l.relu, x, y, plan->workspace));
+      case LayerSpec::Kind::kConv:
+        VGG_RETURN_IF_ERROR(be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, src, dst, plan.workspace));
         break;
-      }
       case LayerSpec::Kind::kMaxPool:
-        VGG_RETURN_IF_ERROR(be.maxpool2d({s.n, s.c, s.h, s.w, l.window, l.pool_stride}, x, y));
+        VGG_RETURN_IF_ERROR(be.maxpool2d({s.n, s.c, s.h, s.w, l.window, l.pool_stride}, src, dst));
         break;
       case LayerSpec::Kind::kLrn:
-        VGG_RETURN_IF_ERROR(be.lrn(s.n, s.c, s.h, s.w, l.lrn, x, y));
+        VGG_RETURN_IF_ERROR(be.lrn(s.n, s.c, s.h, s.w, l.lrn, src, dst));
         break;
     }
-    cur = 1 - cur;
+    if (after_layer) VGG_RETURN_IF_ERROR(after_layer(i));
+    src = dst;
+    next = 1 - next;
   }
-  VGG_RETURN_IF_ERROR(be.download(y_host, plan->act[cur], plan->out.size()));
+  return {};
+}
+
+Status Network::Forward(const Shape4& in, const float* x_host, float* y_host) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ShapePlan* plan = nullptr;
+  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  Backend& be = *backend_;
+  if (!plan->host_io) VGG_RETURN_IF_ERROR(be.alloc(in.size(), &plan->host_io));
+  if (!plan->host_out) VGG_RETURN_IF_ERROR(be.alloc(plan->out.size(), &plan->host_out));
+  VGG_RETURN_IF_ERROR(be.upload(plan->host_io, x_host, in.size()));
+  VGG_RETURN_IF_ERROR(RunLayers(*plan, plan->host_io, plan->host_out, nullptr));
+  VGG_RETURN_IF_ERROR(be.download(y_host, plan->host_out, plan->out.size()));
   return be.synchronize();
+}
+
+Status Network::ForwardDevice(const Shape4& in, const float* x, float* y,
+                              const std::function<Status(size_t)>& after_layer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ShapePlan* plan = nullptr;
+  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  return RunLayers(*plan, x, y, after_layer);
 }
 
 }  // namespace vgg

@@ -1,8 +1,9 @@
 // A network on one backend: packed weights, plus one execution plan per input shape (plan once, run
-// many; DESIGN.md habit 4). A plan fixes every layer's shape, two reused activation buffers and the
-// conv workspace; a steady-state forward allocates nothing.
+// many). A plan fixes every layer's output shape, each conv layer's ConvPlan (algorithm, kernel,
+// workspace), two reused activation buffers and the workspace; a steady-state forward allocates nothing.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -30,33 +31,57 @@ struct Shape4 {
   bool operator==(const Shape4& o) const { return n == o.n && c == o.c && h == o.h && w == o.w; }
 };
 
+struct NetworkOptions {
+  // Requested for every conv layer; each layer gets Backend::choose_conv_algorithm(shape, this).
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
+};
+
+// The plan of one layer for one input shape, as reported to callers.
+struct LayerPlan {
+  LayerSpec::Kind kind = LayerSpec::Kind::kConv;
+  ConvPlan conv;  // kConv only
+  Shape4 out;
+};
+
 class Network {
  public:
-  // weights[i], biases[i]: host OIHW weights and bias of the i-th conv layer, in order. Copied/packed.
+  // weights[i], biases[i]: host OIHW weights and bias (may be null) of the i-th conv layer, in order.
+  // Copied/packed. kInvalidArgument when a weight is missing or the layer chain is inconsistent.
   static Status Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
                        const std::vector<const float*>& weights, const std::vector<const float*>& biases,
-                       std::unique_ptr<Network>* out);
+                       const NetworkOptions& options, std::unique_ptr<Network>* out);
   ~Network();
 
   // Shape of the score map for an input of shape `in`, or kInvalidArgument naming the layer where the
   // spatial size became too small.
   Status OutputShape(const Shape4& in, Shape4* out) const;
+  // The per-layer plan for input `in` (built and cached when new).
+  Status Plan(const Shape4& in, std::vector<LayerPlan>* out);
   // x_host (N,C,H,W) → y_host score map (N,K,h,w). Thread-safe (serialised per network).
   Status Forward(const Shape4& in, const float* x_host, float* y_host);
+  // The same with x and y in the backend's memory (device-resident on CUDA); returns once every layer is
+  // queued, without synchronising. `after_layer(i)`, when given, is called after layer i is queued (for
+  // per-layer timings); an error it returns stops the run.
+  Status ForwardDevice(const Shape4& in, const float* x, float* y,
+                       const std::function<Status(size_t layer)>& after_layer = nullptr);
 
   Backend& backend() { return *backend_; }
+  const std::vector<LayerSpec>& layers() const { return layers_; }
+  // The algorithm each conv layer's weights were packed for, in layer order.
+  std::vector<ConvAlgorithm> conv_algorithms() const;
   size_t weight_bytes() const;
   int num_plans_cached() const;
 
  private:
-  struct Plan;
+  struct ShapePlan;
   Network() = default;
-  Status GetPlan(const Shape4& in, Plan** out);
+  Status GetPlan(const Shape4& in, ShapePlan** out);
+  Status RunLayers(ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer);
 
   std::shared_ptr<Backend> backend_;
   std::vector<LayerSpec> layers_;
   std::vector<std::unique_ptr<PackedConv>> packed_;  // one per conv layer
-  std::list<std::unique_ptr<Plan>> plans_;           // most recently used first
+  std::list<std::unique_ptr<ShapePlan>> plans_;      // most recently used first
   mutable std::mutex mu_;
 };
 

@@ -10,7 +10,7 @@ enum class Code {
   kOk = 0,
   kInvalidArgument,  // the caller's bug: wrong shape, wrong type, out-of-range parameter
   kUnsupported,      // a valid request we cannot serve: shape, layer or hardware we lack
-  kRuntime,          // device/runtime failure: CUDA error, out of memory
+  kDevice,          // the device failed at run time: CUDA error, out of host or device memory
   kFormat,           // weights or model file is malformed
   kDisposed,         // the object was disposed
 };
@@ -24,7 +24,7 @@ struct Status {
 
 inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move(m)}; }
-inline Status RuntimeError(std::string m) { return {Code::kRuntime, std::move(m)}; }
+inline Status DeviceError(std::string m) { return {Code::kDevice, std::move(m)}; }
 inline Status FormatError(std::string m) { return {Code::kFormat, std::move(m)}; }
 inline Status Disposed(std::string m) { return {Code::kDisposed, std::move(m)}; }
 

@@ -1,7 +1,8 @@
-// The CPU kernel table (DESIGN.md habits 2 and 5): one table per ISA family, chosen once when the
-// backend is made. Each ISA's translation unit (native/cpu/*.cpp scalar, native/cpu/avx2/, native/cpu/
-// avx512/; only those folders get the ISA compile flags) fills its table with kernels compiled from the
-// shared templates in gemm_driver.h around its own microkernel.
+// The CPU kernel tables: one table per ISA family, chosen once when the backend is made. Each ISA's
+// translation unit (native/cpu/gemm_scalar.cpp, avx2/, avx512/; only those folders get the ISA compile
+// flags) fills its table with kernels compiled from the shared templates in templates/ around its own
+// microkernel. Every kernel is a real function whose symbol is the name the table, the plans, the tests
+// and the benches use, e.g. vgg::cpu::conv2d_nchw_f32_3x3s1_winograd4x4__avx512.
 //
 // Convolution as GEMM: Y[K, N·P·Q] = W[K, C·R·S] × im2col(x)[C·R·S, N·P·Q] (+ bias, ReLU).
 //  A = the weights, packed once (PackConvWeights) into KC-deep blocks of MR-row panels:
@@ -70,31 +71,40 @@ inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap, int point
   return (size_t(points) * ntp * (size_t(C) + rows_cap) + size_t(ntp) * 8 + 15) / 16 * 16;
 }
 
+using ConvGemmFn = void(const ConvGemmArgs& g, const GemmTask& t);
+using ConvGemvFn = void(const ConvGemmArgs& g, int p0, int p1, const float* bcol);
+using WinogradFn = void(const WinogradArgs& g, const GemmTask& t);
+using MaxPoolRowFn = void(const float* r0, const float* r1, float* y, int Q);
+
+// A kernel and its symbol name.
+template <class Fn>
+struct Kernel {
+  const char* name;
+  Fn* fn;
+};
+// Kernel{"fn", &fn}: the name is the symbol's, so a plan names exactly what runs.
+#define VGG_CPU_KERNEL(fn) ::vgg::cpu::Kernel<decltype(fn)>{#fn, &fn}
+
 struct IsaKernels {
   CpuIsa isa;
-  const char* gemm_name;  // e.g. "gemm_f32_8x48__avx512"
-  const char* gemv_name;  // e.g. "gemv_f32_8xk__avx512"
-  int mr;                 // rows per A panel
-  int vl;                 // column granularity (vector lanes)
-  int nr;                 // columns per B panel (a multiple of vl)
-  int kc, nc;             // cache blocking: reduction depth, columns per packed B block
-  // C·R·S × (N·P·Q) GEMM for one thread's task.
-  void (*conv_gemm)(const ConvGemmArgs& g, const GemmTask& t);
+  int mr;      // rows per A panel
+  int vl;      // column granularity (vector lanes)
+  int nr;      // columns per B panel (a multiple of vl)
+  int kc, nc;  // cache blocking: reduction depth, columns per packed B block
+  // C·R·S × (N·P·Q) GEMM for one thread's task, e.g. gemm_f32_8x48__avx512.
+  Kernel<ConvGemmFn> gemm;
   // Single-column GEMM (GEMV) over row panels [p0, p1): y column = A × bcol (Kdim floats, contiguous).
-  // Streams the packed weights once at memory speed.
-  void (*conv_gemv)(const ConvGemmArgs& g, int p0, int p1, const float* bcol);
+  // Streams the packed weights once at memory speed. E.g. gemv_f32_8xk__avx512.
+  Kernel<ConvGemvFn> gemv;
+  // Winograd F(2×2, 3×3) for one thread's task: row panels [p0, p1) × tiles [c0, c1) (c0 a multiple of
+  // vl, c1 − c0 <= ntp), scratch WinogradWorkspacePerThread() floats at t.ws.
+  Kernel<WinogradFn> winograd2x2;
+  // Winograd F(4×4, 3×3), same contract with 36 points (tiles of 4×4 outputs).
+  Kernel<WinogradFn> winograd4x4;
   // One output row of 2×2 stride-2 max pooling: y[q] = max of r0[2q], r0[2q+1], r1[2q], r1[2q+1] for
   // q < Q, scanned in that order with ref::maxpool2d's rule (the first NaN wins, ties keep the earlier
   // value, so ±0 and NaN payloads match the reference bit for bit).
-  const char* maxpool_name;  // e.g. "maxpool2d_nchw_f32_2x2s2__avx512"
-  void (*maxpool_2x2s2_row)(const float* r0, const float* r1, float* y, int Q);
-  // Winograd F(2×2, 3×3) for one thread's task: row panels [p0, p1) × tiles [c0, c1) (c0 a multiple of
-  // vl, c1 − c0 <= ntp), scratch WinogradWorkspacePerThread() floats at t.ws.
-  const char* winograd_name;  // e.g. "conv2d_nchw_f32_3x3s1_winograd2x2__avx512"
-  void (*conv_winograd)(const WinogradArgs& g, const GemmTask& t);
-  // Winograd F(4×4, 3×3), same contract with 36 points (tiles of 4×4 outputs).
-  const char* winograd4_name;  // e.g. "conv2d_nchw_f32_3x3s1_winograd4x4__avx512"
-  void (*conv_winograd4)(const WinogradArgs& g, const GemmTask& t);
+  Kernel<MaxPoolRowFn> maxpool_2x2s2_row;
 };
 
 // The reference's scan step: m keeps a NaN; otherwise v replaces m when v is NaN or greater.
@@ -108,6 +118,15 @@ inline void MaxPool2x2s2RowScalar(const float* r0, const float* r1, float* y, in
     y[q] = MaxStep(m, r1[2 * q + 1]);
   }
 }
+
+// The kernels of each family (defined in that family's units).
+ConvGemmFn gemm_f32_4x8__scalar, gemm_f32_6x16__avx2, gemm_f32_8x48__avx512;
+ConvGemvFn gemv_f32_4xk__scalar, gemv_f32_6xk__avx2, gemv_f32_8xk__avx512;
+WinogradFn conv2d_nchw_f32_3x3s1_winograd2x2__scalar, conv2d_nchw_f32_3x3s1_winograd2x2__avx2,
+    conv2d_nchw_f32_3x3s1_winograd2x2__avx512;
+WinogradFn conv2d_nchw_f32_3x3s1_winograd4x4__scalar, conv2d_nchw_f32_3x3s1_winograd4x4__avx2,
+    conv2d_nchw_f32_3x3s1_winograd4x4__avx512;
+MaxPoolRowFn maxpool2d_nchw_f32_2x2s2__scalar, maxpool2d_nchw_f32_2x2s2__avx2, maxpool2d_nchw_f32_2x2s2__avx512;
 
 const IsaKernels& ScalarKernels();
 const IsaKernels& Avx2Kernels();    // defined in avx2/ (only call when cpuid reports avx2+fma)

@@ -8,7 +8,11 @@
 
 namespace vgg::cpu::scalar {
 namespace {
-#include "cpu/gemm_driver.h"
+#include "cpu/templates/gemm.h"
+#include "cpu/templates/gemv.h"
+#include "cpu/templates/winograd_common.h"
+#include "cpu/templates/winograd2x2.h"
+#include "cpu/templates/winograd4x4.h"
 
 struct Traits {
   static constexpr int kMR = 4, kVL = 4, kNV = 2, kKC = 256, kNC = 256;
@@ -45,15 +49,27 @@ struct Traits {
 
 namespace vgg::cpu {
 
+using scalar::Traits;
+void gemm_f32_4x8__scalar(const ConvGemmArgs& g, const GemmTask& t) { scalar::ConvGemm<Traits>(g, t); }
+void gemv_f32_4xk__scalar(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
+  scalar::ConvGemv<Traits>(g, p0, p1, bcol);
+}
+void conv2d_nchw_f32_3x3s1_winograd2x2__scalar(const WinogradArgs& g, const GemmTask& t) {
+  scalar::ConvWinograd2x2<Traits>(g, t);
+}
+void conv2d_nchw_f32_3x3s1_winograd4x4__scalar(const WinogradArgs& g, const GemmTask& t) {
+  scalar::ConvWinograd4x4<Traits>(g, t);
+}
+void maxpool2d_nchw_f32_2x2s2__scalar(const float* r0, const float* r1, float* y, int Q) {
+  MaxPool2x2s2RowScalar(r0, r1, y, 0, Q);
+}
+
 const IsaKernels& ScalarKernels() {
-  using T = scalar::Traits;
-  static const IsaKernels k = {CpuIsa::kScalar, "gemm_f32_4x8__scalar", "gemv_f32_4xk__scalar",
-                               T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
-                               &scalar::ConvGemm<T>, &scalar::ConvGemv<T>,
-                               "maxpool2d_nchw_f32_2x2s2__scalar",
-                               [](const float* r0, const float* r1, float* y, int Q) { MaxPool2x2s2RowScalar(r0, r1, y, 0, Q); },
-                               "conv2d_nchw_f32_3x3s1_winograd2x2__scalar", &scalar::ConvWinograd2x2<T>,
-                               "conv2d_nchw_f32_3x3s1_winograd4x4__scalar", &scalar::ConvWinograd4x4<T>};
+  static const IsaKernels k = {CpuIsa::kScalar, Traits::kMR, Traits::kVL, Traits::kNV * Traits::kVL, Traits::kKC,
+                               Traits::kNC, VGG_CPU_KERNEL(gemm_f32_4x8__scalar), VGG_CPU_KERNEL(gemv_f32_4xk__scalar),
+                               VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__scalar),
+                               VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__scalar),
+                               VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__scalar)};
   return k;
 }
 

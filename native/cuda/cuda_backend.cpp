@@ -9,7 +9,7 @@
 //     the reduction is split (split-K ≤ 32, ≥ 4 main-loop steps each) into a [split][K][cols] workspace
 //     and splitk_reduce_bias_relu_f32 sums the splits in a fixed order (deterministic, no atomics).
 //
-// Errors: every CUDA call is checked; a failure becomes kRuntime naming the call, e.g.
+// Errors: every CUDA call is checked; a failure becomes kDevice naming the call, e.g.
 // "cudaMalloc(1.2 GB) failed: cudaErrorMemoryAllocation: out of memory". Nothing aborts, non-sticky
 // errors are cleared so the backend keeps working after an out-of-memory. VGGNET_CUDA_SYNC=1 makes every
 // launch synchronous, so an error inside a kernel is reported with that kernel's name.
@@ -48,7 +48,7 @@ std::string HumanBytes(size_t b) {
 
 Status CudaFailure(cudaError_t e, const std::string& call) {
   cudaGetLastError();  // clear a non-sticky error so that the next call starts clean
-  return RuntimeError(call + " failed: " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+  return DeviceError(call + " failed: " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }
 
 #define VGG_CUDA_TRY(expr, what)                                   \
@@ -83,15 +83,15 @@ long long CeilDiv(long long a, long long b) { return (a + b - 1) / b; }
 int RoundUp(int v, int m) { return int(CeilDiv(v, m) * m); }
 
 // ---- planning (no device needed) ----------------------------------------------------------------------
-struct ConvPlan {
+struct IgemmPlan {
   bool gemv = false;
   int bm = 0, bk = 0, split = 1, per = 0, ktiles = 0, mtiles = 0, ntiles = 0;
   size_t ws = 0;  // workspace floats
   std::string kernel;
 };
 
-ConvPlan PlanConv(const ConvShape& s, Precision prec, int sms) {
-  ConvPlan pl;
+IgemmPlan PlanConv(const ConvShape& s, Precision prec, int sms) {
+  IgemmPlan pl;
   const long long cols = (long long)s.N * s.P() * s.Q();
   const long long kdim = (long long)s.C * s.R * s.S;
   const int Kpad = int(CeilDiv(kdim, cuda::kRedPad) * cuda::kRedPad);
@@ -174,6 +174,7 @@ class CudaPackedConv final : public PackedConv {
   size_t bytes_ = 0;
 
   size_t bytes() const override { return bytes_; }
+  ConvAlgorithm algorithm() const override { return ConvAlgorithm::kGemm; }
   ~CudaPackedConv() override {
     if (!st) return;
     DeviceScope scope(st->device);
@@ -201,16 +202,20 @@ class CudaBackend final : public Backend {
   Status download(float* host_dst, const float* src, size_t floats) override;
   Status synchronize() override;
 
-  Status pack_conv(const ConvShape& s, const float* w, const float* b, std::unique_ptr<PackedConv>* out) override;
-  size_t conv_workspace(const ConvShape& s) const override { return PlanConv(s, prec_, sms_).ws; }
-  Status conv2d(const ConvShape& s, const PackedConv& w, bool relu, const float* x, float* y,
+  // One algorithm: the implicit GEMM (a GEMV for ≤ 8 output columns).
+  ConvAlgorithm choose_conv_algorithm(const ConvShape&, ConvAlgorithm) const override { return ConvAlgorithm::kGemm; }
+  Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
+                   std::unique_ptr<PackedConv>* out) override;
+  Status plan_conv(const ConvShape& s, const PackedConv&, ConvPlan* out) const override {
+    const IgemmPlan pl = PlanConv(s, prec_, sms_);
+    *out = {ConvAlgorithm::kGemm, pl.kernel, pl.ws};
+    return {};
+  }
+  Status conv2d(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const float* x, float* y,
                 float* workspace) override;
 
   Status maxpool2d(const PoolShape& s, const float* x, float* y) override;
   Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override;
-  Status softmax(int rows, int cols, const float* x, float* y) override;
-  Status spatial_mean(int N, int C, int H, int W, const float* x, float* y) override;
-  Status flip_w(int N, int C, int H, int W, const float* x, float* y) override;
 
   Precision precision() const { return prec_; }
   int sms() const { return sms_; }
@@ -258,7 +263,7 @@ Status CudaBackend::Create(const CudaOptions& o, std::unique_ptr<Backend>* out) 
   const std::string desc = std::string(prop.name) + ", cc " + std::to_string(prop.major) + "." +
                            std::to_string(prop.minor) + ", " + std::to_string(prop.multiProcessorCount) + " SMs";
   if (o.precision != Precision::kFp32 && prop.major < 8)
-    return Unsupported(dev + " (" + desc + "): precision '" + cuda::PrecisionName(o.precision) +
+    return Unsupported(dev + " (" + desc + "): precision '" + PrecisionName(o.precision) +
                        "' needs tensor cores of compute capability 8.0 or newer; use 'fp32'");
   const cudaError_t img = cuda::CheckKernelImage();
   if (img != cudaSuccess) {
@@ -281,7 +286,7 @@ Status CudaBackend::Create(const CudaOptions& o, std::unique_ptr<Backend>* out) 
     conv = "conv2d_nchw_" + t + "_igemm_wmma_{64,128}x128x32 (tensor cores, wmma m16n16k" +
            (p == Precision::kTf32 ? "8" : "16") + ", fp32 accumulation)";
   const char* gemv = p == Precision::kBf16 ? "gemv_bf16w" : p == Precision::kFp16 ? "gemv_f16w" : "gemv_f32";
-  be->family_ = std::string("cuda ") + cuda::PrecisionName(p) + " (" + desc + "): " + conv + ", " + gemv +
+  be->family_ = std::string("cuda ") + PrecisionName(p) + " (" + desc + "): " + conv + ", " + gemv +
                 "_x{1..8} (N·P·Q ≤ 8), splitk_reduce_bias_relu_f32, maxpool2d/lrn/softmax/spatial_mean/flip_w f32" +
                 (be->sync_each_ ? "; VGGNET_CUDA_SYNC: synchronous launches" : "");
   *out = std::move(be);
@@ -325,7 +330,7 @@ Status CudaBackend::DeviceAlloc(size_t bytes, void** p, const char* what) {
 
 Status CudaBackend::alloc(size_t floats, float** out) {
   *out = nullptr;
-  if (floats > (SIZE_MAX / sizeof(float)) / 2) return RuntimeError("cudaMalloc: " + std::to_string(floats) + " floats is too large");
+  if (floats > (SIZE_MAX / sizeof(float)) / 2) return DeviceError("cudaMalloc: " + std::to_string(floats) + " floats is too large");
   VGG_CUDA_DEVICE(*st_);
   const size_t bytes = std::max<size_t>(floats, 1) * sizeof(float);
   void* p = nullptr;
@@ -446,7 +451,11 @@ Status CudaBackend::synchronize() {
   return {};
 }
 
-Status CudaBackend::pack_conv(const ConvShape& s, const float* w, const float* b, std::unique_ptr<PackedConv>* out) {
+Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
+                              std::unique_ptr<PackedConv>* out) {
+  if (algorithm != ConvAlgorithm::kGemm)
+    return Unsupported(std::string("pack_conv: the CUDA backend has only the implicit GEMM, not '") +
+                       ConvAlgorithmName(algorithm) + "'");
   if (s.C < 1 || s.K < 1 || s.R < 1 || s.S < 1 || s.stride < 1 || s.pad < 0)
     return InvalidArgument("pack_conv: expected C, K, R, S, stride ≥ 1 and pad ≥ 0");
   if (!w) return InvalidArgument("pack_conv: weights missing");
@@ -506,8 +515,8 @@ Status CudaBackend::pack_conv(const ConvShape& s, const float* w, const float* b
   return {};
 }
 
-Status CudaBackend::conv2d(const ConvShape& s, const PackedConv& packed, bool relu, const float* x, float* y,
-                           float* workspace) {
+Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv& packed, bool relu, const float* x,
+                           float* y, float* workspace) {
   const auto* pc = dynamic_cast<const CudaPackedConv*>(&packed);
   if (!pc || pc->st != st_) return InvalidArgument("conv2d: the weights were packed by another backend");
   if (pc->C != s.C || pc->K != s.K || pc->R != s.R || pc->S != s.S || pc->stride != s.stride || pc->pad != s.pad)
@@ -523,7 +532,7 @@ Status CudaBackend::conv2d(const ConvShape& s, const PackedConv& packed, bool re
     return Unsupported("conv2d: " + std::to_string(chw) + " input floats per image and " + std::to_string(cols) +
                        " output columns must stay below 2^31");
   if (pc->prec != prec_) return InvalidArgument("conv2d: weights packed for another precision");
-  const ConvPlan pl = PlanConv(s, prec_, sms_);
+  const IgemmPlan pl = PlanConv(s, prec_, sms_);
   if (pl.ws && !workspace)
     return InvalidArgument("conv2d: needs a workspace of " + std::to_string(pl.ws) + " floats (conv_workspace)");
   if (pl.ws && reinterpret_cast<uintptr_t>(workspace) % 16 != 0)
@@ -576,26 +585,6 @@ Status CudaBackend::lrn(int N, int C, int H, int W, const LrnParams& p, const fl
                   "lrn_nchw_f32");
 }
 
-Status CudaBackend::softmax(int rows, int cols, const float* x, float* y) {
-  if (rows <= 0 || cols <= 0) return {};
-  VGG_CUDA_DEVICE(*st_);
-  return Launched(cuda::LaunchSoftmax(x, y, rows, cols, st_->stream), "softmax_rows_f32");
-}
-
-Status CudaBackend::spatial_mean(int N, int C, int H, int W, const float* x, float* y) {
-  if ((long long)N * C == 0) return {};
-  if ((long long)H * W == 0) return InvalidArgument("spatial_mean: empty plane");
-  VGG_CUDA_DEVICE(*st_);
-  return Launched(cuda::LaunchSpatialMean(x, y, (long long)N * C, (long long)H * W, st_->stream),
-                  "spatial_mean_nchw_f32");
-}
-
-Status CudaBackend::flip_w(int N, int C, int H, int W, const float* x, float* y) {
-  if ((long long)N * C * H * W == 0) return {};
-  VGG_CUDA_DEVICE(*st_);
-  return Launched(cuda::LaunchFlipW(x, y, (long long)N * C * H, W, st_->stream), "flip_w_nchw_f32");
-}
-
 }  // namespace
 
 Status MakeCudaBackend(const CudaOptions& opt, std::unique_ptr<Backend>* out) { return CudaBackend::Create(opt, out); }
@@ -608,29 +597,13 @@ Status MakeCudaBackend(int device, std::unique_ptr<Backend>* out) {
 
 namespace cuda {
 
-const char* PrecisionName(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kTf32: return "tf32";
-    case Precision::kBf16: return "bf16";
-    case Precision::kFp16: return "fp16";
-  }
-  return "?";
-}
-
-bool ParsePrecision(const std::string& name, Precision* out) {
-  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16, Precision::kFp16})
-    if (name == PrecisionName(p)) { *out = p; return true; }
-  return false;
-}
-
 std::string ConvKernelName(const Backend& be, const ConvShape& s) {
   const auto* cb = dynamic_cast<const CudaBackend*>(&be);
   return cb ? PlanConv(s, cb->precision(), cb->sms()).kernel : std::string();
 }
 
 ConvPlanInfo PlanConvFor(const ConvShape& s, Precision p, int sms) {
-  const ConvPlan pl = PlanConv(s, p, sms);
+  const IgemmPlan pl = PlanConv(s, p, sms);
   ConvPlanInfo r;
   r.kernel = pl.kernel;
   r.split = pl.split;

@@ -10,10 +10,8 @@ namespace vgg::cuda {
 
 using Precision = CudaOptions::Precision;
 
-// "fp32" | "tf32" | "bf16" | "fp16".
-const char* PrecisionName(Precision p);
-// Parses the names above; false for anything else.
-bool ParsePrecision(const std::string& name, Precision* out);
+using ::vgg::ParsePrecision;
+using ::vgg::PrecisionName;
 
 // The kernel conv2d runs for shape s on backend `be` (e.g. "conv2d_nchw_tf32_igemm_wmma_128x128x32
 // split-K 4", "gemv_f32_x1"), computed by the same planning function that conv2d uses. Empty when `be`
@@ -39,7 +37,7 @@ size_t DeviceBytesInUse(const Backend& be);
 int DeviceSms(const Backend& be);
 
 // Measures the tensor-core (or, for fp32, FFMA) peak of device `device` with register-only loops,
-// in FLOP/s. kRuntime on CUDA errors, kUnsupported without CUDA.
+// in FLOP/s. kDevice on CUDA errors, kUnsupported without CUDA.
 Status MeasurePeakFlops(int device, Precision p, double* flops);
 
 }  // namespace vgg::cuda

@@ -75,14 +75,11 @@ cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, co
 cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mpad, int Kpad, void* A,
                               cudaStream_t stream);
 
-// Plain fp32 ops, one thread per output (softmax: one block per row; spatial mean: one warp per plane).
+// Plain fp32 ops, one thread per output.
 cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window,
                           int stride, cudaStream_t stream);
 cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta,
                       float k, cudaStream_t stream);
-cudaError_t LaunchSoftmax(const float* x, float* y, int rows, int cols, cudaStream_t stream);
-cudaError_t LaunchSpatialMean(const float* x, float* y, long long NC, long long HW, cudaStream_t stream);
-cudaError_t LaunchFlipW(const float* x, float* y, long long rows, int W, cudaStream_t stream);
 
 // A cheap attribute query on one of our kernels: cudaErrorNoKernelImageForDevice (or
 // cudaErrorInvalidDeviceFunction) when this binary has no SASS/PTX the current device can run.

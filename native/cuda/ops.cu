@@ -1,5 +1,5 @@
 // The non-GEMM kernels: weight packing, the GEMV column gather, the split-K reduction, and the plain fp32
-// ops (max pool, LRN, softmax, spatial mean, flip). Each follows the loop of its reference kernel
+// ops (max pool, LRN). Each follows the loop of its reference kernel
 // (native/core/ref/reference.cpp) so that NaN, ±Inf and signed zeros come out the same.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -103,60 +103,6 @@ __global__ void lrn_nchw_f32(const float* __restrict__ x, float* __restrict__ y,
   }
 }
 
-// One block per row: max (NaN never wins, as std::max(m, v) in the reference), Σ exp in double, y.
-__global__ void softmax_rows_f32(const float* __restrict__ x, float* __restrict__ y, int cols) {
-  __shared__ double red[kThreads / 32];
-  const float* xr = x + size_t(blockIdx.x) * cols;
-  float* yr = y + size_t(blockIdx.x) * cols;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-
-  double m = -INFINITY;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
-    const double v = xr[c];
-    m = (m < v) ? v : m;
-  }
-  for (int off = 16; off > 0; off /= 2) {
-    const double o = __shfl_xor_sync(0xffffffffu, m, off);
-    m = (m < o) ? o : m;
-  }
-  if (lane == 0) red[warp] = m;
-  __syncthreads();
-  m = red[0];
-  for (int w = 1; w < kThreads / 32; ++w) m = (m < red[w]) ? red[w] : m;
-  __syncthreads();
-
-  double s = 0;
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) s += exp(double(xr[c]) - m);
-  for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
-  if (lane == 0) red[warp] = s;
-  __syncthreads();
-  s = 0;
-  for (int w = 0; w < kThreads / 32; ++w) s += red[w];
-
-  for (int c = threadIdx.x; c < cols; c += blockDim.x) yr[c] = float(exp(double(xr[c]) - m) / s);
-}
-
-// One warp per (n, c) plane, double accumulation like the reference.
-__global__ void spatial_mean_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long NC, long long HW) {
-  const long long plane = (long long)blockIdx.x * (kThreads / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (plane >= NC) return;  // warp-uniform
-  const float* xp = x + size_t(plane) * size_t(HW);
-  double acc = 0;
-  for (long long i = lane; i < HW; i += 32) acc += xp[i];
-  for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
-  if (lane == 0) y[plane] = float(acc / double(HW));
-}
-
-__global__ void flip_w_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long rows, int W) {
-  const size_t total = size_t(rows) * W;
-  VGG_GRID_STRIDE(i, total) {
-    const size_t row = i / W;
-    const int w = int(i - row * W);
-    y[i] = x[row * W + (W - 1 - w)];
-  }
-}
-
 }  // namespace
 
 cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mpad, int Kpad, void* A,
@@ -202,25 +148,9 @@ cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int 
   return cudaGetLastError();
 }
 
-cudaError_t LaunchSoftmax(const float* x, float* y, int rows, int cols, cudaStream_t stream) {
-  softmax_rows_f32<<<unsigned(rows), kThreads, 0, stream>>>(x, y, cols);
-  return cudaGetLastError();
-}
-
-cudaError_t LaunchSpatialMean(const float* x, float* y, long long NC, long long HW, cudaStream_t stream) {
-  const long long per_block = kThreads / 32;
-  spatial_mean_nchw_f32<<<unsigned((NC + per_block - 1) / per_block), kThreads, 0, stream>>>(x, y, NC, HW);
-  return cudaGetLastError();
-}
-
-cudaError_t LaunchFlipW(const float* x, float* y, long long rows, int W, cudaStream_t stream) {
-  flip_w_nchw_f32<<<BlocksFor(size_t(rows) * W), kThreads, 0, stream>>>(x, y, rows, W);
-  return cudaGetLastError();
-}
-
 cudaError_t CheckKernelImage() {
   cudaFuncAttributes attr;
-  return cudaFuncGetAttributes(&attr, flip_w_nchw_f32);
+  return cudaFuncGetAttributes(&attr, maxpool2d_nchw_f32);
 }
 
 }  // namespace vgg::cuda

@@ -62,30 +62,4 @@ void lrn(int N, int C, int H, int W, const LrnParams& prm, const float* x, float
       }
 }
 
-void softmax(int rows, int cols, const float* x, float* y) {
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + size_t(r) * cols;
-    float* yr = y + size_t(r) * cols;
-    double m = -std::numeric_limits<double>::infinity();
-    for (int c = 0; c < cols; ++c) m = std::max(m, double(xr[c]));
-    double sum = 0;
-    for (int c = 0; c < cols; ++c) sum += std::exp(double(xr[c]) - m);
-    for (int c = 0; c < cols; ++c) yr[c] = float(std::exp(double(xr[c]) - m) / sum);
-  }
-}
-
-void spatial_mean(int N, int C, int H, int W, const float* x, float* y) {
-  const size_t plane = size_t(H) * W;
-  for (size_t nc = 0; nc < size_t(N) * C; ++nc) {
-    double acc = 0;
-    for (size_t i = 0; i < plane; ++i) acc += x[nc * plane + i];
-    y[nc] = float(acc / double(plane));
-  }
-}
-
-void flip_w(int N, int C, int H, int W, const float* x, float* y) {
-  for (size_t row = 0; row < size_t(N) * C * H; ++row)
-    for (int w = 0; w < W; ++w) y[row * W + w] = x[row * W + (W - 1 - w)];
-}
-
 }  // namespace vgg::ref

@@ -14,13 +14,4 @@ void maxpool2d(const PoolShape& s, const float* x, float* y);
 // y (N,C,H,W) = LRN(x) across channels, see LrnParams.
 void lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y);
 
-// Row-wise softmax of x (rows, cols), numerically stable (max subtracted).
-void softmax(int rows, int cols, const float* x, float* y);
-
-// y (N,C) = mean over H×W of x (N,C,H,W): the spatial average of a class score map (paper §3.2).
-void spatial_mean(int N, int C, int H, int W, const float* x, float* y);
-
-// y (N,C,H,W) = x mirrored along W (horizontal flip).
-void flip_w(int N, int C, int H, int W, const float* x, float* y);
-
 }  // namespace vgg::ref

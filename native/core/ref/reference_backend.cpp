@@ -1,4 +1,5 @@
-// Backend adapter over the reference kernels: host memory, weights kept unpacked in OIHW.
+// Backend adapter over the reference kernels: host memory, weights kept unpacked in OIHW, every conv
+// computed by the direct loops of ref::conv2d.
 #include <cstring>
 #include <new>
 #include <vector>
@@ -13,6 +14,7 @@ class RefConv final : public PackedConv {
  public:
   std::vector<float> w, b;
   size_t bytes() const override { return (w.size() + b.size()) * sizeof(float); }
+  ConvAlgorithm algorithm() const override { return ConvAlgorithm::kDirect; }
 };
 
 class ReferenceBackend final : public Backend {
@@ -22,24 +24,31 @@ class ReferenceBackend final : public Backend {
 
   Status alloc(size_t floats, float** out) override {
     *out = new (std::nothrow) float[floats ? floats : 1];
-    return *out ? Status::Ok() : RuntimeError("reference: out of host memory allocating " +
-                                              std::to_string(floats) + " floats");
+    return *out ? Status::Ok() : DeviceError("reference: out of host memory allocating " +
+                                             std::to_string(floats) + " floats");
   }
   void release(float* p) override { delete[] p; }
   Status upload(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
   Status download(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
   Status synchronize() override { return {}; }
 
-  Status pack_conv(const ConvShape& s, const float* w, const float* b,
+  ConvAlgorithm choose_conv_algorithm(const ConvShape&, ConvAlgorithm) const override { return ConvAlgorithm::kDirect; }
+  Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
                    std::unique_ptr<PackedConv>* out) override {
+    if (algorithm != ConvAlgorithm::kDirect)
+      return Unsupported(std::string("reference.pack_conv: only 'direct' convolution, not '") +
+                         ConvAlgorithmName(algorithm) + "'");
     auto pc = std::make_unique<RefConv>();
     pc->w.assign(w, w + size_t(s.K) * s.C * s.R * s.S);
     if (b) pc->b.assign(b, b + s.K);
     *out = std::move(pc);
     return {};
   }
-  size_t conv_workspace(const ConvShape&) const override { return 0; }
-  Status conv2d(const ConvShape& s, const PackedConv& w, bool relu, const float* x, float* y,
+  Status plan_conv(const ConvShape&, const PackedConv&, ConvPlan* out) const override {
+    *out = {ConvAlgorithm::kDirect, "ref::conv2d", 0};
+    return {};
+  }
+  Status conv2d(const ConvShape& s, const ConvPlan&, const PackedConv& w, bool relu, const float* x, float* y,
                 float*) override {
     const auto& rc = static_cast<const RefConv&>(w);
     ref::conv2d(s, x, rc.w.data(), rc.b.empty() ? nullptr : rc.b.data(), relu, y);
@@ -48,15 +57,6 @@ class ReferenceBackend final : public Backend {
   Status maxpool2d(const PoolShape& s, const float* x, float* y) override { ref::maxpool2d(s, x, y); return {}; }
   Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override {
     ref::lrn(N, C, H, W, p, x, y);
-    return {};
-  }
-  Status softmax(int r, int c, const float* x, float* y) override { ref::softmax(r, c, x, y); return {}; }
-  Status spatial_mean(int N, int C, int H, int W, const float* x, float* y) override {
-    ref::spatial_mean(N, C, H, W, x, y);
-    return {};
-  }
-  Status flip_w(int N, int C, int H, int W, const float* x, float* y) override {
-    ref::flip_w(N, C, H, W, x, y);
     return {};
   }
 };

@@ -11,7 +11,11 @@
 
 namespace vgg::cpu::avx2 {
 namespace {
-#include "cpu/gemm_driver.h"
+#include "cpu/templates/gemm.h"
+#include "cpu/templates/gemv.h"
+#include "cpu/templates/winograd_common.h"
+#include "cpu/templates/winograd2x2.h"
+#include "cpu/templates/winograd4x4.h"
 
 struct Traits {
   static constexpr int kMR = 6, kVL = 8, kNV = 2, kKC = 384, kNC = 480;
@@ -104,49 +108,27 @@ struct Traits {
   }
 };
 
-// m ← step(m, v) of ref::maxpool2d for 8 lanes: keep m if m is NaN, else take v if v is NaN or v > m.
-inline __m256 MaxStep8(__m256 m, __m256 v) {
-  const __m256 take = _mm256_andnot_ps(_mm256_cmp_ps(m, m, _CMP_UNORD_Q),
-                                       _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
-  return _mm256_blendv_ps(m, v, take);
-}
-
-// Even and odd columns of 16 consecutive floats, in order.
-inline void Deinterleave(const float* p, __m256* ev, __m256* od) {
-  const __m256 lo = _mm256_loadu_ps(p), hi = _mm256_loadu_ps(p + 8);
-  // shuffle_ps works per 128-bit lane: [e0 e1 e4 e5 | e2 e3 e6 e7] order, fixed by permute4x64.
-  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-  *ev = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  *od = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-void MaxPool2x2s2Row(const float* r0, const float* r1, float* y, int Q) {
-  int q = 0;
-  for (; q + 8 <= Q; q += 8) {
-    __m256 a0, a1, b0, b1;
-    Deinterleave(r0 + 2 * q, &a0, &a1);
-    Deinterleave(r1 + 2 * q, &b0, &b1);
-    __m256 m = MaxStep8(a0, a1);
-    m = MaxStep8(m, b0);
-    _mm256_storeu_ps(y + q, MaxStep8(m, b1));
-  }
-  MaxPool2x2s2RowScalar(r0, r1, y, q, Q);
-}
-
 }  // namespace
 }  // namespace vgg::cpu::avx2
 
 namespace vgg::cpu {
 
+using avx2::Traits;
+void gemm_f32_6x16__avx2(const ConvGemmArgs& g, const GemmTask& t) { avx2::ConvGemm<Traits>(g, t); }
+void gemv_f32_6xk__avx2(const ConvGemmArgs& g, int p0, int p1, const float* bcol) { avx2::ConvGemv<Traits>(g, p0, p1, bcol); }
+void conv2d_nchw_f32_3x3s1_winograd2x2__avx2(const WinogradArgs& g, const GemmTask& t) {
+  avx2::ConvWinograd2x2<Traits>(g, t);
+}
+void conv2d_nchw_f32_3x3s1_winograd4x4__avx2(const WinogradArgs& g, const GemmTask& t) {
+  avx2::ConvWinograd4x4<Traits>(g, t);
+}
+
 const IsaKernels& Avx2Kernels() {
-  using T = avx2::Traits;
-  static const IsaKernels k = {CpuIsa::kAvx2, "gemm_f32_6x16__avx2", "gemv_f32_6xk__avx2",
-                               T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
-                               &avx2::ConvGemm<T>, &avx2::ConvGemv<T>,
-                               "maxpool2d_nchw_f32_2x2s2__avx2", &avx2::MaxPool2x2s2Row,
-                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx2", &avx2::ConvWinograd2x2<T>,
-                               "conv2d_nchw_f32_3x3s1_winograd4x4__avx2", &avx2::ConvWinograd4x4<T>};
+  static const IsaKernels k = {CpuIsa::kAvx2, Traits::kMR, Traits::kVL, Traits::kNV * Traits::kVL, Traits::kKC, Traits::kNC,
+                               VGG_CPU_KERNEL(gemm_f32_6x16__avx2), VGG_CPU_KERNEL(gemv_f32_6xk__avx2),
+                               VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__avx2),
+                               VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__avx2),
+                               VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__avx2)};
   return k;
 }
 

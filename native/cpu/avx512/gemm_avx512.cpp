@@ -14,7 +14,11 @@
 
 namespace vgg::cpu::avx512 {
 namespace {
-#include "cpu/gemm_driver.h"
+#include "cpu/templates/gemm.h"
+#include "cpu/templates/gemv.h"
+#include "cpu/templates/winograd_common.h"
+#include "cpu/templates/winograd2x2.h"
+#include "cpu/templates/winograd4x4.h"
 
 struct Traits {
   static constexpr int kMR = 8, kVL = 16, kNV = 3, kKC = 384, kNC = 480;
@@ -104,42 +108,27 @@ struct Traits {
   }
 };
 
-// m ← step(m, v) of ref::maxpool2d for 16 lanes: keep m if m is NaN, else take v if v is NaN or v > m.
-inline __m512 MaxStep16(__m512 m, __m512 v) {
-  const __mmask16 take = _mm512_kandn(_mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q),
-                                      _mm512_kor(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)));
-  return _mm512_mask_blend_ps(take, m, v);
-}
-
-void MaxPool2x2s2Row(const float* r0, const float* r1, float* y, int Q) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  int q = 0;
-  for (; q + 16 <= Q; q += 16) {
-    const __m512 a0 = _mm512_loadu_ps(r0 + 2 * q), a1 = _mm512_loadu_ps(r0 + 2 * q + 16);
-    const __m512 b0 = _mm512_loadu_ps(r1 + 2 * q), b1 = _mm512_loadu_ps(r1 + 2 * q + 16);
-    __m512 m = _mm512_permutex2var_ps(a0, even, a1);
-    m = MaxStep16(m, _mm512_permutex2var_ps(a0, odd, a1));
-    m = MaxStep16(m, _mm512_permutex2var_ps(b0, even, b1));
-    m = MaxStep16(m, _mm512_permutex2var_ps(b0, odd, b1));
-    _mm512_storeu_ps(y + q, m);
-  }
-  MaxPool2x2s2RowScalar(r0, r1, y, q, Q);
-}
-
 }  // namespace
 }  // namespace vgg::cpu::avx512
 
 namespace vgg::cpu {
 
+using avx512::Traits;
+void gemm_f32_8x48__avx512(const ConvGemmArgs& g, const GemmTask& t) { avx512::ConvGemm<Traits>(g, t); }
+void gemv_f32_8xk__avx512(const ConvGemmArgs& g, int p0, int p1, const float* bcol) { avx512::ConvGemv<Traits>(g, p0, p1, bcol); }
+void conv2d_nchw_f32_3x3s1_winograd2x2__avx512(const WinogradArgs& g, const GemmTask& t) {
+  avx512::ConvWinograd2x2<Traits>(g, t);
+}
+void conv2d_nchw_f32_3x3s1_winograd4x4__avx512(const WinogradArgs& g, const GemmTask& t) {
+  avx512::ConvWinograd4x4<Traits>(g, t);
+}
+
 const IsaKernels& Avx512Kernels() {
-  using T = avx512::Traits;
-  static const IsaKernels k = {CpuIsa::kAvx512, "gemm_f32_8x48__avx512", "gemv_f32_8xk__avx512",
-                               T::kMR, T::kVL, T::kNV * T::kVL, T::kKC, T::kNC,
-                               &avx512::ConvGemm<T>, &avx512::ConvGemv<T>,
-                               "maxpool2d_nchw_f32_2x2s2__avx512", &avx512::MaxPool2x2s2Row,
-                               "conv2d_nchw_f32_3x3s1_winograd2x2__avx512", &avx512::ConvWinograd2x2<T>,
-                               "conv2d_nchw_f32_3x3s1_winograd4x4__avx512", &avx512::ConvWinograd4x4<T>};
+  static const IsaKernels k = {CpuIsa::kAvx512, Traits::kMR, Traits::kVL, Traits::kNV * Traits::kVL, Traits::kKC, Traits::kNC,
+                               VGG_CPU_KERNEL(gemm_f32_8x48__avx512), VGG_CPU_KERNEL(gemv_f32_8xk__avx512),
+                               VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__avx512),
+                               VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__avx512),
+                               VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__avx512)};
   return k;
 }
 

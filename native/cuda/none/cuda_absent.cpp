@@ -21,22 +21,6 @@ Status MakeCudaBackend(const CudaOptions&, std::unique_ptr<Backend>*) {
 
 namespace cuda {
 
-const char* PrecisionName(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kTf32: return "tf32";
-    case Precision::kBf16: return "bf16";
-    case Precision::kFp16: return "fp16";
-  }
-  return "?";
-}
-
-bool ParsePrecision(const std::string& name, Precision* out) {
-  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16, Precision::kFp16})
-    if (name == PrecisionName(p)) { *out = p; return true; }
-  return false;
-}
-
 std::string ConvKernelName(const Backend&, const ConvShape&) { return std::string(); }
 
 ConvPlanInfo PlanConvFor(const ConvShape&, Precision, int) {

@@ -1,7 +1,7 @@
-// `Kernels`: direct, synchronous access to one backend's ops, for kernel tests and benches. Inputs are
-// copied into backend buffers, the output buffer is pre-filled with NaN (so an unwritten element shows),
-// and the result comes back as a new Float32Array.
-#include "binding/kernels_wrap.h"
+// `Kernels`: direct, synchronous access to one backend's ops, for the kernel tests (not shipped: this is
+// the vggnet_testing addon). Inputs are copied into backend buffers, the output buffer is pre-filled with
+// NaN (so an unwritten element shows), and the result comes back as a new Float32Array.
+#include "testing/kernels_wrap.h"
 
 #include <cmath>
 #include <limits>
@@ -53,15 +53,57 @@ void Check(Napi::Env env, const vgg::Status& st) { if (!st.ok()) Throw(env, st);
 Napi::Function KernelsWrap::Init(Napi::Env env) {
   return DefineClass(env, "Kernels",
                      {InstanceMethod("info", &KernelsWrap::Info), InstanceMethod("conv2d", &KernelsWrap::Conv2d),
-                      InstanceMethod("maxpool2d", &KernelsWrap::Maxpool2d), InstanceMethod("lrn", &KernelsWrap::Lrn),
-                      InstanceMethod("softmax", &KernelsWrap::Softmax),
-                      InstanceMethod("spatialMean", &KernelsWrap::SpatialMean),
-                      InstanceMethod("flipW", &KernelsWrap::FlipW)});
+                      InstanceMethod("planConv", &KernelsWrap::PlanConv),
+                      InstanceMethod("maxpool2d", &KernelsWrap::Maxpool2d), InstanceMethod("lrn", &KernelsWrap::Lrn)});
 }
 
+// new Kernels({device, threads, isa, precision, convAlgorithm}): every field required. A conv whose shape
+// the requested algorithm cannot serve is an UnsupportedError (no silent fallback, unlike a Network).
 KernelsWrap::KernelsWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KernelsWrap>(info) {
-  Napi::Object opts = info.Length() > 0 ? GetObject(info[0], "options") : Napi::Object::New(info.Env());
+  Napi::Object opts = GetObject(info[0], "options");
+  algorithm_ = GetConvAlgorithm(info.Env(), opts, "options");
   backend_ = CreateBackend(info.Env(), opts, "options");
+}
+
+vgg::ConvShape KernelsWrap::GetConvShape(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  Napi::Object o = GetObject(v, "shape");
+  vgg::ConvShape s;
+  s.N = GetInt(o, "N", "shape", 1, 1 << 16);
+  s.C = GetInt(o, "C", "shape", 1, 1 << 20);
+  s.H = GetInt(o, "H", "shape", 1, 1 << 16);
+  s.W = GetInt(o, "W", "shape", 1, 1 << 16);
+  s.K = GetInt(o, "K", "shape", 1, 1 << 20);
+  s.R = GetInt(o, "R", "shape", 1, 64);
+  s.S = GetInt(o, "S", "shape", 1, 64);
+  s.stride = GetInt(o, "stride", "shape", 1, 64);
+  s.pad = GetInt(o, "pad", "shape", 0, 64);
+  if (s.P() < 1 || s.Q() < 1) ThrowInvalid(env, "shape: kernel larger than the padded input");
+  return s;
+}
+
+vgg::ConvAlgorithm KernelsWrap::Algorithm(Napi::Env env, const vgg::ConvShape& s) const {
+  const vgg::ConvAlgorithm a = backend_->choose_conv_algorithm(s, algorithm_);
+  if (algorithm_ != vgg::ConvAlgorithm::kAuto && a != algorithm_)
+    Throw(env, vgg::Unsupported(std::string("conv2d: algorithm '") + vgg::ConvAlgorithmName(algorithm_) +
+                                "' cannot serve this shape on " + backend_->name()));
+  return a;
+}
+
+// planConv({N,C,H,W,K,R,S,stride,pad}) → {algorithm, kernel, workspaceBytes} of conv2d on that shape
+Napi::Value KernelsWrap::PlanConv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const vgg::ConvShape s = GetConvShape(info[0]);
+  std::vector<float> w(size_t(s.K) * s.C * s.R * s.S, 0.f);
+  std::unique_ptr<vgg::PackedConv> pc;
+  Check(env, backend_->pack_conv(s, Algorithm(env, s), w.data(), nullptr, &pc));
+  vgg::ConvPlan plan;
+  Check(env, backend_->plan_conv(s, *pc, &plan));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("algorithm", vgg::ConvAlgorithmName(plan.algorithm));
+  o.Set("kernel", plan.kernel);
+  o.Set("workspaceBytes", double(plan.workspace_floats * sizeof(float)));
+  return o;
 }
 
 Napi::Value KernelsWrap::Info(const Napi::CallbackInfo& info) {
@@ -74,18 +116,7 @@ Napi::Value KernelsWrap::Info(const Napi::CallbackInfo& info) {
 // conv2d({N,C,H,W,K,R,S,stride,pad}, x (N,C,H,W), w (K,C,R,S), b (K) | null, relu) → y (N,K,P,Q)
 Napi::Value KernelsWrap::Conv2d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object o = GetObject(info[0], "shape");
-  vgg::ConvShape s;
-  s.N = GetInt(o, "N", "shape", 1, 1 << 16);
-  s.C = GetInt(o, "C", "shape", 1, 1 << 20);
-  s.H = GetInt(o, "H", "shape", 1, 1 << 16);
-  s.W = GetInt(o, "W", "shape", 1, 1 << 16);
-  s.K = GetInt(o, "K", "shape", 1, 1 << 20);
-  s.R = GetInt(o, "R", "shape", 1, 64);
-  s.S = GetInt(o, "S", "shape", 1, 64);
-  s.stride = GetIntOr(o, "stride", "shape", 1, 64, 1);
-  s.pad = GetIntOr(o, "pad", "shape", 0, 64, 0);
-  if (s.P() < 1 || s.Q() < 1) ThrowInvalid(env, "shape: kernel larger than the padded input");
+  const vgg::ConvShape s = GetConvShape(info[0]);
   auto x = GetF32(info[1], "x", size_t(s.N) * s.C * s.H * s.W);
   auto w = GetF32(info[2], "w", size_t(s.K) * s.C * s.R * s.S);
   const bool has_b = !(info[3].IsNull() || info[3].IsUndefined());
@@ -94,14 +125,17 @@ Napi::Value KernelsWrap::Conv2d(const Napi::CallbackInfo& info) {
   if (!info[4].IsBoolean()) ThrowInvalid(env, "relu: expected a boolean, got " + Describe(info[4]));
   const bool relu = info[4].As<Napi::Boolean>().Value();
   std::unique_ptr<vgg::PackedConv> pc;
-  Check(env, backend_->pack_conv(s, w.Data(), has_b ? bias.data() : nullptr, &pc));
+  Check(env, backend_->pack_conv(s, Algorithm(env, s), w.Data(), has_b ? bias.data() : nullptr, &pc));
+  vgg::ConvPlan plan;
+  Check(env, backend_->plan_conv(s, *pc, &plan));
   std::unique_ptr<Buf> xb(Upload(env, *backend_, x));
   const size_t ny = size_t(s.N) * s.K * s.P() * s.Q();
   Buf yb(env, *backend_, ny);
   FillNaN(env, *backend_, yb.p, ny);
-  const size_t nws = backend_->conv_workspace(s);
+  // Exactly the planned workspace, so a sanitizer build sees any overrun.
+  const size_t nws = plan.workspace_floats;
   Buf wsb(env, *backend_, nws ? nws : 1);
-  Check(env, backend_->conv2d(s, *pc, relu, xb->p, yb.p, nws ? wsb.p : nullptr));
+  Check(env, backend_->conv2d(s, plan, *pc, relu, xb->p, yb.p, nws ? wsb.p : nullptr));
   return Download(env, *backend_, yb.p, ny);
 }
 
@@ -141,46 +175,6 @@ Napi::Value KernelsWrap::Lrn(const Napi::CallbackInfo& info) {
   Buf yb(env, *backend_, d.size());
   FillNaN(env, *backend_, yb.p, d.size());
   Check(env, backend_->lrn(d.n, d.c, d.h, d.w, p, xb->p, yb.p));
-  return Download(env, *backend_, yb.p, d.size());
-}
-
-// softmax(rows, cols, x (rows, cols)) → y
-Napi::Value KernelsWrap::Softmax(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("rows", info[0]);
-  o.Set("cols", info[1]);
-  const int rows = GetInt(o, "rows", "softmax", 1, 1 << 24), cols = GetInt(o, "cols", "softmax", 1, 1 << 24);
-  auto x = GetF32(info[2], "x", size_t(rows) * cols);
-  std::unique_ptr<Buf> xb(Upload(env, *backend_, x));
-  Buf yb(env, *backend_, x.ElementLength());
-  FillNaN(env, *backend_, yb.p, x.ElementLength());
-  Check(env, backend_->softmax(rows, cols, xb->p, yb.p));
-  return Download(env, *backend_, yb.p, x.ElementLength());
-}
-
-// spatialMean([N,C,H,W], x) → y (N,C)
-Napi::Value KernelsWrap::SpatialMean(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const vgg::Shape4 d = GetShape4(info[0], "dims");
-  auto x = GetF32(info[1], "x", d.size());
-  std::unique_ptr<Buf> xb(Upload(env, *backend_, x));
-  const size_t ny = size_t(d.n) * d.c;
-  Buf yb(env, *backend_, ny);
-  FillNaN(env, *backend_, yb.p, ny);
-  Check(env, backend_->spatial_mean(d.n, d.c, d.h, d.w, xb->p, yb.p));
-  return Download(env, *backend_, yb.p, ny);
-}
-
-// flipW([N,C,H,W], x) → y (N,C,H,W), mirrored along W
-Napi::Value KernelsWrap::FlipW(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const vgg::Shape4 d = GetShape4(info[0], "dims");
-  auto x = GetF32(info[1], "x", d.size());
-  std::unique_ptr<Buf> xb(Upload(env, *backend_, x));
-  Buf yb(env, *backend_, d.size());
-  FillNaN(env, *backend_, yb.p, d.size());
-  Check(env, backend_->flip_w(d.n, d.c, d.h, d.w, xb->p, yb.p));
   return Download(env, *backend_, yb.p, d.size());
 }
 

@@ -1,0 +1,104 @@
+#include "cpu/conv_pack.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "cpu/conv_planner.h"
+
+namespace vgg::cpu {
+
+namespace {
+
+void PackBias(const float* b, int K, int Mpad, float* dst) {
+  for (int m = 0; m < Mpad; ++m) dst[m] = (b && m < K) ? b[m] : 0.f;
+}
+
+// A: KC-deep blocks of MR-row panels (layout in cpu_kernels.h). Panels of one KC block are independent:
+// packed in parallel (FC6 is 103M floats).
+void PackGemmPanels(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, const float* w, int Kd, int Mpad,
+                    float* dst) {
+  const int MR = k.mr, KC = k.kc, panels = Mpad / MR;
+  for (int p0 = 0; p0 < Kd; p0 += KC) {
+    const int kc = std::min(KC, Kd - p0);
+    float* block = dst + size_t(p0) * Mpad;
+    pool.Run(pool.threads(), [&](int t) {
+      const int ia = int(int64_t(panels) * t / pool.threads()), ib = int(int64_t(panels) * (t + 1) / pool.threads());
+      for (int ip = ia; ip < ib; ++ip) {
+        float* panel = block + size_t(ip) * MR * kc;
+        for (int i = 0; i < MR; ++i) {
+          const int m = ip * MR + i;
+          const float* wr = m < s.K ? w + size_t(m) * Kd + p0 : nullptr;
+          for (int kk = 0; kk < kc; ++kk) panel[size_t(kk) * MR + i] = wr ? wr[kk] : 0.f;
+        }
+      }
+    });
+  }
+}
+
+// U_ξ = (G g Gᵀ)[i][s], ξ = (m+2)·i + s, computed in double and rounded once to float, packed like the
+// GEMM's A with Kdim = C: panel (pc, ip) of point ξ at ξ·C·Mpad + pc·Mpad + ip·MR·kc.
+// F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1];
+// F(4×4): G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1] (Lavin & Gray 2015).
+void PackWinogradPanels(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, const float* w, int m, int Mpad,
+                        float* dst) {
+  static const double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static const double kG4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int A = m + 2, NP = A * A;
+  const double* G = m == 4 ? &kG4[0][0] : &kG2[0][0];
+  const int MR = k.mr, KC = k.kc, C = s.C, K = s.K;
+  pool.Run(Mpad / MR, [&](int ip) {
+    for (int i = 0; i < MR; ++i) {
+      const int kk = ip * MR + i;
+      for (int c = 0; c < C; ++c) {
+        double u[36] = {};
+        if (kk < K) {
+          const float* g = w + (size_t(kk) * C + c) * 9;
+          double gg[6][3];  // G g
+          for (int r = 0; r < A; ++r)
+            for (int t = 0; t < 3; ++t)
+              gg[r][t] = G[r * 3 + 0] * g[t] + G[r * 3 + 1] * g[3 + t] + G[r * 3 + 2] * g[6 + t];
+          for (int r = 0; r < A; ++r)
+            for (int q = 0; q < A; ++q)
+              u[r * A + q] = gg[r][0] * G[q * 3 + 0] + gg[r][1] * G[q * 3 + 1] + gg[r][2] * G[q * 3 + 2];
+        }
+        const int pcb = c / KC * KC, kc = std::min(KC, C - pcb);
+        for (int xi = 0; xi < NP; ++xi)
+          dst[size_t(xi) * C * Mpad + size_t(pcb) * Mpad + size_t(ip) * MR * kc + size_t(c - pcb) * MR + i] =
+              float(u[xi]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvAlgorithm algorithm, const float* w,
+                const float* b, std::unique_ptr<CpuPackedConv>* out) {
+  if (s.K < 1 || s.C < 1 || s.R < 1 || s.S < 1) return InvalidArgument("cpu.pack_conv: K, C, R, S must be >= 1");
+  const int64_t kdim = int64_t(s.C) * s.R * s.S;
+  if (kdim > (int64_t(1) << 30) || s.K > (1 << 24)) return Unsupported("cpu.pack_conv: layer too large");
+  const int m = WinogradTile(algorithm);
+  if (algorithm != ConvAlgorithm::kGemm && !(m && WinogradEligible(s)))
+    return Unsupported(std::string("cpu.pack_conv: algorithm '") + ConvAlgorithmName(algorithm) +
+                       "' cannot serve this layer (Winograd needs 3x3, stride 1, pad 1, C and K >= 64)");
+  auto pc = std::make_unique<CpuPackedConv>();
+  pc->K = s.K; pc->C = s.C; pc->R = s.R; pc->S = s.S;
+  pc->kernels = &k;
+  pc->algo = algorithm;
+  pc->winograd = m;
+  pc->Mpad = (s.K + k.mr - 1) / k.mr * k.mr;
+  pc->Kdim = int(kdim);
+  const size_t n = m ? size_t(m + 2) * (m + 2) * s.C * pc->Mpad : size_t(kdim) * pc->Mpad;
+  pc->a.reset(AlignedFloats(n));
+  pc->bias.reset(AlignedFloats(size_t(pc->Mpad)));
+  if (!pc->a || !pc->bias) return DeviceError("cpu.pack_conv: out of host memory for " + std::to_string(n) + " floats");
+  if (m) PackWinogradPanels(k, pool, s, w, m, pc->Mpad, pc->a.get());
+  else PackGemmPanels(k, pool, s, w, pc->Kdim, pc->Mpad, pc->a.get());
+  PackBias(b, s.K, pc->Mpad, pc->bias.get());
+  *out = std::move(pc);
+  return {};
+}
+
+}  // namespace vgg::cpu

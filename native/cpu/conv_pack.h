@@ -1,0 +1,35 @@
+// Conv weights packed once for the CPU kernels: the GEMM panel layout of cpu_kernels.h, or the Winograd
+// transformed matrices U_ξ = G g Gᵀ in the same panel layout.
+#pragma once
+#include <memory>
+
+#include "core/backend.h"
+#include "cpu/aligned_buffer.h"
+#include "cpu/cpu_kernels.h"
+#include "cpu/thread_pool.h"
+
+namespace vgg::cpu {
+
+// Weights of one conv layer in the layout of one kernel family.
+class CpuPackedConv final : public PackedConv {
+ public:
+  int K = 0, C = 0, R = 0, S = 0;
+  int Mpad = 0, Kdim = 0;
+  const IsaKernels* kernels = nullptr;  // the layout (MR, KC) belongs to this family
+  ConvAlgorithm algo = ConvAlgorithm::kGemm;
+  int winograd = 0;  // 2 or 4: `a` holds the (m+2)² transformed F(m×m, 3×3) matrices
+  AlignedBuf a;      // Kdim × Mpad floats (Winograd: (m+2)² · C × Mpad)
+  AlignedBuf bias;   // Mpad floats, zeros where the layer has no bias
+  size_t bytes() const override {
+    const size_t rows = winograd ? size_t(winograd + 2) * (winograd + 2) * C : size_t(Kdim);
+    return (rows + 1) * Mpad * sizeof(float);
+  }
+  ConvAlgorithm algorithm() const override { return algo; }
+};
+
+// Packs w (K,C,R,S) OIHW and b (K, may be null) for kGemm, or for a Winograd algorithm (3×3 only).
+// kDevice when out of memory.
+Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvAlgorithm algorithm, const float* w,
+                const float* b, std::unique_ptr<CpuPackedConv>* out);
+
+}  // namespace vgg::cpu

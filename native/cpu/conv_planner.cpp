@@ -1,0 +1,103 @@
+#include "cpu/conv_planner.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace vgg::cpu {
+
+namespace {
+// Floats of a thread's Winograd V and M buffers ((m+2)² · tiles · (C + rows)): ~1.5 MB, inside a 2 MB L2.
+constexpr double kWinoBudget = 393216;
+}  // namespace
+
+bool WinogradEligible(const ConvShape& s) {
+  return s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1 && s.C >= 64 && s.K >= 64;
+}
+
+ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested) {
+  switch (requested) {
+    case ConvAlgorithm::kAuto:
+      return WinogradEligible(s) ? ConvAlgorithm::kWinograd4x4 : ConvAlgorithm::kGemm;
+    case ConvAlgorithm::kWinograd2x2:
+    case ConvAlgorithm::kWinograd4x4:
+      return WinogradEligible(s) ? requested : ConvAlgorithm::kGemm;
+    default:
+      return ConvAlgorithm::kGemm;
+  }
+}
+
+int WinogradTile(ConvAlgorithm a) {
+  return a == ConvAlgorithm::kWinograd4x4 ? 4 : a == ConvAlgorithm::kWinograd2x2 ? 2 : 0;
+}
+
+// Splits the GEMM into tm row groups (of MR panels) × tn column chunks (of NR-column granules), the
+// tasks being claimed dynamically by the pool's threads. Work of a task ~ kdim · cols · (rows + 16):
+// padded MACs plus packing its B columns (~16 MAC-equivalents per packed float, paid again by each row
+// group). Minimises the list-scheduling bound total/T + largest task (+ a fixed cost per task), so big
+// layers get several tasks per thread (a preempted thread on a shared host then costs one task, not
+// half the layer) and small ones split rows as well as columns.
+Grid ChooseGrid(const IsaKernels& k, int threads, int M, int cols, int kdim) {
+  const int T = threads;
+  if (T == 1) return {};
+  const int64_t panels = (M + k.mr - 1) / k.mr;
+  const int64_t granules = (cols + k.nr - 1) / k.nr;
+  const double kd = double(kdim), per_task = 1e5;
+  Grid best;
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (int tm = 1; tm <= std::min<int64_t>(panels, 8 * T); ++tm)
+    for (int tn = 1; tn <= std::min<int64_t>(granules, 64 * T) && tm * tn <= 64 * T; ++tn) {
+      const double rows_max = double((panels + tm - 1) / tm) * k.mr + 16.0;
+      const double cols_max = double((granules + tn - 1) / tn) * k.nr;
+      const double total = kd * (double(panels) * k.mr + 16.0 * tm) * (double(cols) + 0.5 * k.vl * tn);
+      const double cost = total / T + kd * rows_max * cols_max + per_task * tm * tn;
+      if (cost < best_cost * 0.999) {
+        best_cost = cost;
+        best = {tm, tn};
+      }
+    }
+  return best;
+}
+
+// Blocks of tiles sized so a thread's V and M buffers stay near kWinoBudget (at least one NR panel), then
+// rows split until there are a few tasks per thread.
+WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int m) {
+  const int T = threads;
+  const int NR = k.nr, VL = k.vl, MR = k.mr;
+  const int panels = (s.K + MR - 1) / MR;
+  WinoPlan p;
+  const int points = (m + 2) * (m + 2);
+  p.tiles = s.N * ((s.P() + m - 1) / m) * ((s.Q() + m - 1) / m);
+  const int units = (p.tiles + VL - 1) / VL;
+  const int budget = int(kWinoBudget / (points * (s.C + std::min(panels * MR, 256))));
+  const int nt = std::max(1, std::min(8, budget / NR)) * NR;
+  p.tn = std::min(units, (p.tiles + nt - 1) / nt);
+  while (T > 1 && p.tm * p.tn < 4 * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
+  p.rows_cap = (panels + p.tm - 1) / p.tm * MR;
+  p.ntp = ((units + p.tn - 1) / p.tn * VL + NR - 1) / NR * NR;
+  return p;
+}
+
+GemmTask GridTask(int t, int tm, int tn, int panels, int units, int unit, int cols, float* ws) {
+  const int ti = t / tn, tj = t % tn;
+  GemmTask task;
+  task.p0 = int(int64_t(panels) * ti / tm);
+  task.p1 = int(int64_t(panels) * (ti + 1) / tm);
+  task.c0 = std::min(cols, int(int64_t(units) * tj / tn) * unit);
+  task.c1 = std::min(cols, int(int64_t(units) * (tj + 1) / tn) * unit);
+  task.ws = ws;
+  return task;
+}
+
+size_t ConvWorkspaceFloats(const IsaKernels& k, int threads, const ConvShape& s, ConvAlgorithm algorithm) {
+  if (const int m = WinogradTile(algorithm)) {
+    const WinoPlan wp = PlanWinograd(k, threads, s, m);
+    return size_t(threads) * WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, (m + 2) * (m + 2));
+  }
+  const int cols = s.N * s.P() * s.Q();
+  const int kdim = s.C * s.R * s.S;
+  if (cols == 1) return FcShaped(s) ? 0 : (size_t(kdim) + 15) / 16 * 16;
+  return size_t(threads) * GemmWorkspacePerThread(k, kdim, cols);
+}
+
+}  // namespace vgg::cpu

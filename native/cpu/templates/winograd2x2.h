@@ -1,0 +1,157 @@
+// Winograd F(2×2, 3×3) kernel template. Included inside an ISA unit's anonymous namespace after
+// templates/winograd_common.h (see templates/gemm.h).
+
+// Winograd F(2×2, 3×3), layouts in cpu_kernels.h. The transforms are plain loops over the tiles of a
+// run (contiguous lanes of a panel) that the compiler vectorises with this unit's ISA flags.
+
+template <class T>
+void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
+  constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC;
+  const ConvShape& s = g.s;
+  const int C = s.C, H = s.H, W = s.W, P = s.P(), Q = s.Q(), M = g.M;
+  const int TQ = (Q + 1) / 2, TP = (P + 1) / 2, per_img = TP * TQ;
+  const int t0 = task.c0, t1 = task.c1, nt = t1 - t0;
+  const int full = nt / NR, tail = nt - full * NR, tail_w = (tail + VL - 1) / VL * VL;
+  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
+  float* V = task.ws;
+  float* Mb = V + 16 * size_t(C) * ntp;
+  WinoRun* runs = reinterpret_cast<WinoRun*>(Mb + 16 * rows_cap * ntp);
+  int nruns = 0;
+  for (int j = t0; j < t1;) {
+    const int n = j / per_img, rem = j - n * per_img, ty = rem / TQ, tx = rem - ty * TQ;
+    const int jj = j - t0, panel = jj / NR, lane = jj - panel * NR;
+    const int len = Min(Min(TQ - tx, NR - lane), t1 - j);
+    runs[nruns++] = {n, ty, tx, len, panel, lane, 0, 0};
+    j += len;
+  }
+
+  // Input transform: V_ξ[c][tile] = (Bᵀ d B)[i][s] with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
+  alignas(64) float rows[4][2 * NR + 2];
+  alignas(64) float t[4][2 * NR + 2];
+  const size_t plane = size_t(H) * W;
+  for (int c = 0; c < C; ++c) {
+    const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
+    float* vc = V + size_t(pc) * ntp;  // + ξ·C·ntp + panel·kc·NR + kk·w + lane
+    for (int ri = 0; ri < nruns; ++ri) {
+      const WinoRun& r = runs[ri];
+      const int w_panel = r.panel < full ? NR : tail_w;
+      const int width = 2 * r.len + 2, w0 = 2 * r.tx0 - 1;
+      const float* xc = g.x + (size_t(r.n) * C + c) * plane;
+      LoadTileRows(xc, H, W, 2 * r.ty - 1, w0, width, 4, rows[0], sizeof(rows[0]) / sizeof(float));
+      for (int i = 0; i < width; ++i) {
+        const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i];
+        t[0][i] = d0 - d2;
+        t[1][i] = d1 + d2;
+        t[2][i] = d2 - d1;
+        t[3][i] = d1 - d3;
+      }
+      const size_t off = size_t(r.panel) * kc * NR + size_t(kk) * w_panel + r.lane;
+      const int len = r.len;
+      for (int i = 0; i < 4; ++i) {
+        const float* ti = t[i];
+        float* __restrict v0 = vc + size_t(4 * i + 0) * C * ntp + off;
+        float* __restrict v1 = vc + size_t(4 * i + 1) * C * ntp + off;
+        float* __restrict v2 = vc + size_t(4 * i + 2) * C * ntp + off;
+        float* __restrict v3 = vc + size_t(4 * i + 3) * C * ntp + off;
+        for (int j = 0; j < len; ++j) {
+          const float a0 = ti[2 * j], a1 = ti[2 * j + 1], a2 = ti[2 * j + 2], a3 = ti[2 * j + 3];
+          v0[j] = a0 - a2;
+          v1[j] = a1 + a2;
+          v2[j] = a2 - a1;
+          v3[j] = a1 - a3;
+        }
+      }
+    }
+    if (tail < tail_w) {  // lanes past the block's tiles: zeros (their results are never read)
+      for (int xi = 0; xi < 16; ++xi) {
+        float* d = vc + size_t(xi) * C * ntp + size_t(full) * kc * NR + size_t(kk) * tail_w;
+        for (int i = tail; i < tail_w; ++i) d[i] = 0.f;
+      }
+    }
+  }
+
+  // 16 GEMMs: M_ξ[rows p0..p1][tiles] = U_ξ × V_ξ (every output one sequential FMA chain over c).
+  alignas(64) static const float kZeros[64] = {};
+  static_assert(MR <= 64, "bias of zeros covers MR rows");
+  for (int xi = 0; xi < 16; ++xi) {
+    const float* Ax = g.a + size_t(xi) * C * g.Mpad;
+    const float* Vx = V + size_t(xi) * C * ntp;
+    float* Mx = Mb + size_t(xi) * rows_cap * ntp;
+    for (int pc = 0; pc < C; pc += KC) {
+      const int kc = Min(KC, C - pc);
+      const int flags = pc == 0 ? kTileFirst : 0;
+      for (int ip = task.p0; ip < task.p1; ++ip) {
+        const float* a = Ax + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
+        float* mrow = Mx + size_t(ip - task.p0) * MR * ntp;
+        for (int panel = 0; panel * NR < nt; ++panel) {
+          const int nv = panel < full ? T::kNV : tail_w / VL;
+          TileDispatch<T>(nv, kc, a, Vx + size_t(pc) * ntp + size_t(panel) * kc * NR, mrow + size_t(panel) * NR, ntp,
+                          flags, kZeros);
+        }
+      }
+    }
+  }
+
+  // Output transform: Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 −1 −1], + bias, ReLU (NaN and −0 kept). Two
+  // vectorisable passes per run: the four outputs of each tile into planar rows, then interleaved into y.
+  alignas(64) float yv[4][NR];  // y00, y01, y10, y11 of each tile
+  alignas(64) float out[2 * NR];
+  const int m_end = Min(task.p1 * MR, M);
+  const bool relu = g.relu;
+  for (int m = task.p0 * MR; m < m_end; ++m) {
+    const float bias = g.bias[m];
+    const float* mm = Mb + size_t(m - task.p0 * MR) * ntp;
+    for (int ri = 0; ri < nruns; ++ri) {
+      const WinoRun& r = runs[ri];
+      const float* mr = mm + size_t(r.panel) * NR + r.lane;
+      const int len = r.len;
+      const size_t st = rows_cap * ntp;
+      const float* __restrict m0 = mr;
+      float* __restrict y00 = yv[0];
+      float* __restrict y01 = yv[1];
+      float* __restrict y10 = yv[2];
+      float* __restrict y11 = yv[3];
+      for (int j = 0; j < len; ++j) {
+        // z_a[s] = (Aᵀ M)[a][s]
+        const float z00 = m0[j] + m0[4 * st + j] + m0[8 * st + j];
+        const float z01 = m0[st + j] + m0[5 * st + j] + m0[9 * st + j];
+        const float z02 = m0[2 * st + j] + m0[6 * st + j] + m0[10 * st + j];
+        const float z03 = m0[3 * st + j] + m0[7 * st + j] + m0[11 * st + j];
+        const float z10 = m0[4 * st + j] - m0[8 * st + j] - m0[12 * st + j];
+        const float z11 = m0[5 * st + j] - m0[9 * st + j] - m0[13 * st + j];
+        const float z12 = m0[6 * st + j] - m0[10 * st + j] - m0[14 * st + j];
+        const float z13 = m0[7 * st + j] - m0[11 * st + j] - m0[15 * st + j];
+        y00[j] = z00 + z01 + z02 + bias;
+        y01[j] = z01 - z02 - z03 + bias;
+        y10[j] = z10 + z11 + z12 + bias;
+        y11[j] = z11 - z12 - z13 + bias;
+      }
+      if (relu) {
+        for (int a = 0; a < 4; ++a) {
+          float* __restrict v = yv[a];
+          for (int j = 0; j < len; ++j) v[j] = v[j] < 0.f ? 0.f : v[j];
+        }
+      }
+      const int q0 = 2 * r.tx0, cnt = Min(2 * len, Q - q0);
+      for (int a = 0; a < 2; ++a) {
+        const int p = 2 * r.ty + a;
+        if (p >= P) break;
+        float* __restrict dst = g.y + ((size_t(r.n) * M + m) * P + p) * Q + q0;
+        const float* __restrict ev = yv[2 * a];
+        const float* __restrict od = yv[2 * a + 1];
+        if (cnt == 2 * len) {
+          for (int j = 0; j < len; ++j) {
+            dst[2 * j] = ev[j];
+            dst[2 * j + 1] = od[j];
+          }
+        } else {  // odd Q: the last tile's second column falls outside
+          for (int j = 0; j < len; ++j) {
+            out[2 * j] = ev[j];
+            out[2 * j + 1] = od[j];
+          }
+          for (int i = 0; i < cnt; ++i) dst[i] = out[i];
+        }
+      }
+    }
+  }
+}

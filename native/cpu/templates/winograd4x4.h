@@ -1,0 +1,155 @@
+// Winograd F(4×4, 3×3) kernel template. Included inside an ISA unit's anonymous namespace after
+// templates/winograd_common.h (see templates/gemm.h).
+
+// Winograd F(4×4, 3×3): 6×6 patches, 36 points ξ = 6i + s (layouts as for F(2×2, 3×3) with 36 in place of
+// 16), Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
+// Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]. Multiply-adds per output: 36·C/16 = 2.25·C.
+template <class T>
+void ConvWinograd4x4(const WinogradArgs& g, const GemmTask& task) {
+  constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC, NP = 36;
+  const ConvShape& s = g.s;
+  const int C = s.C, H = s.H, W = s.W, P = s.P(), Q = s.Q(), M = g.M;
+  const int TQ = (Q + 3) / 4, TP = (P + 3) / 4, per_img = TP * TQ;
+  const int t0 = task.c0, t1 = task.c1, nt = t1 - t0;
+  const int full = nt / NR, tail = nt - full * NR, tail_w = (tail + VL - 1) / VL * VL;
+  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
+  float* V = task.ws;
+  float* Mb = V + NP * size_t(C) * ntp;
+  WinoRun* runs = reinterpret_cast<WinoRun*>(Mb + NP * rows_cap * ntp);
+  int nruns = 0;
+  for (int j = t0; j < t1;) {
+    const int n = j / per_img, rem = j - n * per_img, ty = rem / TQ, tx = rem - ty * TQ;
+    const int jj = j - t0, panel = jj / NR, lane = jj - panel * NR;
+    const int len = Min(Min(TQ - tx, NR - lane), t1 - j);
+    runs[nruns++] = {n, ty, tx, len, panel, lane, 0, 0};
+    j += len;
+  }
+
+  alignas(64) float rows[6][4 * NR + 2];
+  alignas(64) float t[6][4 * NR + 2];
+  const size_t plane = size_t(H) * W;
+  for (int c = 0; c < C; ++c) {
+    const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
+    float* vc = V + size_t(pc) * ntp;
+    for (int ri = 0; ri < nruns; ++ri) {
+      const WinoRun& r = runs[ri];
+      const int w_panel = r.panel < full ? NR : tail_w;
+      const int width = 4 * r.len + 2, w0 = 4 * r.tx0 - 1;
+      const float* xc = g.x + (size_t(r.n) * C + c) * plane;
+      LoadTileRows(xc, H, W, 4 * r.ty - 1, w0, width, 6, rows[0], sizeof(rows[0]) / sizeof(float));
+      for (int i = 0; i < width; ++i) {
+        const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i], d4 = rows[4][i], d5 = rows[5][i];
+        t[0][i] = 4.f * d0 - 5.f * d2 + d4;
+        t[1][i] = (d3 + d4) - 4.f * (d1 + d2);
+        t[2][i] = 4.f * (d1 - d2) + (d4 - d3);
+        t[3][i] = 2.f * (d3 - d1) + (d4 - d2);
+        t[4][i] = 2.f * (d1 - d3) + (d4 - d2);
+        t[5][i] = 4.f * d1 - 5.f * d3 + d5;
+      }
+      const size_t off = size_t(r.panel) * kc * NR + size_t(kk) * w_panel + r.lane;
+      const int len = r.len;
+      const size_t pstride = size_t(C) * ntp;
+      for (int i = 0; i < 6; ++i) {
+        const float* ti = t[i];
+        float* __restrict v = vc + size_t(6 * i) * pstride + off;
+        for (int j = 0; j < len; ++j) {
+          const float a0 = ti[4 * j], a1 = ti[4 * j + 1], a2 = ti[4 * j + 2], a3 = ti[4 * j + 3], a4 = ti[4 * j + 4],
+                      a5 = ti[4 * j + 5];
+          v[j] = 4.f * a0 - 5.f * a2 + a4;
+          v[pstride + j] = (a3 + a4) - 4.f * (a1 + a2);
+          v[2 * pstride + j] = 4.f * (a1 - a2) + (a4 - a3);
+          v[3 * pstride + j] = 2.f * (a3 - a1) + (a4 - a2);
+          v[4 * pstride + j] = 2.f * (a1 - a3) + (a4 - a2);
+          v[5 * pstride + j] = 4.f * a1 - 5.f * a3 + a5;
+        }
+      }
+    }
+    if (tail < tail_w) {
+      for (int xi = 0; xi < NP; ++xi) {
+        float* d = vc + size_t(xi) * C * ntp + size_t(full) * kc * NR + size_t(kk) * tail_w;
+        for (int i = tail; i < tail_w; ++i) d[i] = 0.f;
+      }
+    }
+  }
+
+  alignas(64) static const float kZeros[64] = {};
+  static_assert(MR <= 64, "bias of zeros covers MR rows");
+  for (int xi = 0; xi < NP; ++xi) {
+    const float* Ax = g.a + size_t(xi) * C * g.Mpad;
+    const float* Vx = V + size_t(xi) * C * ntp;
+    float* Mx = Mb + size_t(xi) * rows_cap * ntp;
+    for (int pc = 0; pc < C; pc += KC) {
+      const int kc = Min(KC, C - pc);
+      const int flags = pc == 0 ? kTileFirst : 0;
+      for (int ip = task.p0; ip < task.p1; ++ip) {
+        const float* a = Ax + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
+        float* mrow = Mx + size_t(ip - task.p0) * MR * ntp;
+        for (int panel = 0; panel * NR < nt; ++panel) {
+          const int nv = panel < full ? T::kNV : tail_w / VL;
+          TileDispatch<T>(nv, kc, a, Vx + size_t(pc) * ntp + size_t(panel) * kc * NR, mrow + size_t(panel) * NR, ntp,
+                          flags, kZeros);
+        }
+      }
+    }
+  }
+
+  // Output transform, two passes per run as in F(2×2): 16 planar outputs per tile, then interleaved.
+  alignas(64) float yv[16][NR];
+  alignas(64) float out[4 * NR];
+  const int m_end = Min(task.p1 * MR, M);
+  const bool relu = g.relu;
+  const size_t st = rows_cap * ntp;
+  for (int m = task.p0 * MR; m < m_end; ++m) {
+    const float bias = g.bias[m];
+    const float* mm = Mb + size_t(m - task.p0 * MR) * ntp;
+    for (int ri = 0; ri < nruns; ++ri) {
+      const WinoRun& r = runs[ri];
+      const float* __restrict m0 = mm + size_t(r.panel) * NR + r.lane;
+      const int len = r.len;
+      for (int j = 0; j < len; ++j) {
+        float z[4][6];  // z[a][s] = (Aᵀ M)[a][s]
+        for (int s6 = 0; s6 < 6; ++s6) {
+          const float M0 = m0[s6 * st + j], M1 = m0[(6 + s6) * st + j], M2 = m0[(12 + s6) * st + j],
+                      M3 = m0[(18 + s6) * st + j], M4 = m0[(24 + s6) * st + j], M5 = m0[(30 + s6) * st + j];
+          const float p1 = M1 + M2, m1 = M1 - M2, p3 = M3 + M4, m3 = M3 - M4;
+          z[0][s6] = M0 + p1 + p3;
+          z[1][s6] = m1 + 2.f * m3;
+          z[2][s6] = p1 + 4.f * p3;
+          z[3][s6] = m1 + 8.f * m3 + M5;
+        }
+        for (int a = 0; a < 4; ++a) {
+          const float p1 = z[a][1] + z[a][2], m1 = z[a][1] - z[a][2], p3 = z[a][3] + z[a][4], m3 = z[a][3] - z[a][4];
+          yv[4 * a + 0][j] = z[a][0] + p1 + p3 + bias;
+          yv[4 * a + 1][j] = m1 + 2.f * m3 + bias;
+          yv[4 * a + 2][j] = p1 + 4.f * p3 + bias;
+          yv[4 * a + 3][j] = m1 + 8.f * m3 + z[a][5] + bias;
+        }
+      }
+      if (relu) {
+        for (int a = 0; a < 16; ++a) {
+          float* __restrict v = yv[a];
+          for (int j = 0; j < len; ++j) v[j] = v[j] < 0.f ? 0.f : v[j];
+        }
+      }
+      const int q0 = 4 * r.tx0, cnt = Min(4 * len, Q - q0);
+      for (int a = 0; a < 4; ++a) {
+        const int p = 4 * r.ty + a;
+        if (p >= P) break;
+        float* __restrict dst = g.y + ((size_t(r.n) * M + m) * P + p) * Q + q0;
+        const float* __restrict y0 = yv[4 * a];
+        const float* __restrict y1 = yv[4 * a + 1];
+        const float* __restrict y2 = yv[4 * a + 2];
+        const float* __restrict y3 = yv[4 * a + 3];
+        float* __restrict o = cnt == 4 * len ? dst : out;
+        for (int j = 0; j < len; ++j) {
+          o[4 * j] = y0[j];
+          o[4 * j + 1] = y1[j];
+          o[4 * j + 2] = y2[j];
+          o[4 * j + 3] = y3[j];
+        }
+        if (o == out)
+          for (int i = 0; i < cnt; ++i) dst[i] = out[i];
+      }
+    }
+  }
+}

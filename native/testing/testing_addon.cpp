@@ -1,0 +1,65 @@
+// The vggnet_testing addon: what the kernel tests need and the shipped addon does not (built with
+// VGGNET_TESTING=ON, never part of a prebuild). Exports the `Kernels` class and `cpuKernels()`, the list of
+// every CPU kernel by its symbol name.
+#include <napi.h>
+
+#include "binding/args.h"
+#include "binding/errors.h"
+#include "cpu/cpu_kernels.h"
+#include "testing/kernels_wrap.h"
+
+namespace vggjs {
+namespace {
+
+Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
+  RegisterErrorClasses(info.Env(), GetObject(info[0], "classes"));
+  return info.Env().Undefined();
+}
+
+// cpuKernels() → [{name, isa, op, algorithm, supported}]: supported when cpuid reports the family's ISA.
+Napi::Value CpuKernels(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const vgg::CpuInfo& ci = vgg::GetCpuInfo();
+  struct Family {
+    const vgg::cpu::IsaKernels& k;
+    const char* isa;
+    bool supported;
+  };
+  const Family families[] = {{vgg::cpu::ScalarKernels(), "scalar", true},
+                             {vgg::cpu::Avx2Kernels(), "avx2", ci.avx2 && ci.fma},
+                             {vgg::cpu::Avx512Kernels(), "avx512", ci.avx512 && ci.fma}};
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (const Family& f : families) {
+    const std::pair<const char*, const char*> ops[][2] = {
+        {{f.k.gemm.name, "conv2d"}, {"gemm", ""}},
+        {{f.k.gemv.name, "conv2d"}, {"gemm", ""}},
+        {{f.k.winograd2x2.name, "conv2d"}, {"winograd2x2", ""}},
+        {{f.k.winograd4x4.name, "conv2d"}, {"winograd4x4", ""}},
+        {{f.k.maxpool_2x2s2_row.name, "maxpool2d"}, {"", ""}},
+    };
+    for (const auto& op : ops) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", op[0].first);
+      o.Set("op", op[0].second);
+      o.Set("algorithm", op[1].first);
+      o.Set("isa", f.isa);
+      o.Set("supported", f.supported);
+      out.Set(n++, o);
+    }
+  }
+  return out;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses));
+  exports.Set("cpuKernels", Napi::Function::New(env, CpuKernels));
+  exports.Set("Kernels", KernelsWrap::Init(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace vggjs
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vggjs::Init(env, exports); }
+NODE_API_MODULE(vggnet_testing, InitModule)
