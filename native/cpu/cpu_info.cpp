@@ -1,4 +1,4 @@
-// CPU feature detection, resolved once (DESIGN.md habit 2).
+// CPU feature detection, resolved once per process: the kernel family is chosen from it a single time.
 #include <thread>
 
 #include "core/backend.h"
