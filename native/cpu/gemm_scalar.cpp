@@ -1,5 +1,6 @@
 // Portable scalar kernel family: plain C++ loops (the compiler may use the x86-64 baseline SSE2), so a
-// prebuilt binary runs on any CPU. Kernels: gemm_f32_4x8__scalar, gemv_f32_4xk__scalar.
+// prebuilt binary runs on any CPU. Kernels: gemm_f32_4x8__scalar, gemv_f32_4xk__scalar,
+// conv2d_nchw_f32_3x3s1_winograd{2x2,4x4}__scalar, maxpool2d_nchw_f32_2x2s2__scalar.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>

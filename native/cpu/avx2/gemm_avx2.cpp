@@ -1,6 +1,8 @@
 // AVX2+FMA kernel family (compiled with -mavx2 -mfma; used only when cpuid reports both).
 // Kernels: gemm_f32_6x16__avx2 (6 rows × 2 ymm columns = 12 accumulators; also 6x8 for tails),
-//          gemv_f32_6xk__avx2 (single column, streams the packed 6-row panels at memory speed).
+//          gemv_f32_6xk__avx2 (single column, streams the packed 6-row panels at memory speed),
+//          conv2d_nchw_f32_3x3s1_winograd{2x2,4x4}__avx2 (the templates around this unit's microkernel).
+// Its max pool is in maxpool_avx2.cpp.
 #include <immintrin.h>
 
 #include <cstddef>

@@ -1,6 +1,8 @@
 // AVX-512 kernel family (compiled with -mavx512f/bw/vl/dq; used only when cpuid reports them and FMA).
 // Kernels: gemm_f32_8x48__avx512 (8 rows × 3 zmm columns = 24 accumulators; 8x32 and 8x16 for tails),
-//          gemv_f32_8xk__avx512 (single column, streams the packed 8-row panels at memory speed).
+//          gemv_f32_8xk__avx512 (single column, streams the packed 8-row panels at memory speed),
+//          conv2d_nchw_f32_3x3s1_winograd{2x2,4x4}__avx512 (the templates around this unit's microkernel).
+// Its max pool is in maxpool_avx512.cpp.
 // GCC 12 flags its own avx512fintrin.h helpers (_mm512_undefined_*) as uninitialized: a known false positive.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
