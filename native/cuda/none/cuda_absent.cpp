@@ -1,6 +1,6 @@
 // Stand-in when the addon is built without nvcc (or with VGGNET_CUDA=OFF).
 #include "core/backend.h"
-#include "cuda/cuda_backend.h"
+#include "cuda/cuda_extras.h"
 
 namespace vgg {
 
