@@ -87,8 +87,4 @@ cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int 
 // cudaErrorInvalidDeviceFunction) when this binary has no SASS/PTX the current device can run.
 cudaError_t CheckKernelImage();
 
-// Register-only peak loops (peak.cu): fp32 FMA, or wmma mma_sync of `math` on fragments held in
-// registers. Writes FLOPs executed to *flop; time it around a stream synchronisation.
-cudaError_t LaunchPeak(Math math, int blocks, long long iters, float* sink, double* flop, cudaStream_t stream);
-
 }  // namespace vgg::cuda

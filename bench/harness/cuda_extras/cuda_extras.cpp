@@ -1,38 +1,17 @@
-#include "cuda/cuda_extras.h"
+#include "cuda_extras.h"
 
 #include <algorithm>
 
 #include "cuda/cuda_backend.h"
-#include "cuda/cuda_kernels.h"
 #include "cuda/cuda_planner.h"
 #include "cuda/device_state.h"
+#include "peak.h"
 
 namespace vgg::cuda {
-
-std::string ConvKernelName(const Backend& be, const ConvShape& s) {
-  const auto* cb = dynamic_cast<const CudaBackend*>(&be);
-  return cb ? PlanConv(s, cb->precision(), cb->sms()).kernel : std::string();
-}
-
-ConvPlanInfo PlanConvFor(const ConvShape& s, Precision p, int sms) {
-  const IgemmPlan pl = PlanConv(s, p, sms);
-  ConvPlanInfo r;
-  r.kernel = pl.kernel;
-  r.split = pl.split;
-  r.workspace_floats = pl.ws;
-  r.gemv = pl.gemv;
-  r.bm = pl.bm;
-  return r;
-}
 
 size_t DeviceBytesInUse(const Backend& be) {
   const auto* cb = dynamic_cast<const CudaBackend*>(&be);
   return cb ? cb->bytes_in_use() : 0;
-}
-
-int DeviceSms(const Backend& be) {
-  const auto* cb = dynamic_cast<const CudaBackend*>(&be);
-  return cb ? cb->sms() : 0;
 }
 
 Status MeasurePeakFlops(int device, Precision p, double* flops) {
@@ -57,7 +36,8 @@ Status MeasurePeakFlops(int device, Precision p, double* flops) {
   for (int rep = 0; rep < 5; ++rep) {
     double flop = 0;
     VGG_CUDA_TRY(cudaEventRecord(e0, ds.stream), "cudaEventRecord");
-    VGG_CUDA_TRY(LaunchPeak(math, blocks, iters, sink, &flop, ds.stream), "launch of peak loop");
+    VGG_CUDA_TRY(cudaPeekAtLastError(), "a CUDA call before the launch of the peak loop");
+    VGG_CUDA_TRY(LaunchPeak(math, blocks, iters, sink, &flop, ds.stream), "launch of the peak loop");
     VGG_CUDA_TRY(cudaEventRecord(e1, ds.stream), "cudaEventRecord");
     VGG_CUDA_TRY(cudaEventSynchronize(e1), "cudaEventSynchronize (peak loop)");
     float ms = 0;
