@@ -62,17 +62,26 @@ bool ReadRows(const std::string& dir, const std::string& file, size_t columns, s
   return true;
 }
 
-bool Int(const Row& r, size_t i, int* out, std::string* error) {
-  const std::string& s = r.f[i];
+bool ParseInt(const std::string& s, int* out) {
   char* end = nullptr;
   errno = 0;
   const long v = std::strtol(s.c_str(), &end, 10);
-  if (s.empty() || *end != '\0' || errno != 0 || v < -(1L << 30) || v > (1L << 30)) {
-    *error = r.where + ": field " + std::to_string(i + 1) + " '" + s + "' is not an integer";
-    return false;
-  }
+  if (s.empty() || *end != '\0' || errno != 0 || v < -(1L << 30) || v > (1L << 30)) return false;
   *out = int(v);
   return true;
+}
+
+bool Int(const Row& r, size_t i, int* out, std::string* error) {
+  if (ParseInt(r.f[i], out)) return true;
+  *error = r.where + ": field " + std::to_string(i + 1) + " '" + r.f[i] + "' is not an integer";
+  return false;
+}
+
+// Item `item` of list field i (a stage's conv width, an FC width) as an integer.
+bool ListInt(const Row& r, size_t i, const std::string& item, int* out, std::string* error) {
+  if (ParseInt(item, out)) return true;
+  *error = r.where + ": field " + std::to_string(i + 1) + " '" + r.f[i] + "': '" + item + "' is not an integer";
+  return false;
 }
 
 bool Float(const Row& r, size_t i, float* out, std::string* error) {
@@ -170,9 +179,8 @@ bool LoadTopologies(const std::string& dir, std::vector<Topology>* out, std::str
       std::vector<ConvSpec> convs;
       for (const std::string& conv : SplitList(stage, ',')) {
         const size_t colon = conv.find(':');
-        Row one{{conv.substr(0, colon)}, r.where};
         ConvSpec cs;
-        if (!Int(one, 0, &cs.channels, error)) return false;
+        if (!ListInt(r, 4, conv.substr(0, colon), &cs.channels, error)) return false;
         if (colon != std::string::npos) {
           const std::string k = conv.substr(colon + 1);
           if (k != "1" && k != "3") {
@@ -190,9 +198,8 @@ bool LoadTopologies(const std::string& dir, std::vector<Topology>* out, std::str
       t.stages.push_back(std::move(convs));
     }
     for (const std::string& w : SplitList(r.f[5])) {
-      Row one{{w}, r.where};
       int v = 0;
-      if (!Int(one, 0, &v, error)) return false;
+      if (!ListInt(r, 5, w, &v, error)) return false;
       t.fc.push_back(v);
     }
     if (t.stages.empty() || t.in_channels < 1 || t.input_size < 1 || t.classes < 1) {
