@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# bench/gpu-check.sh — the one prepared script for the GPU machine (issue 5). Run from anywhere:
+# bench/gpu-check.sh — the one prepared script for the GPU machine. Run from anywhere:
 #     bash bench/gpu-check.sh
 # Needs: nvcc, cmake, ninja, a CUDA GPU (written for one H200, sm_90). No Node. Optional: python3 with
 # torch + torchvision (the cuDNN peer), compute-sanitizer.
 #   1. configure + build the Node-free harness for sm_90 (Ninja, -DVGGNET_ADDON=OFF -DVGGNET_HARNESS=ON)
-#   2. vggnet_harness cuda-check        every CUDA op vs the reference kernels per precision, whole
-#                                       networks vs the cpu backend, error paths          (must pass)
-#   3. compute-sanitizer memcheck on cuda-check --quick, when the tool exists and time allows (must pass)
+#   2. vggnet_harness cuda-check        every CUDA op vs the reference kernels per precision over the
+#                                       shared case list (test/cases), whole networks vs the cpu backend,
+#                                       error paths                                        (must pass)
+#   3. compute-sanitizer memcheck on cuda-check --quick, when the tool exists and time allows (must pass;
+#      a tool that reports "Device not supported" for this GPU is a warning)
 #   4. vggnet_harness cuda-bench        vgg16/vgg19 at batch 1, 8, 64 per precision
 #   5. python3 bench/torch_peer.py      torchvision vgg16/vgg19 + cuDNN, same batches and precisions
 #   6. a short table: vggnet vs PyTorch per model, precision and batch
@@ -22,11 +24,12 @@ LOGS=${LOGS:-/tmp/vggnet-gpu-check}
 mkdir -p "$LOGS"
 BUILD=${GPU_CHECK_BUILD:-$ROOT/build-gpu}
 HARNESS=$BUILD/vggnet_harness
+CASES=$ROOT/test/cases
 START=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-465}   # 7 m 45 s: leave the tail of the 8 minutes for the table
 JOBS=$(nproc 2>/dev/null || echo 8)
 
-# CMake finds the CUDA compiler through PATH only (TOOLCHAIN.md): add the usual install if PATH lacks nvcc.
+# CMake finds the CUDA compiler through PATH only: add the usual install if PATH lacks nvcc.
 if ! command -v nvcc >/dev/null 2>&1; then
   for d in /usr/local/cuda/bin /usr/local/cuda-*/bin; do
     if [[ -x $d/nvcc ]]; then export PATH="$d:$PATH"; break; fi
@@ -74,20 +77,22 @@ fi
 echo "built $HARNESS in $(elapsed) s"
 
 step "cuda-check (all precisions, networks, error paths)"
-timeout "$(cap 240)" "$HARNESS" cuda-check >"$LOGS/check.txt" 2>&1
+timeout "$(cap 240)" "$HARNESS" cuda-check --cases "$CASES" >"$LOGS/check.txt" 2>&1
 RC=$?
 grep -vE "^PASS " "$LOGS/check.txt" | tail -60
-grep -E "^PASS (network|DeviceModel|out of memory)" "$LOGS/check.txt" | cut -c1-220
+grep -E "^PASS (network|ForwardDevice|out of memory)" "$LOGS/check.txt" | cut -c1-220
 if (( RC != 0 )); then FAILED+=("cuda-check (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi
 
 if command -v compute-sanitizer >/dev/null 2>&1; then
   if (( $(left) > 200 )); then
     step "compute-sanitizer memcheck: cuda-check --quick --precision fp32,tf32,bf16 --no-network"
     timeout "$(cap 90)" compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
-      "$HARNESS" cuda-check --quick --precision fp32,tf32,bf16 --no-network >"$LOGS/memcheck.txt" 2>&1
+      "$HARNESS" cuda-check --cases "$CASES" --quick --precision fp32,tf32,bf16 --no-network >"$LOGS/memcheck.txt" 2>&1
     RC=$?
-    grep -E "ERROR SUMMARY|Invalid|out of bounds|cuda-check:|^FAIL" "$LOGS/memcheck.txt" | head -30
+    grep -iE "ERROR SUMMARY|Invalid|out of bounds|not supported|cuda-check:|^FAIL" "$LOGS/memcheck.txt" | head -30
     if (( RC == 124 )); then WARNINGS+=("memcheck timed out (not a failure; see $LOGS/memcheck.txt)");
+    elif (( RC != 0 )) && grep -qi "device not supported" "$LOGS/memcheck.txt"; then
+      WARNINGS+=("compute-sanitizer does not support this device: memcheck skipped (see $LOGS/memcheck.txt)")
     elif (( RC != 0 )); then FAILED+=("compute-sanitizer memcheck (exit $RC)"); fi
   else
     WARNINGS+=("memcheck skipped: $(left) s left")
@@ -97,7 +102,7 @@ else
 fi
 
 step "cuda-bench (vgg16, vgg19; batch 1, 8, 64; fp32, tf32, bf16, fp16)"
-timeout "$(cap 180)" "$HARNESS" cuda-bench >"$LOGS/bench.txt" 2>&1
+timeout "$(cap 180)" "$HARNESS" cuda-bench --cases "$CASES" >"$LOGS/bench.txt" 2>&1
 RC=$?
 grep -vE "^RESULT |^    " "$LOGS/bench.txt" | tail -50
 if (( RC != 0 )); then FAILED+=("cuda-bench (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi

@@ -1,43 +1,69 @@
-// Extras of the CUDA backend for the C++ harness (bench/harness/cuda_*.cpp) and tests: plain C++, no CUDA
-// types, and stubbed in native/cuda/none/cuda_absent.cpp so a CPU-only build links too.
+// The CUDA backend: device memory, one stream per backend, pinned staging for host transfers, and the
+// kernels of cuda_kernels.h behind the one Backend interface (core/backend.h). Conv plans come from
+// cuda_planner.h. Declared here (rather than hidden in cuda_backend.cpp) so that tools built beside the
+// library, such as the C++ harness, can read its precision, multiprocessor count and memory held.
+//
+// VGGNET_CUDA_SYNC=1 in the environment makes every launch synchronous, so that an error inside a kernel
+// is reported with that kernel's name.
 #pragma once
-#include <cstddef>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "core/backend.h"
+#include "cuda/device_state.h"
+#include "cuda/pinned_staging.h"
 
 namespace vgg::cuda {
 
 using Precision = CudaOptions::Precision;
 
-using ::vgg::ParsePrecision;
-using ::vgg::PrecisionName;
+class CudaBackend final : public Backend {
+ public:
+  static Status Create(const CudaOptions& o, std::unique_ptr<Backend>* out);
+  ~CudaBackend() override;
 
-// The kernel conv2d runs for shape s on backend `be` (e.g. "conv2d_nchw_tf32_igemm_wmma_128x128x32
-// split-K 4", "gemv_f32_x1"), computed by the same planning function that conv2d uses. Empty when `be`
-// is not a CUDA backend.
-std::string ConvKernelName(const Backend& be, const ConvShape& s);
+  std::string name() const override { return "cuda:" + std::to_string(st_->device); }
+  std::string kernel_family() const override { return family_; }
 
-// The same plan for a device with `sms` multiprocessors, without a device (planning checks on a
-// GPU-less host): kernel name, split-K factor (1: none), workspace floats.
-struct ConvPlanInfo {
-  std::string kernel;
-  int split = 1;
-  size_t workspace_floats = 0;
-  bool gemv = false;
-  int bm = 0;
+  Status alloc(size_t floats, float** out) override;
+  void release(float* p) override;
+  Status upload(float* dst, const float* host_src, size_t floats) override;
+  Status download(float* host_dst, const float* src, size_t floats) override;
+  Status synchronize() override;
+
+  // One algorithm: the implicit GEMM (a GEMV for ≤ kGemvMaxCols output columns).
+  ConvAlgorithm choose_conv_algorithm(const ConvShape&, ConvAlgorithm) const override { return ConvAlgorithm::kGemm; }
+  Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
+                   std::unique_ptr<PackedConv>* out) override;
+  Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const override;
+  Status conv2d(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const float* x, float* y,
+                float* workspace) override;
+
+  Status maxpool2d(const PoolShape& s, const float* x, float* y) override;
+  Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override;
+
+  Precision precision() const { return prec_; }
+  int sms() const { return sms_; }
+  // Device bytes held: live alloc() buffers plus packed weights still alive.
+  size_t bytes_in_use() const { return st_->bytes_in_use.load(); }
+
+ private:
+  CudaBackend() = default;
+  // Runs `launch` (a cuda::Launch* call returning its cudaGetLastError()) and names `kernel` in any error.
+  template <class Launch>
+  Status Run(const std::string& kernel, Launch&& launch);
+
+  std::shared_ptr<DeviceState> st_;
+  std::unique_ptr<PinnedStaging> staging_;
+  Precision prec_ = Precision::kTf32;
+  int sms_ = 0;
+  bool sync_each_ = false;
+  std::string family_;
+
+  std::mutex alloc_mu_;
+  std::unordered_map<float*, size_t> allocs_;  // buffer → bytes, of alloc() buffers not yet released
 };
-ConvPlanInfo PlanConvFor(const ConvShape& s, Precision p, int sms);
-
-// Device bytes held by this backend: live alloc() buffers plus packed weights still alive. 0 when `be`
-// is not a CUDA backend.
-size_t DeviceBytesInUse(const Backend& be);
-
-// Multiprocessor count and device name of a CUDA backend (0 / "" otherwise).
-int DeviceSms(const Backend& be);
-
-// Measures the tensor-core (or, for fp32, FFMA) peak of device `device` with register-only loops,
-// in FLOP/s. kDevice on CUDA errors, kUnsupported without CUDA.
-Status MeasurePeakFlops(int device, Precision p, double* flops);
 
 }  // namespace vgg::cuda

@@ -1,10 +1,12 @@
-// The CUDA kernels of native/cuda and their host-side launchers (DESIGN.md habit 5: kernels named by op,
-// layout, dtype, specialisation and tile). Only plain C/CUDA-runtime types cross this header, so the
-// backend (cuda_backend.cpp) is ordinary C++; the kernels live in the .cu files, one family per file so a
+// The CUDA kernels of native/cuda and their host-side launchers, named by op, layout, dtype,
+// specialisation and tile. Only plain C/CUDA-runtime types cross this header, so the backend
+// (cuda_backend.cpp) is ordinary C++; the kernels live in the .cu files, one family per file so a
 // parallel build compiles them side by side.
 //
 // Every launcher returns cudaGetLastError() after its launch(es): launch-configuration errors surface
-// there, errors inside a kernel surface at the next synchronising call.
+// there, errors inside a kernel surface at the next synchronising call. cudaGetLastError() also returns
+// an error that was pending before the launch, so a caller that names the kernel in its report checks
+// cudaPeekAtLastError() first (CudaBackend::Run does).
 #pragma once
 #include <cuda_runtime.h>
 
@@ -84,9 +86,5 @@ cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int 
 // A cheap attribute query on one of our kernels: cudaErrorNoKernelImageForDevice (or
 // cudaErrorInvalidDeviceFunction) when this binary has no SASS/PTX the current device can run.
 cudaError_t CheckKernelImage();
-
-// Register-only peak loops (peak.cu): fp32 FMA, or wmma mma_sync of `math` on fragments held in
-// registers. Writes FLOPs executed to *flop; time it around a stream synchronisation.
-cudaError_t LaunchPeak(Math math, int blocks, long long iters, float* sink, double* flop, cudaStream_t stream);
 
 }  // namespace vgg::cuda

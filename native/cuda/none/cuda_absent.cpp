@@ -1,6 +1,6 @@
-// Stand-in when the addon is built without nvcc (or with VGGNET_CUDA=OFF).
+// Stand-in when the library is built without nvcc (or with VGGNET_CUDA=OFF): the addon still reports why
+// there is no CUDA backend.
 #include "core/backend.h"
-#include "cuda/cuda_backend.h"
 
 namespace vgg {
 
@@ -19,22 +19,4 @@ Status MakeCudaBackend(const CudaOptions&, std::unique_ptr<Backend>*) {
   return Unsupported("device 'cuda': this build of vggnet has no CUDA backend (built without nvcc)");
 }
 
-namespace cuda {
-
-std::string ConvKernelName(const Backend&, const ConvShape&) { return std::string(); }
-
-ConvPlanInfo PlanConvFor(const ConvShape&, Precision, int) {
-  ConvPlanInfo r;
-  r.kernel = "(CUDA not compiled in)";
-  return r;
-}
-
-size_t DeviceBytesInUse(const Backend&) { return 0; }
-int DeviceSms(const Backend&) { return 0; }
-
-Status MeasurePeakFlops(int, Precision, double*) {
-  return Unsupported("CUDA not compiled in (built without nvcc or with VGGNET_CUDA=OFF)");
-}
-
-}  // namespace cuda
 }  // namespace vgg

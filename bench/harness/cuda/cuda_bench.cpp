@@ -1,9 +1,10 @@
 // vggnet_harness cuda-bench: vgg16 and vgg19 forward (224×224, He weights) at batch 1, 8, 64 in each
-// precision on the CUDA backend, device-resident (input already on the GPU, output left there: what
-// PyTorch's timings measure), median of R runs after W warm-ups; also end-to-end through host memory
-// (upload, forward, download). Reports ms, images/s, TFLOP/s (FLOPs = 2 × multiply-adds of the conv/FC
-// layers), % of the datasheet peak and % of a peak measured in this run with register-only loops.
-// Per-layer times for vgg16 at the smallest and largest batch show where the time goes.
+// precision on the CUDA backend through vgg::Network, device-resident (Network::ForwardDevice: input
+// already on the GPU, output left there, what PyTorch's timings measure), median of R runs after W
+// warm-ups; also end to end through host memory (upload, forward, download). Reports ms, images/s,
+// TFLOP/s (FLOPs = 2 × multiply-adds of the conv/FC layers), % of the datasheet peak and % of a peak
+// measured in this run with register-only loops. Per-layer times for vgg16 at the smallest and largest
+// batch (each layer synchronised through ForwardDevice's per-layer hook) show where the time goes.
 //
 // Datasheet peaks, dense (NVIDIA H200 SXM datasheet; the H100 SXM datasheet gives the same compute figures):
 // FP32 67 TFLOP/s, TF32 tensor core 989 TFLOP/s with sparsity → 494.5 dense, BF16/FP16 1979 with sparsity
@@ -15,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "cuda_extras/cuda_extras.h"
 #include "cuda_harness.h"
+#include "networks.h"
 
 namespace vggh {
 namespace {
@@ -39,34 +42,55 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::vector<std::string> LayerNames(const std::vector<vgg::LayerSpec>& layers) {
-  std::vector<std::string> names;
-  int stage = 1, conv = 0, convs_total = 0, convs_seen = 0;
-  for (const auto& l : layers) convs_total += l.kind == vgg::LayerSpec::Kind::kConv;
-  for (const auto& l : layers) {
-    switch (l.kind) {
-      case vgg::LayerSpec::Kind::kConv:
-        ++convs_seen;
-        if (convs_seen > convs_total - 3) names.push_back("fc" + std::to_string(6 + convs_seen - (convs_total - 2)));
-        else names.push_back("conv" + std::to_string(stage) + "_" + std::to_string(++conv));
-        break;
-      case vgg::LayerSpec::Kind::kMaxPool:
-        names.push_back("pool" + std::to_string(stage++));
-        conv = 0;
-        break;
-      case vgg::LayerSpec::Kind::kLrn:
-        names.push_back("lrn");
-        break;
-    }
-  }
-  return names;
-}
+double Since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 struct Row {
   std::string model, prec;
   int batch = 0;
   double ms = 0, e2e_ms = 0, tflops = 0, pct_sheet = 0, pct_meas = 0, ips = 0;
 };
+
+// Per-layer times of one forward: 6 runs of ForwardDevice whose hook synchronises after each layer (so
+// launch overhead is included), the first dropped, the median of the other 5.
+Status LayerTimes(vgg::Network& net, const vgg::Shape4& in, const float* x, float* y, std::vector<double>* ms) {
+  vgg::Backend& be = net.backend();
+  std::vector<std::vector<double>> t(net.layers().size());
+  for (int k = 0; k < 6; ++k) {
+    VGG_RETURN_IF_ERROR(be.synchronize());
+    Clock::time_point prev = Clock::now();
+    VGG_RETURN_IF_ERROR(net.ForwardDevice(in, x, y, [&](size_t i) -> Status {
+      VGG_RETURN_IF_ERROR(be.synchronize());
+      const Clock::time_point now = Clock::now();
+      if (k > 0) t[i].push_back(std::chrono::duration<double>(now - prev).count());
+      prev = now;
+      return {};
+    }));
+  }
+  ms->clear();
+  for (const auto& v : t) ms->push_back(Median(v) * 1e3);
+  return {};
+}
+
+void PrintLayers(const VggNet& vn, vgg::Network& net, const vgg::Shape4& in, const std::vector<double>& ms) {
+  std::vector<vgg::LayerPlan> plans;
+  const Status st = net.Plan(in, &plans);
+  const std::vector<vgg::ConvShape> convs = ConvShapes(vn.layers, in);
+  vgg::Shape4 s = in;
+  size_t ci = 0;
+  double sum = 0;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    sum += ms[i];
+    if (vn.layers[i].kind == vgg::LayerSpec::Kind::kConv) {
+      const vgg::ConvShape& cs = convs[ci++];
+      std::printf("    %-8s %-58s %8.3f ms %7.1f TFLOP/s  %s\n", vn.layer_names[i].c_str(), ShapeStr(cs).c_str(), ms[i],
+                  2.0 * double(cs.macs()) / (ms[i] * 1e-3) / 1e12, st.ok() ? plans[i].conv.kernel.c_str() : "?");
+    } else {
+      std::printf("    %-8s %-58s %8.3f ms\n", vn.layer_names[i].c_str(), Shape4Str(s).c_str(), ms[i]);
+    }
+    if (st.ok()) s = plans[i].out;
+  }
+  std::printf("    %-8s %-58s %8.3f ms\n", "sum", "", sum);
+}
 
 }  // namespace
 
@@ -75,19 +99,19 @@ int CudaBench(const CudaArgs& args) {
   if (args.self_test) {
     std::printf("cuda-bench --self-test: the cpu backend (fp32), to test the harness itself\n");
   } else {
-  if (info.devices.empty()) {
-    std::printf("cuda-bench: no CUDA device: %s\n", info.reason.c_str());
-    return 1;
-  }
-  if (args.device < 0 || args.device >= int(info.devices.size())) {
-    std::printf("cuda-bench: no device cuda:%d\n", args.device);
-    return 1;
-  }
-  const vgg::CudaDevice& dev = info.devices[size_t(args.device)];
-  std::printf("cuda-bench: cuda:%d %s, cc %d.%d, %.1f GB; CUDA runtime %d\n", dev.index, dev.name.c_str(), dev.cc_major,
-              dev.cc_minor, double(dev.total_memory_bytes) / 1e9, info.runtime_version);
-  std::printf("datasheet peaks (dense; NVIDIA H200 SXM datasheet, same as H100 SXM): fp32 67, tf32 494.5, bf16/fp16 "
-              "989.5 TFLOP/s\n");
+    if (info.devices.empty()) {
+      std::printf("cuda-bench: no CUDA device: %s\n", info.reason.c_str());
+      return 1;
+    }
+    if (args.device < 0 || args.device >= int(info.devices.size())) {
+      std::printf("cuda-bench: no device cuda:%d\n", args.device);
+      return 1;
+    }
+    const vgg::CudaDevice& dev = info.devices[size_t(args.device)];
+    std::printf("cuda-bench: cuda:%d %s, cc %d.%d, %.1f GB; CUDA runtime %d\n", dev.index, dev.name.c_str(),
+                dev.cc_major, dev.cc_minor, double(dev.total_memory_bytes) / 1e9, info.runtime_version);
+    std::printf("datasheet peaks (dense; NVIDIA H200 SXM datasheet, same as H100 SXM): fp32 67, tf32 494.5, bf16/fp16 "
+                "989.5 TFLOP/s\n");
   }
   std::vector<double> measured(4, 0.0);
   for (Precision p : args.precisions) {
@@ -95,7 +119,7 @@ int CudaBench(const CudaArgs& args) {
     double f = 0;
     const Status st = vgg::cuda::MeasurePeakFlops(args.device, p, &f);
     measured[size_t(p)] = f;
-    std::printf("measured peak %s (%s loop): %.1f TFLOP/s%s%s\n", vgg::cuda::PrecisionName(p),
+    std::printf("measured peak %s (%s loop): %.1f TFLOP/s%s%s\n", vgg::PrecisionName(p),
                 p == Precision::kFp32 ? "FFMA" : "wmma mma_sync", f / 1e12, st.ok() ? "" : ": ", st.message.c_str());
   }
   std::printf("\ntimes: median of up to %d runs after %d warm-up, device-resident; e2e adds host upload of the input "
@@ -107,60 +131,63 @@ int CudaBench(const CudaArgs& args) {
   const int bmin = *std::min_element(args.batches.begin(), args.batches.end());
   const int bmax = *std::max_element(args.batches.begin(), args.batches.end());
   for (const std::string& model : args.models) {
-    const std::vector<vgg::LayerSpec> layers = VggLayers(model);
-    if (layers.empty()) {
-      std::printf("unknown model '%s'\n", model.c_str());
+    const Topology* topo = args.cases->FindTopology(model);
+    if (!topo) {
+      std::printf("unknown model '%s' (not in %s/topologies.tsv)\n", model.c_str(), args.cases->dir.c_str());
       ++failures;
       continue;
     }
-    const std::vector<std::string> names = LayerNames(layers);
-    const NetWeights w = HeWeights(layers, 1);
+    const VggNet vn = BuildVgg(*topo);
+    const NetWeights w = HeWeights(vn.layers, 1);
     for (Precision p : args.precisions) {
-      const char* pn = vgg::cuda::PrecisionName(p);
-      std::unique_ptr<vgg::Backend> be;
-      Status st = MakeBackendUnderTest(args, p, &be);
+      const char* pn = vgg::PrecisionName(p);
+      std::unique_ptr<vgg::Backend> be_owned;
+      Status st = MakeBackendUnderTest(args, p, &be_owned);
       if (!st.ok()) {
         std::printf("%s %s: %s\n", model.c_str(), pn, st.message.c_str());
         ++failures;
         continue;
       }
+      std::shared_ptr<vgg::Backend> be(std::move(be_owned));
       const auto p0 = Clock::now();
-      std::unique_ptr<DeviceModel> dm;
-      st = DeviceModel::Create(be.get(), layers, w, &dm);
+      std::unique_ptr<vgg::Network> net;
+      st = vgg::Network::Create(be, vn.layers, w.wp(), w.bp(), vgg::NetworkOptions{}, &net);
       if (st.ok()) st = be->synchronize();
       if (!st.ok()) {
         std::printf("%s %s: packing: %s\n", model.c_str(), pn, st.message.c_str());
         ++failures;
         continue;
       }
-      std::printf("%s %s: weights packed in %.0f ms (%.0f MB on the device)\n", model.c_str(), pn,
-                  std::chrono::duration<double, std::milli>(Clock::now() - p0).count(),
+      std::printf("%s %s: weights packed in %.0f ms (%.0f MB on the device)\n", model.c_str(), pn, Since(p0) * 1e3,
                   double(vgg::cuda::DeviceBytesInUse(*be)) / 1e6);
       for (int batch : args.batches) {
-        const vgg::Shape4 in{batch, 3, 224, 224};
-        st = dm->Plan(in);
-        std::vector<float> x(in.size()), y(dm->out_shape().size());
+        const vgg::Shape4 in = vn.Input(batch);
+        vgg::Shape4 out;
+        st = net->OutputShape(in, &out);
+        std::vector<float> x(in.size()), y(out.size());
         FillUniform(x.data(), x.size(), 5 + uint64_t(batch), -2.f, 2.f);
-        if (st.ok()) st = be->upload(dm->input(), x.data(), x.size());
+        DevBuf xd(*be), yd(*be);
+        if (st.ok()) st = xd.Upload(x);
+        if (st.ok()) st = yd.Alloc(out.size());
         if (st.ok()) st = be->synchronize();
         std::vector<double> t;
         int runs = args.runs;
         for (int i = 0; st.ok() && i < std::max(1, args.warmup) + runs; ++i) {
           const auto t0 = Clock::now();
-          st = dm->Run();
+          st = net->ForwardDevice(in, xd.p, yd.p);  // the first call also builds the plan
           if (st.ok()) st = be->synchronize();
-          const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+          const double s = Since(t0);
           if (i == 0) runs = std::max(3, std::min(args.runs, int(3.0 / std::max(s, 1e-6))));  // ~3 s per config
           if (i >= std::max(1, args.warmup)) t.push_back(s);
         }
         std::vector<double> e2e;
         for (int i = 0; st.ok() && i < 3; ++i) {
           const auto t0 = Clock::now();
-          st = be->upload(dm->input(), x.data(), x.size());
-          if (st.ok()) st = dm->Run();
-          if (st.ok()) st = be->download(y.data(), dm->output(), y.size());
+          st = be->upload(xd.p, x.data(), x.size());
+          if (st.ok()) st = net->ForwardDevice(in, xd.p, yd.p);
+          if (st.ok()) st = be->download(y.data(), yd.p, y.size());
           if (st.ok()) st = be->synchronize();
-          e2e.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+          e2e.push_back(Since(t0));
         }
         if (!st.ok()) {
           std::printf("%s %s batch %d: %s\n", model.c_str(), pn, batch, st.message.c_str());
@@ -175,7 +202,7 @@ int CudaBench(const CudaArgs& args) {
         r.batch = batch;
         r.ms = Median(t) * 1e3;
         r.e2e_ms = Median(e2e) * 1e3;
-        const double flop = 2.0 * double(NetMacs(layers, in));
+        const double flop = 2.0 * double(NetMacs(vn.layers, in));
         r.tflops = flop / (r.ms * 1e-3) / 1e12;
         r.ips = batch / (r.ms * 1e-3);
         r.pct_sheet = 100.0 * r.tflops / DatasheetTflops(p);
@@ -193,29 +220,11 @@ int CudaBench(const CudaArgs& args) {
         if (args.layers && model == "vgg16" && (batch == bmin || batch == bmax)) {
           std::printf("  per layer, %s %s batch %d (median of 5, each synchronised: launch overhead included)\n",
                       model.c_str(), pn, batch);
-          double sum = 0;
-          for (size_t i = 0; st.ok() && i < dm->num_layers(); ++i) {
-            std::vector<double> lt;
-            for (int k = 0; st.ok() && k < 6; ++k) {
-              const auto t0 = Clock::now();
-              st = dm->RunLayer(i);
-              if (st.ok()) st = be->synchronize();
-              if (k > 0) lt.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-            }
-            const double ms = Median(lt) * 1e3;
-            sum += ms;
-            const vgg::LayerSpec& l = dm->layer(i);
-            const vgg::Shape4& s = dm->layer_in(i);
-            if (l.kind == vgg::LayerSpec::Kind::kConv) {
-              const vgg::ConvShape cs{s.n, s.c, s.h, s.w, l.out_channels, l.kernel, l.kernel, l.stride, l.pad};
-              std::printf("    %-8s %-58s %8.3f ms %7.1f TFLOP/s  %s\n", names[i].c_str(), ShapeStr(cs).c_str(), ms,
-                          2.0 * double(cs.macs()) / (ms * 1e-3) / 1e12, vgg::cuda::ConvKernelName(*be, cs).c_str());
-            } else {
-              std::printf("    %-8s %-58s %8.3f ms\n", names[i].c_str(), Shape4Str(s).c_str(), ms);
-            }
-          }
-          std::printf("    %-8s %-58s %8.3f ms\n", "sum", "", sum);
-          if (!st.ok()) {
+          std::vector<double> ms;
+          st = LayerTimes(*net, in, xd.p, yd.p, &ms);
+          if (st.ok()) {
+            PrintLayers(vn, *net, in, ms);
+          } else {
             std::printf("  per layer: %s\n", st.message.c_str());
             ++failures;
           }

@@ -1,0 +1,96 @@
+#include "backend_checks.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+
+#include "compare.h"
+#include "core/ref/reference.h"
+
+namespace vggh {
+
+using vgg::Status;
+
+Status DevBuf::Upload(const std::vector<float>& h) {
+  VGG_RETURN_IF_ERROR(Alloc(h.size()));
+  return be.upload(p, h.data(), h.size());
+}
+
+Status DevBuf::FillNaN(size_t n) {
+  VGG_RETURN_IF_ERROR(Alloc(n));
+  const std::vector<float> nan(n, std::numeric_limits<float>::quiet_NaN());
+  return be.upload(p, nan.data(), n);
+}
+
+Status DevBuf::Fetch(size_t n, std::vector<float>* h) {
+  VGG_RETURN_IF_ERROR(be.synchronize());
+  h->assign(n, 0.f);
+  return be.download(h->data(), p, n);
+}
+
+Status RunConv(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg::ConvAlgorithm algorithm,
+               std::vector<float>* y, vgg::ConvPlan* plan) {
+  const vgg::ConvShape& s = c.s;
+  std::unique_ptr<vgg::PackedConv> pc;
+  VGG_RETURN_IF_ERROR(be.pack_conv(s, algorithm, d.w.data(), c.bias ? d.b.data() : nullptr, &pc));
+  VGG_RETURN_IF_ERROR(be.plan_conv(s, *pc, plan));
+  DevBuf xb(be), yb(be), wsb(be);
+  const size_t ny = d.ref.size(), nws = plan->workspace_floats;
+  VGG_RETURN_IF_ERROR(xb.Upload(d.x));
+  VGG_RETURN_IF_ERROR(yb.FillNaN(ny));
+  if (nws) VGG_RETURN_IF_ERROR(wsb.FillNaN(nws));
+  VGG_RETURN_IF_ERROR(be.conv2d(s, *plan, *pc, c.relu, xb.p, yb.p, wsb.p));
+  VGG_RETURN_IF_ERROR(yb.Fetch(ny, y));
+  return be.synchronize();
+}
+
+void CheckPoolCase(vgg::Backend& be, const PoolCase& c, Tally& t) {
+  const vgg::PoolShape& s = c.s;
+  const uint64_t seed = SeedOf("pool " + c.name);
+  const std::vector<float> x = PoolInput(c, seed);
+  std::vector<float> ref(size_t(s.N) * s.C * s.P() * s.Q()), got;
+  vgg::ref::maxpool2d(s, x.data(), ref.data());
+  DevBuf xb(be), yb(be);
+  Status st = xb.Upload(x);
+  if (st.ok()) st = yb.FillNaN(ref.size());
+  if (st.ok()) st = be.maxpool2d(s, xb.p, yb.p);
+  if (st.ok()) st = yb.Fetch(ref.size(), &got);
+  const size_t bad = st.ok() ? FirstNotIdentical(got.data(), ref.data(), ref.size()) : 0;
+  char line[256];
+  std::snprintf(line, sizeof line, "maxpool2d '%s' N%d C%d %dx%d window %d stride %d: %s (seed 0x%016llx)",
+                c.name.c_str(), s.N, s.C, s.H, s.W, s.window, s.stride,
+                !st.ok() ? st.message.c_str() : bad == SIZE_MAX ? "bit-identical" : "differs",
+                (unsigned long long)seed);
+  std::string msg = line;
+  if (st.ok() && bad != SIZE_MAX)
+    msg += " at " + std::to_string(bad) + ": " + Fmt("%g", got[bad]) + " vs " + Fmt("%g", ref[bad]);
+  t.Record(st.ok() && bad == SIZE_MAX, msg);
+}
+
+void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t) {
+  const uint64_t seed = SeedOf("lrn " + c.name);
+  std::vector<float> x(size_t(c.N) * c.C * c.H * c.W), ref(x.size()), got;
+  FillUniform(x.data(), x.size(), seed, -3.f, 3.f);
+  vgg::ref::lrn(c.N, c.C, c.H, c.W, c.p, x.data(), ref.data());
+  DevBuf xb(be), yb(be);
+  Status st = xb.Upload(x);
+  if (st.ok()) st = yb.FillNaN(ref.size());
+  if (st.ok()) st = be.lrn(c.N, c.C, c.H, c.W, c.p, xb.p, yb.p);
+  if (st.ok()) st = yb.Fetch(ref.size(), &got);
+  double worst = 0;
+  if (st.ok())
+    for (size_t i = 0; i < ref.size(); ++i) {
+      const double e = std::fabs(double(got[i]) - ref[i]) / std::max(1e-30, std::fabs(double(ref[i])));
+      if (!(e <= worst)) worst = e;  // NaN sticks
+    }
+  char line[320];
+  std::snprintf(line, sizeof line,
+                "lrn '%s' [%d,%d,%d,%d] size %d alpha %g beta %g k %g: max rel err %.3g (tol 1e-05)%s%s (seed 0x%016llx)",
+                c.name.c_str(), c.N, c.C, c.H, c.W, c.p.size, c.p.alpha, c.p.beta, c.p.k, worst, st.ok() ? "" : " ",
+                st.ok() ? "" : st.message.c_str(), (unsigned long long)seed);
+  t.Record(st.ok() && worst <= 1e-5, line);
+}
+
+}  // namespace vggh

@@ -1,0 +1,68 @@
+// vggnet_harness check: the cpu backend against the reference kernels over the shared case list, for
+// every algorithm that can serve each conv case (also what a sanitizer build runs). Outputs and
+// workspaces are NaN-filled, and workspaces allocated at the size the plan asks for, so an unwritten
+// output or an overrun shows.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend_checks.h"
+#include "compare.h"
+#include "cpu_commands.h"
+
+namespace vggh {
+namespace {
+
+constexpr vgg::ConvAlgorithm kAlgorithms[] = {vgg::ConvAlgorithm::kGemm, vgg::ConvAlgorithm::kWinograd2x2,
+                                              vgg::ConvAlgorithm::kWinograd4x4};
+
+void CheckConv(vgg::Backend& be, const ConvCase& c, int threads, Tally& t) {
+  const ConvData d = MakeConvData(c, threads);
+  const int64_t kdim = int64_t(c.s.C) * c.s.R * c.s.S;
+  for (vgg::ConvAlgorithm algo : kAlgorithms) {
+    if (be.choose_conv_algorithm(c.s, algo) != algo) continue;  // the algorithm cannot serve this shape
+    // Winograd transforms mix the inputs of a tile, so NaN and Inf spread differently from the direct sum.
+    if (c.nonfinite && algo != vgg::ConvAlgorithm::kGemm) continue;
+    std::vector<float> y;
+    vgg::ConvPlan plan;
+    const vgg::Status st = RunConv(be, c, d, algo, &y, &plan);
+    const Diff df = st.ok() ? Compare(y.data(), d.ref.data(), y.size()) : Diff{};
+    const double tol = ConvTolerance(algo, kdim, df.max_abs_ref);
+    char tail[160];
+    std::snprintf(tail, sizeof tail, " relu=%d bias=%d seed 0x%016llx  max|diff| %.3g (tol %.3g)", c.relu ? 1 : 0,
+                  c.bias ? 1 : 0, (unsigned long long)d.seed, df.max_abs, tol);
+    std::string line = std::string("conv2d ") + vgg::ConvAlgorithmName(algo) + " '" + c.name + "' " + ShapeStr(c.s) +
+                       tail + "  [" + plan.kernel + "]";
+    if (!st.ok()) line += "  error: " + st.message;
+    if (df.nonfinite_bad)
+      line += "  " + std::to_string(df.nonfinite_bad) + " non-finite mismatches, first at " +
+              std::to_string(df.first_bad) + ": " + Fmt("%g", y[df.first_bad]) + " vs reference " +
+              Fmt("%g", d.ref[df.first_bad]);
+    t.Record(st.ok() && df.nonfinite_bad == 0 && df.max_abs <= tol, line);
+  }
+}
+
+}  // namespace
+
+int CmdCheck(const CpuArgs& a, const CaseList& cases) {
+  std::unique_ptr<vgg::Backend> be;
+  const vgg::Status st = vgg::MakeCpuBackend(a.cpu, &be);
+  if (!st.ok()) {
+    std::fprintf(stderr, "cpu backend: %s\n", st.message.c_str());
+    return 1;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string tags;
+  for (const std::string& tag : a.tags) tags += (tags.empty() ? "" : ",") + tag;
+  std::printf("backend: %s\ncases: %s, conv tags %s, pool, lrn\n\n", be->kernel_family().c_str(), cases.dir.c_str(),
+              tags.c_str());
+  Tally t;
+  for (const ConvCase& c : cases.Conv(a.tags)) CheckConv(*be, c, a.cpu.threads, t);
+  for (const PoolCase& c : cases.Pool({"pool"})) CheckPoolCase(*be, c, t);
+  for (const LrnCase& c : cases.Lrn({"lrn"})) CheckLrnCase(*be, c, t);
+  return t.Summary("check", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+}  // namespace vggh
