@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch + cuDNN peer for `vggnet_harness cuda-bench` (issue 5), run by bench/gpu-check.sh on the GPU machine.
+"""PyTorch + cuDNN peer for `vggnet_harness cuda-bench`, run by bench/gpu-check.sh on the GPU machine.
 
 Times torchvision's vgg16/vgg19 (random weights, eval mode, inference_mode) at 224x224 with
 cudnn.benchmark on, at the same batch sizes and precisions as cuda-bench, input already on the GPU,
