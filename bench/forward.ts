@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ort from 'onnxruntime-node';
 
-import { loadWeights, Model, randomWeights, resolveConfig, saveWeights, summary, Tensor } from '../lib';
+import { ForwardMode, loadWeights, Model, randomWeights, resolveConfig, saveWeights, summary, Tensor } from '../lib';
 import { fillUniform } from '../lib/random';
 import { buildOnnxBytes } from '../test/support/onnx-graph';
 
@@ -22,7 +22,7 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length
 
 async function main() {
   if (process.argv[2] === '--memory') return memoryChild();
-  const mode = size === 224 ? 'fc' : 'fully-conv';
+  const mode: ForwardMode = size === 224 ? 'fc' : 'dense';
   const s = summary(arch, size);
   const flops = 2 * s.totalMacs * batch;
   const weights = randomWeights(arch, 1);
@@ -79,7 +79,7 @@ async function memoryChild() {
   global.gc?.();
   const n = Number(sz);
   const x = new Tensor([Number(b), 3, n, n], new Float32Array(Number(b) * 3 * n * n));
-  await m.forward(x, { mode: n === 224 ? 'fc' : 'fully-conv' });
+  await m.forward(x, { mode: n === 224 ? 'fc' : 'dense' });
   // V8 frees dropped ArrayBuffer backing stores in a later task, not inside gc()
   await new Promise((r) => setTimeout(r, 200));
   global.gc?.();

@@ -3,8 +3,8 @@
  * (DESIGN.md habit 1): device 'auto' | 'cpu' | 'cuda' | 'cuda:N', or 'reference' (the plain-loop reference
  * kernels with double accumulation: the specification the fast kernels are tested against; slow).
  */
-import { InvalidArgumentError } from './errors';
-import { native, NativeBackendsReport, nativePath } from './native';
+import { native, NativeBackendsReport, NativeDevice, nativePath } from './native';
+import { parseDevice } from './options';
 
 export interface BackendsReport extends NativeBackendsReport {
   /** The .node file in use. */
@@ -14,7 +14,9 @@ export interface BackendsReport extends NativeBackendsReport {
 }
 
 export interface DeviceChoice {
-  device: string;
+  /** A concrete backend: 'cpu', 'reference' or 'cuda:N'. */
+  device: NativeDevice;
+  /** 'requested', or why 'auto' chose it. */
   reason: string;
 }
 
@@ -24,12 +26,18 @@ export function backends(): BackendsReport {
   return { ...r, binary: nativePath(), auto: chooseDevice('auto', r) };
 }
 
-/** Resolves a requested device to a concrete one. Throws InvalidArgumentError for malformed names. */
-export function chooseDevice(requested: string = 'auto', report: NativeBackendsReport = native().backends()): DeviceChoice {
-  if (requested === 'cpu' || requested === 'reference') return { device: requested, reason: 'requested' };
-  if (requested === 'cuda' || /^cuda:\d{1,3}$/.test(requested)) return { device: requested === 'cuda' ? 'cuda:0' : requested, reason: 'requested' };
-  if (requested !== 'auto')
-    throw new InvalidArgumentError(`device: expected 'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', got '${requested}'`);
+/**
+ * Resolves a requested device ('auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', see options.ts DeviceName)
+ * to a concrete one: 'cuda' is 'cuda:0'; 'auto' is decided from the backend report. Whether a named CUDA
+ * device exists is checked when a model is created (UnsupportedError then).
+ * @throws InvalidArgumentError for a malformed name
+ */
+export function chooseDevice(requested: string = 'auto', report?: NativeBackendsReport): DeviceChoice {
+  const device = parseDevice(requested, 'device');
+  if (device === 'cpu' || device === 'reference') return { device, reason: 'requested' };
+  if (device === 'cuda') return { device: 'cuda:0', reason: 'requested' };
+  if (device !== 'auto') return { device, reason: 'requested' };
+  report ??= native().backends();
   const cu = report.cuda;
   if (!cu.compiled) return { device: 'cpu', reason: `no GPU backend: ${cu.reason}` };
   if (cu.devices.length === 0) return { device: 'cpu', reason: `CUDA compiled in, no device: ${cu.reason}` };

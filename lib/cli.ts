@@ -11,6 +11,7 @@ import { backends } from './backends';
 import { VggError } from './errors';
 import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
+import { ConvAlgorithm, DeviceName, ForwardMode } from './options';
 import { formatSummary, summary } from './summary';
 
 function intOption(value: string): number {
@@ -30,19 +31,26 @@ function scalesOption(value: string): number[] {
 interface ClassifyFlags {
   arch?: string;
   weights?: string;
-  mode: 'fc' | 'dense';
+  mode: ForwardMode;
   scales?: number[];
   flip?: boolean;
   grid?: number;
   top: number;
   device: string;
   threads?: number;
+  convAlgorithm: ConvAlgorithm;
   preprocess?: 'torchvision' | 'caffe';
   json?: boolean;
 }
 
 async function classifyCommand(images: string[], o: ClassifyFlags): Promise<number> {
-  const c = await loadClassifier(o.weights, { arch: o.arch, device: o.device, threads: o.threads, preprocess: o.preprocess });
+  const c = await loadClassifier(o.weights, {
+    arch: o.arch,
+    device: o.device as DeviceName, // checked by loadClassifier
+    threads: o.threads,
+    convAlgorithm: o.convAlgorithm,
+    preprocess: o.preprocess,
+  });
   const scales = o.scales ?? defaultScales(c.model.config.inputSize, o.mode, c.ownPreprocess);
   const bar = process.stdout.isTTY && !o.json && images.length > 1 ? new SingleBar({ format: 'classifying [{bar}] {value}/{total} images', clearOnComplete: true }) : null;
   bar?.start(images.length, 0);
@@ -112,13 +120,18 @@ export function buildProgram(): Command {
     .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
     .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
-    .addOption(new Option('--mode <mode>', 'dense: fully-convolutional on the whole image (paper §3.2); fc: centre crop or --grid crops').choices(['dense', 'fc']).default('dense'))
+    .addOption(new Option('--mode <mode>', 'dense: dense evaluation of the whole image (paper §3.2); fc: centre crop or --grid crops').choices(['dense', 'fc']).default('dense'))
     .option('--scales <list>', 'test scales Q: shorter side in pixels, e.g. 256,384,512 (0: keep size)', scalesOption)
     .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
     .option('--grid <n>', "fc mode: n×n grid of crops per scale (multi-crop)", intOption)
     .option('--top <k>', 'number of classes to print', intOption, 5)
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'", 'auto')
     .option('--threads <n>', 'CPU threads (default: all cores)', intOption)
+    .addOption(
+      new Option('--conv-algorithm <name>', 'CPU convolution algorithm: auto (Winograd F(4x4) where it applies), gemm (least memory), winograd2x2, winograd4x4')
+        .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
+        .default('auto'),
+    )
     .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .option('--json', 'machine-readable output')
     .action(async (images: string[], o: ClassifyFlags) => {

@@ -2,12 +2,15 @@
  * The paper's evaluation protocol (§3.2). Per view: class scores → (spatial average of the score map,
  * dense evaluation) → softmax posteriors; posteriors are averaged over horizontal flips, test scales and
  * crops; the top-k classes are reported.
- *  - dense: the whole image, shorter side resized to each test scale Q, run fully-convolutionally.
+ *  - dense: dense evaluation: the whole image, shorter side resized to each test scale Q, FC layers run as
+ *    convs over it, the class score map averaged spatially.
  *  - fc: shorter side resized, one centre crop of the training size (or a grid of crops: multi-crop).
  */
+import { describeValue } from './describe';
 import { InvalidArgumentError } from './errors';
 import { checkLabels, shortLabel } from './labels';
 import { Model } from './model';
+import { ForwardMode, optionKeys, parseMode, readOptions } from './options';
 import { checkSpec, decodeImage, DecodedImage, PreprocessSpec, toTensor } from './preprocess';
 import { Tensor } from './tensor';
 
@@ -34,8 +37,8 @@ export interface Prediction {
 }
 
 export interface ClassifyOptions {
-  /** 'dense' (fully-convolutional, default) or 'fc' (centre crop / multi-crop). */
-  mode?: 'dense' | 'fc';
+  /** 'dense' (default: dense evaluation of the whole image) or 'fc' (centre crop / multi-crop). */
+  mode?: ForwardMode;
   /** Test scales Q (shorter side, pixels); 0 keeps the image size. Default: see defaultScales. */
   scales?: number[];
   /** Also evaluate the horizontally flipped image and average (paper §3.2). */
@@ -49,6 +52,8 @@ export interface ClassifyOptions {
   keepScoreMaps?: boolean;
 }
 
+const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>({ mode: true, scales: true, flip: true, grid: true, top: true, keepScoreMaps: true });
+
 export interface Classification {
   /** Averaged posteriors over all views, length K. */
   probabilities: Float32Array;
@@ -60,7 +65,7 @@ export interface Classification {
 /** Test scales when none are given: for the paper's 224 networks Q = 256 (fc: resize then crop 224) or
  *  Q = 384 (dense; the single scale of Table 3 for jittered training); for other training sizes the same
  *  ratios, and models that ship their own preprocessing keep the image size (scale 0). */
-export function defaultScales(inputSize: number, mode: 'dense' | 'fc', ownPreprocess: boolean): number[] {
+export function defaultScales(inputSize: number, mode: ForwardMode, ownPreprocess: boolean): number[] {
   if (ownPreprocess) return [mode === 'fc' ? inputSize : 0];
   return [Math.round((inputSize * (mode === 'fc' ? 256 : 384)) / 224)];
 }
@@ -129,18 +134,17 @@ export async function classifyImage(c: Classifier, image: string | Buffer | Uint
   const { model } = c;
   const spec = checkSpec(c.preprocess, model.config.inChannels);
   const labels = checkLabels(c.labels, model.config.numClasses);
-  const opts = options ?? {};
-  const mode = opts.mode ?? 'dense';
-  if (mode !== 'dense' && mode !== 'fc') throw new InvalidArgumentError(`mode: expected 'dense' | 'fc', got '${String(mode)}'`);
+  const opts = readOptions(options, CLASSIFY_OPTION_KEYS);
+  const mode = parseMode(opts.mode ?? 'dense');
   const size = model.config.inputSize;
   const scales = opts.scales ?? defaultScales(size, mode, c.ownPreprocess);
   if (!Array.isArray(scales) || scales.length === 0 || !scales.every((q) => Number.isInteger(q) && q >= 0))
-    throw new InvalidArgumentError(`scales: expected a non-empty list of integers >= 0, got ${JSON.stringify(scales)}`);
+    throw new InvalidArgumentError(`options.scales: expected a non-empty list of integers >= 0, got ${JSON.stringify(scales)}`);
   const grid = opts.grid ?? 1;
-  if (!Number.isInteger(grid) || grid < 1 || grid > 10) throw new InvalidArgumentError(`grid: expected an integer in [1, 10], got ${grid}`);
-  if (grid > 1 && mode !== 'fc') throw new InvalidArgumentError(`grid: multi-crop needs mode 'fc' (dense evaluation takes the whole image)`);
+  if (!Number.isInteger(grid) || grid < 1 || grid > 10) throw new InvalidArgumentError(`options.grid: expected an integer in [1, 10], got ${describeValue(grid)}`);
+  if (grid > 1 && mode !== 'fc') throw new InvalidArgumentError(`options.grid: multi-crop needs mode 'fc' (dense evaluation takes the whole image)`);
   const top = opts.top ?? 5;
-  if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`top: expected a positive integer, got ${top}`);
+  if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`options.top: expected a positive integer, got ${describeValue(top)}`);
 
   const K = model.config.numClasses;
   const sum = new Float64Array(K);
@@ -149,12 +153,12 @@ export async function classifyImage(c: Classifier, image: string | Buffer | Uint
   for (const q of scales) {
     const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
     if (img.width < size || img.height < size)
-      throw new InvalidArgumentError(`scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`);
+      throw new InvalidArgumentError(`options.scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`);
     if (img.width * img.height > MAX_VIEW_PIXELS)
-      throw new InvalidArgumentError(`scales: at Q=${q} the image is ${img.width}×${img.height}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`);
+      throw new InvalidArgumentError(`options.scales: at Q=${q} the image is ${img.width}×${img.height}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`);
     const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
     if (mode === 'dense') {
-      const map = await model.forward(stack(base.map((b) => toTensor(b, spec))), { mode: 'fully-conv' });
+      const map = await model.forward(stack(base.map((b) => toTensor(b, spec))), { mode: 'dense' });
       const scores = spatialMean(map);
       base.forEach((_, i) => {
         softmax(scores.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));

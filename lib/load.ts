@@ -4,11 +4,13 @@
  */
 import * as path from 'path';
 
+import { describeValue } from './describe';
 import { InvalidArgumentError } from './errors';
 import { Classifier } from './evaluate';
 import { checkLabels, defaultLabels } from './labels';
 import { Model, ModelOptions } from './model';
 import { packageRoot } from './native';
+import { MODEL_OPTION_FIELDS, optionKeys, pickModelOptions, readOptions, resolveModelOptions } from './options';
 import { checkSpec, PRESETS, PreprocessSpec } from './preprocess';
 import { VggConfig } from './topology';
 import { loadWeights } from './weights';
@@ -28,22 +30,28 @@ export function defaultWeightsPath(): string {
   return path.join(packageRoot(), 'models', 'mnist-vgg.safetensors');
 }
 
+const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({ ...MODEL_OPTION_FIELDS, arch: true, preprocess: true, labels: true });
+
 /**
- * Loads weights (safetensors or ONNX) into a Model on the chosen device.
- * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for inconsistent options
+ * Loads weights (safetensors or ONNX) into a Model on the chosen device. The options are checked before
+ * the file is read.
+ * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for an unknown option key,
+ *   a bad model option (see Model.create) or options inconsistent with the file
  */
 export async function loadClassifier(file: string = defaultWeightsPath(), opts: LoadOptions | null = {}): Promise<Classifier> {
-  const options = opts ?? {};
+  const options = readOptions(opts, LOAD_OPTION_KEYS);
+  const modelOptions = pickModelOptions(options);
+  resolveModelOptions(modelOptions); // fail fast, before reading a large file
   const loaded = await loadWeights(file, { arch: options.arch });
   const { config } = loaded;
   const fileSpec = loaded.preprocess as PreprocessSpec | undefined;
   let spec: PreprocessSpec;
   if (typeof options.preprocess === 'string') {
     spec = Object.prototype.hasOwnProperty.call(PRESETS, options.preprocess) ? PRESETS[options.preprocess] : (undefined as never);
-    if (!spec) throw new InvalidArgumentError(`preprocess: expected 'torchvision' | 'caffe' or a spec, got '${options.preprocess}'`);
+    if (!spec) throw new InvalidArgumentError(`options.preprocess: expected 'torchvision' | 'caffe' or a spec, got ${describeValue(options.preprocess)}`);
   } else spec = options.preprocess ?? fileSpec ?? PRESETS.torchvision;
   checkSpec(spec, config.inChannels);
   const labels = checkLabels(options.labels ?? loaded.labels ?? defaultLabels(config.numClasses), config.numClasses);
-  const model = Model.create(config, loaded.weights, options);
+  const model = Model.create(config, loaded.weights, modelOptions);
   return { model, labels, preprocess: spec, source: loaded.source, ownPreprocess: !options.preprocess && !!fileSpec };
 }

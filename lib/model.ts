@@ -1,18 +1,25 @@
 /**
- * Model: a VGG network on one backend, with two ways to infer (paper §3.2):
- *  - 'fc': the dense FC head on the training size (224×224 for the paper's nets; pool5 must be 7×7).
+ * Model: a VGG network on one backend, with the paper's two ways to run it (§3.2; ForwardMode):
+ *  - 'fc': the FC head on the training size (224×224 for the paper's nets; pool5 must be 7×7).
  *    Returns class scores (logits) [N, K] (layout NC).
- *  - 'fully-conv': dense evaluation. FC6 becomes a 7×7 conv (no padding), FC7/FC8 1×1 convs; any input
- *    whose pool5 is at least 7×7 works. Returns the class score map [N, K, h, w] (NCHW).
+ *  - 'dense': dense evaluation. FC6 becomes a 7×7 conv (no padding), FC7/FC8 1×1 convs; any input whose
+ *    pool5 is at least 7×7 works. Returns the class score map [N, K, h, w] (NCHW).
  * Both run the same packed weights: FC6's [4096, 25088] matrix in C,H,W order is the OIHW [4096,512,7,7]
  * kernel, so at 224 the two modes compute the same numbers.
  */
+import { types } from 'util';
+
 import { chooseDevice } from './backends';
+import { describeValue } from './describe';
 import { DisposedError, InvalidArgumentError } from './errors';
-import { native, NativeNetwork } from './native';
+import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
+import { ConvAlgorithm, ForwardMode, ModelOptions, optionKeys, parseMode, readOptions, resolveModelOptions } from './options';
 import { fillNormal } from './random';
+import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
-import { layerProgram, pool5Size, resolveConfig, VggConfig, weightShapes } from './topology';
+import { LayerStep, layerProgram, resolveConfig, VggConfig, weightShapes } from './topology';
+
+export type { ForwardMode, ModelOptions } from './options';
 
 /** Weights of one conv/FC layer: weight (K,C,R,S) OIHW f32, bias (K) f32. */
 export interface LayerWeights {
@@ -20,23 +27,33 @@ export interface LayerWeights {
   bias: Float32Array;
 }
 
-export type ForwardMode = 'fc' | 'fully-conv';
-
-export interface ModelOptions {
-  /** 'auto' (default) | 'cpu' | 'cuda' | 'cuda:N' | 'reference' (plain loops: slow, for checking). */
-  device?: string;
-  /** CPU threads; 0 or undefined: all hardware threads. */
-  threads?: number;
-  /** Force a CPU kernel family: 'auto' (default) | 'scalar' | 'avx2' | 'avx512'. */
-  isa?: 'auto' | 'scalar' | 'avx2' | 'avx512';
-  /** CUDA arithmetic: 'tf32' (default, as PyTorch uses for cuDNN convolutions), 'fp32', 'bf16', 'fp16'
-   *  (the last two with fp32 accumulation). Ignored on the CPU, which computes in fp32. */
-  precision?: 'fp32' | 'tf32' | 'bf16' | 'fp16';
+export interface ForwardOptions {
+  /** Default 'fc'. See ForwardMode. */
+  mode?: ForwardMode;
 }
 
-export interface ForwardOptions {
-  /** Default 'fc'. */
-  mode?: ForwardMode;
+const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true });
+
+/** The plan of one layer of the layer program for one input shape (Model.plan). */
+export interface LayerPlan extends NativeLayerPlan {
+  /** The layer's name in the program: conv1_1 …, lrn1, pool1 …, fc6 … (topology.ts layerProgram). */
+  name: string;
+}
+
+/** What a model runs on, and how. */
+export interface ModelInfo {
+  /** The concrete device chosen ('cpu', 'reference', 'cuda:N') and why. */
+  device: string;
+  deviceReason: string;
+  /** The backend's own name and its CPU kernel family (e.g. 'avx512'). */
+  backend: string;
+  kernelFamily: string;
+  /** Bytes of packed weights held by the backend (host or device memory). */
+  weightBytes: number;
+  /** Input shapes whose plans are cached (at most 4, most recently used kept). */
+  plansCached: number;
+  /** The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved), in program order. */
+  convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'> }[];
 }
 
 export class Model {
@@ -44,10 +61,12 @@ export class Model {
   /** The device chosen and why (e.g. 'cpu', "CUDA compiled in, no device: CUDA driver not found …"). */
   readonly device: string;
   readonly deviceReason: string;
+  private readonly program: readonly LayerStep[];
   private net: NativeNetwork | null;
 
   private constructor(config: VggConfig, net: NativeNetwork, device: string, reason: string) {
     this.config = config;
+    this.program = layerProgram(config);
     this.net = net;
     this.device = device;
     this.deviceReason = reason;
@@ -55,32 +74,34 @@ export class Model {
 
   /**
    * Builds a model from weights in layer-program order (see topology.weightShapes: conv1_1 … fc8).
-   * Weights are packed into the backend's layout; the arrays may be dropped afterwards.
-   * @throws InvalidArgumentError naming the layer on a missing or wrongly sized tensor
+   * Weights are packed into the backend's layout (per ModelOptions.convAlgorithm); the arrays may be
+   * dropped afterwards.
+   * @throws InvalidArgumentError naming the layer on a missing or wrongly sized tensor, or the option
+   *   (unknown key, bad value; convAlgorithm 'direct' off the reference device); UnsupportedError for a
+   *   device or ISA this host or build lacks; DeviceError when the device fails (out of memory)
    */
-  static create(arch: string | VggConfig, weights: LayerWeights[], opts: ModelOptions | null = {}): Model {
-    const options = checkOptions(opts);
+  static create(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
+    const o = resolveModelOptions(options);
     const config = resolveConfig(arch);
     const shapes = weightShapes(config);
     if (!Array.isArray(weights) || weights.length !== shapes.length)
       throw new InvalidArgumentError(
-        `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : typeof weights} weight sets`,
+        `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : describeValue(weights)} weight sets`,
       );
     shapes.forEach((s, i) => {
       const w = weights[i];
       const want = s.weight.reduce((a, b) => a * b, 1);
-      if (!(w?.weight instanceof Float32Array) || w.weight.length !== want)
+      if (!types.isFloat32Array(w?.weight) || w.weight.length !== want)
         throw new InvalidArgumentError(`weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`);
-      if (!(w.bias instanceof Float32Array) || w.bias.length !== s.bias[0])
+      if (!types.isFloat32Array(w.bias) || w.bias.length !== s.bias[0])
         throw new InvalidArgumentError(`weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`);
     });
-    const precision = options.precision ?? 'tf32';
-    if (!['fp32', 'tf32', 'bf16', 'fp16'].includes(precision))
-      throw new InvalidArgumentError(`options.precision: expected 'fp32' | 'tf32' | 'bf16' | 'fp16', got '${String(precision)}'`);
-    const choice = chooseDevice(options.device ?? 'auto');
+    const choice = chooseDevice(o.device);
+    if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
+      throw new InvalidArgumentError(`options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`);
     const net = new (native().Network)(
-      { device: choice.device, threads: options.threads ?? 0, isa: options.isa ?? 'auto', precision },
-      layerProgram(config),
+      { device: choice.device, threads: o.threads, isa: o.isa, precision: o.precision, convAlgorithm: o.convAlgorithm },
+      layerProgram(config).map(nativeLayer),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
     );
@@ -95,47 +116,68 @@ export class Model {
     return Model.create(arch, randomWeights(arch, seed), options);
   }
 
-  /** Input shape → output shape, without running. Throws InvalidArgumentError like forward(). */
+  /**
+   * Input shape (N,C,H,W) → the result's shape, without running: 'fc' [N, K]; 'dense' [N, K, h, w].
+   * @throws InvalidArgumentError like forward()
+   */
   outputShape(dims: readonly number[], mode: ForwardMode = 'fc'): number[] {
-    this.checkInput(dims, mode);
-    const out = this.live('outputShape').outputShape([...dims]);
-    return mode === 'fc' ? [out[0], out[1]] : out;
+    const m = parseMode(mode, 'mode');
+    return resultDims(this.config, this.program, checkInput(this.config, dims, m, 'dims'), m);
+  }
+
+  /**
+   * The per-layer plan for an input of shape (N,C,H,W) (built and cached as a forward of that shape would
+   * be): for each step of the layer program its name, kind, output (N,K,P,Q), and for conv/FC layers the
+   * algorithm chosen and the kernel that runs (by symbol name, e.g. 'conv2d_nchw_f32_3x3s1_winograd4x4__avx512')
+   * with the scratch it needs (workspaceBytes, bytes).
+   * @param mode  checked as forward() checks it; the plan itself is the same for both modes
+   * @throws InvalidArgumentError like forward(), DisposedError
+   */
+  plan(dims: readonly number[], mode: ForwardMode = 'fc'): LayerPlan[] {
+    const input = checkInput(this.config, dims, parseMode(mode, 'mode'), 'dims');
+    return this.live('plan')
+      .plan(input)
+      .map((p) => ({ ...p, name: this.program[p.layer].name }));
   }
 
   /**
    * Runs the network off the JS thread.
    * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
-   * @returns 'fc': logits [N, K] (NC); 'fully-conv': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
+   * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
    *          for the paper's nets. NaN/Inf in the input propagate to the output.
    * Concurrent calls on one model run one after another, in call order; a call queued behind a running
    * one when dispose() comes is rejected with DisposedError (the running one completes).
-   * @throws InvalidArgumentError (wrong rank, channels, size for the mode), DisposedError
+   * @throws InvalidArgumentError (unknown option, mode, wrong rank, channels, size for the mode), DisposedError
    */
   async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
-    const mode = checkOptions(options).mode ?? 'fc';
-    this.checkTensor(x, mode);
-    const net = this.live('forward');
-    const dims = [...x.dims];
-    const out = net.outputShape(dims); // before awaiting: dispose() may come meanwhile
-    if (this.pending === 0) return wrap(out, await this.track(net.forward(dims, x.data)), mode);
+    const { input, out, mode } = this.prepare(x, options);
+    const net = this.live('forward'); // before awaiting: dispose() may come meanwhile
+    if (this.pending === 0) return wrap(out, await this.track(net.forward(input, x.data)), mode);
     // Forwards of one model run one at a time; queue here rather than tie up libuv pool threads waiting
     // on the native lock. The input is copied now: the caller may reuse its buffer meanwhile.
     const copy = x.data.slice();
-    const run = this.queue.then(() => net.forward(dims, copy));
+    const run = this.queue.then(() => net.forward(input, copy));
     return wrap(out, await this.track(run), mode);
   }
 
-  /** Synchronous forward: blocks the event loop for the whole run; prefer forward(). */
+  /** Synchronous forward: blocks the event loop for the whole run; prefer forward(). Same arguments and errors. */
   forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor {
-    const mode = checkOptions(options).mode ?? 'fc';
-    this.checkTensor(x, mode);
-    const net = this.live('forwardSync');
-    return wrap(net.outputShape([...x.dims]), net.forwardSync([...x.dims], x.data), mode);
+    const { input, out, mode } = this.prepare(x, options);
+    return wrap(out, this.live('forwardSync').forwardSync(input, x.data), mode);
   }
 
-  /** Backend in use, kernel family, bytes of packed weights, plans cached. */
-  info(): { device: string; deviceReason: string; backend: string; kernelFamily: string; weightBytes: number; plansCached: number } {
-    return { device: this.device, deviceReason: this.deviceReason, ...this.live('info').info() };
+  /** Device and backend in use, kernel family, bytes of packed weights, plans cached, each conv/FC layer's algorithm. */
+  info(): ModelInfo {
+    const i = this.live('info').info();
+    return {
+      device: this.device,
+      deviceReason: this.deviceReason,
+      backend: i.backend,
+      kernelFamily: i.kernelFamily,
+      weightBytes: i.weightBytes,
+      plansCached: i.plansCached,
+      convAlgorithms: i.convAlgorithms.map((c) => ({ layer: c.layer, name: this.program[c.layer].name, algorithm: c.algorithm })),
+    };
   }
 
   /** Frees native (and device) memory. Any later call throws DisposedError. Idempotent. */
@@ -166,44 +208,30 @@ export class Model {
     return this.net;
   }
 
-  private checkTensor(x: Tensor, mode: ForwardMode): void {
-    if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describe(x)}`);
+  /** The one validation of a forward: options, mode, the tensor; and the result's dims, inferred in JS. */
+  private prepare(x: Tensor, options: ForwardOptions | null | undefined): { input: Dims4; out: number[]; mode: ForwardMode } {
+    const mode = parseMode(readOptions(options, FORWARD_OPTION_KEYS).mode ?? 'fc');
+    if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
     if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
-    this.checkInput(x.dims, mode);
-  }
-
-  private checkInput(dims: readonly number[], mode: ForwardMode): void {
-    if (mode !== 'fc' && mode !== 'fully-conv')
-      throw new InvalidArgumentError(`mode: expected 'fc' | 'fully-conv', got '${String(mode)}'`);
-    if (dims.length !== 4)
-      throw new InvalidArgumentError(
-        `x: expected 4 dims [N,C,H,W] (NCHW), got ${dims.length} [${dims.join(',')}]` +
-          (dims.length === 3 ? `; a single image needs a batch dimension: [1,${dims.join(',')}]` : ''),
-      );
-    const [, c, h, w] = dims;
-    const cfg = this.config;
-    if (c !== cfg.inChannels)
-      throw new InvalidArgumentError(`x: expected ${cfg.inChannels} channels (dims[1]), got ${c}`);
-    const s = cfg.inputSize;
-    if (mode === 'fc' && (h !== s || w !== s))
-      throw new InvalidArgumentError(
-        `x: mode 'fc' expects a ${s}×${s} input (pool5 must be ${pool5Size(cfg)}×${pool5Size(cfg)}), got ${h}×${w}; use mode 'fully-conv' for other sizes`,
-      );
-    if (mode === 'fully-conv' && (h < s || w < s))
-      throw new InvalidArgumentError(
-        `x: mode 'fully-conv' needs at least ${s}×${s} (pool5 at least ${pool5Size(cfg)}×${pool5Size(cfg)}), got ${h}×${w}`,
-      );
+    const input = checkInput(this.config, x.dims, mode);
+    return { input, out: resultDims(this.config, this.program, input, mode), mode };
   }
 }
 
-function checkOptions<T extends object>(options: T | null | undefined): Partial<T> {
-  if (options === null || options === undefined) return {};
-  if (typeof options !== 'object') throw new InvalidArgumentError(`options: expected an object, got ${typeof options}`);
-  return options;
+/** A step of the layer program as the native planner takes it: every field, no name. */
+function nativeLayer(s: LayerStep): NativeLayer {
+  switch (s.kind) {
+    case 'conv':
+      return { kind: 'conv', inChannels: s.inChannels, outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, pad: s.pad, relu: s.relu };
+    case 'maxpool':
+      return { kind: 'maxpool', window: s.window, stride: s.stride };
+    case 'lrn':
+      return { kind: 'lrn', size: s.size, alpha: s.alpha, beta: s.beta, k: s.k };
+  }
 }
 
 function wrap(out: number[], y: Float32Array, mode: ForwardMode): Tensor {
-  return mode === 'fc' ? new Tensor([out[0], out[1]], y, 'NC') : new Tensor(out, y, 'NCHW');
+  return new Tensor(out, y, mode === 'fc' ? 'NC' : 'NCHW');
 }
 
 /** Seeded He-initialised weights in layer-program order (see Model.random). */
@@ -217,8 +245,7 @@ export function randomWeights(arch: string | VggConfig, seed = 1): LayerWeights[
   });
 }
 
+/** A weight argument in a message: 'Float32Array of 5 elements', 'null', …. */
 function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of ${(v as Float32Array).length} elements`;
-  return typeof v;
+  return ArrayBuffer.isView(v) ? `${describeValue(v)} of ${(v as Float32Array).length} elements` : describeValue(v);
 }

@@ -6,7 +6,9 @@
  */
 import sharp from 'sharp';
 
+import { describeValue } from './describe';
 import { FormatError, InvalidArgumentError } from './errors';
+import { optionKeys, readOptions } from './options';
 import { Tensor } from './tensor';
 
 /** How pixels become input values: v = (pixel · scale − mean[c]) / std[c], channels in `colorSpace` order. */
@@ -28,10 +30,17 @@ export const PRESETS: Readonly<Record<'torchvision' | 'caffe', PreprocessSpec>> 
   caffe: { colorSpace: 'bgr', scale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] },
 });
 
-/** Checks a spec (from a preset, a file's metadata or a caller). Throws InvalidArgumentError. */
+const SPEC_KEYS = optionKeys<PreprocessSpec>({ colorSpace: true, scale: true, mean: true, std: true });
+
+/**
+ * Checks a spec (from a preset, a file's metadata or a caller) for a model taking `channels` channels.
+ * @throws InvalidArgumentError naming the field (`preprocess.<field>`): a missing or bad value, an unknown key
+ */
 export function checkSpec(spec: PreprocessSpec, channels: number): PreprocessSpec {
-  const n = spec?.colorSpace === 'grey' ? 1 : 3;
-  if (!spec || !['rgb', 'bgr', 'grey'].includes(spec.colorSpace))
+  if (spec === null || spec === undefined) throw new InvalidArgumentError(`preprocess: expected a spec {colorSpace, scale, mean, std}, got ${describeValue(spec)}`);
+  readOptions(spec, SPEC_KEYS, 'preprocess');
+  const n = spec.colorSpace === 'grey' ? 1 : 3;
+  if (!['rgb', 'bgr', 'grey'].includes(spec.colorSpace))
     throw new InvalidArgumentError(`preprocess.colorSpace: expected 'rgb' | 'bgr' | 'grey', got ${JSON.stringify(spec?.colorSpace)}`);
   if (n !== channels)
     throw new InvalidArgumentError(`preprocess.colorSpace: '${spec.colorSpace}' gives ${n} channels, the model takes ${channels}`);
@@ -53,6 +62,8 @@ export interface ImageOptions {
   flip?: boolean;
 }
 
+const IMAGE_OPTION_KEYS = optionKeys<ImageOptions>({ shorterSide: true, crop: true, flip: true });
+
 /** A decoded, oriented image: 8-bit interleaved pixels (HWC), 1 or 3 channels. */
 export interface DecodedImage {
   width: number;
@@ -63,19 +74,21 @@ export interface DecodedImage {
 
 /**
  * Decodes and resizes an image file or buffer.
+ * @returns 8-bit HWC pixels, `colorSpace` 'grey' → 1 channel, else 3 (RGB order; toTensor applies BGR)
  * @throws FormatError when the input is not a decodable image; InvalidArgumentError for bad options
+ *   (unknown key, shorterSide/crop not an integer in [0, 16384], a crop larger than the resized image)
  */
-export async function decodeImage(input: string | Buffer | Uint8Array, colorSpace: PreprocessSpec['colorSpace'], opts: ImageOptions = {}): Promise<DecodedImage> {
+export async function decodeImage(input: string | Buffer | Uint8Array, colorSpace: PreprocessSpec['colorSpace'], options: ImageOptions | null = {}): Promise<DecodedImage> {
   if (input instanceof Uint8Array && !Buffer.isBuffer(input)) input = Buffer.from(input.buffer, input.byteOffset, input.length);
   if (typeof input !== 'string' && !Buffer.isBuffer(input))
     throw new InvalidArgumentError(`image: expected a file path, a Buffer or a Uint8Array, got ${input === null ? 'null' : typeof input}`);
   if (colorSpace !== 'rgb' && colorSpace !== 'bgr' && colorSpace !== 'grey')
     throw new InvalidArgumentError(`colorSpace: expected 'rgb' | 'bgr' | 'grey', got '${String(colorSpace)}'`);
-  opts = opts ?? {};
+  const opts = readOptions(options, IMAGE_OPTION_KEYS);
   for (const k of ['shorterSide', 'crop'] as const) {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 16384))
-      throw new InvalidArgumentError(`${k}: expected an integer in [0, 16384], got ${v}`);
+      throw new InvalidArgumentError(`options.${k}: expected an integer in [0, 16384], got ${describeValue(v)}`);
   }
   const name = typeof input === 'string' ? input : 'buffer';
   try {
@@ -124,7 +137,7 @@ export function toTensor(img: DecodedImage, spec: PreprocessSpec): Tensor {
   return new Tensor([1, C, H, W], out);
 }
 
-/** decodeImage + toTensor. */
-export async function loadImage(input: string | Buffer | Uint8Array, spec: PreprocessSpec, opts: ImageOptions = {}): Promise<Tensor> {
+/** decodeImage + toTensor: NCHW f32 [1, C, H, W]. @throws as decodeImage */
+export async function loadImage(input: string | Buffer | Uint8Array, spec: PreprocessSpec, opts: ImageOptions | null = {}): Promise<Tensor> {
   return toTensor(await decodeImage(input, spec.colorSpace, opts), spec);
 }

@@ -4,13 +4,16 @@
  * At 224×224 with 1000 classes the parameter totals are those of the paper's Table 2 (A 133 M … E 144 M;
  * exact: A 132,863,336, B 133,047,848, C 133,638,952, D 138,357,544, E 143,667,240).
  */
+import { describeValue } from './describe';
 import { InvalidArgumentError } from './errors';
-import { layerProgram, pool5Size, resolveConfig, VggConfig } from './topology';
+import { shapeProgram } from './shapes';
+import { layerProgram, resolveConfig, VggConfig } from './topology';
 
 export interface LayerSummary {
   name: string;
-  /** 'conv' | 'maxpool' | 'lrn' | 'fc' (FC layers at the training size) | 'fc-as-conv' (dense evaluation). */
-  op: string;
+  /** 'conv' | 'maxpool' | 'lrn' | 'fc' (FC layers at the training size: the FC head) | 'fc-dense' (FC layers
+   *  run as convs over a larger input: dense evaluation, paper §3.2). */
+  op: 'conv' | 'maxpool' | 'lrn' | 'fc' | 'fc-dense';
   kernel: number;
   stride: number;
   padding: number;
@@ -30,38 +33,38 @@ export interface ModelSummary {
 
 /**
  * @param arch   name or config
- * @param input  input H×W (a number: square); defaults to the config's inputSize (224)
- * @throws InvalidArgumentError when the input is too small for the network (pool5 smaller than FC6's kernel)
+ * @param input  input H×W in pixels (a number: square); defaults to the config's inputSize (224). At the
+ *               training size the FC layers are the FC head ('fc'); on a larger input they run as convs
+ *               ('fc-dense', dense evaluation) and their outputs are score maps.
+ * @throws InvalidArgumentError when the input is too small for the network (a layer's input smaller than
+ *   its kernel or window: pool5 smaller than FC6's kernel)
  */
 export function summary(arch: string | VggConfig, input?: number | [number, number]): ModelSummary {
   const cfg = resolveConfig(arch);
   const [H0, W0] = input === undefined ? [cfg.inputSize, cfg.inputSize] : typeof input === 'number' ? [input, input] : input;
   for (const v of [H0, W0])
-    if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`input: expected a positive integer size, got ${v}`);
-  const dense = H0 === cfg.inputSize && W0 === cfg.inputSize;
-  let h = H0, w = W0, c = cfg.inChannels;
-  const layers: LayerSummary[] = [];
-  for (const s of layerProgram(cfg)) {
-    if (s.kind === 'conv') {
-      const isFc = s.name.startsWith('fc');
-      const P = Math.floor((h + 2 * s.pad - s.kernel) / s.stride) + 1;
-      const Q = Math.floor((w + 2 * s.pad - s.kernel) / s.stride) + 1;
-      if (P < 1 || Q < 1)
-        throw new InvalidArgumentError(
-          `input: ${H0}×${W0} is too small for ${cfg.name}: ${s.name} needs at least ${s.kernel}×${s.kernel}, got ${h}×${w} (minimum input ${pool5Size(cfg) * 2 ** cfg.stages.length})`,
-        );
-      const params = s.outChannels * s.inChannels * s.kernel * s.kernel + s.outChannels;
-      layers.push({ name: s.name, op: isFc ? (dense ? 'fc' : 'fc-as-conv') : 'conv', kernel: s.kernel, stride: s.stride, padding: s.pad, output: [P, Q, s.outChannels], params, macs: P * Q * (params - s.outChannels) });
-      h = P; w = Q; c = s.outChannels;
-    } else if (s.kind === 'maxpool') {
-      h = Math.floor((h - s.window) / s.stride) + 1;
-      w = Math.floor((w - s.window) / s.stride) + 1;
-      if (h < 1 || w < 1) throw new InvalidArgumentError(`input: ${H0}×${W0} is too small for ${cfg.name} (${s.name})`);
-      layers.push({ name: s.name, op: 'maxpool', kernel: s.window, stride: s.stride, padding: 0, output: [h, w, c], params: 0, macs: 0 });
-    } else {
-      layers.push({ name: s.name, op: 'lrn', kernel: s.size, stride: 1, padding: 0, output: [h, w, c], params: 0, macs: 0 });
-    }
-  }
+    if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`input: expected a positive integer size, got ${describeValue(v)}`);
+  const atTrainingSize = H0 === cfg.inputSize && W0 === cfg.inputSize;
+  let inC = cfg.inChannels;
+  const layers = shapeProgram(cfg, layerProgram(cfg), [1, cfg.inChannels, H0, W0]).map(({ step: s, output: [, c, h, w] }): LayerSummary => {
+    const inChannels = inC;
+    inC = c;
+    const output: [number, number, number] = [h, w, c];
+    if (s.kind === 'maxpool') return { name: s.name, op: 'maxpool', kernel: s.window, stride: s.stride, padding: 0, output, params: 0, macs: 0 };
+    if (s.kind === 'lrn') return { name: s.name, op: 'lrn', kernel: s.size, stride: 1, padding: 0, output, params: 0, macs: 0 };
+    const isFc = s.name.startsWith('fc');
+    const macsPerPixel = s.outChannels * inChannels * s.kernel * s.kernel;
+    return {
+      name: s.name,
+      op: isFc ? (atTrainingSize ? 'fc' : 'fc-dense') : 'conv',
+      kernel: s.kernel,
+      stride: s.stride,
+      padding: s.pad,
+      output,
+      params: macsPerPixel + s.outChannels,
+      macs: h * w * macsPerPixel,
+    };
+  });
   return {
     arch: cfg.name,
     input: [H0, W0, cfg.inChannels],

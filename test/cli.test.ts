@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { packageRoot } from '../lib';
+import { packageRoot } from '../lib/native';
 
 const root = packageRoot();
 const cli = path.join(root, 'dist', 'cli.js');
@@ -56,7 +56,22 @@ test('errors exit non-zero with one line: missing weights, unknown arch, bad opt
   expect(arch.err).toMatch(/^vggnet: ERR_VGG_INVALID_ARGUMENT: arch: expected one of/);
   expect(run('classify', 'samples/digit-1-200.png', '--scales', 'abc').code).not.toBe(0);
   expect(run('classify', 'samples/digit-1-200.png', '--mode', 'foo').code).not.toBe(0);
+  const former = run('classify', 'samples/digit-1-200.png', '--mode', 'fully-conv');
+  expect(former.code).not.toBe(0);
+  expect(former.err).toMatch(/Allowed choices are dense, fc/);
+  expect(run('classify', 'samples/digit-1-200.png', '--conv-algorithm', 'fft').code).not.toBe(0);
+  const device = run('classify', 'samples/digit-1-200.png', '--device', 'gpu');
+  expect(device.code).toBe(1);
+  expect(device.err).toMatch(/^vggnet: ERR_VGG_INVALID_ARGUMENT: options\.device: expected 'auto' \| 'cpu'/);
   expect(run('bogus').code).not.toBe(0);
+});
+
+test('--conv-algorithm accepts each CPU algorithm (the embedded model has no layer Winograd applies to: same class)', () => {
+  for (const algo of ['gemm', 'winograd2x2', 'winograd4x4', 'auto']) {
+    const r = run('classify', 'samples/digit-7-1401.png', '--json', '--conv-algorithm', algo, '--top', '1');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).results[0].top[0]).toMatchObject({ index: 7 });
+  }
 });
 
 test('summary --json and info --json', () => {

@@ -60,12 +60,24 @@ describe('topologies (paper Table 1) and totals (Table 2)', () => {
     expect(lrn[1]).toMatchObject({ kind: 'lrn', size: 5, alpha: 1e-4, beta: 0.75, k: 2 });
   });
 
-  test('summary rows follow P = floor((H + 2p − k)/s) + 1; fully-conv at 384 gives a 6×6 score map', () => {
+  test('summary rows follow P = floor((H + 2p − k)/s) + 1; dense evaluation at 384 gives a 6×6 score map', () => {
     const s = summary('vgg16', 384);
     expect(s.layers.find((l) => l.name === 'pool5')!.output).toEqual([12, 12, 512]);
-    expect(s.layers.find((l) => l.name === 'fc8')).toMatchObject({ op: 'fc-as-conv', output: [6, 6, 1000] });
+    expect(s.layers.find((l) => l.name === 'fc8')).toMatchObject({ op: 'fc-dense', output: [6, 6, 1000] });
     expect(summary('vgg16').layers.find((l) => l.name === 'fc6')).toMatchObject({ op: 'fc', output: [1, 1, 4096], params: 102_764_544 });
-    expect(() => summary('vgg16', 200)).toThrow(/too small/);
+    expect(() => summary('vgg16', 200)).toThrow(/input: 200×200 is too small for vgg16: fc6 needs at least 7×7, got 6×6 \(minimum input 224\)/);
+    expect(() => summary('vgg16', 20)).toThrow(/pool5 needs at least 2×2, got 1×1/);
+  });
+
+  test("the model's result dims (inferred in JS) are the summary's last row at every size", () => {
+    const m = Model.random(tiny, 1, { device: 'cpu' });
+    for (const [h, w] of [[32, 32], [40, 56], [63, 33], [96, 32]]) {
+      const [oh, ow, k] = summary(tiny, [h, w]).layers.at(-1)!.output;
+      expect(m.outputShape([2, 3, h, w], 'dense')).toEqual([2, k, oh, ow]);
+      expect(m.plan([2, 3, h, w], 'dense').at(-1)!.output).toEqual([2, k, oh, ow]); // the native planner agrees
+    }
+    expect(m.outputShape([5, 3, 32, 32])).toEqual([5, 7]);
+    m.dispose();
   });
 
   test('custom configs are validated', () => {
@@ -84,19 +96,19 @@ describe('forward on the CPU', () => {
     ref.dispose();
   });
 
-  test("matches the reference backend in 'fc' and 'fully-conv' modes", async () => {
+  test("matches the reference backend in 'fc' and 'dense' modes", async () => {
     const x = input([2, 3, 32, 32], 1);
     expect(maxRelErr((await model.forward(x)).data, (await ref.forward(x)).data)).toBeLessThan(1e-5);
     const big = input([1, 3, 48, 64], 2);
-    const [a, b] = [await model.forward(big, { mode: 'fully-conv' }), await ref.forward(big, { mode: 'fully-conv' })];
+    const [a, b] = [await model.forward(big, { mode: 'dense' }), await ref.forward(big, { mode: 'dense' })];
     expect(a.dims).toEqual([1, 7, 3, 5]);
     expect(maxRelErr(a.data, b.data)).toBeLessThan(1e-5);
   });
 
-  test("at the training size 'fully-conv' equals 'fc' (FC6 as a 4×4 conv is the same product)", async () => {
+  test("at the training size 'dense' equals 'fc' (FC6 as a 4×4 conv is the same product)", async () => {
     const x = input([3, 3, 32, 32], 3);
     const fc = await model.forward(x);
-    const conv = await model.forward(x, { mode: 'fully-conv' });
+    const conv = await model.forward(x, { mode: 'dense' });
     expect(fc.dims).toEqual([3, 7]);
     expect(conv.dims).toEqual([3, 7, 1, 1]);
     expect(maxRelErr(conv.data, fc.data)).toBeLessThan(1e-6);
@@ -114,7 +126,7 @@ describe('forward on the CPU', () => {
 
   test('plans are cached per input shape, and bounded', async () => {
     const m = Model.random(tiny, 1, { device: 'cpu' });
-    for (const s of [32, 40, 48, 56, 64, 32]) await m.forward(input([1, 3, s, s], s), { mode: 'fully-conv' });
+    for (const s of [32, 40, 48, 56, 64, 32]) await m.forward(input([1, 3, s, s], s), { mode: 'dense' });
     expect(m.info().plansCached).toBe(4);
     m.dispose();
   });
@@ -133,7 +145,7 @@ describe('forward on the CPU', () => {
 describe('bad input', () => {
   const model = Model.random(tiny, 2, { device: 'cpu' });
   afterAll(() => model.dispose());
-  const reject = async (x: unknown, mode: 'fc' | 'fully-conv', re: RegExp) => {
+  const reject = async (x: unknown, mode: 'fc' | 'dense', re: RegExp) => {
     await expect(model.forward(x as Tensor, { mode })).rejects.toThrow(re);
     await expect(model.forward(x as Tensor, { mode })).rejects.toBeInstanceOf(InvalidArgumentError);
   };
@@ -143,11 +155,14 @@ describe('bad input', () => {
     expect(() => new Tensor([3, 32, 32], new Float32Array(3 * 32 * 32), 'NCHW')).toThrow(/\[1,3,32,32\]/);
   });
   test('wrong channel count', () => reject(input([1, 1, 32, 32], 1), 'fc', /expected 3 channels \(dims\[1\]\), got 1/));
-  test("'fc' needs exactly the training size", () => reject(input([1, 3, 40, 32], 1), 'fc', /mode 'fc' expects a 32×32 input .* got 40×32/));
-  test("'fully-conv' needs at least the training size", () => reject(input([1, 3, 31, 64], 1), 'fully-conv', /at least 32×32 .* got 31×64/));
-  test('not a Tensor, unknown mode', async () => {
-    await reject({ dims: [1, 3, 32, 32], data: new Float32Array(3072) }, 'fc', /expected a Tensor/);
-    await reject(input([1, 3, 32, 32], 1), 'dense' as 'fc', /mode: expected 'fc' \| 'fully-conv'/);
+  test("'fc' needs exactly the training size", () => reject(input([1, 3, 40, 32], 1), 'fc', /mode 'fc' expects a 32×32 input .* got 40×32; use mode 'dense'/));
+  test("'dense' needs at least the training size", () => reject(input([1, 3, 31, 64], 1), 'dense', /mode 'dense' needs at least 32×32 .* got 31×64/));
+  test("not a Tensor; an unknown mode, 'fully-conv' (the former name of 'dense') among them", async () => {
+    await reject({ dims: [1, 3, 32, 32], data: new Float32Array(3072) }, 'fc', /expected a Tensor, got object/);
+    await reject(input([1, 3, 32, 32], 1), 'fully-conv' as 'fc', /options\.mode: expected 'fc' \| 'dense', got 'fully-conv' \('fully-conv' is now 'dense'/);
+    await reject(input([1, 3, 32, 32], 1), 'crop' as 'fc', /options\.mode: expected 'fc' \| 'dense', got 'crop'$/);
+    expect(() => model.forwardSync(input([1, 3, 32, 32], 1), { mode: 'fully-conv' as 'fc' })).toThrow(InvalidArgumentError);
+    expect(() => model.outputShape([1, 3, 32, 32], 'fully-conv' as 'fc')).toThrow(/mode: expected 'fc' \| 'dense'/);
   });
   test('weights of the wrong size name the layer', () => {
     const w = randomWeights(tiny, 1);
@@ -167,7 +182,7 @@ describe('bad input', () => {
     expect(() => m.info()).toThrow(DisposedError);
   });
   test('an unknown device is an InvalidArgumentError', () => {
-    expect(() => Model.random(tiny, 1, { device: 'tpu' })).toThrow(/device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/);
+    expect(() => Model.random(tiny, 1, { device: 'tpu' as 'cpu' })).toThrow(/options\.device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/);
   });
 });
 

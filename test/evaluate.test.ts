@@ -125,7 +125,8 @@ describe('evaluation protocol', () => {
   test('bad protocol options', async () => {
     await expect(classifyImage(clf, image, { scales: [16] })).rejects.toThrow(/smaller than the network's 32×32/);
     await expect(classifyImage(clf, image, { scales: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(classifyImage(clf, image, { mode: 'crop' as 'fc' })).rejects.toThrow(/mode: expected 'dense' \| 'fc'/);
+    await expect(classifyImage(clf, image, { mode: 'crop' as 'fc' })).rejects.toThrow(/options\.mode: expected 'fc' \| 'dense', got 'crop'/);
+    await expect(classifyImage(clf, image, { mode: 'fully-conv' as 'dense' })).rejects.toThrow(/'fully-conv' is now 'dense'/);
     await expect(classifyImage(clf, image, { grid: 3 })).rejects.toThrow(/multi-crop needs mode 'fc'/);
     await expect(classifyImage({ ...clf, labels: ['a'] }, image)).rejects.toThrow(/the model has 6 classes, the label list has 1/);
     await expect(classifyImage({ ...clf, preprocess: { ...PRESETS.torchvision, std: [0, 1, 1] } }, image)).rejects.toThrow(/preprocess.std/);

@@ -1,30 +1,38 @@
-// Foundation: the loader, the runtime report, tensor validation, error classes and codes.
+// Foundation: the loader, the runtime report, tensor validation (in JS), error classes and codes.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import * as lib from '../lib';
 import {
   backends,
   DeviceError,
   DisposedError,
   FormatError,
   InvalidArgumentError,
-  native,
-  nativePath,
-  packageRoot,
+  layerProgram,
+  Model,
   Tensor,
   UnsupportedError,
+  VggConfig,
   VggError,
 } from '../lib';
+import { native, NativeBackendOptions, NativeLayer, nativePath, packageRoot } from '../lib/native';
+import { kernels } from './support/kernels';
 
 const root = packageRoot();
 
 describe('loader', () => {
   test('loads the local build and reports where from', () => {
-    expect(native().abiVersion).toBe(1);
+    expect(native().abiVersion).toBe(2);
     expect(fs.existsSync(nativePath())).toBe(true);
     expect(nativePath()).toMatch(/vggnet\.node$/);
+    expect(backends().binary).toBe(nativePath());
+  });
+
+  test('the package does not export the loader: backends() reports the binary', () => {
+    for (const name of ['native', 'nativePath', 'packageRoot']) expect(Object.keys(lib)).not.toContain(name);
   });
 
   test('with nothing to load it throws one NativeLoadError listing every attempt', () => {
@@ -82,7 +90,7 @@ describe('backend report', () => {
   });
 });
 
-describe('Tensor validation (native checks, no conversion)', () => {
+describe('Tensor validation (JS checks, no conversion)', () => {
   const code = (f: () => unknown) => {
     try {
       f();
@@ -120,6 +128,35 @@ describe('Tensor validation (native checks, no conversion)', () => {
   test('null dims and unknown layouts', () => {
     expect(code(() => new Tensor(null as unknown as number[], new Float32Array(1)))).toMatch(/dims: expected an array, got null/);
     expect(code(() => new Tensor([2, 6], new Float32Array(12), 'NHWC' as 'NC'))).toMatch(/layout: expected 'NCHW' \| 'NC', got 'NHWC'/);
+    expect(code(() => new Tensor([1, '3', 2, 2] as unknown as number[], new Float32Array(12)))).toMatch(/dims\[1\]: expected an integer, got '3'/);
+  });
+  test('limits: a dim above 2^30, more than 2^32 elements (checked before the data)', () => {
+    expect(code(() => new Tensor([1, 1, 1, 2 ** 30 + 1], new Float32Array(1)))).toMatch(/dims\[3\]: expected an integer in \[1, 1073741824\], got number 1073741825/);
+    expect(code(() => new Tensor([1, 1, 2 ** 16, 2 ** 16 + 1], new Float32Array(1)))).toMatch(/dims: more than 2\^32 elements is not supported/);
+    expect(code(() => new Tensor([1, 1, 2 ** 16, 2 ** 16], new Float32Array(1)))).toMatch(/data: expected 4294967296 elements, got 1/);
+    expect(code(() => Tensor.zeros([1, 1, 2 ** 16, 2 ** 16 + 1]))).toMatch(/more than 2\^32 elements/);
+    expect(code(() => Tensor.zeros([1, 0, 2, 2]))).toMatch(/dims\[1\]/);
+  });
+  test('a Float32Array over a shared or offset buffer is taken as it is (no copy)', () => {
+    const buf = new ArrayBuffer(4 * 20);
+    const view = new Float32Array(buf, 16, 12);
+    expect(new Tensor([1, 3, 2, 2], view).data).toBe(view);
+  });
+  test('constructing and checking a Tensor never loads the native addon', () => {
+    let loaderRequired = false;
+    jest.isolateModules(() => {
+      jest.doMock('../lib/native', () => {
+        loaderRequired = true;
+        return jest.requireActual('../lib/native');
+      });
+      const { Tensor: T } = require('../lib/tensor') as typeof import('../lib/tensor');
+      const { InvalidArgumentError: E } = require('../lib/errors') as typeof import('../lib/errors');
+      expect(new T([2, 3, 4, 5], new Float32Array(120)).reshape([2, 60]).dims).toEqual([2, 60]);
+      expect(() => new T([1, 1, 2, 2], new Float64Array(4) as unknown as Float32Array)).toThrow(E);
+      expect(() => new T([1, 1, 2, 2], new Float32Array(5))).toThrow(/expected 4 elements, got 5/);
+      expect(() => T.zeros([1, 1, 2 ** 31, 1])).toThrow(E);
+    });
+    expect(loaderRequired).toBe(false);
   });
   test('reshape keeps data, checks the count', () => {
     const t = new Tensor([1, 2, 2, 3], new Float32Array(12));
@@ -145,18 +182,45 @@ describe('errors', () => {
     }
   });
 
-  test('native code raises the TypeScript classes, naming parameter, expected and got', () => {
-    const k = new (native().Kernels)({ device: 'reference' });
+  test('native code raises the TypeScript classes, naming parameter, expected and got (testing addon)', () => {
+    const k = kernels({ device: 'reference' });
     try {
-      k.maxpool2d({ N: 1, C: 1, H: 2, W: 2 }, new Int32Array(4) as unknown as Float32Array);
+      k.maxpool2d({ N: 1, C: 1, H: 2, W: 2, window: 2, stride: 2 }, new Int32Array(4) as unknown as Float32Array);
       throw new Error('no throw');
     } catch (e) {
       expect(e).toBeInstanceOf(InvalidArgumentError);
       expect((e as VggError).code).toBe('ERR_VGG_INVALID_ARGUMENT');
       expect((e as Error).message).toBe('x: expected a Float32Array, got Int32Array');
     }
-    expect(() => new (native().Kernels)({ device: 'tpu' })).toThrow(InvalidArgumentError);
-    expect(() => new (native().Kernels)({ device: 'cpu', isa: 'sse9' })).toThrow(/isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/);
+    expect(() => kernels({ device: 'tpu' as 'cpu' })).toThrow(InvalidArgumentError);
+    expect(() => kernels({ device: 'cpu', isa: 'sse9' as 'auto' })).toThrow(/isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/);
+  });
+
+  describe('the shipped binding re-checks what memory safety needs, with the same classes', () => {
+    const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
+    const layers = layerProgram(cfg).map((s): NativeLayer =>
+      s.kind === 'conv' ? { kind: 'conv', inChannels: s.inChannels, outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, pad: s.pad, relu: s.relu } : { kind: 'maxpool', window: 2, stride: 2 });
+    const weights = [new Float32Array(4 * 9), new Float32Array(8 * 4 * 4 * 4), new Float32Array(3 * 8)];
+    const biases = [new Float32Array(4), new Float32Array(8), new Float32Array(3)];
+    const options: NativeBackendOptions = { device: 'cpu', threads: 1, isa: 'auto', precision: 'tf32', convAlgorithm: 'auto' };
+    const make = (o: object, w = weights) => new (native().Network)(o as NativeBackendOptions, layers, w, biases);
+
+    test('every option field is required: JS owns the defaults', () => {
+      const net = make(options);
+      expect(net.forwardSync([1, 1, 8, 8], new Float32Array(64))).toHaveLength(3);
+      net.dispose();
+      const { threads: _t, ...noThreads } = options;
+      expect(() => make(noThreads)).toThrow(/options\.threads: expected an integer, got undefined/);
+      const { convAlgorithm: _c, ...noAlgo } = options;
+      expect(() => make(noAlgo)).toThrow(InvalidArgumentError);
+    });
+    test('buffer types and lengths are checked before any pointer is taken', () => {
+      expect(() => make(options, [weights[0], new Float32Array(5), weights[2]])).toThrow(/weights\[1\]: expected 512 elements, got 5/);
+      const net = make(options);
+      expect(() => net.forwardSync([1, 1, 8, 8], new Float32Array(63))).toThrow(/x: expected 64 elements, got 63/);
+      net.dispose();
+      expect(() => net.plan([1, 1, 8, 8])).toThrow(DisposedError);
+    });
   });
 
   test('a CUDA device on a host without one is UnsupportedError with the reason', () => {
@@ -164,7 +228,9 @@ describe('errors', () => {
       console.log('skipped: this host has a CUDA device');
       return;
     }
-    expect(() => new (native().Kernels)({ device: 'cuda:0' })).toThrow(UnsupportedError);
+    expect(() => kernels({ device: 'cuda:0' })).toThrow(UnsupportedError);
+    const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
+    expect(() => Model.random(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);
   });
 });
 

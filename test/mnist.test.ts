@@ -4,7 +4,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { classifyImage, Classifier, loadClassifier, packageRoot, spatialMean, Tensor } from '../lib';
+import { classifyImage, Classifier, loadClassifier, spatialMean, Tensor } from '../lib';
+import { packageRoot } from '../lib/native';
 
 const root = packageRoot();
 const evalJson = JSON.parse(fs.readFileSync(path.join(root, 'models', 'mnist-vgg.eval.json'), 'utf8'));
@@ -71,7 +72,7 @@ describe('embedded MNIST model (models/mnist-vgg.safetensors)', () => {
         const [px, py] = positions[s + i];
         for (let r = 0; r < 28; r++) x.set(d.x.subarray(r * 28, r * 28 + 28), i * S * S + (py + r) * S + px);
       });
-      const map = await c.model.forward(new Tensor([batch.length, 1, S, S], x), { mode: 'fully-conv' });
+      const map = await c.model.forward(new Tensor([batch.length, 1, S, S], x), { mode: 'dense' });
       expect(map.dims).toEqual([batch.length, 10, 8, 8]);
       const scores = spatialMean(map);
       batch.forEach((d, i) => (correct += argmax(scores, i * 10, 10) === d.label ? 1 : 0));
@@ -88,7 +89,7 @@ describe('embedded MNIST model (models/mnist-vgg.safetensors)', () => {
       if (smp.size !== 28) {
         // a canvas: dense evaluation, the score map's spatial mean against tfjs's averaged logits
         const { loadImage } = await import('../lib');
-        const map = await c.model.forward(await loadImage(fs.readFileSync(file), c.preprocess), { mode: 'fully-conv' });
+        const map = await c.model.forward(await loadImage(fs.readFileSync(file), c.preprocess), { mode: 'dense' });
         const scores = spatialMean(map);
         expect(Math.max(...smp.tfjsLogits.map((v, k) => Math.abs(v - scores[k])))).toBeLessThan(1e-3);
         expect(argmax(scores)).toBe(smp.label);

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-import { packageRoot } from '../lib';
+import { packageRoot } from '../lib/native';
 
 const root = packageRoot();
 const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'vggnet.node');

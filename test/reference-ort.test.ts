@@ -2,20 +2,20 @@
  * vggnet against the outside reference, onnxruntime-node (CPU): identical weights (seeded He init,
  * randomWeights) and seeded inputs ~U(-1,1), the same network written as an ONNX graph
  * (test/support/onnx-graph.ts): 'fc' style (Flatten + Gemm, as torchvision exports) for mode 'fc',
- * 'conv' style (FC6 a 7×7 conv, FC7/FC8 1×1 convs: the paper's dense evaluation) for mode 'fully-conv'.
+ * 'conv' style (FC6 a 7×7 conv, FC7/FC8 1×1 convs: the paper's dense evaluation) for mode 'dense'.
  *
  * Error measure, over the whole output:
  *     relErr(ours, ref) = max_i |ours_i − ref_i| / max_i |ref_i|
  * and every case requires relErr ≤ 1e-4 (float32 sums of up to 25088 products in both libraries, in
  * different orders: observed 3e-7 … 5e-6 with the AVX-512 kernels). NaN anywhere fails the case.
  * The same measure compares a batch's rows with single-image runs (tiling may differ with N, so not
- * necessarily bit-identical) and 'fully-conv' at the training size with 'fc'.
+ * necessarily bit-identical) and 'dense' at the training size with 'fc'.
  *
  * Cost: weights are generated once per arch (vgg11_lrn reuses vgg11's: LRN has none); each case builds its
  * ONNX bytes and ORT session and releases them; a Model per describe is disposed in afterAll. About 70 s
  * and 4.2 GB peak RSS on the 2-core build machine (vgg16: JS weights + ONNX bytes + ORT + packed weights).
  */
-import { LayerWeights, Model, randomWeights, resolveConfig, Tensor, VggConfig } from '../lib';
+import { ForwardMode, LayerWeights, Model, randomWeights, resolveConfig, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
 import { buildOnnxBytes } from './support/onnx-graph';
 import { createSession, OrtOutput, runOrt, runSession } from './support/ort';
@@ -61,7 +61,7 @@ function image(x: Tensor, i: number): Tensor {
   return new Tensor([1, c, h, w], x.data.slice(i * per, (i + 1) * per));
 }
 
-async function ours(arch: string | VggConfig, weights: LayerWeights[], runs: { x: Tensor; mode: 'fc' | 'fully-conv' }[]): Promise<Tensor[]> {
+async function ours(arch: string | VggConfig, weights: LayerWeights[], runs: { x: Tensor; mode: ForwardMode }[]): Promise<Tensor[]> {
   const model = Model.create(arch, weights, { device: 'cpu' });
   try {
     const outs: Tensor[] = [];
@@ -94,20 +94,20 @@ describe('a small custom config (1 channel, 28×28, stages [[8],[16]], fc [32,32
     expectClose('tiny fc 28 batch 3', y.data, ref.data);
   });
 
-  test("'fully-conv' at 28 and 56, batch 3 = ORT conv graph; at 28 it equals 'fc'", async () => {
+  test("'dense' at 28 and 56, batch 3 = ORT conv graph; at 28 it equals 'fc'", async () => {
     const [ref28, ref56] = await runOrt(buildOnnxBytes(cfg, weights, { style: 'conv' }), [x28, x56]);
     const [y28, y56, yfc] = await ours(cfg, weights, [
-      { x: x28, mode: 'fully-conv' },
-      { x: x56, mode: 'fully-conv' },
+      { x: x28, mode: 'dense' },
+      { x: x56, mode: 'dense' },
       { x: x28, mode: 'fc' },
     ]);
     expectDims(ref28, [3, 10, 1, 1]);
     expectDims(y28, [3, 10, 1, 1]);
     expectDims(ref56, [3, 10, 8, 8]);
     expectDims(y56, [3, 10, 8, 8]);
-    expectClose('tiny fully-conv 28 batch 3', y28.data, ref28.data);
-    expectClose('tiny fully-conv 56 batch 3 (score map 8×8)', y56.data, ref56.data);
-    expectClose("tiny fully-conv 28 vs own 'fc'", y28.data, yfc.data);
+    expectClose('tiny dense 28 batch 3', y28.data, ref28.data);
+    expectClose('tiny dense 56 batch 3 (score map 8×8)', y56.data, ref56.data);
+    expectClose("tiny dense 28 vs own 'fc'", y28.data, yfc.data);
   });
 
   test('with LRN: ONNX alpha = our alpha × size; the unconverted alpha would be caught', async () => {
@@ -205,20 +205,20 @@ describe('vgg16', () => {
     expectClose('vgg16 fc 224 batch 1', y.data, ref.data);
   }, SLOW);
 
-  test("vgg16 'fully-conv' at 384×384 = ORT conv graph (score map [1,1000,6,6])", async () => {
+  test("vgg16 'dense' at 384×384 = ORT conv graph (score map [1,1000,6,6])", async () => {
     const x = input([1, 3, 384, 384], 302);
     const [ref] = await runOrt(buildOnnxBytes(resolveConfig('vgg16'), w!, { style: 'conv' }), [x]);
     w = undefined; // the last use of the weights: the model holds its packed copy
-    const y = await model!.forward(x, { mode: 'fully-conv' });
+    const y = await model!.forward(x, { mode: 'dense' });
     expectDims(ref, [1, 1000, 6, 6]);
     expectDims(y, [1, 1000, 6, 6]);
-    expectClose('vgg16 fully-conv 384 batch 1 (score map 6×6)', y.data, ref.data);
+    expectClose('vgg16 dense 384 batch 1 (score map 6×6)', y.data, ref.data);
   }, SLOW);
 
-  test("vgg16 'fully-conv' at 224 equals 'fc' ([1,1000,1,1] vs [1,1000])", async () => {
-    const dense = await model!.forward(x224, { mode: 'fully-conv' });
+  test("vgg16 'dense' at 224 equals 'fc' ([1,1000,1,1] vs [1,1000])", async () => {
+    const dense = await model!.forward(x224, { mode: 'dense' });
     const fc = await ourFc224();
     expectDims(dense, [1, 1000, 1, 1]);
-    expectClose("vgg16 fully-conv 224 vs own 'fc'", dense.data, fc.data);
+    expectClose("vgg16 dense 224 vs own 'fc'", dense.data, fc.data);
   }, SLOW);
 });

@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { ARCHS, FormatError, LayerWeights, LoadedWeights, loadWeights, LRN_PARAMS, Model, Tensor, UnsupportedError, VggConfig, weightShapes } from '../lib';
+import { ARCHS, FormatError, ForwardMode, LayerWeights, LoadedWeights, loadWeights, LRN_PARAMS, Model, Tensor, UnsupportedError, VggConfig, weightShapes } from '../lib';
 import { fillUniform, uniform } from '../lib/random';
 
 // Jest gives each test file its own realm: onnxruntime-common's `instanceof Float32Array` then rejects the
@@ -278,7 +278,7 @@ const observed: string[] = [];
 afterAll(() => console.log(`weights-onnx: ours vs onnxruntime (tolerance ${TOL}):\n  ${observed.join('\n  ')}`));
 
 /** Loads `file` with loadWeights, runs our model (cpu) and ORT on x, compares. */
-async function compare(label: string, file: string, x: Tensor, opts: { mode?: 'fc' | 'fully-conv'; softmax?: boolean } = {}): Promise<LoadedWeights> {
+async function compare(label: string, file: string, x: Tensor, opts: { mode?: ForwardMode; softmax?: boolean } = {}): Promise<LoadedWeights> {
   const got = await loadWeights(file);
   expect(got.source).toBe('onnx');
   const model = Model.create(got.config, got.weights, { device: 'cpu' });
@@ -327,9 +327,9 @@ describe('ONNX graphs → our model = onnxruntime on the same file', () => {
     await compare('shape chain + matmul/add opset 11', file, x);
   });
 
-  test("FC-as-conv head (the paper's dense evaluation): fully-conv at 24×24 = ORT score map", async () => {
+  test("FC-as-conv head (the paper's dense evaluation): dense at 24×24 = ORT score map", async () => {
     const file = writeModel('conv.onnx', build(small, w, { head: 'conv' }).model());
-    const got = await compare('conv head, fully-conv 24×24', file, input([2, 3, 24, 24], 6), { mode: 'fully-conv' });
+    const got = await compare('conv head, dense 24×24', file, input([2, 3, 24, 24], 6), { mode: 'dense' });
     expect(got.config).toMatchObject(smallExpected);
   });
 

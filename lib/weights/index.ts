@@ -10,7 +10,7 @@ import * as path from 'path';
 import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
 import { loadSafetensorsWeights } from './load-safetensors';
 import { loadOnnxWeights } from './onnx';
-import { LoadedWeights, LoadWeightsOptions } from './types';
+import { LoadedWeights, LoadWeightsOptions, readLoadWeightsOptions } from './types';
 
 export { LoadedWeights, LoadWeightsOptions } from './types';
 export {
@@ -31,11 +31,11 @@ export { detectScheme, detectArch } from './load-safetensors';
  * @throws FormatError (ERR_VGG_FORMAT): malformed/truncated file, missing/unexpected tensors or wrong shapes
  *   (each named), architecture not matching options.arch; UnsupportedError (ERR_VGG_UNSUPPORTED): a dtype we
  *   cannot use (F64, integers), an ONNX node we cannot map (named), PyTorch pickles; InvalidArgumentError:
- *   unknown options.arch
+ *   unknown options.arch, an unknown option key
  */
-export async function loadWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+export async function loadWeights(file: string, opts: LoadWeightsOptions | null = {}): Promise<LoadedWeights> {
   if (typeof file !== 'string' || !file) throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError(`options: expected an object`);
+  const options = readLoadWeightsOptions(opts);
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(file);

@@ -11,7 +11,7 @@ import { checkTensors, configFromDetected, DetectedArch, ExpectedTensor, NamingS
 import { SafetensorsFile } from './safetensors';
 import { timmTensors, detectTimm } from './timm';
 import { torchvisionTensors, detectTorchvision } from './torchvision';
-import { checkLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, reconcile, resolveGivenArch } from './types';
+import { checkMetadataLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, reconcile, resolveGivenArch } from './types';
 import { detectVggnet, vggnetTensors } from './vggnet';
 
 /** The naming scheme of a set of tensor names. */
@@ -34,7 +34,7 @@ export function expectedTensors(scheme: NamingScheme, config: VggConfig, batchNo
   return scheme === 'timm' ? timmTensors(config, batchNorm) : scheme === 'torchvision' ? torchvisionTensors(config, batchNorm) : vggnetTensors(config);
 }
 
-/** Loads a safetensors weights file (see loadWeights). */
+/** Loads a safetensors weights file (see loadWeights, which reads the options). */
 export async function loadSafetensorsWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
   const given = resolveGivenArch(options.arch);
   const st = await SafetensorsFile.open(file);
@@ -59,7 +59,7 @@ export async function loadSafetensorsWeights(file: string, options: LoadWeightsO
     if (scheme === 'vggnet' && fileBatchNorm) throw new FormatError(`${file}: vggnet-named files hold folded weights; found batch norm tensors`);
     const found = meta.config ?? (detected ? configFromDetected(detected) : undefined);
     const config = reconcile(file, given, found, fileBatchNorm);
-    checkLabels(file, meta.labels, config);
+    checkMetadataLabels(file, meta.labels, config);
 
     const expected = expectedTensors(scheme, config, fileBatchNorm);
     checkTensors(shapes, expected, `${file} (${scheme} names, ${config.name})`);

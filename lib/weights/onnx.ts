@@ -29,7 +29,7 @@ import { BN_EPS, foldBatchNorm } from './batchnorm';
 import { configFromDetected, sameWeightsLayout } from './detect';
 import { transposeMatrix } from './keras';
 import { f16ToF32, bf16ToF32 } from './safetensors';
-import { checkLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, reconcile, resolveGivenArch } from './types';
+import { checkMetadataLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, readLoadWeightsOptions, reconcile, resolveGivenArch } from './types';
 
 type Long = { toNumber(): number };
 const num = (v: number | Long | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
@@ -192,9 +192,9 @@ export async function loadOnnxWeights(file: string, options: LoadWeightsOptions 
 }
 
 /** Like loadOnnxWeights, from the bytes of a serialised ModelProto (external data is then unsupported). */
-export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions = {}, file?: string): LoadedWeights {
+export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null = {}, file?: string): LoadedWeights {
   const label = file ?? '<onnx bytes>';
-  const given = resolveGivenArch(options.arch);
+  const given = resolveGivenArch(readLoadWeightsOptions(options).arch);
   let model: onnx.ModelProto;
   try {
     model = onnxProto().ModelProto.decode(bytes);
@@ -219,7 +219,7 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions = {}, 
     throw new FormatError(
       `${label}: arch '${given.config.name}' ${given.config.lrn ? 'has an LRN layer, the graph has none' : 'has no LRN layer, the graph has one'}`,
     );
-  checkLabels(label, meta.labels, config);
+  checkMetadataLabels(label, meta.labels, config);
   const weights: LayerWeights[] = ops
     .filter((o): o is Extract<Op, { t: 'conv' | 'fc' }> => o.t === 'conv' || o.t === 'fc')
     .map((o) => ({ weight: o.weight, bias: o.bias }));

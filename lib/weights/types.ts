@@ -1,5 +1,7 @@
+import { describeValue } from '../describe';
 import { FormatError, InvalidArgumentError } from '../errors';
 import type { LayerWeights } from '../model';
+import { optionKeys, readOptions } from '../options';
 import { resolveConfig, VggConfig } from '../topology';
 import { describeConfig, sameWeightsLayout } from './detect';
 
@@ -28,6 +30,13 @@ export interface LoadWeightsOptions {
   arch?: string | VggConfig;
 }
 
+export const LOAD_WEIGHTS_OPTION_KEYS = optionKeys<LoadWeightsOptions>({ arch: true });
+
+/** Reads a LoadWeightsOptions bag (null/undefined → {}). @throws InvalidArgumentError (not an object, unknown key) */
+export function readLoadWeightsOptions(options: LoadWeightsOptions | null | undefined): LoadWeightsOptions {
+  return readOptions(options, LOAD_WEIGHTS_OPTION_KEYS);
+}
+
 /** options.arch resolved: the config, and whether a '_bn' name demanded batch norm. */
 export interface GivenArch {
   config: VggConfig;
@@ -41,7 +50,7 @@ export function resolveGivenArch(arch: string | VggConfig | undefined): GivenArc
     return { config: { ...base, name: `${base.name}_bn` }, batchNorm: true };
   }
   if (typeof arch !== 'string' && (typeof arch !== 'object' || arch === null))
-    throw new InvalidArgumentError(`options.arch: expected an architecture name or a VggConfig, got ${arch === null ? 'null' : typeof arch}`);
+    throw new InvalidArgumentError(`options.arch: expected an architecture name or a VggConfig, got ${describeValue(arch)}`);
   return { config: resolveConfig(arch) };
 }
 
@@ -90,8 +99,11 @@ export function parseVggMetadata(file: string, meta: Record<string, string>): { 
   return out;
 }
 
-/** Labels must name every class. */
-export function checkLabels(file: string, labels: string[] | undefined, config: VggConfig): void {
+/**
+ * A file's "vggnet.labels" metadata must name every class (a caller's labels are checked by labels.ts
+ * checkLabels, with InvalidArgumentError). @throws FormatError naming the file
+ */
+export function checkMetadataLabels(file: string, labels: string[] | undefined, config: VggConfig): void {
   if (labels && labels.length !== config.numClasses)
     throw new FormatError(`${file}: metadata "vggnet.labels" has ${labels.length} names, the model has ${config.numClasses} classes`);
 }

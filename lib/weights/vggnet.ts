@@ -9,6 +9,7 @@
  */
 import { FormatError, InvalidArgumentError } from '../errors';
 import type { LayerWeights } from '../model';
+import { optionKeys, readOptions } from '../options';
 import { resolveConfig, VggConfig, weightShapes } from '../topology';
 import { conv, DetectedArch, ExpectedTensor, layerTensors } from './detect';
 import { FloatDtype, TensorToWrite, writeSafetensors } from './safetensors';
@@ -69,13 +70,16 @@ export interface SaveWeightsOptions {
   preprocess?: unknown;
 }
 
+const SAVE_WEIGHTS_OPTION_KEYS = optionKeys<SaveWeightsOptions>({ dtype: true, labels: true, preprocess: true });
+
 /**
  * Writes `weights` (layer-program order, weight (K,C,R,S) OIHW f32, bias (K)) as a vggnet safetensors file
  * with the config (and labels/preprocess when given) in __metadata__. loadWeights() reads it back exactly
  * (for F32).
- * @throws InvalidArgumentError on a weight count or size that does not match the config
+ * @throws InvalidArgumentError on a weight count or size that does not match the config, an unknown option key
  */
-export function saveWeights(file: string, arch: string | VggConfig, weights: LayerWeights[], options: SaveWeightsOptions = {}): void {
+export function saveWeights(file: string, arch: string | VggConfig, weights: LayerWeights[], opts: SaveWeightsOptions | null = {}): void {
+  const options = readOptions(opts, SAVE_WEIGHTS_OPTION_KEYS);
   const config = resolveConfig(arch);
   const shapes = weightShapes(config);
   if (!Array.isArray(weights) || weights.length !== shapes.length)

@@ -1,0 +1,160 @@
+/**
+ * Options bags, read once: every public entry point that takes an options object reads it with
+ * `readOptions` (null/undefined → {}, a non-object or an unknown key → InvalidArgumentError naming the key
+ * and listing the known ones), and every model option has one parser and one default here. The native
+ * binding receives every field resolved (lib/native.ts NativeBackendOptions): JS owns the policy.
+ */
+import { describeValue } from './describe';
+import { InvalidArgumentError } from './errors';
+import type { ConvAlgorithmName, CpuIsaName, PrecisionName } from './native';
+
+/** The known keys of an options interface T: a record of every key (the compiler checks it is complete). */
+export function optionKeys<T extends object>(keys: Readonly<Record<keyof Required<T>, true>>): readonly (keyof T & string)[] {
+  return Object.freeze(Object.keys(keys)) as readonly (keyof T & string)[];
+}
+
+/**
+ * Reads an options bag: null or undefined → {}; anything but a plain object (a primitive, an array, a
+ * function) → InvalidArgumentError; an own key not in `known` → InvalidArgumentError
+ * `<what>.<key>: unknown option; expected one of <known>`. The object itself is returned (not copied).
+ * @param what  how the bag is named in messages ('options', 'preprocess', …)
+ */
+export function readOptions<T extends object>(options: T | null | undefined, known: readonly (keyof T & string)[], what = 'options'): Partial<T> {
+  if (options === null || options === undefined) return {};
+  if (typeof options !== 'object' || Array.isArray(options) || ArrayBuffer.isView(options))
+    throw new InvalidArgumentError(`${what}: expected an object, got ${describeValue(options)}`);
+  for (const key of Object.keys(options))
+    if (!(known as readonly string[]).includes(key))
+      throw new InvalidArgumentError(`${what}.${key}: unknown option; expected one of ${known.join(', ')}`);
+  return options;
+}
+
+/** One of `allowed`, else InvalidArgumentError `<what>: expected 'a' | 'b', got …`. */
+function oneOf<V extends string>(value: unknown, allowed: readonly V[], what: string, hint = ''): V {
+  if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as V;
+  throw new InvalidArgumentError(`${what}: expected ${allowed.map((a) => `'${a}'`).join(' | ')}, got ${describeValue(value)}${hint}`);
+}
+
+/**
+ * Where a model runs: 'auto' (CUDA when it is usable, else the CPU; see backends()), 'cpu', 'cuda'
+ * (= 'cuda:0'), 'cuda:N' (GPU N), or 'reference' (the plain-loop reference kernels with double
+ * accumulation: the specification the fast kernels are tested against; slow).
+ */
+export type DeviceName = 'auto' | 'cpu' | 'cuda' | `cuda:${number}` | 'reference';
+/** CPU kernel family: 'auto' (the best cpuid reports), 'scalar', 'avx2' (AVX2+FMA), 'avx512' (AVX-512F+FMA). */
+export type CpuIsa = CpuIsaName;
+/** CUDA arithmetic: 'fp32', 'tf32', 'bf16', 'fp16' (the last three on tensor cores, fp32 accumulation). */
+export type Precision = PrecisionName;
+/**
+ * How a convolution (FC layers included: they are convs, see topology.ts) is computed; see
+ * ModelOptions.convAlgorithm for which layers each value applies to.
+ */
+export type ConvAlgorithm = ConvAlgorithmName;
+/**
+ * How a network is run (paper §3.2): 'fc' — the FC head on the training size; 'dense' — dense evaluation,
+ * FC6 as a pool5-sized conv and FC7, FC8 as 1×1 convs over an input of any size ≥ the training size.
+ */
+export type ForwardMode = 'fc' | 'dense';
+
+export interface ModelOptions {
+  /** Default 'auto'. See DeviceName. */
+  device?: DeviceName;
+  /** CPU threads, an integer in [0, 1024]; 0 (default): every hardware thread. Ignored off the CPU. */
+  threads?: number;
+  /** CPU kernel family, default 'auto' (cpuid). A family the CPU lacks is an UnsupportedError. */
+  isa?: CpuIsa;
+  /**
+   * CUDA arithmetic, default 'tf32' (what PyTorch uses for cuDNN convolutions); 'bf16' and 'fp16' accumulate
+   * in fp32. Ignored on the CPU and the reference backend, which compute in fp32 (reference: fp64 sums).
+   */
+  precision?: Precision;
+  /**
+   * Convolution algorithm, chosen per layer when the model is created (Model.info().convAlgorithms tells
+   * what each layer got; Model.plan() the kernel that runs for a shape):
+   *  - 'auto' (default): on the CPU, Winograd F(4×4, 3×3) for the 3×3 stride-1 pad-1 convs with C, K ≥ 64
+   *    (every 3×3 conv of the paper's nets except conv1_1), GEMM for the others (conv1_1, config C's 1×1
+   *    convs, FC6–FC8; a GEMV where a layer has one output column, e.g. FC layers at batch 1); on CUDA,
+   *    implicit GEMM; on 'reference', direct loops.
+   *  - 'gemm': im2col GEMM for every conv (GEMV for one output column): the smallest packed weights.
+   *  - 'winograd2x2' / 'winograd4x4': Winograd F(2×2, 3×3) / F(4×4, 3×3) (Lavin & Gray 2015) for the CPU
+   *    layers that qualify (3×3, stride 1, pad 1, C and K ≥ 64), GEMM for the others. F(4×4) does 4× fewer
+   *    multiplies than GEMM and keeps 36/9 of a layer's weights packed; F(2×2) 2.25× fewer and 16/9.
+   *    The CUDA backend has only implicit GEMM and uses it for every layer.
+   *  - 'direct': the reference backend's loops; only with device 'reference' (which uses them whatever is asked).
+   * All are fp32 on the CPU; Winograd's rounding differs from GEMM's within recorded bounds
+   * (test/kernels.test.ts).
+   */
+  convAlgorithm?: ConvAlgorithm;
+}
+
+/** The keys of ModelOptions, as a record (for bags that extend it) and as a list. */
+export const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, true>> = Object.freeze({ device: true, threads: true, isa: true, precision: true, convAlgorithm: true });
+export const MODEL_OPTION_KEYS = optionKeys<ModelOptions>(MODEL_OPTION_FIELDS);
+
+/** Every model option resolved. */
+export type ResolvedModelOptions = Required<ModelOptions>;
+
+/** The defaults of ModelOptions (the one place they are set). */
+export const DEFAULT_MODEL_OPTIONS: Readonly<ResolvedModelOptions> = Object.freeze({
+  device: 'auto',
+  threads: 0,
+  isa: 'auto',
+  precision: 'tf32',
+  convAlgorithm: 'auto',
+});
+
+const MAX_THREADS = 1024;
+const ISAS: readonly CpuIsa[] = ['auto', 'scalar', 'avx2', 'avx512'];
+const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
+const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'gemm', 'winograd2x2', 'winograd4x4', 'direct'];
+const MODES: readonly ForwardMode[] = ['fc', 'dense'];
+
+/** 'auto' | 'cpu' | 'cuda' | 'cuda:N' (N: 1–3 digits) | 'reference'. @throws InvalidArgumentError */
+export function parseDevice(value: unknown, what = 'options.device'): DeviceName {
+  if (typeof value === 'string' && (['auto', 'cpu', 'cuda', 'reference'].includes(value) || /^cuda:\d{1,3}$/.test(value)))
+    return value as DeviceName;
+  throw new InvalidArgumentError(`${what}: expected 'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', got ${describeValue(value)}`);
+}
+
+/** An integer in [0, 1024]; 0: every hardware thread. @throws InvalidArgumentError */
+export function parseThreads(value: unknown, what = 'options.threads'): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_THREADS) return value;
+  throw new InvalidArgumentError(`${what}: expected an integer in [0, ${MAX_THREADS}] (0: every hardware thread), got ${describeValue(value)}`);
+}
+
+export function parseIsa(value: unknown, what = 'options.isa'): CpuIsa {
+  return oneOf(value, ISAS, what);
+}
+
+export function parsePrecision(value: unknown, what = 'options.precision'): Precision {
+  return oneOf(value, PRECISIONS, what);
+}
+
+export function parseConvAlgorithm(value: unknown, what = 'options.convAlgorithm'): ConvAlgorithm {
+  return oneOf(value, CONV_ALGORITHMS, what);
+}
+
+/** 'fc' | 'dense'; the former name 'fully-conv' gets a hint. @throws InvalidArgumentError */
+export function parseMode(value: unknown, what = 'options.mode'): ForwardMode {
+  return oneOf(value, MODES, what, value === 'fully-conv' ? " ('fully-conv' is now 'dense': the paper's dense evaluation)" : '');
+}
+
+/** Reads and checks a ModelOptions bag; absent fields take DEFAULT_MODEL_OPTIONS. @throws InvalidArgumentError */
+export function resolveModelOptions(options: ModelOptions | null | undefined): ResolvedModelOptions {
+  const o = readOptions(options, MODEL_OPTION_KEYS);
+  const d = DEFAULT_MODEL_OPTIONS;
+  return {
+    device: parseDevice(o.device ?? d.device),
+    threads: parseThreads(o.threads ?? d.threads),
+    isa: parseIsa(o.isa ?? d.isa),
+    precision: parsePrecision(o.precision ?? d.precision),
+    convAlgorithm: parseConvAlgorithm(o.convAlgorithm ?? d.convAlgorithm),
+  };
+}
+
+/** The model options within a larger bag (LoadOptions), the other keys left out. */
+export function pickModelOptions(options: ModelOptions): ModelOptions {
+  const out: ModelOptions = {};
+  for (const k of MODEL_OPTION_KEYS) if (options[k] !== undefined) (out as Record<string, unknown>)[k] = options[k];
+  return out;
+}
