@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import { DeviceError, DisposedError, FormatError, InvalidArgumentError, UnsupportedError } from '../../lib/errors';
+import { DEFAULT_MODEL_OPTIONS } from '../../lib/options';
 import { packageRoot } from '../../lib/native';
 import type { ConvAlgorithmName, CpuIsaName, NativeDevice, PrecisionName } from '../../lib/native';
 import type { ConvShape } from './cases';
@@ -62,7 +63,8 @@ export function testing(): TestingAddon {
   return a;
 }
 
-const DEFAULTS: KernelsOptions = { device: 'cpu', threads: 0, isa: 'auto', precision: 'tf32', convAlgorithm: 'auto' };
+const { threads, isa, precision, convAlgorithm } = DEFAULT_MODEL_OPTIONS;
+const DEFAULTS: KernelsOptions = { device: 'cpu', threads, isa, precision, convAlgorithm };
 
 /** A Kernels object; unspecified options take the library's defaults. */
 export function kernels(options: Partial<KernelsOptions> = {}): Kernels {
