@@ -1,7 +1,7 @@
 /**
  * The CUDA backend (native/cuda) against the reference kernels and the cpu backend. Runs only where a
- * CUDA device is present; elsewhere every test prints why it was skipped and returns (CI here has no
- * GPU but always compiles the CUDA code). The full suites, per precision, live in the C++ harness:
+ * CUDA device is present; elsewhere jest reports every test as skipped, the reason in its title (CI here
+ * has no GPU but always compiles the CUDA code). The full suites, per precision, live in the C++ harness:
  * `vggnet_harness cuda-check` (bench/gpu-check.sh runs it on the GPU machine).
  *
  * The binding creates the CUDA backend in its default precision, tf32 (tensor cores, inputs rounded to a
@@ -10,18 +10,12 @@
  */
 import { backends, Model, native, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
+import { testIf } from './support/skip';
 
 const report = backends();
 const devices = report.cuda.devices;
 const skipReason = devices.length === 0 ? `no CUDA device (${report.cuda.compiled ? 'CUDA compiled in' : 'CUDA not compiled in'}: ${report.cuda.reason})` : '';
-
-/** True (after printing why) when this host cannot run the test. */
-function skipped(what: string): boolean {
-  if (!skipReason) return false;
-  // eslint-disable-next-line no-console
-  console.log(`skipped: ${what}: ${skipReason}`);
-  return true;
-}
+const testCuda = testIf(!skipReason, skipReason);
 
 type Kernels = InstanceType<ReturnType<typeof native>['Kernels']>;
 
@@ -83,16 +77,14 @@ const CONV_CASES: ConvCase[] = [
 ];
 
 describe('cuda backend vs the reference kernels', () => {
-  test('reports the device, precision and kernels', () => {
-    if (skipped('info')) return;
+  testCuda('reports the device, precision and kernels', () => {
     const info = kernels().gpu.info();
     expect(info.name).toBe('cuda:0');
     expect(info.kernelFamily).toMatch(/^cuda tf32 /);
     expect(info.kernelFamily).toMatch(/igemm_wmma/);
   });
 
-  test.each(CONV_CASES.map((k) => [k.name, k] as const))('conv2d %s', (_n, k) => {
-    if (skipped(`conv2d ${k.name}`)) return;
+  testCuda.each(CONV_CASES.map((k) => [k.name, k] as const))('conv2d %s', (_n, k) => {
     const { gpu, ref } = kernels();
     const s = k.s;
     const kdim = s.C * s.R * s.S;
@@ -110,8 +102,7 @@ describe('cuda backend vs the reference kernels', () => {
     if (!(err <= tol)) throw new Error(`conv2d '${k.name}' (seed ${seed}): relative L2 error ${err} exceeds ${tol}`);
   });
 
-  test('maxpool2d is bit-identical, NaN / ±0 / ±Inf included', () => {
-    if (skipped('maxpool2d')) return;
+  testCuda('maxpool2d is bit-identical, NaN / ±0 / ±Inf included', () => {
     const { gpu, ref } = kernels();
     for (const s of [{ N: 2, C: 5, H: 7, W: 9, window: 2, stride: 2 }, { N: 1, C: 4, H: 9, W: 10, window: 3, stride: 2 }]) {
       const x = seeded(s.N * s.C * s.H * s.W, 77 + s.W);
@@ -121,8 +112,7 @@ describe('cuda backend vs the reference kernels', () => {
     }
   });
 
-  test('lrn, softmax, spatialMean and flipW', () => {
-    if (skipped('lrn/softmax/spatialMean/flipW')) return;
+  testCuda('lrn, softmax, spatialMean and flipW', () => {
     const { gpu, ref } = kernels();
     const dims = [2, 7, 5, 5];
     const x = seeded(2 * 7 * 5 * 5, 5, -3, 3);
@@ -144,8 +134,7 @@ describe('cuda backend vs the reference kernels', () => {
 describe("a Model on 'cuda:0' vs 'cpu'", () => {
   const tiny: VggConfig = { name: 'tiny', inChannels: 3, inputSize: 32, stages: [[8], [8, { channels: 16, kernel: 1 }], [16]], fc: [24, 24], numClasses: 7 };
 
-  test("'fc' and 'fully-conv' forward agree within the tf32 bound", async () => {
-    if (skipped('Model forward')) return;
+  testCuda("'fc' and 'fully-conv' forward agree within the tf32 bound", async () => {
     const gpu = Model.random(tiny, 3, { device: 'cuda:0' });
     const cpu = Model.random(tiny, 3, { device: 'cpu' });
     try {
@@ -165,12 +154,7 @@ describe("a Model on 'cuda:0' vs 'cpu'", () => {
 });
 
 describe('without a CUDA device', () => {
-  test("device 'cuda:0' is ERR_VGG_UNSUPPORTED and says why", () => {
-    if (!skipReason) {
-      // eslint-disable-next-line no-console
-      console.log('skipped: a CUDA device is present');
-      return;
-    }
+  testIf(!!skipReason, 'a CUDA device is present')("device 'cuda:0' is ERR_VGG_UNSUPPORTED and says why", () => {
     expect(() => new (native().Kernels)({ device: 'cuda:0' })).toThrow(
       expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED', message: expect.stringContaining(report.cuda.reason) }));
   });

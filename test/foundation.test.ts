@@ -17,6 +17,7 @@ import {
   UnsupportedError,
   VggError,
 } from '../lib';
+import { testIf } from './support/skip';
 
 const root = packageRoot();
 
@@ -71,11 +72,7 @@ describe('backend report', () => {
     if (r.cuda.compiled) expect(r.cuda.runtimeVersion).toBeGreaterThanOrEqual(12000);
   });
 
-  test('a CUDA build carries sm_90 code in its fat binary', () => {
-    if (!r.cuda.compiled) {
-      console.log('skipped: this build has no CUDA (nvcc was not found at build time)');
-      return;
-    }
+  testIf(r.cuda.compiled, 'this build has no CUDA (nvcc was not found at build time)')('a CUDA build carries sm_90 code in its fat binary', () => {
     const section = elfSection(fs.readFileSync(nativePath()), '.nv_fatbin');
     expect(section).not.toBeNull();
     expect(section!.includes('sm_90')).toBe(true);
@@ -159,11 +156,7 @@ describe('errors', () => {
     expect(() => new (native().Kernels)({ device: 'cpu', isa: 'sse9' })).toThrow(/isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/);
   });
 
-  test('a CUDA device on a host without one is UnsupportedError with the reason', () => {
-    if (backends().cuda.devices.length > 0) {
-      console.log('skipped: this host has a CUDA device');
-      return;
-    }
+  testIf(backends().cuda.devices.length === 0, 'this host has a CUDA device')('a CUDA device on a host without one is UnsupportedError with the reason', () => {
     expect(() => new (native().Kernels)({ device: 'cuda:0' })).toThrow(UnsupportedError);
   });
 });
