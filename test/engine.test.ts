@@ -1,4 +1,6 @@
 // The engine: topologies as data, the paper's totals, both forward modes, batches, planning, bad input.
+import * as fs from 'fs';
+
 import {
   ARCHS,
   DisposedError,
@@ -225,7 +227,7 @@ describe('concurrency and buffer ownership', () => {
 
 describe('memory', () => {
   testIf(process.platform === 'linux', 'reads /proc/self/status (Linux only)')('dispose() returns native memory to the system: RSS stays flat over load/run/dispose cycles', async () => {
-    const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+    const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
     const w = randomWeights('vgg11', 2);
     const x = input([1, 3, 224, 224], 3);
     const after: number[] = [];
