@@ -75,6 +75,7 @@ async function memoryChild() {
   const base = procStatusMB('VmRSS');
   let loaded: Awaited<ReturnType<typeof loadWeights>> | null = await loadWeights(file);
   const m = Model.create(loaded.config, loaded.weights, { device: 'cpu' });
+  // eslint-disable-next-line no-useless-assignment -- drops the last reference before gc()
   loaded = null; // the JS copies can go: the model holds packed weights
   global.gc?.();
   const n = Number(sz);

@@ -1,4 +1,6 @@
 // The engine: topologies as data, the paper's totals, both forward modes, batches, planning, bad input.
+import * as fs from 'fs';
+
 import {
   ARCHS,
   DisposedError,
@@ -12,6 +14,7 @@ import {
   VggConfig,
 } from '../lib';
 import { fillUniform } from '../lib/random';
+import { testIf } from './support/skip';
 
 // Table 2 of the paper gives parameters in millions; these are the exact counts (torchvision agrees for
 // A, B, D, E). GMACs at 224×224: the sum over layers of P·Q·K·C·R·S.
@@ -238,12 +241,8 @@ describe('concurrency and buffer ownership', () => {
 });
 
 describe('memory', () => {
-  test('dispose() returns native memory to the system: RSS stays flat over load/run/dispose cycles', async () => {
-    if (process.platform !== 'linux') {
-      console.log('skipped: reads /proc/self/status (Linux only)');
-      return;
-    }
-    const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+  testIf(process.platform === 'linux', 'reads /proc/self/status (Linux only)')('dispose() returns native memory to the system: RSS stays flat over load/run/dispose cycles', async () => {
+    const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
     const w = randomWeights('vgg11', 2);
     const x = input([1, 3, 224, 224], 3);
     const after: number[] = [];

@@ -20,6 +20,7 @@ import {
 } from '../lib';
 import { native, NativeBackendOptions, NativeLayer, nativePath, packageRoot } from '../lib/native';
 import { kernels } from './support/kernels';
+import { testIf } from './support/skip';
 
 const root = packageRoot();
 
@@ -79,11 +80,7 @@ describe('backend report', () => {
     if (r.cuda.compiled) expect(r.cuda.runtimeVersion).toBeGreaterThanOrEqual(12000);
   });
 
-  test('a CUDA build carries sm_90 code in its fat binary', () => {
-    if (!r.cuda.compiled) {
-      console.log('skipped: this build has no CUDA (nvcc was not found at build time)');
-      return;
-    }
+  testIf(r.cuda.compiled, 'this build has no CUDA (nvcc was not found at build time)')('a CUDA build carries sm_90 code in its fat binary', () => {
     const section = elfSection(fs.readFileSync(nativePath()), '.nv_fatbin');
     expect(section).not.toBeNull();
     expect(section!.includes('sm_90')).toBe(true);
@@ -223,11 +220,7 @@ describe('errors', () => {
     });
   });
 
-  test('a CUDA device on a host without one is UnsupportedError with the reason', () => {
-    if (backends().cuda.devices.length > 0) {
-      console.log('skipped: this host has a CUDA device');
-      return;
-    }
+  testIf(backends().cuda.devices.length === 0, 'this host has a CUDA device')('a CUDA device on a host without one is UnsupportedError with the reason', () => {
     expect(() => kernels({ device: 'cuda:0' })).toThrow(UnsupportedError);
     const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
     expect(() => Model.random(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);

@@ -6,16 +6,15 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { packageRoot } from '../lib/native';
+import { testIf } from './support/skip';
 
 const root = packageRoot();
 const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'vggnet.node');
 const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
 
-test('npm pack → install --ignore-scripts → the prebuilt binary loads and runs', () => {
-  if (!fs.existsSync(prebuilt)) {
-    console.log(`skipped: ${path.relative(root, prebuilt)} is missing; run \`npm run build:prebuilds\` (CI does)`);
-    return;
-  }
+const missing = `${path.relative(root, prebuilt)} is missing; run \`npm run build:prebuilds\` (CI does)`;
+
+testIf(fs.existsSync(prebuilt), missing)('npm pack → install --ignore-scripts → the prebuilt binary loads and runs', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-pack-'));
   try {
     const tgz = npm(['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], root).trim().split('\n').pop()!;

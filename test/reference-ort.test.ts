@@ -18,7 +18,7 @@
 import { ForwardMode, LayerWeights, Model, randomWeights, resolveConfig, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
 import { buildOnnxBytes } from './support/onnx-graph';
-import { createSession, OrtOutput, runOrt, runSession } from './support/ort';
+import { OrtOutput, runOrt } from './support/ort';
 
 const TOL = 1e-4;
 const SLOW = 600_000; // vgg16 cases: minutes if the CPU backend is still the reference loops

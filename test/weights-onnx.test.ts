@@ -403,7 +403,7 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
   const U = [UnsupportedError, 'ERR_VGG_UNSUPPORTED'] as const;
   const F = [FormatError, 'ERR_VGG_FORMAT'] as const;
 
-  async function expectError(file: string, cls: Function, code: string, re: RegExp, arch?: string): Promise<void> {
+  async function expectError(file: string, cls: new (message: string) => Error, code: string, re: RegExp, arch?: string): Promise<void> {
     let err: unknown;
     try {
       await loadWeights(file, arch ? { arch } : {});

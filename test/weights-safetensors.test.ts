@@ -172,7 +172,7 @@ function tvEntries(config: VggConfig, bn: boolean): { name: string; shape: numbe
 // ---------------------------------------------------------------------------------------------------------
 // Helpers for checks.
 
-async function expectError(p: Promise<unknown>, cls: Function, code: string, re: RegExp): Promise<Error> {
+async function expectError(p: Promise<unknown>, cls: new (message: string) => Error, code: string, re: RegExp): Promise<Error> {
   let err: unknown;
   try {
     await p;
