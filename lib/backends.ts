@@ -1,6 +1,6 @@
 /**
  * The runtime report (what this binary can run on, and why) and the choice of backend for a model
- * (DESIGN.md habit 1): device 'auto' | 'cpu' | 'cuda' | 'cuda:N', or 'reference' (the plain-loop reference
+ * (one per model, every backend serving the same ops): device 'auto' | 'cpu' | 'cuda' | 'cuda:N', or 'reference' (the plain-loop reference
  * kernels with double accumulation: the specification the fast kernels are tested against; slow).
  */
 import { native, NativeBackendsReport, NativeDevice, nativePath } from './native';

@@ -1,5 +1,5 @@
 /**
- * Tensors: float32 data with dims, layout and device (DESIGN.md habit 8). Nothing converts silently:
+ * Tensors: float32 data with dims, layout and device. Nothing converts silently:
  * the constructor rejects other typed arrays, a length that is not product(dims), and dims that are not
  * positive integers. Data on a device other than 'cpu' is reached only through an explicit transfer.
  * Checked here, in JS: making a Tensor never loads the native addon.
