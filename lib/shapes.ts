@@ -24,7 +24,8 @@ export interface ShapedStep {
  *   (`input: H×W is too small for <config>: <layer> needs at least k×k, got h×w (minimum input M)`)
  */
 export function shapeProgram(cfg: VggConfig, program: readonly LayerStep[], input: Dims4): ShapedStep[] {
-  let [n, c, h, w] = input;
+  const n = input[0];
+  let [, c, h, w] = input;
   const tooSmall = (s: LayerStep, k: number) =>
     new InvalidArgumentError(
       `input: ${input[2]}×${input[3]} is too small for ${cfg.name}: ${s.name} needs at least ${k}×${k}, got ${h}×${w} ` +

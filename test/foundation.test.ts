@@ -146,7 +146,10 @@ describe('Tensor validation (JS checks, no conversion)', () => {
         loaderRequired = true;
         return jest.requireActual('../lib/native');
       });
+      // Fresh copies inside the isolated registry, so the mock above sees every load of the loader.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Tensor: T } = require('../lib/tensor') as typeof import('../lib/tensor');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { InvalidArgumentError: E } = require('../lib/errors') as typeof import('../lib/errors');
       expect(new T([2, 3, 4, 5], new Float32Array(120)).reshape([2, 60]).dims).toEqual([2, 60]);
       expect(() => new T([1, 1, 2, 2], new Float64Array(4) as unknown as Float32Array)).toThrow(E);
