@@ -16,7 +16,9 @@ import { fillUniform } from '../lib/random';
 import { buildOnnxBytes } from '../test/support/onnx-graph';
 
 const [arch = 'vgg16', sizeArg = '224', batchArg = '1', runsArg = '7'] = process.argv.slice(2);
-const size = Number(sizeArg), batch = Number(batchArg), runs = Number(runsArg);
+const size = Number(sizeArg),
+  batch = Number(batchArg),
+  runs = Number(runsArg);
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
@@ -29,14 +31,22 @@ async function main() {
   const bytes = buildOnnxBytes(resolveConfig(arch), weights, { style: mode === 'fc' ? 'fc' : 'conv' });
   const x = fillUniform(new Float32Array(batch * 3 * size * size), -1, 1, 42);
   const dims = [batch, 3, size, size];
-  console.log(`${arch} ${size}×${size} batch ${batch}, mode ${mode}, ${(flops / 1e9).toFixed(2)} GFLOP per forward, ${runs} runs after warm-up`);
+  console.log(
+    `${arch} ${size}×${size} batch ${batch}, mode ${mode}, ${(flops / 1e9).toFixed(2)} GFLOP per forward, ${runs} runs after warm-up`,
+  );
   console.log('threads | vggnet ms | GFLOP/s | onnxruntime ms | GFLOP/s | ORT/vggnet');
   for (const threads of [1, 2]) {
     const model = Model.create(arch, weights, { device: 'cpu', threads });
-    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1 });
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+    });
     const input = new Tensor(dims, x);
     const feed = { x: new ort.Tensor('float32', x, dims) };
-    const ours: number[] = [], theirs: number[] = [];
+    const ours: number[] = [],
+      theirs: number[] = [];
     await model.forward(input, { mode });
     await session.run(feed);
     for (let r = 0; r < runs; r++) {
@@ -48,7 +58,9 @@ async function main() {
       theirs.push(performance.now() - t);
     }
     const [a, b] = [median(ours), median(theirs)];
-    console.log(`${threads}       | ${a.toFixed(1).padStart(9)} | ${(flops / a / 1e6).toFixed(1).padStart(7)} | ${b.toFixed(1).padStart(14)} | ${(flops / b / 1e6).toFixed(1).padStart(7)} | ${(b / a).toFixed(2)}`);
+    console.log(
+      `${threads}       | ${a.toFixed(1).padStart(9)} | ${(flops / a / 1e6).toFixed(1).padStart(7)} | ${b.toFixed(1).padStart(14)} | ${(flops / b / 1e6).toFixed(1).padStart(7)} | ${(b / a).toFixed(2)}`,
+    );
     model.dispose();
     await session.release();
   }
@@ -57,9 +69,20 @@ async function main() {
   const file = path.join(dir, `${arch}.safetensors`);
   saveWeights(file, arch, weights);
   try {
-    const mem = JSON.parse(execFileSync(process.execPath, ['--expose-gc', __filename, '--memory', file, String(size), String(batch)]).toString());
-    console.log(`memory (separate process, weights loaded from safetensors): packed weights ${mem.weightMB} MB; ` +
-      `resident after the forward ${mem.rssMB} MB (weights + ${mem.rssMB - mem.weightMB} MB); peak during load ${mem.peakMB} MB; empty Node ${mem.baseMB} MB`);
+    const mem = JSON.parse(
+      execFileSync(process.execPath, [
+        '--expose-gc',
+        __filename,
+        '--memory',
+        file,
+        String(size),
+        String(batch),
+      ]).toString(),
+    );
+    console.log(
+      `memory (separate process, weights loaded from safetensors): packed weights ${mem.weightMB} MB; ` +
+        `resident after the forward ${mem.rssMB} MB (weights + ${mem.rssMB - mem.weightMB} MB); peak during load ${mem.peakMB} MB; empty Node ${mem.baseMB} MB`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -85,7 +108,14 @@ async function memoryChild() {
   await new Promise((r) => setTimeout(r, 200));
   global.gc?.();
   await new Promise((r) => setTimeout(r, 200));
-  console.log(JSON.stringify({ rssMB: procStatusMB('VmRSS'), peakMB: procStatusMB('VmHWM'), weightMB: Math.round(m.info().weightBytes / 2 ** 20), baseMB: base }));
+  console.log(
+    JSON.stringify({
+      rssMB: procStatusMB('VmRSS'),
+      peakMB: procStatusMB('VmHWM'),
+      weightMB: Math.round(m.info().weightBytes / 2 ** 20),
+      baseMB: base,
+    }),
+  );
 }
 
 main().catch((e) => {

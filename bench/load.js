@@ -65,7 +65,8 @@ function writeOnnx(file, w) {
   const A = onnx.AttributeProto.AttributeType;
   const nodes = [];
   const inits = [];
-  const init = (name, dims, data) => inits.push({ name, dims, dataType: 1, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+  const init = (name, dims, data) =>
+    inits.push({ name, dims, dataType: 1, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
   let cur = 'x';
   let l = 0;
   const add = (opType, input, attribute = []) => {
@@ -79,10 +80,24 @@ function writeOnnx(file, w) {
       const p = R === 3 ? 1 : 0;
       init(`w${l}`, shapes[l].weight, w[l].weight);
       init(`b${l}`, shapes[l].bias, w[l].bias);
-      add('Conv', [cur, `w${l}`, `b${l}`], [{ name: 'kernel_shape', type: A.INTS, ints: [R, R] }, { name: 'pads', type: A.INTS, ints: [p, p, p, p] }]);
+      add(
+        'Conv',
+        [cur, `w${l}`, `b${l}`],
+        [
+          { name: 'kernel_shape', type: A.INTS, ints: [R, R] },
+          { name: 'pads', type: A.INTS, ints: [p, p, p, p] },
+        ],
+      );
       add('Relu', [cur]);
     }
-    add('MaxPool', [cur], [{ name: 'kernel_shape', type: A.INTS, ints: [2, 2] }, { name: 'strides', type: A.INTS, ints: [2, 2] }]);
+    add(
+      'MaxPool',
+      [cur],
+      [
+        { name: 'kernel_shape', type: A.INTS, ints: [2, 2] },
+        { name: 'strides', type: A.INTS, ints: [2, 2] },
+      ],
+    );
   }
   add('Flatten', [cur], [{ name: 'axis', type: A.INT, i: 1 }]);
   for (; l < shapes.length; l++) {
@@ -92,11 +107,25 @@ function writeOnnx(file, w) {
     add('Gemm', [cur, `w${l}`, `b${l}`], [{ name: 'transB', type: A.INT, i: 1 }]);
     if (l < shapes.length - 1) add('Relu', [cur]);
   }
-  const vi = (name, dims) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  const vi = (name, dims) => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: 1,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  });
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 13 }],
-    graph: { name: arch, node: nodes, initializer: inits, input: [vi('x', ['N', config.inChannels, config.inputSize, config.inputSize])], output: [vi(cur, ['N', config.numClasses])] },
+    graph: {
+      name: arch,
+      node: nodes,
+      initializer: inits,
+      input: [vi('x', ['N', config.inChannels, config.inputSize, config.inputSize])],
+      output: [vi(cur, ['N', config.numClasses])],
+    },
   });
   fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
 }
@@ -116,7 +145,12 @@ async function ours(file) {
 
 async function onnxruntime(file) {
   const t0 = now();
-  const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const session = await ort.InferenceSession.create(file, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+  });
   const t1 = now();
   await session.release();
   return { total: t1 - t0 };
@@ -132,7 +166,9 @@ async function onnxruntime(file) {
     writeOnnx(ox, w);
     w = null;
     const mb = (f) => (fs.statSync(f).size / 1e6).toFixed(0);
-    console.log(`${arch}: ${mb(st)} MB safetensors, ${mb(ox)} MB onnx; ${threads} threads; Node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}`);
+    console.log(
+      `${arch}: ${mb(st)} MB safetensors, ${mb(ox)} MB onnx; ${threads} threads; Node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}`,
+    );
     await ours(st); // warm-ups: page cache, lazy initialisation
     await ours(ox);
     await onnxruntime(ox);
@@ -143,7 +179,10 @@ async function onnxruntime(file) {
       r.ort.push(await onnxruntime(ox));
     }
     const m = (a, k) => median(a.map((x) => x[k]));
-    const row = (name, a, split) => console.log(`  ${name.padEnd(40)} ${m(a, 'total').toFixed(0).padStart(6)} ms${split ? `   (read ${m(a, 'load').toFixed(0)} ms + Model.create ${m(a, 'create').toFixed(0)} ms)` : ''}`);
+    const row = (name, a, split) =>
+      console.log(
+        `  ${name.padEnd(40)} ${m(a, 'total').toFixed(0).padStart(6)} ms${split ? `   (read ${m(a, 'load').toFixed(0)} ms + Model.create ${m(a, 'create').toFixed(0)} ms)` : ''}`,
+      );
     console.log(`median of ${reps} (after one warm-up each):`);
     row('ours: safetensors → Model ready', r.st, true);
     row('ours: onnx → Model ready', r.ox, true);

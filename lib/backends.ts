@@ -42,5 +42,8 @@ export function chooseDevice(requested: string = 'auto', report?: NativeBackends
   if (!cu.compiled) return { device: 'cpu', reason: `no GPU backend: ${cu.reason}` };
   if (cu.devices.length === 0) return { device: 'cpu', reason: `CUDA compiled in, no device: ${cu.reason}` };
   // The CUDA kernels compile but have not yet passed bench/gpu-check.sh on a GPU: opt in with 'cuda'.
-  return { device: 'cpu', reason: `CUDA device ${cu.devices[0].name} found; the CUDA backend is not yet validated on a GPU, pass device 'cuda' to use it` };
+  return {
+    device: 'cpu',
+    reason: `CUDA device ${cu.devices[0].name} found; the CUDA backend is not yet validated on a GPU, pass device 'cuda' to use it`,
+  };
 }

@@ -52,7 +52,10 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     preprocess: o.preprocess,
   });
   const scales = o.scales ?? defaultScales(c.model.config.inputSize, o.mode, c.ownPreprocess);
-  const bar = process.stdout.isTTY && !o.json && images.length > 1 ? new SingleBar({ format: 'classifying [{bar}] {value}/{total} images', clearOnComplete: true }) : null;
+  const bar =
+    process.stdout.isTTY && !o.json && images.length > 1
+      ? new SingleBar({ format: 'classifying [{bar}] {value}/{total} images', clearOnComplete: true })
+      : null;
   bar?.start(images.length, 0);
   const results: object[] = [];
   let failed = 0;
@@ -60,7 +63,8 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     try {
       const r = await classifyImage(c, file, { mode: o.mode, scales, flip: o.flip, grid: o.grid, top: o.top });
       results.push({ file, top: r.top, views: r.views });
-      if (!o.json && !bar) console.log(`${file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
+      if (!o.json && !bar)
+        console.log(`${file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
     } catch (e) {
       if (!(e instanceof VggError)) throw e;
       failed++;
@@ -70,9 +74,18 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     bar?.increment();
   }
   bar?.stop();
-  if (bar) for (const r of results as { file: string; top?: { label: string; probability: number }[] }[])
-    if (r.top) console.log(`${r.file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
-  const meta = { arch: c.model.config.name, source: c.source, device: c.model.device, mode: o.mode, scales, flip: !!o.flip };
+  if (bar)
+    for (const r of results as { file: string; top?: { label: string; probability: number }[] }[])
+      if (r.top)
+        console.log(`${r.file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
+  const meta = {
+    arch: c.model.config.name,
+    source: c.source,
+    device: c.model.device,
+    mode: o.mode,
+    scales,
+    flip: !!o.flip,
+  };
   if (o.json) console.log(JSON.stringify({ ...meta, results }, null, 2));
   c.model.dispose();
   return failed ? 1 : 0;
@@ -86,7 +99,9 @@ function formatInfo(r: ReturnType<typeof backends>): string {
   ];
   if (r.cuda.devices.length === 0) lines.push(`         no device: ${r.cuda.reason}`);
   for (const d of r.cuda.devices)
-    lines.push(`         cuda:${d.index} ${d.name}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, compute capability ${d.computeCapability}`);
+    lines.push(
+      `         cuda:${d.index} ${d.name}, ${(d.totalMemoryBytes / 2 ** 30).toFixed(1)} GiB, compute capability ${d.computeCapability}`,
+    );
   lines.push(`auto:    ${r.auto.device} (${r.auto.reason})`);
   return lines.join('\n');
 }
@@ -120,15 +135,25 @@ export function buildProgram(): Command {
     .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
     .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
-    .addOption(new Option('--mode <mode>', 'dense: dense evaluation of the whole image (paper §3.2); fc: centre crop or --grid crops').choices(['dense', 'fc']).default('dense'))
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'dense: dense evaluation of the whole image (paper §3.2); fc: centre crop or --grid crops',
+      )
+        .choices(['dense', 'fc'])
+        .default('dense'),
+    )
     .option('--scales <list>', 'test scales Q: shorter side in pixels, e.g. 256,384,512 (0: keep size)', scalesOption)
     .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
-    .option('--grid <n>', "fc mode: n×n grid of crops per scale (multi-crop)", intOption)
+    .option('--grid <n>', 'fc mode: n×n grid of crops per scale (multi-crop)', intOption)
     .option('--top <k>', 'number of classes to print', intOption, 5)
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'", 'auto')
     .option('--threads <n>', 'CPU threads (default: all cores)', intOption)
     .addOption(
-      new Option('--conv-algorithm <name>', 'CPU convolution algorithm: auto (Winograd F(4x4) where it applies), gemm (least memory), winograd2x2, winograd4x4')
+      new Option(
+        '--conv-algorithm <name>',
+        'CPU convolution algorithm: auto (Winograd F(4x4) where it applies), gemm (least memory), winograd2x2, winograd4x4',
+      )
         .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
         .default('auto'),
     )

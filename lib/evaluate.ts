@@ -52,7 +52,14 @@ export interface ClassifyOptions {
   keepScoreMaps?: boolean;
 }
 
-const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>({ mode: true, scales: true, flip: true, grid: true, top: true, keepScoreMaps: true });
+const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>({
+  mode: true,
+  scales: true,
+  flip: true,
+  grid: true,
+  top: true,
+  keepScoreMaps: true,
+});
 
 export interface Classification {
   /** Averaged posteriors over all views, length K. */
@@ -84,7 +91,8 @@ export function softmax(logits: ArrayLike<number>): Float64Array {
 /** Spatial average of a score map [N, K, h, w] → class scores [N·K] (paper §3.2). */
 export function spatialMean(map: Tensor): Float64Array {
   const [N, K, h, w] = map.dims;
-  const plane = h * w, out = new Float64Array(N * K);
+  const plane = h * w,
+    out = new Float64Array(N * K);
   for (let i = 0; i < N * K; i++) {
     let s = 0;
     for (let j = 0; j < plane; j++) s += map.data[i * plane + j];
@@ -96,7 +104,9 @@ export function spatialMean(map: Tensor): Float64Array {
 /** Top-k of a probability vector, highest first. */
 export function topK(p: ArrayLike<number>, k: number, labels: string[]): Prediction[] {
   const idx = Array.from({ length: p.length }, (_, i) => i).sort((a, b) => p[b] - p[a] || a - b);
-  return idx.slice(0, Math.min(k, p.length)).map((index) => ({ index, label: shortLabel(labels[index] ?? String(index)), probability: p[index] }));
+  return idx
+    .slice(0, Math.min(k, p.length))
+    .map((index) => ({ index, label: shortLabel(labels[index] ?? String(index)), probability: p[index] }));
 }
 
 function flipImage(img: DecodedImage): DecodedImage {
@@ -111,14 +121,16 @@ function flipImage(img: DecodedImage): DecodedImage {
 function cropImage(img: DecodedImage, left: number, top: number, size: number): DecodedImage {
   const { width: W, channels: C, pixels } = img;
   const out = new Uint8Array(size * size * C);
-  for (let y = 0; y < size; y++) out.set(pixels.subarray(((top + y) * W + left) * C, ((top + y) * W + left + size) * C), y * size * C);
+  for (let y = 0; y < size; y++)
+    out.set(pixels.subarray(((top + y) * W + left) * C, ((top + y) * W + left + size) * C), y * size * C);
   return { width: size, height: size, channels: C, pixels: out };
 }
 
 /** Stacks [1,C,H,W] tensors of one size into [N,C,H,W]. */
 function stack(ts: Tensor[]): Tensor {
   const [, C, H, W] = ts[0].dims;
-  const n = C * H * W, data = new Float32Array(ts.length * n);
+  const n = C * H * W,
+    data = new Float32Array(ts.length * n);
   ts.forEach((t, i) => data.set(t.data, i * n));
   return new Tensor([ts.length, C, H, W], data);
 }
@@ -129,8 +141,13 @@ function stack(ts: Tensor[]): Tensor {
  * @throws InvalidArgumentError (options, image smaller than the network needs or larger than
  *   MAX_VIEW_PIXELS at a scale), FormatError (not an image), DisposedError
  */
-export async function classifyImage(c: Classifier, image: string | Buffer | Uint8Array, options: ClassifyOptions | null = {}): Promise<Classification> {
-  if (!c || !(c.model instanceof Model)) throw new InvalidArgumentError('classifier: expected { model: Model, labels, preprocess } (see loadClassifier)');
+export async function classifyImage(
+  c: Classifier,
+  image: string | Buffer | Uint8Array,
+  options: ClassifyOptions | null = {},
+): Promise<Classification> {
+  if (!c || !(c.model instanceof Model))
+    throw new InvalidArgumentError('classifier: expected { model: Model, labels, preprocess } (see loadClassifier)');
   const { model } = c;
   const spec = checkSpec(c.preprocess, model.config.inChannels);
   const labels = checkLabels(c.labels, model.config.numClasses);
@@ -139,12 +156,17 @@ export async function classifyImage(c: Classifier, image: string | Buffer | Uint
   const size = model.config.inputSize;
   const scales = opts.scales ?? defaultScales(size, mode, c.ownPreprocess);
   if (!Array.isArray(scales) || scales.length === 0 || !scales.every((q) => Number.isInteger(q) && q >= 0))
-    throw new InvalidArgumentError(`options.scales: expected a non-empty list of integers >= 0, got ${JSON.stringify(scales)}`);
+    throw new InvalidArgumentError(
+      `options.scales: expected a non-empty list of integers >= 0, got ${JSON.stringify(scales)}`,
+    );
   const grid = opts.grid ?? 1;
-  if (!Number.isInteger(grid) || grid < 1 || grid > 10) throw new InvalidArgumentError(`options.grid: expected an integer in [1, 10], got ${describeValue(grid)}`);
-  if (grid > 1 && mode !== 'fc') throw new InvalidArgumentError(`options.grid: multi-crop needs mode 'fc' (dense evaluation takes the whole image)`);
+  if (!Number.isInteger(grid) || grid < 1 || grid > 10)
+    throw new InvalidArgumentError(`options.grid: expected an integer in [1, 10], got ${describeValue(grid)}`);
+  if (grid > 1 && mode !== 'fc')
+    throw new InvalidArgumentError(`options.grid: multi-crop needs mode 'fc' (dense evaluation takes the whole image)`);
   const top = opts.top ?? 5;
-  if (!Number.isInteger(top) || top < 1) throw new InvalidArgumentError(`options.top: expected a positive integer, got ${describeValue(top)}`);
+  if (!Number.isInteger(top) || top < 1)
+    throw new InvalidArgumentError(`options.top: expected a positive integer, got ${describeValue(top)}`);
 
   const K = model.config.numClasses;
   const sum = new Float64Array(K);
@@ -153,9 +175,13 @@ export async function classifyImage(c: Classifier, image: string | Buffer | Uint
   for (const q of scales) {
     const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
     if (img.width < size || img.height < size)
-      throw new InvalidArgumentError(`options.scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`);
+      throw new InvalidArgumentError(
+        `options.scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`,
+      );
     if (img.width * img.height > MAX_VIEW_PIXELS)
-      throw new InvalidArgumentError(`options.scales: at Q=${q} the image is ${img.width}×${img.height}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`);
+      throw new InvalidArgumentError(
+        `options.scales: at Q=${q} the image is ${img.width}×${img.height}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`,
+      );
     const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
     if (mode === 'dense') {
       const map = await model.forward(stack(base.map((b) => toTensor(b, spec))), { mode: 'dense' });
@@ -166,15 +192,23 @@ export async function classifyImage(c: Classifier, image: string | Buffer | Uint
       });
       if (opts.keepScoreMaps) {
         const [, , h, w] = map.dims;
-        base.forEach((_, i) => scoreMaps.push({ scale: q, flipped: i === 1, map: new Tensor([1, K, h, w], map.data.slice(i * K * h * w, (i + 1) * K * h * w)) }));
+        base.forEach((_, i) =>
+          scoreMaps.push({
+            scale: q,
+            flipped: i === 1,
+            map: new Tensor([1, K, h, w], map.data.slice(i * K * h * w, (i + 1) * K * h * w)),
+          }),
+        );
       }
     } else {
       const crops: Tensor[] = [];
       for (const b of base)
         for (let gy = 0; gy < grid; gy++)
           for (let gx = 0; gx < grid; gx++) {
-            const left = grid === 1 ? Math.round((b.width - size) / 2) : Math.round((gx * (b.width - size)) / (grid - 1));
-            const topY = grid === 1 ? Math.round((b.height - size) / 2) : Math.round((gy * (b.height - size)) / (grid - 1));
+            const left =
+              grid === 1 ? Math.round((b.width - size) / 2) : Math.round((gx * (b.width - size)) / (grid - 1));
+            const topY =
+              grid === 1 ? Math.round((b.height - size) / 2) : Math.round((gy * (b.height - size)) / (grid - 1));
             crops.push(toTensor(cropImage(b, left, topY, size), spec));
           }
       const logits = await model.forward(stack(crops), { mode: 'fc' });

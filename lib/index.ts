@@ -2,13 +2,51 @@
 export * from './errors';
 export { Tensor, Device, Layout } from './tensor';
 export { backends, chooseDevice, BackendsReport, DeviceChoice } from './backends';
-export { ARCHS, LRN_PARAMS, VggConfig, ConvDef, LayerStep, resolveConfig, layerProgram, weightShapes, pool5Size } from './topology';
+export {
+  ARCHS,
+  LRN_PARAMS,
+  VggConfig,
+  ConvDef,
+  LayerStep,
+  resolveConfig,
+  layerProgram,
+  weightShapes,
+  pool5Size,
+} from './topology';
 export { Dims4 } from './shapes';
 export { summary, formatSummary, ModelSummary, LayerSummary } from './summary';
-export { ModelOptions, DeviceName, CpuIsa, Precision, ConvAlgorithm, ForwardMode, DEFAULT_MODEL_OPTIONS } from './options';
+export {
+  ModelOptions,
+  DeviceName,
+  CpuIsa,
+  Precision,
+  ConvAlgorithm,
+  ForwardMode,
+  DEFAULT_MODEL_OPTIONS,
+} from './options';
 export { Model, ForwardOptions, LayerPlan, ModelInfo, LayerWeights, randomWeights } from './model';
 export * from './weights';
-export { PRESETS, PreprocessSpec, ImageOptions, DecodedImage, decodeImage, toTensor, loadImage, checkSpec } from './preprocess';
+export {
+  PRESETS,
+  PreprocessSpec,
+  ImageOptions,
+  DecodedImage,
+  decodeImage,
+  toTensor,
+  loadImage,
+  checkSpec,
+} from './preprocess';
 export { imagenetLabels, shortLabel, defaultLabels, checkLabels } from './labels';
-export { classifyImage, Classifier, ClassifyOptions, Classification, Prediction, defaultScales, softmax, spatialMean, topK, MAX_VIEW_PIXELS } from './evaluate';
+export {
+  classifyImage,
+  Classifier,
+  ClassifyOptions,
+  Classification,
+  Prediction,
+  defaultScales,
+  softmax,
+  spatialMean,
+  topK,
+  MAX_VIEW_PIXELS,
+} from './evaluate';
 export { loadClassifier, LoadOptions, defaultWeightsPath } from './load';

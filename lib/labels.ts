@@ -12,7 +12,9 @@ import { packageRoot } from './native';
 let imagenet: string[] | undefined;
 
 export function imagenetLabels(): string[] {
-  imagenet ??= JSON.parse(fs.readFileSync(path.join(packageRoot(), 'data', 'imagenet-1k-labels.json'), 'utf8')) as string[];
+  imagenet ??= JSON.parse(
+    fs.readFileSync(path.join(packageRoot(), 'data', 'imagenet-1k-labels.json'), 'utf8'),
+  ) as string[];
   return imagenet;
 }
 

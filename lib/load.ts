@@ -30,7 +30,12 @@ export function defaultWeightsPath(): string {
   return path.join(packageRoot(), 'models', 'mnist-vgg.safetensors');
 }
 
-const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({ ...MODEL_OPTION_FIELDS, arch: true, preprocess: true, labels: true });
+const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({
+  ...MODEL_OPTION_FIELDS,
+  arch: true,
+  preprocess: true,
+  labels: true,
+});
 
 /**
  * Loads weights (safetensors or ONNX) into a Model on the chosen device. The options are checked before
@@ -38,7 +43,10 @@ const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({ ...MODEL_OPTION_FIELDS, arch:
  * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for an unknown option key,
  *   a bad model option (see Model.create) or options inconsistent with the file
  */
-export async function loadClassifier(file: string = defaultWeightsPath(), opts: LoadOptions | null = {}): Promise<Classifier> {
+export async function loadClassifier(
+  file: string = defaultWeightsPath(),
+  opts: LoadOptions | null = {},
+): Promise<Classifier> {
   const options = readOptions(opts, LOAD_OPTION_KEYS);
   const modelOptions = pickModelOptions(options);
   resolveModelOptions(modelOptions); // fail fast, before reading a large file
@@ -47,8 +55,13 @@ export async function loadClassifier(file: string = defaultWeightsPath(), opts: 
   const fileSpec = loaded.preprocess as PreprocessSpec | undefined;
   let spec: PreprocessSpec;
   if (typeof options.preprocess === 'string') {
-    spec = Object.prototype.hasOwnProperty.call(PRESETS, options.preprocess) ? PRESETS[options.preprocess] : (undefined as never);
-    if (!spec) throw new InvalidArgumentError(`options.preprocess: expected 'torchvision' | 'caffe' or a spec, got ${describeValue(options.preprocess)}`);
+    spec = Object.prototype.hasOwnProperty.call(PRESETS, options.preprocess)
+      ? PRESETS[options.preprocess]
+      : (undefined as never);
+    if (!spec)
+      throw new InvalidArgumentError(
+        `options.preprocess: expected 'torchvision' | 'caffe' or a spec, got ${describeValue(options.preprocess)}`,
+      );
   } else spec = options.preprocess ?? fileSpec ?? PRESETS.torchvision;
   checkSpec(spec, config.inChannels);
   const labels = checkLabels(options.labels ?? loaded.labels ?? defaultLabels(config.numClasses), config.numClasses);

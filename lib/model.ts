@@ -13,7 +13,15 @@ import { chooseDevice } from './backends';
 import { describeValue } from './describe';
 import { DisposedError, InvalidArgumentError } from './errors';
 import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
-import { ConvAlgorithm, ForwardMode, ModelOptions, optionKeys, parseMode, readOptions, resolveModelOptions } from './options';
+import {
+  ConvAlgorithm,
+  ForwardMode,
+  ModelOptions,
+  optionKeys,
+  parseMode,
+  readOptions,
+  resolveModelOptions,
+} from './options';
 import { fillNormal } from './random';
 import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
@@ -92,13 +100,19 @@ export class Model {
       const w = weights[i];
       const want = s.weight.reduce((a, b) => a * b, 1);
       if (!types.isFloat32Array(w?.weight) || w.weight.length !== want)
-        throw new InvalidArgumentError(`weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`);
+        throw new InvalidArgumentError(
+          `weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`,
+        );
       if (!types.isFloat32Array(w.bias) || w.bias.length !== s.bias[0])
-        throw new InvalidArgumentError(`weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`);
+        throw new InvalidArgumentError(
+          `weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`,
+        );
     });
     const choice = chooseDevice(o.device);
     if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
-      throw new InvalidArgumentError(`options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`);
+      throw new InvalidArgumentError(
+        `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
+      );
     const net = new (native().Network)(
       { device: choice.device, threads: o.threads, isa: o.isa, precision: o.precision, convAlgorithm: o.convAlgorithm },
       layerProgram(config).map(nativeLayer),
@@ -176,7 +190,11 @@ export class Model {
       kernelFamily: i.kernelFamily,
       weightBytes: i.weightBytes,
       plansCached: i.plansCached,
-      convAlgorithms: i.convAlgorithms.map((c) => ({ layer: c.layer, name: this.program[c.layer].name, algorithm: c.algorithm })),
+      convAlgorithms: i.convAlgorithms.map((c) => ({
+        layer: c.layer,
+        name: this.program[c.layer].name,
+        algorithm: c.algorithm,
+      })),
     };
   }
 
@@ -209,7 +227,10 @@ export class Model {
   }
 
   /** The one validation of a forward: options, mode, the tensor; and the result's dims, inferred in JS. */
-  private prepare(x: Tensor, options: ForwardOptions | null | undefined): { input: Dims4; out: number[]; mode: ForwardMode } {
+  private prepare(
+    x: Tensor,
+    options: ForwardOptions | null | undefined,
+  ): { input: Dims4; out: number[]; mode: ForwardMode } {
     const mode = parseMode(readOptions(options, FORWARD_OPTION_KEYS).mode ?? 'fc');
     if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
     if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
@@ -222,7 +243,15 @@ export class Model {
 function nativeLayer(s: LayerStep): NativeLayer {
   switch (s.kind) {
     case 'conv':
-      return { kind: 'conv', inChannels: s.inChannels, outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, pad: s.pad, relu: s.relu };
+      return {
+        kind: 'conv',
+        inChannels: s.inChannels,
+        outChannels: s.outChannels,
+        kernel: s.kernel,
+        stride: s.stride,
+        pad: s.pad,
+        relu: s.relu,
+      };
     case 'maxpool':
       return { kind: 'maxpool', window: s.window, stride: s.stride };
     case 'lrn':

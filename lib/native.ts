@@ -48,7 +48,15 @@ export interface NativeBackendOptions {
 
 /** One step of the layer program (lib/topology.ts layerProgram). */
 export type NativeLayer =
-  | { kind: 'conv'; inChannels: number; outChannels: number; kernel: number; stride: number; pad: number; relu: boolean }
+  | {
+      kind: 'conv';
+      inChannels: number;
+      outChannels: number;
+      kernel: number;
+      stride: number;
+      pad: number;
+      relu: boolean;
+    }
   | { kind: 'maxpool'; window: number; stride: number }
   | { kind: 'lrn'; size: number; alpha: number; beta: number; k: number };
 
@@ -106,7 +114,12 @@ export interface NativeNetwork {
 
 export interface NativeNetworkConstructor {
   /** weights[i], biases[i]: OIHW weight (K,C,R,S) and bias (K) of the i-th conv layer of `layers`. */
-  new (options: NativeBackendOptions, layers: NativeLayer[], weights: Float32Array[], biases: Float32Array[]): NativeNetwork;
+  new (
+    options: NativeBackendOptions,
+    layers: NativeLayer[],
+    weights: Float32Array[],
+    biases: Float32Array[],
+  ): NativeNetwork;
 }
 
 export interface NativeErrorClasses {
@@ -143,7 +156,13 @@ export function packageRoot(): string {
   }
 }
 
-const ERROR_CLASSES: NativeErrorClasses = { InvalidArgumentError, UnsupportedError, DeviceError, FormatError, DisposedError };
+const ERROR_CLASSES: NativeErrorClasses = {
+  InvalidArgumentError,
+  UnsupportedError,
+  DeviceError,
+  FormatError,
+  DisposedError,
+};
 
 let cached: NativeAddon | undefined;
 let loadedFrom = '';

@@ -9,7 +9,9 @@ import { InvalidArgumentError } from './errors';
 import type { ConvAlgorithmName, CpuIsaName, PrecisionName } from './native';
 
 /** The known keys of an options interface T: a record of every key (the compiler checks it is complete). */
-export function optionKeys<T extends object>(keys: Readonly<Record<keyof Required<T>, true>>): readonly (keyof T & string)[] {
+export function optionKeys<T extends object>(
+  keys: Readonly<Record<keyof Required<T>, true>>,
+): readonly (keyof T & string)[] {
   return Object.freeze(Object.keys(keys)) as readonly (keyof T & string)[];
 }
 
@@ -19,7 +21,11 @@ export function optionKeys<T extends object>(keys: Readonly<Record<keyof Require
  * `<what>.<key>: unknown option; expected one of <known>`. The object itself is returned (not copied).
  * @param what  how the bag is named in messages ('options', 'preprocess', …)
  */
-export function readOptions<T extends object>(options: T | null | undefined, known: readonly (keyof T & string)[], what = 'options'): Partial<T> {
+export function readOptions<T extends object>(
+  options: T | null | undefined,
+  known: readonly (keyof T & string)[],
+  what = 'options',
+): Partial<T> {
   if (options === null || options === undefined) return {};
   if (typeof options !== 'object' || Array.isArray(options) || ArrayBuffer.isView(options))
     throw new InvalidArgumentError(`${what}: expected an object, got ${describeValue(options)}`);
@@ -32,7 +38,9 @@ export function readOptions<T extends object>(options: T | null | undefined, kno
 /** One of `allowed`, else InvalidArgumentError `<what>: expected 'a' | 'b', got …`. */
 function oneOf<V extends string>(value: unknown, allowed: readonly V[], what: string, hint = ''): V {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as V;
-  throw new InvalidArgumentError(`${what}: expected ${allowed.map((a) => `'${a}'`).join(' | ')}, got ${describeValue(value)}${hint}`);
+  throw new InvalidArgumentError(
+    `${what}: expected ${allowed.map((a) => `'${a}'`).join(' | ')}, got ${describeValue(value)}${hint}`,
+  );
 }
 
 /**
@@ -88,7 +96,13 @@ export interface ModelOptions {
 }
 
 /** The keys of ModelOptions, as a record (for bags that extend it) and as a list. */
-export const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, true>> = Object.freeze({ device: true, threads: true, isa: true, precision: true, convAlgorithm: true });
+export const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, true>> = Object.freeze({
+  device: true,
+  threads: true,
+  isa: true,
+  precision: true,
+  convAlgorithm: true,
+});
 export const MODEL_OPTION_KEYS = optionKeys<ModelOptions>(MODEL_OPTION_FIELDS);
 
 /** Every model option resolved. */
@@ -111,15 +125,22 @@ const MODES: readonly ForwardMode[] = ['fc', 'dense'];
 
 /** 'auto' | 'cpu' | 'cuda' | 'cuda:N' (N: 1–3 digits) | 'reference'. @throws InvalidArgumentError */
 export function parseDevice(value: unknown, what = 'options.device'): DeviceName {
-  if (typeof value === 'string' && (['auto', 'cpu', 'cuda', 'reference'].includes(value) || /^cuda:\d{1,3}$/.test(value)))
+  if (
+    typeof value === 'string' &&
+    (['auto', 'cpu', 'cuda', 'reference'].includes(value) || /^cuda:\d{1,3}$/.test(value))
+  )
     return value as DeviceName;
-  throw new InvalidArgumentError(`${what}: expected 'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', got ${describeValue(value)}`);
+  throw new InvalidArgumentError(
+    `${what}: expected 'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', got ${describeValue(value)}`,
+  );
 }
 
 /** An integer in [0, 1024]; 0: every hardware thread. @throws InvalidArgumentError */
 export function parseThreads(value: unknown, what = 'options.threads'): number {
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_THREADS) return value;
-  throw new InvalidArgumentError(`${what}: expected an integer in [0, ${MAX_THREADS}] (0: every hardware thread), got ${describeValue(value)}`);
+  throw new InvalidArgumentError(
+    `${what}: expected an integer in [0, ${MAX_THREADS}] (0: every hardware thread), got ${describeValue(value)}`,
+  );
 }
 
 export function parseIsa(value: unknown, what = 'options.isa'): CpuIsa {
@@ -136,7 +157,12 @@ export function parseConvAlgorithm(value: unknown, what = 'options.convAlgorithm
 
 /** 'fc' | 'dense'; the former name 'fully-conv' gets a hint. @throws InvalidArgumentError */
 export function parseMode(value: unknown, what = 'options.mode'): ForwardMode {
-  return oneOf(value, MODES, what, value === 'fully-conv' ? " ('fully-conv' is now 'dense': the paper's dense evaluation)" : '');
+  return oneOf(
+    value,
+    MODES,
+    what,
+    value === 'fully-conv' ? " ('fully-conv' is now 'dense': the paper's dense evaluation)" : '',
+  );
 }
 
 /** Reads and checks a ModelOptions bag; absent fields take DEFAULT_MODEL_OPTIONS. @throws InvalidArgumentError */

@@ -37,18 +37,28 @@ const SPEC_KEYS = optionKeys<PreprocessSpec>({ colorSpace: true, scale: true, me
  * @throws InvalidArgumentError naming the field (`preprocess.<field>`): a missing or bad value, an unknown key
  */
 export function checkSpec(spec: PreprocessSpec, channels: number): PreprocessSpec {
-  if (spec === null || spec === undefined) throw new InvalidArgumentError(`preprocess: expected a spec {colorSpace, scale, mean, std}, got ${describeValue(spec)}`);
+  if (spec === null || spec === undefined)
+    throw new InvalidArgumentError(
+      `preprocess: expected a spec {colorSpace, scale, mean, std}, got ${describeValue(spec)}`,
+    );
   readOptions(spec, SPEC_KEYS, 'preprocess');
   const n = spec.colorSpace === 'grey' ? 1 : 3;
   if (!['rgb', 'bgr', 'grey'].includes(spec.colorSpace))
-    throw new InvalidArgumentError(`preprocess.colorSpace: expected 'rgb' | 'bgr' | 'grey', got ${JSON.stringify(spec?.colorSpace)}`);
+    throw new InvalidArgumentError(
+      `preprocess.colorSpace: expected 'rgb' | 'bgr' | 'grey', got ${JSON.stringify(spec?.colorSpace)}`,
+    );
   if (n !== channels)
-    throw new InvalidArgumentError(`preprocess.colorSpace: '${spec.colorSpace}' gives ${n} channels, the model takes ${channels}`);
-  if (!(spec.scale > 0) || !Number.isFinite(spec.scale)) throw new InvalidArgumentError(`preprocess.scale: expected a positive number, got ${spec.scale}`);
+    throw new InvalidArgumentError(
+      `preprocess.colorSpace: '${spec.colorSpace}' gives ${n} channels, the model takes ${channels}`,
+    );
+  if (!(spec.scale > 0) || !Number.isFinite(spec.scale))
+    throw new InvalidArgumentError(`preprocess.scale: expected a positive number, got ${spec.scale}`);
   for (const key of ['mean', 'std'] as const) {
     const v = spec[key];
     if (!Array.isArray(v) || v.length !== n || !v.every(Number.isFinite) || (key === 'std' && !v.every((s) => s > 0)))
-      throw new InvalidArgumentError(`preprocess.${key}: expected ${n} finite numbers${key === 'std' ? ' > 0' : ''}, got ${JSON.stringify(v)}`);
+      throw new InvalidArgumentError(
+        `preprocess.${key}: expected ${n} finite numbers${key === 'std' ? ' > 0' : ''}, got ${JSON.stringify(v)}`,
+      );
   }
   return spec;
 }
@@ -78,10 +88,17 @@ export interface DecodedImage {
  * @throws FormatError when the input is not a decodable image; InvalidArgumentError for bad options
  *   (unknown key, shorterSide/crop not an integer in [0, 16384], a crop larger than the resized image)
  */
-export async function decodeImage(input: string | Buffer | Uint8Array, colorSpace: PreprocessSpec['colorSpace'], options: ImageOptions | null = {}): Promise<DecodedImage> {
-  if (input instanceof Uint8Array && !Buffer.isBuffer(input)) input = Buffer.from(input.buffer, input.byteOffset, input.length);
+export async function decodeImage(
+  input: string | Buffer | Uint8Array,
+  colorSpace: PreprocessSpec['colorSpace'],
+  options: ImageOptions | null = {},
+): Promise<DecodedImage> {
+  if (input instanceof Uint8Array && !Buffer.isBuffer(input))
+    input = Buffer.from(input.buffer, input.byteOffset, input.length);
   if (typeof input !== 'string' && !Buffer.isBuffer(input))
-    throw new InvalidArgumentError(`image: expected a file path, a Buffer or a Uint8Array, got ${input === null ? 'null' : typeof input}`);
+    throw new InvalidArgumentError(
+      `image: expected a file path, a Buffer or a Uint8Array, got ${input === null ? 'null' : typeof input}`,
+    );
   if (colorSpace !== 'rgb' && colorSpace !== 'bgr' && colorSpace !== 'grey')
     throw new InvalidArgumentError(`colorSpace: expected 'rgb' | 'bgr' | 'grey', got '${String(colorSpace)}'`);
   const opts = readOptions(options, IMAGE_OPTION_KEYS);
@@ -96,7 +113,8 @@ export async function decodeImage(input: string | Buffer | Uint8Array, colorSpac
     const meta = await img.metadata();
     // orientation 5–8 swap width and height
     const swap = (meta.orientation ?? 1) >= 5;
-    let w = swap ? meta.height! : meta.width!, h = swap ? meta.width! : meta.height!;
+    let w = swap ? meta.height! : meta.width!,
+      h = swap ? meta.width! : meta.height!;
     img = img.flatten({ background: '#ffffff' }); // alpha over white
     img = colorSpace === 'grey' ? img.greyscale() : img.toColourspace('srgb');
     if (opts.shorterSide) {
@@ -107,16 +125,20 @@ export async function decodeImage(input: string | Buffer | Uint8Array, colorSpac
     if (opts.crop) {
       if (opts.crop > w || opts.crop > h)
         throw new InvalidArgumentError(`crop: ${opts.crop}×${opts.crop} is larger than the resized image ${w}×${h}`);
-      const left = Math.round((w - opts.crop) / 2), top = Math.round((h - opts.crop) / 2);
-      img = sharp(await img.raw().toBuffer(), { raw: { width: w, height: h, channels: colorSpace === 'grey' ? 1 : 3 } })
-        .extract({ left, top, width: opts.crop, height: opts.crop });
+      const left = Math.round((w - opts.crop) / 2),
+        top = Math.round((h - opts.crop) / 2);
+      img = sharp(await img.raw().toBuffer(), {
+        raw: { width: w, height: h, channels: colorSpace === 'grey' ? 1 : 3 },
+      }).extract({ left, top, width: opts.crop, height: opts.crop });
       w = h = opts.crop;
     }
     if (opts.flip) img = img.flop();
     const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
     const channels = colorSpace === 'grey' ? 1 : 3;
     if (info.channels !== channels || info.width !== w || info.height !== h)
-      throw new FormatError(`${name}: decoded to ${info.width}×${info.height}×${info.channels}, expected ${w}×${h}×${channels}`);
+      throw new FormatError(
+        `${name}: decoded to ${info.width}×${info.height}×${info.channels}, expected ${w}×${h}×${channels}`,
+      );
     return { width: w, height: h, channels, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
   } catch (e) {
     if (e instanceof InvalidArgumentError || e instanceof FormatError) throw e;
@@ -131,13 +153,18 @@ export function toTensor(img: DecodedImage, spec: PreprocessSpec): Tensor {
   const plane = H * W;
   for (let c = 0; c < C; c++) {
     const src = spec.colorSpace === 'bgr' ? C - 1 - c : c; // pixels are RGB; BGR reverses
-    const mul = spec.scale / spec.std[c], add = -spec.mean[c] / spec.std[c];
+    const mul = spec.scale / spec.std[c],
+      add = -spec.mean[c] / spec.std[c];
     for (let i = 0; i < plane; i++) out[c * plane + i] = pixels[i * C + src] * mul + add;
   }
   return new Tensor([1, C, H, W], out);
 }
 
 /** decodeImage + toTensor: NCHW f32 [1, C, H, W]. @throws as decodeImage */
-export async function loadImage(input: string | Buffer | Uint8Array, spec: PreprocessSpec, opts: ImageOptions | null = {}): Promise<Tensor> {
+export async function loadImage(
+  input: string | Buffer | Uint8Array,
+  spec: PreprocessSpec,
+  opts: ImageOptions | null = {},
+): Promise<Tensor> {
   return toTensor(await decodeImage(input, spec.colorSpace, opts), spec);
 }

@@ -55,7 +55,8 @@ export function shapeProgram(cfg: VggConfig, program: readonly LayerStep[], inpu
  * @throws InvalidArgumentError naming what is wrong and, for a size, the mode that would take it
  */
 export function checkInput(cfg: VggConfig, dims: readonly number[], mode: ForwardMode, what = 'x'): Dims4 {
-  if (!Array.isArray(dims)) throw new InvalidArgumentError(`${what}: expected dims [N,C,H,W], got ${describeValue(dims)}`);
+  if (!Array.isArray(dims))
+    throw new InvalidArgumentError(`${what}: expected dims [N,C,H,W], got ${describeValue(dims)}`);
   if (dims.length !== 4)
     throw new InvalidArgumentError(
       `${what}: expected 4 dims [N,C,H,W] (NCHW), got ${dims.length} [${dims.join(',')}]` +
@@ -63,14 +64,18 @@ export function checkInput(cfg: VggConfig, dims: readonly number[], mode: Forwar
     );
   checkDims(dims, `${what === 'x' ? 'x.dims' : what}`);
   const [, c, h, w] = dims;
-  if (c !== cfg.inChannels) throw new InvalidArgumentError(`${what}: expected ${cfg.inChannels} channels (dims[1]), got ${c}`);
-  const s = cfg.inputSize, p = pool5Size(cfg);
+  if (c !== cfg.inChannels)
+    throw new InvalidArgumentError(`${what}: expected ${cfg.inChannels} channels (dims[1]), got ${c}`);
+  const s = cfg.inputSize,
+    p = pool5Size(cfg);
   if (mode === 'fc' && (h !== s || w !== s))
     throw new InvalidArgumentError(
       `${what}: mode 'fc' expects a ${s}×${s} input (pool5 must be ${p}×${p}), got ${h}×${w}; use mode 'dense' for other sizes`,
     );
   if (mode === 'dense' && (h < s || w < s))
-    throw new InvalidArgumentError(`${what}: mode 'dense' needs at least ${s}×${s} (pool5 at least ${p}×${p}), got ${h}×${w}`);
+    throw new InvalidArgumentError(
+      `${what}: mode 'dense' needs at least ${s}×${s} (pool5 at least ${p}×${p}), got ${h}×${w}`,
+    );
   return [dims[0], c, h, w];
 }
 

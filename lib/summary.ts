@@ -41,30 +41,45 @@ export interface ModelSummary {
  */
 export function summary(arch: string | VggConfig, input?: number | [number, number]): ModelSummary {
   const cfg = resolveConfig(arch);
-  const [H0, W0] = input === undefined ? [cfg.inputSize, cfg.inputSize] : typeof input === 'number' ? [input, input] : input;
+  const [H0, W0] =
+    input === undefined ? [cfg.inputSize, cfg.inputSize] : typeof input === 'number' ? [input, input] : input;
   for (const v of [H0, W0])
-    if (!Number.isInteger(v) || v < 1) throw new InvalidArgumentError(`input: expected a positive integer size, got ${describeValue(v)}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new InvalidArgumentError(`input: expected a positive integer size, got ${describeValue(v)}`);
   const atTrainingSize = H0 === cfg.inputSize && W0 === cfg.inputSize;
   let inC = cfg.inChannels;
-  const layers = shapeProgram(cfg, layerProgram(cfg), [1, cfg.inChannels, H0, W0]).map(({ step: s, output: [, c, h, w] }): LayerSummary => {
-    const inChannels = inC;
-    inC = c;
-    const output: [number, number, number] = [h, w, c];
-    if (s.kind === 'maxpool') return { name: s.name, op: 'maxpool', kernel: s.window, stride: s.stride, padding: 0, output, params: 0, macs: 0 };
-    if (s.kind === 'lrn') return { name: s.name, op: 'lrn', kernel: s.size, stride: 1, padding: 0, output, params: 0, macs: 0 };
-    const isFc = s.name.startsWith('fc');
-    const macsPerPixel = s.outChannels * inChannels * s.kernel * s.kernel;
-    return {
-      name: s.name,
-      op: isFc ? (atTrainingSize ? 'fc' : 'fc-dense') : 'conv',
-      kernel: s.kernel,
-      stride: s.stride,
-      padding: s.pad,
-      output,
-      params: macsPerPixel + s.outChannels,
-      macs: h * w * macsPerPixel,
-    };
-  });
+  const layers = shapeProgram(cfg, layerProgram(cfg), [1, cfg.inChannels, H0, W0]).map(
+    ({ step: s, output: [, c, h, w] }): LayerSummary => {
+      const inChannels = inC;
+      inC = c;
+      const output: [number, number, number] = [h, w, c];
+      if (s.kind === 'maxpool')
+        return {
+          name: s.name,
+          op: 'maxpool',
+          kernel: s.window,
+          stride: s.stride,
+          padding: 0,
+          output,
+          params: 0,
+          macs: 0,
+        };
+      if (s.kind === 'lrn')
+        return { name: s.name, op: 'lrn', kernel: s.size, stride: 1, padding: 0, output, params: 0, macs: 0 };
+      const isFc = s.name.startsWith('fc');
+      const macsPerPixel = s.outChannels * inChannels * s.kernel * s.kernel;
+      return {
+        name: s.name,
+        op: isFc ? (atTrainingSize ? 'fc' : 'fc-dense') : 'conv',
+        kernel: s.kernel,
+        stride: s.stride,
+        padding: s.pad,
+        output,
+        params: macsPerPixel + s.outChannels,
+        macs: h * w * macsPerPixel,
+      };
+    },
+  );
   return {
     arch: cfg.name,
     input: [H0, W0, cfg.inChannels],
@@ -78,9 +93,20 @@ export function summary(arch: string | VggConfig, input?: number | [number, numb
 export function formatSummary(s: ModelSummary): string {
   const rows = [['layer', 'op', 'k', 's', 'p', 'output H×W×C', 'params', 'MACs']];
   for (const l of s.layers)
-    rows.push([l.name, l.op, String(l.kernel), String(l.stride), String(l.padding), l.output.join('×'), l.params.toLocaleString('en-US'), l.macs.toLocaleString('en-US')]);
+    rows.push([
+      l.name,
+      l.op,
+      String(l.kernel),
+      String(l.stride),
+      String(l.padding),
+      l.output.join('×'),
+      l.params.toLocaleString('en-US'),
+      l.macs.toLocaleString('en-US'),
+    ]);
   rows.push(['total', '', '', '', '', '', s.totalParams.toLocaleString('en-US'), s.totalMacs.toLocaleString('en-US')]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((v, i) => (i >= 6 ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ');
-  return [`${s.arch}, input ${s.input.join('×')} (GMACs ${(s.totalMacs / 1e9).toFixed(3)})`, ...rows.map(line)].join('\n');
+  return [`${s.arch}, input ${s.input.join('×')} (GMACs ${(s.totalMacs / 1e9).toFixed(3)})`, ...rows.map(line)].join(
+    '\n',
+  );
 }

@@ -67,7 +67,9 @@ export class Tensor {
   /** Explicit transfer; 'cpu' → 'cpu' returns this tensor. */
   to(device: Device): Tensor {
     if (device === this.device) return this;
-    throw new UnsupportedError(`Tensor.to('${device}'): device-resident tensors are not implemented yet; models on 'cuda' take and return 'cpu' tensors`);
+    throw new UnsupportedError(
+      `Tensor.to('${device}'): device-resident tensors are not implemented yet; models on 'cuda' take and return 'cpu' tensors`,
+    );
   }
 }
 
@@ -86,7 +88,8 @@ export function checkDims(dims: readonly number[], what: string): number {
   dims.forEach((d, i) => {
     if (typeof d !== 'number' || !Number.isInteger(d))
       throw new InvalidArgumentError(`${what}[${i}]: expected an integer, got ${describeValue(d)}`);
-    if (d < 1 || d > MAX_DIM) throw new InvalidArgumentError(`${what}[${i}]: expected an integer in [1, ${MAX_DIM}], got ${describeValue(d)}`);
+    if (d < 1 || d > MAX_DIM)
+      throw new InvalidArgumentError(`${what}[${i}]: expected an integer in [1, ${MAX_DIM}], got ${describeValue(d)}`);
     count *= d;
   });
   if (count > MAX_ELEMENTS) throw new InvalidArgumentError(`${what}: more than 2^32 elements is not supported`);
@@ -95,7 +98,9 @@ export function checkDims(dims: readonly number[], what: string): number {
 
 /** data: a 4-byte aligned Float32Array of exactly `count` elements. @throws InvalidArgumentError */
 function checkData(data: unknown, count: number): void {
-  if (!types.isFloat32Array(data)) throw new InvalidArgumentError(`data: expected a Float32Array, got ${describeValue(data)}`);
-  if (data.byteOffset % 4 !== 0) throw new InvalidArgumentError(`data: must be 4-byte aligned, byteOffset is ${data.byteOffset}`);
+  if (!types.isFloat32Array(data))
+    throw new InvalidArgumentError(`data: expected a Float32Array, got ${describeValue(data)}`);
+  if (data.byteOffset % 4 !== 0)
+    throw new InvalidArgumentError(`data: must be 4-byte aligned, byteOffset is ${data.byteOffset}`);
   if (data.length !== count) throw new InvalidArgumentError(`data: expected ${count} elements, got ${data.length}`);
 }

@@ -53,24 +53,63 @@ function deepFreeze<T>(o: T): T {
 export const ARCHS: Readonly<Record<string, VggConfig>> = deepFreeze({
   vgg11: { name: 'vgg11', ...PAPER, stages: [[64], [128], [256, 256], [512, 512], [512, 512]] },
   vgg11_lrn: { name: 'vgg11_lrn', ...PAPER, lrn: true, stages: [[64], [128], [256, 256], [512, 512], [512, 512]] },
-  vgg13: { name: 'vgg13', ...PAPER, stages: [[64, 64], [128, 128], [256, 256], [512, 512], [512, 512]] },
+  vgg13: {
+    name: 'vgg13',
+    ...PAPER,
+    stages: [
+      [64, 64],
+      [128, 128],
+      [256, 256],
+      [512, 512],
+      [512, 512],
+    ],
+  },
   vgg16_c: {
     name: 'vgg16_c',
     ...PAPER,
-    stages: [[64, 64], [128, 128], [256, 256, c1(256)], [512, 512, c1(512)], [512, 512, c1(512)]],
+    stages: [
+      [64, 64],
+      [128, 128],
+      [256, 256, c1(256)],
+      [512, 512, c1(512)],
+      [512, 512, c1(512)],
+    ],
   },
-  vgg16: { name: 'vgg16', ...PAPER, stages: [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]] },
+  vgg16: {
+    name: 'vgg16',
+    ...PAPER,
+    stages: [
+      [64, 64],
+      [128, 128],
+      [256, 256, 256],
+      [512, 512, 512],
+      [512, 512, 512],
+    ],
+  },
   vgg19: {
     name: 'vgg19',
     ...PAPER,
-    stages: [[64, 64], [128, 128], [256, 256, 256, 256], [512, 512, 512, 512], [512, 512, 512, 512]],
+    stages: [
+      [64, 64],
+      [128, 128],
+      [256, 256, 256, 256],
+      [512, 512, 512, 512],
+      [512, 512, 512, 512],
+    ],
   },
 });
 
 /** Paper letters and common spellings → canonical names. */
 const ALIASES: Record<string, string> = {
-  a: 'vgg11', 'a-lrn': 'vgg11_lrn', a_lrn: 'vgg11_lrn', b: 'vgg13', c: 'vgg16_c', d: 'vgg16', e: 'vgg19',
-  'vgg11-lrn': 'vgg11_lrn', 'vgg16-c': 'vgg16_c',
+  a: 'vgg11',
+  'a-lrn': 'vgg11_lrn',
+  a_lrn: 'vgg11_lrn',
+  b: 'vgg13',
+  c: 'vgg16_c',
+  d: 'vgg16',
+  e: 'vgg19',
+  'vgg11-lrn': 'vgg11_lrn',
+  'vgg16-c': 'vgg16_c',
 };
 
 /** Resolves a name ('vgg16', 'D', 'A-LRN', ...) or validates a custom config. Throws InvalidArgumentError. */
@@ -102,7 +141,8 @@ function posInt(v: unknown, name: string, max = MAX_WIDTH): number {
 
 export function validateConfig(cfg: VggConfig): void {
   if (typeof cfg !== 'object' || cfg === null) throw new InvalidArgumentError('config: expected an object');
-  if (typeof cfg.name !== 'string') throw new InvalidArgumentError(`config.name: expected a string, got ${typeof cfg.name}`);
+  if (typeof cfg.name !== 'string')
+    throw new InvalidArgumentError(`config.name: expected a string, got ${typeof cfg.name}`);
   posInt(cfg.inChannels, 'config.inChannels');
   posInt(cfg.inputSize, 'config.inputSize');
   posInt(cfg.numClasses, 'config.numClasses', 1 << 20);
@@ -113,7 +153,8 @@ export function validateConfig(cfg: VggConfig): void {
       throw new InvalidArgumentError(`config.stages[${i}]: expected a non-empty array of conv widths`);
     st.forEach((c, j) => {
       const d = convDef(c);
-      if (!d || typeof d !== 'object') throw new InvalidArgumentError(`config.stages[${i}][${j}]: expected a width or {channels, kernel}`);
+      if (!d || typeof d !== 'object')
+        throw new InvalidArgumentError(`config.stages[${i}][${j}]: expected a width or {channels, kernel}`);
       posInt(d.channels, `config.stages[${i}][${j}].channels`);
       if (d.kernel !== 1 && d.kernel !== 3)
         throw new InvalidArgumentError(`config.stages[${i}][${j}].kernel: expected 1 or 3, got ${d.kernel}`);
@@ -134,7 +175,16 @@ function convDef(c: number | ConvDef): ConvDef {
 
 /** One step of the layer program sent to the native planner. */
 export type LayerStep =
-  | { kind: 'conv'; name: string; inChannels: number; outChannels: number; kernel: number; stride: 1; pad: number; relu: boolean }
+  | {
+      kind: 'conv';
+      name: string;
+      inChannels: number;
+      outChannels: number;
+      kernel: number;
+      stride: 1;
+      pad: number;
+      relu: boolean;
+    }
   | { kind: 'maxpool'; name: string; window: 2; stride: 2 }
   | { kind: 'lrn'; name: string; size: number; alpha: number; beta: number; k: number };
 
@@ -154,7 +204,16 @@ export function layerProgram(cfg: VggConfig): LayerStep[] {
   cfg.stages.forEach((stage, si) => {
     stage.forEach((conv, ci) => {
       const d = convDef(conv);
-      steps.push({ kind: 'conv', name: `conv${si + 1}_${ci + 1}`, inChannels: c, outChannels: d.channels, kernel: d.kernel, stride: 1, pad: d.kernel === 3 ? 1 : 0, relu: true });
+      steps.push({
+        kind: 'conv',
+        name: `conv${si + 1}_${ci + 1}`,
+        inChannels: c,
+        outChannels: d.channels,
+        kernel: d.kernel,
+        stride: 1,
+        pad: d.kernel === 3 ? 1 : 0,
+        relu: true,
+      });
       c = d.channels;
       if (cfg.lrn && si === 0 && ci === 0) steps.push({ kind: 'lrn', name: 'lrn1', ...LRN_PARAMS });
     });
@@ -163,14 +222,25 @@ export function layerProgram(cfg: VggConfig): LayerStep[] {
   const widths = [...cfg.fc, cfg.numClasses];
   widths.forEach((w, j) => {
     const kernel = j === 0 ? pool5Size(cfg) : 1;
-    steps.push({ kind: 'conv', name: `fc${6 + j}`, inChannels: c, outChannels: w, kernel, stride: 1, pad: 0, relu: j < widths.length - 1 });
+    steps.push({
+      kind: 'conv',
+      name: `fc${6 + j}`,
+      inChannels: c,
+      outChannels: w,
+      kernel,
+      stride: 1,
+      pad: 0,
+      relu: j < widths.length - 1,
+    });
     c = w;
   });
   return steps;
 }
 
 /** Convolutions of the program in order, with their weight shapes (K,C,R,S) OIHW and bias (K). */
-export function weightShapes(cfg: VggConfig): { name: string; weight: [number, number, number, number]; bias: [number] }[] {
+export function weightShapes(
+  cfg: VggConfig,
+): { name: string; weight: [number, number, number, number]; bias: [number] }[] {
   return layerProgram(cfg)
     .filter((s): s is Extract<LayerStep, { kind: 'conv' }> => s.kind === 'conv')
     .map((s) => ({ name: s.name, weight: [s.outChannels, s.inChannels, s.kernel, s.kernel], bias: [s.outChannels] }));

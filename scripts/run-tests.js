@@ -9,8 +9,12 @@ const path = require('path');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-jest-'));
 const out = path.join(dir, 'results.json');
 const jest = require.resolve('jest/bin/jest');
-const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${out}`, ...process.argv.slice(2)], { stdio: 'inherit' });
-let passed = 0, failed = 1, skipped = 0;
+const run = spawnSync(process.execPath, [jest, '--json', `--outputFile=${out}`, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+});
+let passed = 0,
+  failed = 1,
+  skipped = 0;
 try {
   const r = JSON.parse(fs.readFileSync(out, 'utf8'));
   passed = r.numPassedTests;

@@ -11,9 +11,22 @@ describe('test/cases', () => {
     expect(cases.map((c) => c.name).sort()).toEqual(Object.keys(ARCHS).sort());
     for (const c of cases) {
       const cfg = resolveConfig(c.name);
-      expect({ inChannels: c.inChannels, inputSize: c.inputSize, lrn: c.lrn, fc: c.fc, numClasses: c.numClasses })
-        .toEqual({ inChannels: cfg.inChannels, inputSize: cfg.inputSize, lrn: cfg.lrn ?? false, fc: cfg.fc, numClasses: cfg.numClasses });
-      expect(c.stages).toEqual(cfg.stages.map((st) => st.map((d) => (typeof d === 'number' ? { channels: d, kernel: 3 } : d))));
+      expect({
+        inChannels: c.inChannels,
+        inputSize: c.inputSize,
+        lrn: c.lrn,
+        fc: c.fc,
+        numClasses: c.numClasses,
+      }).toEqual({
+        inChannels: cfg.inChannels,
+        inputSize: cfg.inputSize,
+        lrn: cfg.lrn ?? false,
+        fc: cfg.fc,
+        numClasses: cfg.numClasses,
+      });
+      expect(c.stages).toEqual(
+        cfg.stages.map((st) => st.map((d) => (typeof d === 'number' ? { channels: d, kernel: 3 } : d))),
+      );
       // The conv layers a reader builds from the file are the library's layer program.
       const convs = layerProgram(cfg).filter((s) => s.kind === 'conv');
       expect(convs.length).toBe(c.stages.flat().length + c.fc.length + 1);

@@ -42,11 +42,14 @@ function seeded(n: number, seed: number, lo = -1, hi = 1): Float32Array {
 /** ‖got − want‖ / ‖want‖ over the finite reference values; non-finite ones must match exactly. */
 function relL2(got: Float32Array, want: Float32Array, what: string): number {
   if (got.length !== want.length) throw new Error(`${what}: length ${got.length}, expected ${want.length}`);
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < want.length; i++) {
-    const g = got[i], r = want[i];
+    const g = got[i],
+      r = want[i];
     if (!Number.isFinite(r) || !Number.isFinite(g)) {
-      if (!(Number.isNaN(r) && Number.isNaN(g)) && g !== r) throw new Error(`${what}: element ${i} is ${g}, reference ${r}`);
+      if (!(Number.isNaN(r) && Number.isNaN(g)) && g !== r)
+        throw new Error(`${what}: element ${i} is ${g}, reference ${r}`);
       continue;
     }
     num += (g - r) * (g - r);
@@ -77,7 +80,11 @@ describe('cuda backend vs the reference kernels', () => {
     const a = Math.sqrt(3 / kdim);
     const seed = 1000 + kdim + s.K;
     const x = seeded(s.N * s.C * s.H * s.W, seed);
-    if (k.nonfinite) { x[5] = NaN; x[x.length >> 1] = Infinity; x[x.length - 1] = -Infinity; }
+    if (k.nonfinite) {
+      x[5] = NaN;
+      x[x.length >> 1] = Infinity;
+      x[x.length - 1] = -Infinity;
+    }
     const w = seeded(s.K * kdim, seed + 1, -a, a);
     const b = k.bias ? seeded(s.K, seed + 2, -0.5, 0.5) : null;
     expect(gpu.planConv(s).algorithm).toBe('gemm');
@@ -101,23 +108,45 @@ describe('cuda backend vs the reference kernels', () => {
   onGpu('lrn within a few ulps', () => {
     const { gpu, ref } = kernels();
     for (const c of lrnCases('lrn')) {
-      const x = seeded(c.dims.reduce((p, q) => p * q, 1), 5, -3, 3);
-      const lw = ref.lrn(c.dims, c.p, x), lg = gpu.lrn(c.dims, c.p, x);
+      const x = seeded(
+        c.dims.reduce((p, q) => p * q, 1),
+        5,
+        -3,
+        3,
+      );
+      const lw = ref.lrn(c.dims, c.p, x),
+        lg = gpu.lrn(c.dims, c.p, x);
       for (let i = 0; i < lw.length; i++) expect(Math.abs(lg[i] - lw[i])).toBeLessThanOrEqual(1e-5 * Math.abs(lw[i]));
     }
   });
 });
 
 describe("a Model on 'cuda:0' vs 'cpu'", () => {
-  const tiny: VggConfig = { name: 'tiny', inChannels: 3, inputSize: 32, stages: [[8], [8, { channels: 16, kernel: 1 }], [16]], fc: [24, 24], numClasses: 7 };
+  const tiny: VggConfig = {
+    name: 'tiny',
+    inChannels: 3,
+    inputSize: 32,
+    stages: [[8], [8, { channels: 16, kernel: 1 }], [16]],
+    fc: [24, 24],
+    numClasses: 7,
+  };
 
   onGpu("'fc' and 'dense' forward agree within the tf32 bound", async () => {
     const gpu = Model.random(tiny, 3, { device: 'cuda:0' });
     const cpu = Model.random(tiny, 3, { device: 'cpu' });
     try {
       expect(gpu.info().backend).toBe('cuda:0');
-      for (const [dims, mode] of [[[2, 3, 32, 32], 'fc'], [[1, 3, 48, 64], 'dense']] as [number[], 'fc' | 'dense'][]) {
-        const x = new Tensor(dims, seeded(dims.reduce((p, q) => p * q, 1), 11 + dims[3]));
+      for (const [dims, mode] of [
+        [[2, 3, 32, 32], 'fc'],
+        [[1, 3, 48, 64], 'dense'],
+      ] as [number[], 'fc' | 'dense'][]) {
+        const x = new Tensor(
+          dims,
+          seeded(
+            dims.reduce((p, q) => p * q, 1),
+            11 + dims[3],
+          ),
+        );
         const [a, b] = [await gpu.forward(x, { mode }), await cpu.forward(x, { mode })];
         expect(a.dims).toEqual(b.dims);
         const err = relL2(a.data, b.data, `Model ${mode} ${dims}`);
@@ -133,6 +162,7 @@ describe("a Model on 'cuda:0' vs 'cpu'", () => {
 describe('without a CUDA device', () => {
   testIf(!hasDevice, 'a CUDA device is present')("device 'cuda:0' is ERR_VGG_UNSUPPORTED and says why", () => {
     expect(() => makeKernels({ device: 'cuda:0' })).toThrow(
-      expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED', message: expect.stringContaining(report.cuda.reason) }));
+      expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED', message: expect.stringContaining(report.cuda.reason) }),
+    );
   });
 });

@@ -27,14 +27,22 @@ const TOTALS: [string, number, string][] = [
   ['vgg19', 143_667_240, '19.632'],
 ];
 
-const tiny: VggConfig = { name: 'tiny', inChannels: 3, inputSize: 32, stages: [[8], [8, { channels: 16, kernel: 1 }], [16]], fc: [24, 24], numClasses: 7 };
+const tiny: VggConfig = {
+  name: 'tiny',
+  inChannels: 3,
+  inputSize: 32,
+  stages: [[8], [8, { channels: 16, kernel: 1 }], [16]],
+  fc: [24, 24],
+  numClasses: 7,
+};
 
 function input(dims: number[], seed: number): Tensor {
   return new Tensor(dims, fillUniform(new Float32Array(dims.reduce((a, b) => a * b, 1)), -1, 1, seed));
 }
 
 function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < a.length; i++) {
     d = Math.max(d, Math.abs(a[i] - b[i]));
     m = Math.max(m, Math.abs(b[i]));
@@ -57,7 +65,9 @@ describe('topologies (paper Table 1) and totals (Table 2)', () => {
   });
 
   test('C has 1×1 convs as the third conv of stages 3–5; A-LRN has LRN after conv1_1', () => {
-    const c = layerProgram(ARCHS.vgg16_c).filter((s) => s.kind === 'conv' && s.kernel === 1 && !s.name.startsWith('fc'));
+    const c = layerProgram(ARCHS.vgg16_c).filter(
+      (s) => s.kind === 'conv' && s.kernel === 1 && !s.name.startsWith('fc'),
+    );
     expect(c.map((s) => s.name)).toEqual(['conv3_3', 'conv4_3', 'conv5_3']);
     const lrn = layerProgram(ARCHS.vgg11_lrn);
     expect(lrn[1]).toMatchObject({ kind: 'lrn', size: 5, alpha: 1e-4, beta: 0.75, k: 2 });
@@ -67,14 +77,25 @@ describe('topologies (paper Table 1) and totals (Table 2)', () => {
     const s = summary('vgg16', 384);
     expect(s.layers.find((l) => l.name === 'pool5')!.output).toEqual([12, 12, 512]);
     expect(s.layers.find((l) => l.name === 'fc8')).toMatchObject({ op: 'fc-dense', output: [6, 6, 1000] });
-    expect(summary('vgg16').layers.find((l) => l.name === 'fc6')).toMatchObject({ op: 'fc', output: [1, 1, 4096], params: 102_764_544 });
-    expect(() => summary('vgg16', 200)).toThrow(/input: 200×200 is too small for vgg16: fc6 needs at least 7×7, got 6×6 \(minimum input 224\)/);
+    expect(summary('vgg16').layers.find((l) => l.name === 'fc6')).toMatchObject({
+      op: 'fc',
+      output: [1, 1, 4096],
+      params: 102_764_544,
+    });
+    expect(() => summary('vgg16', 200)).toThrow(
+      /input: 200×200 is too small for vgg16: fc6 needs at least 7×7, got 6×6 \(minimum input 224\)/,
+    );
     expect(() => summary('vgg16', 20)).toThrow(/pool5 needs at least 2×2, got 1×1/);
   });
 
   test("the model's result dims (inferred in JS) are the summary's last row at every size", () => {
     const m = Model.random(tiny, 1, { device: 'cpu' });
-    for (const [h, w] of [[32, 32], [40, 56], [63, 33], [96, 32]]) {
+    for (const [h, w] of [
+      [32, 32],
+      [40, 56],
+      [63, 33],
+      [96, 32],
+    ]) {
       const [oh, ow, k] = summary(tiny, [h, w]).layers.at(-1)!.output;
       expect(m.outputShape([2, 3, h, w], 'dense')).toEqual([2, k, oh, ow]);
       expect(m.plan([2, 3, h, w], 'dense').at(-1)!.output).toEqual([2, k, oh, ow]); // the native planner agrees
@@ -154,23 +175,37 @@ describe('bad input', () => {
   };
 
   test('a 3-D [C,H,W] tensor is rejected, saying how to add the batch dimension', async () => {
-    await reject(new Tensor([1, 3, 32, 32], new Float32Array(3 * 32 * 32)).reshape([3, 1024], 'NC'), 'fc', /expected 4 dims/);
+    await reject(
+      new Tensor([1, 3, 32, 32], new Float32Array(3 * 32 * 32)).reshape([3, 1024], 'NC'),
+      'fc',
+      /expected 4 dims/,
+    );
     expect(() => new Tensor([3, 32, 32], new Float32Array(3 * 32 * 32), 'NCHW')).toThrow(/\[1,3,32,32\]/);
   });
   test('wrong channel count', () => reject(input([1, 1, 32, 32], 1), 'fc', /expected 3 channels \(dims\[1\]\), got 1/));
-  test("'fc' needs exactly the training size", () => reject(input([1, 3, 40, 32], 1), 'fc', /mode 'fc' expects a 32×32 input .* got 40×32; use mode 'dense'/));
-  test("'dense' needs at least the training size", () => reject(input([1, 3, 31, 64], 1), 'dense', /mode 'dense' needs at least 32×32 .* got 31×64/));
+  test("'fc' needs exactly the training size", () =>
+    reject(input([1, 3, 40, 32], 1), 'fc', /mode 'fc' expects a 32×32 input .* got 40×32; use mode 'dense'/));
+  test("'dense' needs at least the training size", () =>
+    reject(input([1, 3, 31, 64], 1), 'dense', /mode 'dense' needs at least 32×32 .* got 31×64/));
   test("not a Tensor; an unknown mode, 'fully-conv' (the former name of 'dense') among them", async () => {
     await reject({ dims: [1, 3, 32, 32], data: new Float32Array(3072) }, 'fc', /expected a Tensor, got object/);
-    await reject(input([1, 3, 32, 32], 1), 'fully-conv' as 'fc', /options\.mode: expected 'fc' \| 'dense', got 'fully-conv' \('fully-conv' is now 'dense'/);
+    await reject(
+      input([1, 3, 32, 32], 1),
+      'fully-conv' as 'fc',
+      /options\.mode: expected 'fc' \| 'dense', got 'fully-conv' \('fully-conv' is now 'dense'/,
+    );
     await reject(input([1, 3, 32, 32], 1), 'crop' as 'fc', /options\.mode: expected 'fc' \| 'dense', got 'crop'$/);
-    expect(() => model.forwardSync(input([1, 3, 32, 32], 1), { mode: 'fully-conv' as 'fc' })).toThrow(InvalidArgumentError);
+    expect(() => model.forwardSync(input([1, 3, 32, 32], 1), { mode: 'fully-conv' as 'fc' })).toThrow(
+      InvalidArgumentError,
+    );
     expect(() => model.outputShape([1, 3, 32, 32], 'fully-conv' as 'fc')).toThrow(/mode: expected 'fc' \| 'dense'/);
   });
   test('weights of the wrong size name the layer', () => {
     const w = randomWeights(tiny, 1);
     w[2] = { weight: new Float32Array(5), bias: w[2].bias };
-    expect(() => Model.create(tiny, w)).toThrow(/weights\[2\] \(conv2_2.weight\): expected Float32Array of 128 elements \[16,8,1,1\], got Float32Array of 5/);
+    expect(() => Model.create(tiny, w)).toThrow(
+      /weights\[2\] \(conv2_2.weight\): expected Float32Array of 128 elements \[16,8,1,1\], got Float32Array of 5/,
+    );
     expect(() => Model.create(tiny, w.slice(0, 3))).toThrow(/has 7 conv\/FC layers, got 3/);
   });
   test('use after dispose throws DisposedError; dispose is idempotent; an in-flight forward completes', async () => {
@@ -185,7 +220,9 @@ describe('bad input', () => {
     expect(() => m.info()).toThrow(DisposedError);
   });
   test('an unknown device is an InvalidArgumentError', () => {
-    expect(() => Model.random(tiny, 1, { device: 'tpu' as 'cpu' })).toThrow(/options\.device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/);
+    expect(() => Model.random(tiny, 1, { device: 'tpu' as 'cpu' })).toThrow(
+      /options\.device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/,
+    );
   });
 });
 
@@ -206,7 +243,9 @@ describe('concurrency and buffer ownership', () => {
     const want = (await model.forward(x)).data;
     const n = 3 * 32 * 32;
     // a resizable buffer (ES2024; the lib typings here are ES2022)
-    const buf = new (ArrayBuffer as unknown as new (len: number, o: object) => ArrayBuffer)(n * 4, { maxByteLength: n * 4 });
+    const buf = new (ArrayBuffer as unknown as new (len: number, o: object) => ArrayBuffer)(n * 4, {
+      maxByteLength: n * 4,
+    });
     const own = new Tensor([1, 3, 32, 32], new Float32Array(buf, 0, n));
     own.data.set(x.data);
     const first = model.forward(own); // runs now
@@ -241,21 +280,24 @@ describe('concurrency and buffer ownership', () => {
 });
 
 describe('memory', () => {
-  testIf(process.platform === 'linux', 'reads /proc/self/status (Linux only)')('dispose() returns native memory to the system: RSS stays flat over load/run/dispose cycles', async () => {
-    const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
-    const w = randomWeights('vgg11', 2);
-    const x = input([1, 3, 224, 224], 3);
-    const after: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const m = Model.create('vgg11', w, { device: 'cpu' });
-      await m.forward(x);
-      m.dispose();
-      await new Promise((r) => setTimeout(r, 100));
-      after.push(rssMB());
-    }
-    console.log(`RSS after each dispose (MB): ${after.map((v) => v.toFixed(0)).join(', ')}`);
-    expect(after[3] - after[0]).toBeLessThan(40); // a leak or allocator retention would add ~500 MB per cycle
-  });
+  testIf(process.platform === 'linux', 'reads /proc/self/status (Linux only)')(
+    'dispose() returns native memory to the system: RSS stays flat over load/run/dispose cycles',
+    async () => {
+      const rssMB = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+      const w = randomWeights('vgg11', 2);
+      const x = input([1, 3, 224, 224], 3);
+      const after: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const m = Model.create('vgg11', w, { device: 'cpu' });
+        await m.forward(x);
+        m.dispose();
+        await new Promise((r) => setTimeout(r, 100));
+        after.push(rssMB());
+      }
+      console.log(`RSS after each dispose (MB): ${after.map((v) => v.toFixed(0)).join(', ')}`);
+      expect(after[3] - after[0]).toBeLessThan(40); // a leak or allocator retention would add ~500 MB per cycle
+    },
+  );
 });
 
 describe('async forward runs off the JS thread', () => {

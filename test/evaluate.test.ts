@@ -27,7 +27,16 @@ import { buildOnnxBytes } from './support/onnx-graph';
 import { runOrt } from './support/ort';
 
 const solid = (w: number, h: number, r: number, g: number, b: number, alpha?: number) =>
-  sharp({ create: { width: w, height: h, channels: alpha === undefined ? 3 : 4, background: { r, g, b, ...(alpha === undefined ? {} : { alpha }) } } }).png().toBuffer();
+  sharp({
+    create: {
+      width: w,
+      height: h,
+      channels: alpha === undefined ? 3 : 4,
+      background: { r, g, b, ...(alpha === undefined ? {} : { alpha }) },
+    },
+  })
+    .png()
+    .toBuffer();
 
 describe('preprocessing', () => {
   test('torchvision preset on a solid colour: (v/255 − mean)/std per RGB channel', async () => {
@@ -35,7 +44,8 @@ describe('preprocessing', () => {
     expect(t.dims).toEqual([1, 3, 224, 224]);
     const plane = 224 * 224;
     const want = [(1 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, (0 - 0.406) / 0.225];
-    for (let c = 0; c < 3; c++) for (const i of [0, plane - 1, 12345]) expect(t.data[c * plane + i]).toBeCloseTo(want[c], 5);
+    for (let c = 0; c < 3; c++)
+      for (const i of [0, plane - 1, 12345]) expect(t.data[c * plane + i]).toBeCloseTo(want[c], 5);
   });
 
   test('caffe preset: BGR order, 0–255, minus the B,G,R means', async () => {
@@ -50,17 +60,28 @@ describe('preprocessing', () => {
   test('alpha is flattened over white; grey images become RGB; RGB becomes grey for 1-channel models', async () => {
     const clear = await loadImage(await solid(8, 8, 0, 0, 0, 0), PRESETS.caffe);
     expect(clear.data[0]).toBeCloseTo(255 - 103.939, 4);
-    const grey = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 77, g: 77, b: 77 } } }).greyscale().png().toBuffer();
+    const grey = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 77, g: 77, b: 77 } } })
+      .greyscale()
+      .png()
+      .toBuffer();
     const rgb = await loadImage(grey, PRESETS.torchvision);
     expect(rgb.dims).toEqual([1, 3, 8, 8]);
     expect(rgb.data[0]).toBeCloseTo((77 / 255 - 0.485) / 0.229, 4);
-    const one = await loadImage(await solid(8, 8, 200, 200, 200), { colorSpace: 'grey', scale: 1 / 255, mean: [0], std: [1] });
+    const one = await loadImage(await solid(8, 8, 200, 200, 200), {
+      colorSpace: 'grey',
+      scale: 1 / 255,
+      mean: [0],
+      std: [1],
+    });
     expect(one.dims).toEqual([1, 1, 8, 8]);
     expect(one.data[0]).toBeCloseTo(200 / 255, 3);
   });
 
   test('EXIF orientation is honoured (orientation 6: rotate 90°)', async () => {
-    const jpeg = await sharp({ create: { width: 60, height: 20, channels: 3, background: '#808080' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const jpeg = await sharp({ create: { width: 60, height: 20, channels: 3, background: '#808080' } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
     const t = await loadImage(jpeg, PRESETS.torchvision);
     expect(t.dims).toEqual([1, 3, 60, 20]);
   });
@@ -72,14 +93,25 @@ describe('preprocessing', () => {
 
   test('bad input: not an image, a crop larger than the image', async () => {
     await expect(loadImage(Buffer.from('GIF89a garbage'), PRESETS.torchvision)).rejects.toBeInstanceOf(FormatError);
-    await expect(loadImage(path.join(os.tmpdir(), 'no-such-file.png'), PRESETS.torchvision)).rejects.toThrow(/no-such-file.png/);
-    await expect(loadImage(await solid(20, 20, 0, 0, 0), PRESETS.torchvision, { crop: 32 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(loadImage(path.join(os.tmpdir(), 'no-such-file.png'), PRESETS.torchvision)).rejects.toThrow(
+      /no-such-file.png/,
+    );
+    await expect(loadImage(await solid(20, 20, 0, 0, 0), PRESETS.torchvision, { crop: 32 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
   });
 });
 
 describe('evaluation protocol', () => {
   // A 3-stage VGG-style net trained on nothing: the protocol's arithmetic does not need trained weights.
-  const cfg: VggConfig = { name: 'proto', inChannels: 3, inputSize: 32, stages: [[8], [8], [16]], fc: [16], numClasses: 6 };
+  const cfg: VggConfig = {
+    name: 'proto',
+    inChannels: 3,
+    inputSize: 32,
+    stages: [[8], [8], [16]],
+    fc: [16],
+    numClasses: 6,
+  };
   const model = Model.create(cfg, randomWeights(cfg, 11), { device: 'cpu' });
   const labels = ['a', 'b', 'c', 'd', 'e', 'f'];
   const clf: Classifier = { model, labels, preprocess: PRESETS.torchvision, source: 'random', ownPreprocess: false };
@@ -108,10 +140,14 @@ describe('evaluation protocol', () => {
     const dims = r.scoreMaps!.map((m) => [m.scale, m.flipped, ...m.map.dims]);
     // 64×48 image: Q=32 → 43×32, Q=48 → 64×48, Q=64 → 85×64, Q=0 keeps 64×48
     expect(dims).toEqual([
-      [32, false, 1, 6, 1, 2], [32, true, 1, 6, 1, 2],
-      [48, false, 1, 6, 3, 5], [48, true, 1, 6, 3, 5],
-      [64, false, 1, 6, 5, 7], [64, true, 1, 6, 5, 7],
-      [0, false, 1, 6, 3, 5], [0, true, 1, 6, 3, 5],
+      [32, false, 1, 6, 1, 2],
+      [32, true, 1, 6, 1, 2],
+      [48, false, 1, 6, 3, 5],
+      [48, true, 1, 6, 3, 5],
+      [64, false, 1, 6, 5, 7],
+      [64, true, 1, 6, 5, 7],
+      [0, false, 1, 6, 3, 5],
+      [0, true, 1, 6, 3, 5],
     ]);
   });
 
@@ -125,11 +161,19 @@ describe('evaluation protocol', () => {
   test('bad protocol options', async () => {
     await expect(classifyImage(clf, image, { scales: [16] })).rejects.toThrow(/smaller than the network's 32×32/);
     await expect(classifyImage(clf, image, { scales: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
-    await expect(classifyImage(clf, image, { mode: 'crop' as 'fc' })).rejects.toThrow(/options\.mode: expected 'fc' \| 'dense', got 'crop'/);
-    await expect(classifyImage(clf, image, { mode: 'fully-conv' as 'dense' })).rejects.toThrow(/'fully-conv' is now 'dense'/);
+    await expect(classifyImage(clf, image, { mode: 'crop' as 'fc' })).rejects.toThrow(
+      /options\.mode: expected 'fc' \| 'dense', got 'crop'/,
+    );
+    await expect(classifyImage(clf, image, { mode: 'fully-conv' as 'dense' })).rejects.toThrow(
+      /'fully-conv' is now 'dense'/,
+    );
     await expect(classifyImage(clf, image, { grid: 3 })).rejects.toThrow(/multi-crop needs mode 'fc'/);
-    await expect(classifyImage({ ...clf, labels: ['a'] }, image)).rejects.toThrow(/the model has 6 classes, the label list has 1/);
-    await expect(classifyImage({ ...clf, preprocess: { ...PRESETS.torchvision, std: [0, 1, 1] } }, image)).rejects.toThrow(/preprocess.std/);
+    await expect(classifyImage({ ...clf, labels: ['a'] }, image)).rejects.toThrow(
+      /the model has 6 classes, the label list has 1/,
+    );
+    await expect(
+      classifyImage({ ...clf, preprocess: { ...PRESETS.torchvision, std: [0, 1, 1] } }, image),
+    ).rejects.toThrow(/preprocess.std/);
     await expect(classifyImage({} as Classifier, image)).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
@@ -151,7 +195,14 @@ describe('labels', () => {
 });
 
 test('a torchvision-named safetensors file matches the same weights run by onnxruntime-node', async () => {
-  const cfg: VggConfig = { name: 'tv', inChannels: 3, inputSize: 32, stages: [[8, 8], [16], [16, 16]], fc: [32, 32], numClasses: 10 };
+  const cfg: VggConfig = {
+    name: 'tv',
+    inChannels: 3,
+    inputSize: 32,
+    stages: [[8, 8], [16], [16, 16]],
+    fc: [32, 32],
+    numClasses: 10,
+  };
   const weights = randomWeights(cfg, 5);
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-tv-')), 'model.safetensors');
   try {
@@ -169,7 +220,8 @@ test('a torchvision-named safetensors file matches the same weights run by onnxr
     const ours = await model.forward(new Tensor([2, 3, 32, 32], x));
     model.dispose();
     const [ref] = await runOrt(buildOnnxBytes(cfg, weights, { style: 'fc' }), [{ dims: [2, 3, 32, 32], data: x }]);
-    let d = 0, m = 0;
+    let d = 0,
+      m = 0;
     ref.data.forEach((v, i) => {
       d = Math.max(d, Math.abs(v - ours.data[i]));
       m = Math.max(m, Math.abs(v));

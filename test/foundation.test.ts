@@ -41,9 +41,14 @@ describe('loader', () => {
     try {
       fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'vggnet' }));
       fs.cpSync(path.join(root, 'dist'), path.join(dir, 'dist'), { recursive: true });
-      fs.cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'), { recursive: true });
+      fs.cpSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'), {
+        recursive: true,
+      });
       const script = `try { require('./dist/native').native(); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, name: e.name, message: e.message })) }`;
-      const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, env: { ...process.env, VGGNET_NATIVE: path.join(dir, 'missing.node') } }).toString();
+      const out = execFileSync(process.execPath, ['-e', script], {
+        cwd: dir,
+        env: { ...process.env, VGGNET_NATIVE: path.join(dir, 'missing.node') },
+      }).toString();
       const err = JSON.parse(out);
       expect(err.code).toBe('ERR_VGG_NATIVE_LOAD');
       expect(err.name).toBe('NativeLoadError');
@@ -80,11 +85,14 @@ describe('backend report', () => {
     if (r.cuda.compiled) expect(r.cuda.runtimeVersion).toBeGreaterThanOrEqual(12000);
   });
 
-  testIf(r.cuda.compiled, 'this build has no CUDA (nvcc was not found at build time)')('a CUDA build carries sm_90 code in its fat binary', () => {
-    const section = elfSection(fs.readFileSync(nativePath()), '.nv_fatbin');
-    expect(section).not.toBeNull();
-    expect(section!.includes('sm_90')).toBe(true);
-  });
+  testIf(r.cuda.compiled, 'this build has no CUDA (nvcc was not found at build time)')(
+    'a CUDA build carries sm_90 code in its fat binary',
+    () => {
+      const section = elfSection(fs.readFileSync(nativePath()), '.nv_fatbin');
+      expect(section).not.toBeNull();
+      expect(section!.includes('sm_90')).toBe(true);
+    },
+  );
 });
 
 describe('Tensor validation (JS checks, no conversion)', () => {
@@ -106,8 +114,12 @@ describe('Tensor validation (JS checks, no conversion)', () => {
     expect(new Tensor([2, 10], new Float32Array(20)).layout).toBe('NC');
   });
   test('wrong typed array', () => {
-    expect(code(() => new Tensor([1, 1, 2, 2], new Float64Array(4) as unknown as Float32Array))).toMatch(/expected a Float32Array, got Float64Array/);
-    expect(code(() => new Tensor([1, 1, 2, 2], [1, 2, 3, 4] as unknown as Float32Array))).toMatch(/expected a Float32Array, got Array/);
+    expect(code(() => new Tensor([1, 1, 2, 2], new Float64Array(4) as unknown as Float32Array))).toMatch(
+      /expected a Float32Array, got Float64Array/,
+    );
+    expect(code(() => new Tensor([1, 1, 2, 2], [1, 2, 3, 4] as unknown as Float32Array))).toMatch(
+      /expected a Float32Array, got Array/,
+    );
   });
   test('wrong length', () => {
     expect(code(() => new Tensor([1, 1, 2, 2], new Float32Array(5)))).toMatch(/expected 4 elements, got 5/);
@@ -117,20 +129,36 @@ describe('Tensor validation (JS checks, no conversion)', () => {
     expect(code(() => new Tensor([1, 2, 3, 4, 5], new Float32Array(120)))).toMatch(/expects 4 dims, got 5/);
   });
   test('negative, zero, non-integer and NaN dims', () => {
-    expect(code(() => new Tensor([1, -3, 2, 2], new Float32Array(12)))).toMatch(/dims\[1\]: expected an integer in \[1, /);
+    expect(code(() => new Tensor([1, -3, 2, 2], new Float32Array(12)))).toMatch(
+      /dims\[1\]: expected an integer in \[1, /,
+    );
     expect(code(() => new Tensor([1, 0, 2, 2], new Float32Array(0)))).toMatch(/dims\[1\]/);
-    expect(code(() => new Tensor([1, 1.5, 2, 2], new Float32Array(6)))).toMatch(/dims\[1\]: expected an integer, got number 1.5/);
+    expect(code(() => new Tensor([1, 1.5, 2, 2], new Float32Array(6)))).toMatch(
+      /dims\[1\]: expected an integer, got number 1.5/,
+    );
     expect(code(() => new Tensor([1, NaN, 2, 2], new Float32Array(4)))).toMatch(/dims\[1\]/);
   });
   test('null dims and unknown layouts', () => {
-    expect(code(() => new Tensor(null as unknown as number[], new Float32Array(1)))).toMatch(/dims: expected an array, got null/);
-    expect(code(() => new Tensor([2, 6], new Float32Array(12), 'NHWC' as 'NC'))).toMatch(/layout: expected 'NCHW' \| 'NC', got 'NHWC'/);
-    expect(code(() => new Tensor([1, '3', 2, 2] as unknown as number[], new Float32Array(12)))).toMatch(/dims\[1\]: expected an integer, got '3'/);
+    expect(code(() => new Tensor(null as unknown as number[], new Float32Array(1)))).toMatch(
+      /dims: expected an array, got null/,
+    );
+    expect(code(() => new Tensor([2, 6], new Float32Array(12), 'NHWC' as 'NC'))).toMatch(
+      /layout: expected 'NCHW' \| 'NC', got 'NHWC'/,
+    );
+    expect(code(() => new Tensor([1, '3', 2, 2] as unknown as number[], new Float32Array(12)))).toMatch(
+      /dims\[1\]: expected an integer, got '3'/,
+    );
   });
   test('limits: a dim above 2^30, more than 2^32 elements (checked before the data)', () => {
-    expect(code(() => new Tensor([1, 1, 1, 2 ** 30 + 1], new Float32Array(1)))).toMatch(/dims\[3\]: expected an integer in \[1, 1073741824\], got number 1073741825/);
-    expect(code(() => new Tensor([1, 1, 2 ** 16, 2 ** 16 + 1], new Float32Array(1)))).toMatch(/dims: more than 2\^32 elements is not supported/);
-    expect(code(() => new Tensor([1, 1, 2 ** 16, 2 ** 16], new Float32Array(1)))).toMatch(/data: expected 4294967296 elements, got 1/);
+    expect(code(() => new Tensor([1, 1, 1, 2 ** 30 + 1], new Float32Array(1)))).toMatch(
+      /dims\[3\]: expected an integer in \[1, 1073741824\], got number 1073741825/,
+    );
+    expect(code(() => new Tensor([1, 1, 2 ** 16, 2 ** 16 + 1], new Float32Array(1)))).toMatch(
+      /dims: more than 2\^32 elements is not supported/,
+    );
+    expect(code(() => new Tensor([1, 1, 2 ** 16, 2 ** 16], new Float32Array(1)))).toMatch(
+      /data: expected 4294967296 elements, got 1/,
+    );
     expect(code(() => Tensor.zeros([1, 1, 2 ** 16, 2 ** 16 + 1]))).toMatch(/more than 2\^32 elements/);
     expect(code(() => Tensor.zeros([1, 0, 2, 2]))).toMatch(/dims\[1\]/);
   });
@@ -193,16 +221,35 @@ describe('errors', () => {
       expect((e as Error).message).toBe('x: expected a Float32Array, got Int32Array');
     }
     expect(() => kernels({ device: 'tpu' as 'cpu' })).toThrow(InvalidArgumentError);
-    expect(() => kernels({ device: 'cpu', isa: 'sse9' as 'auto' })).toThrow(/isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/);
+    expect(() => kernels({ device: 'cpu', isa: 'sse9' as 'auto' })).toThrow(
+      /isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/,
+    );
   });
 
   describe('the shipped binding re-checks what memory safety needs, with the same classes', () => {
     const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
     const layers = layerProgram(cfg).map((s): NativeLayer =>
-      s.kind === 'conv' ? { kind: 'conv', inChannels: s.inChannels, outChannels: s.outChannels, kernel: s.kernel, stride: s.stride, pad: s.pad, relu: s.relu } : { kind: 'maxpool', window: 2, stride: 2 });
+      s.kind === 'conv'
+        ? {
+            kind: 'conv',
+            inChannels: s.inChannels,
+            outChannels: s.outChannels,
+            kernel: s.kernel,
+            stride: s.stride,
+            pad: s.pad,
+            relu: s.relu,
+          }
+        : { kind: 'maxpool', window: 2, stride: 2 },
+    );
     const weights = [new Float32Array(4 * 9), new Float32Array(8 * 4 * 4 * 4), new Float32Array(3 * 8)];
     const biases = [new Float32Array(4), new Float32Array(8), new Float32Array(3)];
-    const options: NativeBackendOptions = { device: 'cpu', threads: 1, isa: 'auto', precision: 'tf32', convAlgorithm: 'auto' };
+    const options: NativeBackendOptions = {
+      device: 'cpu',
+      threads: 1,
+      isa: 'auto',
+      precision: 'tf32',
+      convAlgorithm: 'auto',
+    };
     const make = (o: object, w = weights) => new (native().Network)(o as NativeBackendOptions, layers, w, biases);
 
     test('every option field is required: JS owns the defaults', () => {
@@ -215,7 +262,9 @@ describe('errors', () => {
       expect(() => make(noAlgo)).toThrow(InvalidArgumentError);
     });
     test('buffer types and lengths are checked before any pointer is taken', () => {
-      expect(() => make(options, [weights[0], new Float32Array(5), weights[2]])).toThrow(/weights\[1\]: expected 512 elements, got 5/);
+      expect(() => make(options, [weights[0], new Float32Array(5), weights[2]])).toThrow(
+        /weights\[1\]: expected 512 elements, got 5/,
+      );
       const net = make(options);
       expect(() => net.forwardSync([1, 1, 8, 8], new Float32Array(63))).toThrow(/x: expected 64 elements, got 63/);
       net.dispose();
@@ -223,20 +272,29 @@ describe('errors', () => {
     });
   });
 
-  testIf(backends().cuda.devices.length === 0, 'this host has a CUDA device')('a CUDA device on a host without one is UnsupportedError with the reason', () => {
-    expect(() => kernels({ device: 'cuda:0' })).toThrow(UnsupportedError);
-    const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
-    expect(() => Model.random(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);
-  });
+  testIf(backends().cuda.devices.length === 0, 'this host has a CUDA device')(
+    'a CUDA device on a host without one is UnsupportedError with the reason',
+    () => {
+      expect(() => kernels({ device: 'cuda:0' })).toThrow(UnsupportedError);
+      const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
+      expect(() => Model.random(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);
+    },
+  );
 });
 
 /** Bytes of an ELF64 section as latin1 text, or null (enough to look for the CUDA fat binary). */
 function elfSection(buf: Buffer, name: string): string | null {
   const shoff = Number(buf.readBigUInt64LE(0x28));
-  const shentsize = buf.readUInt16LE(0x3a), shnum = buf.readUInt16LE(0x3c), shstrndx = buf.readUInt16LE(0x3e);
+  const shentsize = buf.readUInt16LE(0x3a),
+    shnum = buf.readUInt16LE(0x3c),
+    shstrndx = buf.readUInt16LE(0x3e);
   const sh = (i: number) => {
     const o = shoff + i * shentsize;
-    return { name: buf.readUInt32LE(o), offset: Number(buf.readBigUInt64LE(o + 24)), size: Number(buf.readBigUInt64LE(o + 32)) };
+    return {
+      name: buf.readUInt32LE(o),
+      offset: Number(buf.readBigUInt64LE(o + 24)),
+      size: Number(buf.readBigUInt64LE(o + 32)),
+    };
   };
   const strtab = sh(shstrndx);
   for (let i = 0; i < shnum; i++) {

@@ -101,8 +101,10 @@ const TOLERANCE = {
 
 function describeCase(c: ConvCase, seed: number): string {
   const s = c.s;
-  return `'${c.name}' N${s.N} C${s.C} ${s.H}x${s.W} -> K${s.K} ${s.R}x${s.S} s${s.stride} p${s.pad} relu=${c.relu} ` +
-    `bias=${c.bias} (seed ${seed})`;
+  return (
+    `'${c.name}' N${s.N} C${s.C} ${s.H}x${s.W} -> K${s.K} ${s.R}x${s.S} s${s.stride} p${s.pad} relu=${c.relu} ` +
+    `bias=${c.bias} (seed ${seed})`
+  );
 }
 
 /** Throws with the first offending element; finite values within tol, non-finite ones identical. */
@@ -111,17 +113,24 @@ function expectClose(got: Float32Array, want: Float32Array, tol: number, what: s
   let worst = 0;
   let at = -1;
   for (let i = 0; i < want.length; i++) {
-    const g = got[i], r = want[i];
+    const g = got[i],
+      r = want[i];
     if (!Number.isFinite(r) || !Number.isFinite(g)) {
       if (!Object.is(g, r) && !(Number.isNaN(g) && Number.isNaN(r)))
         throw new Error(`${what}: element ${i} is ${g}, reference ${r}`);
       continue;
     }
     const d = Math.abs(g - r);
-    if (d > worst) { worst = d; at = i; }
+    if (d > worst) {
+      worst = d;
+      at = i;
+    }
   }
-  if (worst > tol) throw new Error(`${what}: max |diff| ${worst.toExponential(3)} at element ${at} (${got[at]} vs ` +
-    `reference ${want[at]}) exceeds tolerance ${tol.toExponential(3)}`);
+  if (worst > tol)
+    throw new Error(
+      `${what}: max |diff| ${worst.toExponential(3)} at element ${at} (${got[at]} vs ` +
+        `reference ${want[at]}) exceeds tolerance ${tol.toExponential(3)}`,
+    );
 }
 
 function expectIdentical(got: Float32Array, want: Float32Array, what: string): void {
@@ -149,7 +158,8 @@ function refConv(c: ConvCase): Float32Array {
 // ---- which cases each conv kernel serves ----------------------------------------------------------
 
 const columns = (s: ConvShape) => s.N * outHW(s)[0] * outHW(s)[1];
-const winogradServes = (s: ConvShape) => s.R === 3 && s.S === 3 && s.stride === 1 && s.pad === 1 && s.C >= 64 && s.K >= 64;
+const winogradServes = (s: ConvShape) =>
+  s.R === 3 && s.S === 3 && s.stride === 1 && s.pad === 1 && s.C >= 64 && s.K >= 64;
 const CPU_SUITES = ['vgg16', 'tile_edges', 'geometry', 'fc', 'winograd'];
 
 /** The cases the kernel runs on when its algorithm is requested: GEMV kernels serve single-column convs. */
@@ -200,14 +210,19 @@ for (const kernel of ALL.filter((k) => k.op === 'conv2d')) {
       k = kernels({ isa: kernel.isa, threads: THREADS, convAlgorithm: kernel.algorithm as 'gemm' });
       k1 = kernels({ isa: kernel.isa, threads: 1, convAlgorithm: kernel.algorithm as 'gemm' });
     });
-    testIf(kernel.supported, skipReason(kernel)).each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) => checkConv(k, kernel, c));
+    testIf(kernel.supported, skipReason(kernel)).each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) =>
+      checkConv(k, kernel, c),
+    );
     testIf(kernel.supported, skipReason(kernel))(`threads=1 and threads=${THREADS} give bit-identical results`, () => {
       // Each output is one sequential chain of FMAs in k order (gemm), a fixed lane order (gemv), or a fixed
       // transform order (winograd), never depending on how rows and columns are split over threads.
       for (const c of cases.filter((_, i) => i % 3 === 0)) {
         const d = dataFor(c);
-        expectIdentical(k1.conv2d(c.s, d.x, d.w, d.b, c.relu), k.conv2d(c.s, d.x, d.w, d.b, c.relu),
-          `${kernel.name} threads 1 vs ${THREADS} ${describeCase(c, d.seed)}`);
+        expectIdentical(
+          k1.conv2d(c.s, d.x, d.w, d.b, c.relu),
+          k.conv2d(c.s, d.x, d.w, d.b, c.relu),
+          `${kernel.name} threads 1 vs ${THREADS} ${describeCase(c, d.seed)}`,
+        );
       }
     });
   });
@@ -215,81 +230,119 @@ for (const kernel of ALL.filter((k) => k.op === 'conv2d')) {
 
 for (const kernel of ALL.filter((k) => k.op === 'maxpool2d')) {
   describe(`${kernel.name}: exact, NaN and signed zeros included`, () => {
-    testIf(kernel.supported, skipReason(kernel)).each(poolCases('pool').map((c) => [c.name, c] as const))('%s', (_n, c) => {
-      const s = c.s;
-      const seed = seedOf(`pool ${c.name}`);
-      const r = rng(seed);
-      const n = s.N * s.C * s.H * s.W;
-      const x = new Float32Array(n);
-      const specials = [NaN, -0, 0, -Infinity, Infinity];
-      for (let i = 0; i < n; i++) {
-        const u = r();
-        x[i] = u < 0.05 ? specials[Math.floor(r() * specials.length)] : u < 0.1 ? Math.round(r() * 4 - 2) : r() * 2 - 1;
-      }
-      // A window made only of -Inf and one of only zeros of both signs.
-      x[0] = x[1] = x[s.W] = x[s.W + 1] = -Infinity;
-      if (s.W > 3 && s.window === 2) { x[2] = -0; x[3] = 0; x[s.W + 2] = -0; x[s.W + 3] = -0; }
-      expectIdentical(kernels({ isa: kernel.isa, threads: THREADS }).maxpool2d(s, x), reference.maxpool2d(s, x),
-        `${kernel.name} '${c.name}' (seed ${seed})`);
-    });
+    testIf(kernel.supported, skipReason(kernel)).each(poolCases('pool').map((c) => [c.name, c] as const))(
+      '%s',
+      (_n, c) => {
+        const s = c.s;
+        const seed = seedOf(`pool ${c.name}`);
+        const r = rng(seed);
+        const n = s.N * s.C * s.H * s.W;
+        const x = new Float32Array(n);
+        const specials = [NaN, -0, 0, -Infinity, Infinity];
+        for (let i = 0; i < n; i++) {
+          const u = r();
+          x[i] =
+            u < 0.05 ? specials[Math.floor(r() * specials.length)] : u < 0.1 ? Math.round(r() * 4 - 2) : r() * 2 - 1;
+        }
+        // A window made only of -Inf and one of only zeros of both signs.
+        x[0] = x[1] = x[s.W] = x[s.W + 1] = -Infinity;
+        if (s.W > 3 && s.window === 2) {
+          x[2] = -0;
+          x[3] = 0;
+          x[s.W + 2] = -0;
+          x[s.W + 3] = -0;
+        }
+        expectIdentical(
+          kernels({ isa: kernel.isa, threads: THREADS }).maxpool2d(s, x),
+          reference.maxpool2d(s, x),
+          `${kernel.name} '${c.name}' (seed ${seed})`,
+        );
+      },
+    );
   });
 }
 
 describe('cpu backend, every supported family', () => {
   const families = [...new Set(ALL.filter((k) => k.supported).map((k) => k.isa))];
 
-  test.each(families.map((f) => [f] as const))("'auto' plans Winograd F(4x4) where it serves, GEMM/GEMV elsewhere (%s)", (isa) => {
-    const k = kernels({ isa, threads: THREADS });
-    for (const c of convCases(...CPU_SUITES)) {
-      const want = winogradServes(c.s) ? `conv2d_nchw_f32_3x3s1_winograd4x4__${isa}` : columns(c.s) === 1 ? `gemv_` : `gemm_`;
-      const plan = k.planConv(c.s);
-      expect(plan.kernel.startsWith(want) && plan.kernel.endsWith(`__${isa}`)).toBe(true);
-      expect(plan.algorithm).toBe(winogradServes(c.s) ? 'winograd4x4' : 'gemm');
-    }
-  });
+  test.each(families.map((f) => [f] as const))(
+    "'auto' plans Winograd F(4x4) where it serves, GEMM/GEMV elsewhere (%s)",
+    (isa) => {
+      const k = kernels({ isa, threads: THREADS });
+      for (const c of convCases(...CPU_SUITES)) {
+        const want = winogradServes(c.s)
+          ? `conv2d_nchw_f32_3x3s1_winograd4x4__${isa}`
+          : columns(c.s) === 1
+            ? `gemv_`
+            : `gemm_`;
+        const plan = k.planConv(c.s);
+        expect(plan.kernel.startsWith(want) && plan.kernel.endsWith(`__${isa}`)).toBe(true);
+        expect(plan.algorithm).toBe(winogradServes(c.s) ? 'winograd4x4' : 'gemm');
+      }
+    },
+  );
 
-  test.each(families.map((f) => [f] as const))('lrn: AlexNet constants, odd and even sizes, channel edges (%s)', (isa) => {
-    const k = kernels({ isa, threads: THREADS });
-    for (const c of lrnCases('lrn')) {
-      const seed = seedOf(`lrn ${c.name}`);
-      const x = uniform(c.dims.reduce((a, b) => a * b, 1), seed, -3, 3);
-      const want = reference.lrn(c.dims, c.p, x);
-      const got = k.lrn(c.dims, c.p, x);
-      // float32 square-sum of <= size terms and one powf: a few ulps of relative error.
-      let worst = 0;
-      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1e-30, Math.abs(want[i])));
-      if (!(worst <= 1e-5)) throw new Error(`lrn '${c.name}' (seed ${seed}): max rel diff ${worst}`);
-    }
-  });
+  test.each(families.map((f) => [f] as const))(
+    'lrn: AlexNet constants, odd and even sizes, channel edges (%s)',
+    (isa) => {
+      const k = kernels({ isa, threads: THREADS });
+      for (const c of lrnCases('lrn')) {
+        const seed = seedOf(`lrn ${c.name}`);
+        const x = uniform(
+          c.dims.reduce((a, b) => a * b, 1),
+          seed,
+          -3,
+          3,
+        );
+        const want = reference.lrn(c.dims, c.p, x);
+        const got = k.lrn(c.dims, c.p, x);
+        // float32 square-sum of <= size terms and one powf: a few ulps of relative error.
+        let worst = 0;
+        for (let i = 0; i < want.length; i++)
+          worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1e-30, Math.abs(want[i])));
+        if (!(worst <= 1e-5)) throw new Error(`lrn '${c.name}' (seed ${seed}): max rel diff ${worst}`);
+      }
+    },
+  );
 
   test('a Winograd request on a shape it cannot serve is ERR_VGG_UNSUPPORTED (no silent fallback here)', () => {
     const k = kernels({ convAlgorithm: 'winograd4x4' });
     const [c] = convCases('geometry').filter((x) => !winogradServes(x.s));
     const d = dataFor(c);
-    expect(() => k.conv2d(c.s, d.x, d.w, d.b, c.relu)).toThrow(expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED' }));
+    expect(() => k.conv2d(c.s, d.x, d.w, d.b, c.relu)).toThrow(
+      expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED' }),
+    );
   });
 
   test('the reference backend computes every conv directly', () => {
     const [c] = convCases('vgg16');
     expect(reference.planConv(c.s)).toEqual({ algorithm: 'direct', kernel: 'ref::conv2d', workspaceBytes: 0 });
-    expect(() => kernels({ device: 'reference', convAlgorithm: 'gemm' }).conv2d(c.s, dataFor(c).x, dataFor(c).w, null, true))
-      .toThrow(expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED' }));
+    expect(() =>
+      kernels({ device: 'reference', convAlgorithm: 'gemm' }).conv2d(c.s, dataFor(c).x, dataFor(c).w, null, true),
+    ).toThrow(expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED' }));
   });
 
   test('auto picks the best family cpuid reports', () => {
-    const best = ALL.filter((k) => k.supported).map((k) => k.isa).pop();
+    const best = ALL.filter((k) => k.supported)
+      .map((k) => k.isa)
+      .pop();
     expect(kernels().info().kernelFamily.startsWith(`${best} (`)).toBe(true);
   });
 
   const missing = [...new Set(ALL.filter((k) => !k.supported).map((k) => k.isa))];
   testIf(missing.length > 0, 'this CPU has every family').each(missing.map((i) => [i] as const))(
-    "forcing isa '%s' this CPU lacks is ERR_VGG_UNSUPPORTED", (isa) => {
+    "forcing isa '%s' this CPU lacks is ERR_VGG_UNSUPPORTED",
+    (isa) => {
       expect(() => kernels({ isa })).toThrow(expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED' }));
-    });
+    },
+  );
 
   test('an unknown isa or algorithm is ERR_VGG_INVALID_ARGUMENT naming the choices', () => {
-    expect(() => kernels({ isa: 'sse9' as 'auto' })).toThrow(/isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/);
+    expect(() => kernels({ isa: 'sse9' as 'auto' })).toThrow(
+      /isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/,
+    );
     expect(() => kernels({ convAlgorithm: 'fft' as 'auto' })).toThrow(
-      expect.objectContaining({ code: 'ERR_VGG_INVALID_ARGUMENT', message: expect.stringContaining("'winograd4x4'") }));
+      expect.objectContaining({ code: 'ERR_VGG_INVALID_ARGUMENT', message: expect.stringContaining("'winograd4x4'") }),
+    );
   });
 });

@@ -17,7 +17,8 @@ function heldOut(): { x: Float32Array; label: number }[] {
     // one flat array: n_c digits of 784 values (row-major 28×28, 0…1)
     const flat: number[] = JSON.parse(fs.readFileSync(require.resolve(`mnist/src/digits/${c}.json`), 'utf8')).data;
     const n = flat.length / 784;
-    for (let i = Math.round(0.8 * n); i < n; i++) out.push({ x: Float32Array.from(flat.slice(i * 784, (i + 1) * 784)), label: c });
+    for (let i = Math.round(0.8 * n); i < n; i++)
+      out.push({ x: Float32Array.from(flat.slice(i * 784, (i + 1) * 784)), label: c });
   }
   return out;
 }
@@ -42,8 +43,10 @@ describe('embedded MNIST model (models/mnist-vgg.safetensors)', () => {
   });
 
   test('held-out accuracy >= 97% and within 0.2 points of tfjs on the same weights', async () => {
-    const B = 250, n = 28 * 28;
-    let correct = 0, agree = 0;
+    const B = 250,
+      n = 28 * 28;
+    let correct = 0,
+      agree = 0;
     for (let s = 0; s < digits.length; s += B) {
       const batch = digits.slice(s, s + B);
       const x = new Float32Array(batch.length * n);
@@ -56,14 +59,17 @@ describe('embedded MNIST model (models/mnist-vgg.safetensors)', () => {
       });
     }
     const acc = correct / digits.length;
-    console.log(`held-out accuracy: vggnet ${(100 * acc).toFixed(2)}%, tfjs ${(100 * evalJson.heldout.accuracy).toFixed(2)}%, same prediction on ${agree}/2000`);
+    console.log(
+      `held-out accuracy: vggnet ${(100 * acc).toFixed(2)}%, tfjs ${(100 * evalJson.heldout.accuracy).toFixed(2)}%, same prediction on ${agree}/2000`,
+    );
     expect(acc).toBeGreaterThanOrEqual(0.97);
     expect(Math.abs(acc - evalJson.heldout.accuracy)).toBeLessThanOrEqual(0.002);
   });
 
   test('dense evaluation: a digit pasted at a random position of a 56×56 canvas is found >= 90% of the time', async () => {
     const positions: [number, number][] = evalJson.dense.positions; // [x (column), y (row)], seeded in the card
-    const B = 200, S = 56;
+    const B = 200,
+      S = 56;
     let correct = 0;
     for (let s = 0; s < digits.length; s += B) {
       const batch = digits.slice(s, s + B);
@@ -78,7 +84,9 @@ describe('embedded MNIST model (models/mnist-vgg.safetensors)', () => {
       batch.forEach((d, i) => (correct += argmax(scores, i * 10, 10) === d.label ? 1 : 0));
     }
     const acc = correct / digits.length;
-    console.log(`dense 56×56 canvas accuracy: vggnet ${(100 * acc).toFixed(2)}%, tfjs ${(100 * evalJson.dense.accuracy).toFixed(2)}%`);
+    console.log(
+      `dense 56×56 canvas accuracy: vggnet ${(100 * acc).toFixed(2)}%, tfjs ${(100 * evalJson.dense.accuracy).toFixed(2)}%`,
+    );
     expect(acc).toBeGreaterThanOrEqual(0.9);
     expect(Math.abs(acc - evalJson.dense.accuracy)).toBeLessThanOrEqual(0.002);
   });

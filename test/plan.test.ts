@@ -1,7 +1,17 @@
 // Plans and convolution algorithms: Model.plan() and info().convAlgorithms name each layer's algorithm and
 // kernel; the convAlgorithm option picks them (in-process: no environment variables, no child processes);
 // JS shape inference agrees with the native planner.
-import { backends, ConvAlgorithm, InvalidArgumentError, Model, randomWeights, summary, Tensor, VggConfig, weightShapes } from '../lib';
+import {
+  backends,
+  ConvAlgorithm,
+  InvalidArgumentError,
+  Model,
+  randomWeights,
+  summary,
+  Tensor,
+  VggConfig,
+  weightShapes,
+} from '../lib';
 import { fillUniform } from '../lib/random';
 
 /** The ISA suffix of CPU kernel names for this host's kernel family ('avx2+fma' → 'avx2'). */
@@ -16,8 +26,24 @@ describe("vgg11 at 224 with the default ('auto') algorithm", () => {
 
   test('info().convAlgorithms: Winograd F(4×4) on every 3×3 conv with C, K ≥ 64; GEMM for conv1_1 and the FC layers', () => {
     const algos = model.info().convAlgorithms;
-    expect(algos.map((a) => a.name)).toEqual(['conv1_1', 'conv2_1', 'conv3_1', 'conv3_2', 'conv4_1', 'conv4_2', 'conv5_1', 'conv5_2', 'fc6', 'fc7', 'fc8']);
-    for (const a of algos) expect([a.name, a.algorithm]).toEqual([a.name, a.name === 'conv1_1' || a.name.startsWith('fc') ? 'gemm' : 'winograd4x4']);
+    expect(algos.map((a) => a.name)).toEqual([
+      'conv1_1',
+      'conv2_1',
+      'conv3_1',
+      'conv3_2',
+      'conv4_1',
+      'conv4_2',
+      'conv5_1',
+      'conv5_2',
+      'fc6',
+      'fc7',
+      'fc8',
+    ]);
+    for (const a of algos)
+      expect([a.name, a.algorithm]).toEqual([
+        a.name,
+        a.name === 'conv1_1' || a.name.startsWith('fc') ? 'gemm' : 'winograd4x4',
+      ]);
   });
 
   test('plan([1,3,224,224]): names, kinds, kernels by symbol, outputs of every layer', () => {
@@ -31,19 +57,33 @@ describe("vgg11 at 224 with the default ('auto') algorithm", () => {
     });
     const conv = (name: string) => plan.find((p) => p.name === name)!;
     for (const name of ['conv2_1', 'conv3_1', 'conv3_2', 'conv4_1', 'conv4_2', 'conv5_1', 'conv5_2']) {
-      expect(conv(name)).toMatchObject({ kind: 'conv', algorithm: 'winograd4x4', kernel: `conv2d_nchw_f32_3x3s1_winograd4x4__${isa}` });
+      expect(conv(name)).toMatchObject({
+        kind: 'conv',
+        algorithm: 'winograd4x4',
+        kernel: `conv2d_nchw_f32_3x3s1_winograd4x4__${isa}`,
+      });
       expect(conv(name).workspaceBytes).toBeGreaterThan(0);
     }
-    expect(conv('conv1_1')).toMatchObject({ algorithm: 'gemm', kernel: expect.stringMatching(new RegExp(`^gemm_f32_.*__${isa}$`)) });
-    for (const fc of ['fc6', 'fc7', 'fc8']) // one output column at batch 1: matrix-vector products
-      expect(conv(fc)).toMatchObject({ algorithm: 'gemm', kernel: expect.stringMatching(new RegExp(`^gemv_f32_.*__${isa}$`)) });
-    for (const p of plan.filter((q) => q.kind === 'maxpool')) expect(p).toMatchObject({ algorithm: '', workspaceBytes: 0 });
+    expect(conv('conv1_1')).toMatchObject({
+      algorithm: 'gemm',
+      kernel: expect.stringMatching(new RegExp(`^gemm_f32_.*__${isa}$`)),
+    });
+    for (const fc of ['fc6', 'fc7', 'fc8'])
+      // one output column at batch 1: matrix-vector products
+      expect(conv(fc)).toMatchObject({
+        algorithm: 'gemm',
+        kernel: expect.stringMatching(new RegExp(`^gemv_f32_.*__${isa}$`)),
+      });
+    for (const p of plan.filter((q) => q.kind === 'maxpool'))
+      expect(p).toMatchObject({ algorithm: '', workspaceBytes: 0 });
     expect(model.info().plansCached).toBe(1);
   });
 
   test("plan() checks the input as forward() does; 'dense' plans larger inputs", () => {
     expect(() => model.plan([1, 3, 256, 256])).toThrow(/mode 'fc' expects a 224×224 input .* use mode 'dense'/);
-    expect(() => model.plan([1, 3, 224, 224], 'fully-conv' as 'fc')).toThrow(/mode: expected 'fc' \| 'dense', got 'fully-conv'/);
+    expect(() => model.plan([1, 3, 224, 224], 'fully-conv' as 'fc')).toThrow(
+      /mode: expected 'fc' \| 'dense', got 'fully-conv'/,
+    );
     expect(() => model.plan([3, 224, 224])).toThrow(/\[1,3,224,224\]/);
     const dense = model.plan([1, 3, 256, 288], 'dense');
     expect(dense.at(-1)!.output).toEqual([1, 1000, 2, 3]);
@@ -53,7 +93,14 @@ describe("vgg11 at 224 with the default ('auto') algorithm", () => {
 
 describe('the convAlgorithm option', () => {
   // conv1_1 has C = 3 (GEMM whatever is asked); conv1_2 and conv2_1 are 64→64 3×3: Winograd-eligible.
-  const cfg: VggConfig = { name: 'wino', inChannels: 3, inputSize: 16, stages: [[64, 64], [64]], fc: [32], numClasses: 10 };
+  const cfg: VggConfig = {
+    name: 'wino',
+    inChannels: 3,
+    inputSize: 16,
+    stages: [[64, 64], [64]],
+    fc: [32],
+    numClasses: 10,
+  };
   const weights = randomWeights(cfg, 3);
   const x = new Tensor([2, 3, 24, 20], fillUniform(new Float32Array(2 * 3 * 24 * 20), -1, 1, 4));
   const algorithms: ConvAlgorithm[] = ['auto', 'gemm', 'winograd2x2', 'winograd4x4'];
@@ -72,16 +119,25 @@ describe('the convAlgorithm option', () => {
     }
   });
 
-  test.each(algorithms)("'%s': each layer gets the algorithm asked for where it applies, GEMM elsewhere", (convAlgorithm) => {
-    const m = Model.create(cfg, weights, { device: 'cpu', convAlgorithm });
-    const expected = convAlgorithm === 'auto' ? 'winograd4x4' : convAlgorithm;
-    const steps = new Map(m.plan([1, 3, 16, 16]).map((p) => [p.name, p]));
-    expect(m.info().convAlgorithms.map((a) => [a.name, a.algorithm])).toEqual([
-      ['conv1_1', 'gemm'], ['conv1_2', expected], ['conv2_1', expected], ['fc6', 'gemm'], ['fc7', 'gemm'],
-    ]);
-    expect(steps.get('conv1_2')!.kernel).toBe(expected === 'gemm' ? steps.get('conv1_1')!.kernel : `conv2d_nchw_f32_3x3s1_${expected}__${isa}`);
-    m.dispose();
-  });
+  test.each(algorithms)(
+    "'%s': each layer gets the algorithm asked for where it applies, GEMM elsewhere",
+    (convAlgorithm) => {
+      const m = Model.create(cfg, weights, { device: 'cpu', convAlgorithm });
+      const expected = convAlgorithm === 'auto' ? 'winograd4x4' : convAlgorithm;
+      const steps = new Map(m.plan([1, 3, 16, 16]).map((p) => [p.name, p]));
+      expect(m.info().convAlgorithms.map((a) => [a.name, a.algorithm])).toEqual([
+        ['conv1_1', 'gemm'],
+        ['conv1_2', expected],
+        ['conv2_1', expected],
+        ['fc6', 'gemm'],
+        ['fc7', 'gemm'],
+      ]);
+      expect(steps.get('conv1_2')!.kernel).toBe(
+        expected === 'gemm' ? steps.get('conv1_1')!.kernel : `conv2d_nchw_f32_3x3s1_${expected}__${isa}`,
+      );
+      m.dispose();
+    },
+  );
 
   /**
    * Bounds: the per-layer bounds recorded in test/kernels.test.ts against the double-accumulated reference,
@@ -105,7 +161,9 @@ describe('the convAlgorithm option', () => {
     expect(got).toHaveLength(2 * 10 * 3 * 2);
     const err = maxAbsDiff(got, ref);
     const rel = err / ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    console.log(`convAlgorithm '${a}': max |y − ref| ${err.toExponential(2)} (bound ${bound(a, ref).toExponential(2)}), relative ${rel.toExponential(2)}`);
+    console.log(
+      `convAlgorithm '${a}': max |y − ref| ${err.toExponential(2)} (bound ${bound(a, ref).toExponential(2)}), relative ${rel.toExponential(2)}`,
+    );
     expect(err).toBeLessThanOrEqual(bound(a, ref));
     expect(rel).toBeLessThan(1e-5); // the end-to-end bound of engine.test.ts (CPU backend vs the reference)
   });
@@ -114,12 +172,18 @@ describe('the convAlgorithm option', () => {
     expect(out.get('auto')).toEqual(out.get('winograd4x4'));
     expect(maxAbsDiff(out.get('gemm')!, out.get('winograd2x2')!)).toBeGreaterThan(0);
     expect(maxAbsDiff(out.get('gemm')!, out.get('winograd4x4')!)).toBeGreaterThan(0);
-    expect(maxAbsDiff(out.get('gemm')!, out.get('winograd2x2')!)).toBeLessThanOrEqual(bound('gemm', ref) + bound('winograd2x2', ref));
+    expect(maxAbsDiff(out.get('gemm')!, out.get('winograd2x2')!)).toBeLessThanOrEqual(
+      bound('gemm', ref) + bound('winograd2x2', ref),
+    );
   });
 
   test("'direct' is the reference backend's; unknown names list the known ones", () => {
-    expect(() => Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'direct' })).toThrow(/'direct' is the reference backend's algorithm/);
-    expect(() => Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'fft' as 'gemm' })).toThrow(InvalidArgumentError);
+    expect(() => Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'direct' })).toThrow(
+      /'direct' is the reference backend's algorithm/,
+    );
+    expect(() => Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'fft' as 'gemm' })).toThrow(
+      InvalidArgumentError,
+    );
     expect(() => Model.create(cfg, weights, { convAlgorithm: 'winograd' as 'gemm' })).toThrow(
       /options\.convAlgorithm: expected 'auto' \| 'gemm' \| 'winograd2x2' \| 'winograd4x4' \| 'direct', got 'winograd'/,
     );

@@ -61,7 +61,11 @@ function image(x: Tensor, i: number): Tensor {
   return new Tensor([1, c, h, w], x.data.slice(i * per, (i + 1) * per));
 }
 
-async function ours(arch: string | VggConfig, weights: LayerWeights[], runs: { x: Tensor; mode: ForwardMode }[]): Promise<Tensor[]> {
+async function ours(
+  arch: string | VggConfig,
+  weights: LayerWeights[],
+  runs: { x: Tensor; mode: ForwardMode }[],
+): Promise<Tensor[]> {
   const model = Model.create(arch, weights, { device: 'cpu' });
   try {
     const outs: Tensor[] = [];
@@ -81,7 +85,14 @@ afterAll(() => {
 });
 
 describe('a small custom config (1 channel, 28×28, stages [[8],[16]], fc [32,32], 10 classes)', () => {
-  const cfg: VggConfig = { name: 'tiny', inChannels: 1, inputSize: 28, stages: [[8], [16]], fc: [32, 32], numClasses: 10 };
+  const cfg: VggConfig = {
+    name: 'tiny',
+    inChannels: 1,
+    inputSize: 28,
+    stages: [[8], [16]],
+    fc: [32, 32],
+    numClasses: 10,
+  };
   const weights = randomWeights(cfg, 7);
   const x28 = input([3, 1, 28, 28], 101);
   const x56 = input([3, 1, 56, 56], 102);
@@ -157,7 +168,11 @@ describe('vgg11 and vgg11_lrn at 224 (one set of weights: LRN has none)', () => 
     expectClose('vgg11 fc 224 batch 2 vs ORT', y.data, ref.data);
     for (let i = 0; i < 2; i++) {
       const single = await model!.forward(image(x, i), { mode: 'fc' });
-      expectClose(`vgg11 fc 224 batch 2, row ${i} vs its single run`, y.data.subarray(i * 1000, (i + 1) * 1000), single.data);
+      expectClose(
+        `vgg11 fc 224 batch 2, row ${i} vs its single run`,
+        y.data.subarray(i * 1000, (i + 1) * 1000),
+        single.data,
+      );
     }
   });
 
@@ -197,28 +212,40 @@ describe('vgg16', () => {
     w = undefined;
   });
 
-  test("vgg16 'fc', batch 1 = ORT fc graph", async () => {
-    const [ref] = await runOrt(buildOnnxBytes(resolveConfig('vgg16'), w!, { style: 'fc' }), [x224]);
-    const y = await ourFc224();
-    expectDims(ref, [1, 1000]);
-    expectDims(y, [1, 1000]);
-    expectClose('vgg16 fc 224 batch 1', y.data, ref.data);
-  }, SLOW);
+  test(
+    "vgg16 'fc', batch 1 = ORT fc graph",
+    async () => {
+      const [ref] = await runOrt(buildOnnxBytes(resolveConfig('vgg16'), w!, { style: 'fc' }), [x224]);
+      const y = await ourFc224();
+      expectDims(ref, [1, 1000]);
+      expectDims(y, [1, 1000]);
+      expectClose('vgg16 fc 224 batch 1', y.data, ref.data);
+    },
+    SLOW,
+  );
 
-  test("vgg16 'dense' at 384×384 = ORT conv graph (score map [1,1000,6,6])", async () => {
-    const x = input([1, 3, 384, 384], 302);
-    const [ref] = await runOrt(buildOnnxBytes(resolveConfig('vgg16'), w!, { style: 'conv' }), [x]);
-    w = undefined; // the last use of the weights: the model holds its packed copy
-    const y = await model!.forward(x, { mode: 'dense' });
-    expectDims(ref, [1, 1000, 6, 6]);
-    expectDims(y, [1, 1000, 6, 6]);
-    expectClose('vgg16 dense 384 batch 1 (score map 6×6)', y.data, ref.data);
-  }, SLOW);
+  test(
+    "vgg16 'dense' at 384×384 = ORT conv graph (score map [1,1000,6,6])",
+    async () => {
+      const x = input([1, 3, 384, 384], 302);
+      const [ref] = await runOrt(buildOnnxBytes(resolveConfig('vgg16'), w!, { style: 'conv' }), [x]);
+      w = undefined; // the last use of the weights: the model holds its packed copy
+      const y = await model!.forward(x, { mode: 'dense' });
+      expectDims(ref, [1, 1000, 6, 6]);
+      expectDims(y, [1, 1000, 6, 6]);
+      expectClose('vgg16 dense 384 batch 1 (score map 6×6)', y.data, ref.data);
+    },
+    SLOW,
+  );
 
-  test("vgg16 'dense' at 224 equals 'fc' ([1,1000,1,1] vs [1,1000])", async () => {
-    const dense = await model!.forward(x224, { mode: 'dense' });
-    const fc = await ourFc224();
-    expectDims(dense, [1, 1000, 1, 1]);
-    expectClose("vgg16 dense 224 vs own 'fc'", dense.data, fc.data);
-  }, SLOW);
+  test(
+    "vgg16 'dense' at 224 equals 'fc' ([1,1000,1,1] vs [1,1000])",
+    async () => {
+      const dense = await model!.forward(x224, { mode: 'dense' });
+      const fc = await ourFc224();
+      expectDims(dense, [1, 1000, 1, 1]);
+      expectClose("vgg16 dense 224 vs own 'fc'", dense.data, fc.data);
+    },
+    SLOW,
+  );
 });

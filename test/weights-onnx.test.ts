@@ -12,7 +12,20 @@ import * as os from 'os';
 import * as path from 'path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { ARCHS, FormatError, ForwardMode, LayerWeights, LoadedWeights, loadWeights, LRN_PARAMS, Model, Tensor, UnsupportedError, VggConfig, weightShapes } from '../lib';
+import {
+  ARCHS,
+  FormatError,
+  ForwardMode,
+  LayerWeights,
+  LoadedWeights,
+  loadWeights,
+  LRN_PARAMS,
+  Model,
+  Tensor,
+  UnsupportedError,
+  VggConfig,
+  weightShapes,
+} from '../lib';
 import { fillUniform, uniform } from '../lib/random';
 
 // Jest gives each test file its own realm: onnxruntime-common's `instanceof Float32Array` then rejects the
@@ -80,20 +93,37 @@ function build(config: VggConfig, w: LayerWeights[], o: BuildOptions = {}): Buil
   const tensor = (name: string, dims: number[], data: Float32Array): onnx.ITensorProto =>
     o.data === 'float'
       ? { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, floatData: Array.from(data) }
-      : { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
+      : {
+          name,
+          dims,
+          dataType: onnx.TensorProto.DataType.FLOAT,
+          rawData: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)),
+        };
   const addConst = (name: string, dims: number[], data: Float32Array) => {
     const t = tensor(name, dims, data);
-    if (o.constants) nodes.push({ name: `const_${name}`, opType: 'Constant', output: [name], attribute: [{ name: 'value', type: A.TENSOR, t }] });
+    if (o.constants)
+      nodes.push({
+        name: `const_${name}`,
+        opType: 'Constant',
+        output: [name],
+        attribute: [{ name: 'value', type: A.TENSOR, t }],
+      });
     else inits.push(t);
   };
-  const i64 = (name: string, v: number[]) => inits.push({ name, dims: [v.length], dataType: onnx.TensorProto.DataType.INT64, int64Data: v });
+  const i64 = (name: string, v: number[]) =>
+    inits.push({ name, dims: [v.length], dataType: onnx.TensorProto.DataType.INT64, int64Data: v });
   const shapes = weightShapes(config);
   const nConv = shapes.length - config.fc.length - 1;
   let cur = 'data';
   let l = 0;
   let n = 0;
   const next = (prefix: string) => `${prefix}_${n++}`;
-  const push = (opType: string, inputs: string[], attribute: onnx.IAttributeProto[] = [], name = next(opType.toLowerCase())) => {
+  const push = (
+    opType: string,
+    inputs: string[],
+    attribute: onnx.IAttributeProto[] = [],
+    name = next(opType.toLowerCase()),
+  ) => {
     const out = name;
     nodes.push({ name, opType, input: inputs, output: [out], attribute });
     cur = out;
@@ -104,7 +134,11 @@ function build(config: VggConfig, w: LayerWeights[], o: BuildOptions = {}): Buil
       const p = R === 3 ? 1 : 0;
       addConst(`conv${l}_w`, [K, C, R, R], w[l].weight);
       addConst(`conv${l}_b`, [K], w[l].bias);
-      push('Conv', [cur, `conv${l}_w`, `conv${l}_b`], [ints('kernel_shape', [R, R]), ints('pads', [p, p, p, p]), ints('strides', [1, 1])]);
+      push(
+        'Conv',
+        [cur, `conv${l}_w`, `conv${l}_b`],
+        [ints('kernel_shape', [R, R]), ints('pads', [p, p, p, p]), ints('strides', [1, 1])],
+      );
       if (o.bn) {
         const b = o.bn[l];
         addConst(`bn${l}_g`, [K], b.gamma);
@@ -115,7 +149,16 @@ function build(config: VggConfig, w: LayerWeights[], o: BuildOptions = {}): Buil
       }
       push('Relu', [cur]);
       if (config.lrn && l === 0)
-        push('LRN', [cur], [int('size', LRN_PARAMS.size), float('alpha', LRN_PARAMS.alpha * LRN_PARAMS.size), float('beta', LRN_PARAMS.beta), float('bias', LRN_PARAMS.k)]);
+        push(
+          'LRN',
+          [cur],
+          [
+            int('size', LRN_PARAMS.size),
+            float('alpha', LRN_PARAMS.alpha * LRN_PARAMS.size),
+            float('beta', LRN_PARAMS.beta),
+            float('bias', LRN_PARAMS.k),
+          ],
+        );
       l++;
     });
     push('MaxPool', [cur], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2])], `pool${si + 1}`);
@@ -132,8 +175,20 @@ function build(config: VggConfig, w: LayerWeights[], o: BuildOptions = {}): Buil
       i64('zero', [0]);
       i64('minus1', [-1]);
       nodes.push({ name: 'shape', opType: 'Shape', input: [pool5], output: ['s'] });
-      nodes.push({ name: 'gather', opType: 'Gather', input: ['s', 'zero'], output: ['n'], attribute: [int('axis', 0)] });
-      nodes.push({ name: 'concat', opType: 'Concat', input: ['n', 'minus1'], output: ['target'], attribute: [int('axis', 0)] });
+      nodes.push({
+        name: 'gather',
+        opType: 'Gather',
+        input: ['s', 'zero'],
+        output: ['n'],
+        attribute: [int('axis', 0)],
+      });
+      nodes.push({
+        name: 'concat',
+        opType: 'Concat',
+        input: ['n', 'minus1'],
+        output: ['target'],
+        attribute: [int('axis', 0)],
+      });
       push('Reshape', [pool5, 'target']);
     }
   }
@@ -174,11 +229,21 @@ function build(config: VggConfig, w: LayerWeights[], o: BuildOptions = {}): Buil
   if (o.softmax) push('Softmax', [cur], [int('axis', 1)]);
   const outName = cur;
   const K = config.numClasses;
-  const inDims = head === 'conv' ? ['N', config.inChannels, 'H', 'W'] : ['N', config.inChannels, config.inputSize, config.inputSize];
+  const inDims =
+    head === 'conv' ? ['N', config.inChannels, 'H', 'W'] : ['N', config.inChannels, config.inputSize, config.inputSize];
   const outDims = head === 'conv' ? ['N', K, 'h', 'w'] : ['N', K];
-  const vi = (name: string, dims: (number | string)[], elemType: number = onnx.TensorProto.DataType.FLOAT): onnx.IValueInfoProto => ({
+  const vi = (
+    name: string,
+    dims: (number | string)[],
+    elemType: number = onnx.TensorProto.DataType.FLOAT,
+  ): onnx.IValueInfoProto => ({
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   });
   return {
     nodes,
@@ -192,7 +257,10 @@ function build(config: VggConfig, w: LayerWeights[], o: BuildOptions = {}): Buil
           name: config.name,
           node: nodes,
           initializer: inits,
-          input: [vi('data', inDims), ...(o.initInInputs ? inits.map((t) => vi(t.name!, (t.dims as number[]) ?? [], t.dataType!)) : [])],
+          input: [
+            vi('data', inDims),
+            ...(o.initInInputs ? inits.map((t) => vi(t.name!, (t.dims as number[]) ?? [], t.dataType!)) : []),
+          ],
           output: [vi(outName, outDims)],
         },
       }),
@@ -227,7 +295,10 @@ function seededWeights(config: VggConfig, seed: number): LayerWeights[] {
   };
   return weightShapes(config).map((s, i) => {
     const [K, C, R, S] = s.weight;
-    return { weight: fill(K * C * R * S, Math.sqrt(6 / (C * R * S)), seed * 100 + 2 * i), bias: fill(K, 0.05, seed * 100 + 2 * i + 1) };
+    return {
+      weight: fill(K * C * R * S, Math.sqrt(6 / (C * R * S)), seed * 100 + 2 * i),
+      bias: fill(K, 0.05, seed * 100 + 2 * i + 1),
+    };
   });
 }
 
@@ -261,7 +332,11 @@ function softmaxRows(y: Float32Array, k: number): Float32Array {
 }
 
 async function runOrt(file: string, x: Tensor): Promise<{ data: Float32Array; dims: number[] }> {
-  const session = await ort.InferenceSession.create(file, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 2 });
+  const session = await ort.InferenceSession.create(file, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: 2,
+  });
   try {
     const t = new ort.Tensor('float32', x.data, [...x.dims]);
     const res = await session.run({ [session.inputNames[0]]: t });
@@ -278,7 +353,12 @@ const observed: string[] = [];
 afterAll(() => console.log(`weights-onnx: ours vs onnxruntime (tolerance ${TOL}):\n  ${observed.join('\n  ')}`));
 
 /** Loads `file` with loadWeights, runs our model (cpu) and ORT on x, compares. */
-async function compare(label: string, file: string, x: Tensor, opts: { mode?: ForwardMode; softmax?: boolean } = {}): Promise<LoadedWeights> {
+async function compare(
+  label: string,
+  file: string,
+  x: Tensor,
+  opts: { mode?: ForwardMode; softmax?: boolean } = {},
+): Promise<LoadedWeights> {
   const got = await loadWeights(file);
   expect(got.source).toBe('onnx');
   const model = Model.create(got.config, got.weights, { device: 'cpu' });
@@ -298,8 +378,21 @@ async function compare(label: string, file: string, x: Tensor, opts: { mode?: Fo
 }
 
 // 2 stages with a 1×1 conv, pool5 4×4 (FC6 is a 4×4 kernel over 12 channels: its C,H,W order matters).
-const small: VggConfig = { name: 'small', inChannels: 3, inputSize: 16, stages: [[8], [12, { channels: 12, kernel: 1 }]], fc: [20, 20], numClasses: 5 };
-const smallExpected = { inChannels: 3, inputSize: 16, stages: [[8], [12, { channels: 12, kernel: 1 }]], fc: [20, 20], numClasses: 5 };
+const small: VggConfig = {
+  name: 'small',
+  inChannels: 3,
+  inputSize: 16,
+  stages: [[8], [12, { channels: 12, kernel: 1 }]],
+  fc: [20, 20],
+  numClasses: 5,
+};
+const smallExpected = {
+  inChannels: 3,
+  inputSize: 16,
+  stages: [[8], [12, { channels: 12, kernel: 1 }]],
+  fc: [20, 20],
+  numClasses: 5,
+};
 
 describe('ONNX graphs → our model = onnxruntime on the same file', () => {
   const w = seededWeights(small, 1);
@@ -313,17 +406,33 @@ describe('ONNX graphs → our model = onnxruntime on the same file', () => {
   });
 
   test('ONNX zoo style: Reshape [0,-1] + Gemm + Dropout + Softmax, opset 7, float_data, initializers as inputs', async () => {
-    const file = writeModel('zoo.onnx', build(small, w, { flatten: 'reshape', dropout: true, softmax: true, opset: 7, data: 'float', initInInputs: true }).model());
+    const file = writeModel(
+      'zoo.onnx',
+      build(small, w, {
+        flatten: 'reshape',
+        dropout: true,
+        softmax: true,
+        opset: 7,
+        data: 'float',
+        initInInputs: true,
+      }).model(),
+    );
     await compare('reshape+gemm+dropout+softmax opset 7 float_data', file, x, { softmax: true });
   });
 
   test('Reshape [-1, n], Gemm transB=0 with alpha/beta, weights as Constant nodes, opset 9', async () => {
-    const file = writeModel('gemm0.onnx', build(small, w, { flatten: 'reshape-n', head: 'gemm0', constants: true, opset: 9, gemmScale: 0.5 }).model());
+    const file = writeModel(
+      'gemm0.onnx',
+      build(small, w, { flatten: 'reshape-n', head: 'gemm0', constants: true, opset: 9, gemmScale: 0.5 }).model(),
+    );
     await compare('reshape-n+gemm transB=0 alpha 0.5 constants opset 9', file, x);
   });
 
   test('older PyTorch: Shape→Gather→Concat→Reshape, MatMul + Add, opset 11', async () => {
-    const file = writeModel('chain.onnx', build(small, w, { flatten: 'shape-chain', head: 'matmul', opset: 11 }).model());
+    const file = writeModel(
+      'chain.onnx',
+      build(small, w, { flatten: 'shape-chain', head: 'matmul', opset: 11 }).model(),
+    );
     await compare('shape chain + matmul/add opset 11', file, x);
   });
 
@@ -386,7 +495,9 @@ describe('ONNX graphs → our model = onnxruntime on the same file', () => {
     // a location outside the model's folder is refused
     b.inits[0].externalData![0].value = '../weights.bin';
     fs.writeFileSync(file, onnx.ModelProto.encode(b.model()).finish());
-    await expect(loadWeights(file)).rejects.toThrow(/external data location '\.\.\/weights\.bin' must be a relative path inside the model's folder/);
+    await expect(loadWeights(file)).rejects.toThrow(
+      /external data location '\.\.\/weights\.bin' must be a relative path inside the model's folder/,
+    );
   });
 
   test('vgg11 torchvision-style graph: detected as vgg11, = ORT at 224', async () => {
@@ -403,7 +514,13 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
   const U = [UnsupportedError, 'ERR_VGG_UNSUPPORTED'] as const;
   const F = [FormatError, 'ERR_VGG_FORMAT'] as const;
 
-  async function expectError(file: string, cls: new (message: string) => Error, code: string, re: RegExp, arch?: string): Promise<void> {
+  async function expectError(
+    file: string,
+    cls: new (message: string) => Error,
+    code: string,
+    re: RegExp,
+    arch?: string,
+  ): Promise<void> {
     let err: unknown;
     try {
       await loadWeights(file, arch ? { arch } : {});
@@ -430,24 +547,49 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
   });
 
   test('conv stride 2, 5×5 conv, 3×3 max pool, LRN with other parameters', async () => {
-    await expectError(variant('stride.onnx', (b) => { node(b, 'conv_0').attribute!.push(ints('strides', [2, 2])); node(b, 'conv_0').attribute!.splice(2, 1); }), ...U, /Conv node 'conv_0': .*strides \[2,2\]/);
-    await expectError(variant('pool3.onnx', (b) => { node(b, 'pool2').attribute![0] = ints('kernel_shape', [3, 3]); }), ...U, /MaxPool node 'pool2': kernel \[3,3\]/);
+    await expectError(
+      variant('stride.onnx', (b) => {
+        node(b, 'conv_0').attribute!.push(ints('strides', [2, 2]));
+        node(b, 'conv_0').attribute!.splice(2, 1);
+      }),
+      ...U,
+      /Conv node 'conv_0': .*strides \[2,2\]/,
+    );
+    await expectError(
+      variant('pool3.onnx', (b) => {
+        node(b, 'pool2').attribute![0] = ints('kernel_shape', [3, 3]);
+      }),
+      ...U,
+      /MaxPool node 'pool2': kernel \[3,3\]/,
+    );
     const five = variant('conv5.onnx', (b) => {
       const t = b.inits.find((i) => i.name === 'conv0_w')!;
       t.dims = [8, 3, 5, 5];
       t.rawData = new Uint8Array(8 * 3 * 25 * 4);
       node(b, 'conv_0').attribute = [ints('kernel_shape', [5, 5]), ints('pads', [2, 2, 2, 2])];
     });
-    await expectError(five, ...U, /Conv node 'conv_0': kernel 5×5 pad 2 in the features; vggnet convs are 3×3 pad 1 or 1×1 pad 0/);
+    await expectError(
+      five,
+      ...U,
+      /Conv node 'conv_0': kernel 5×5 pad 2 in the features; vggnet convs are 3×3 pad 1 or 1×1 pad 0/,
+    );
     const cfg: VggConfig = { ...small, lrn: true };
     const b = build(cfg, w);
     const lrn = b.nodes.find((n) => n.opType === 'LRN')!;
     lrn.attribute![0] = int('size', 3);
-    await expectError(writeModel('lrn3.onnx', b.model()), ...U, /LRN node 'lrn_\d+': size 3.*vggnet's LRN is A-LRN's: size 5/);
+    await expectError(
+      writeModel('lrn3.onnx', b.model()),
+      ...U,
+      /LRN node 'lrn_\d+': size 3.*vggnet's LRN is A-LRN's: size 5/,
+    );
     // ONNX alpha must be ours × size: an exporter that wrote our α (1e-4) unconverted describes another LRN
     lrn.attribute![0] = int('size', 5);
     lrn.attribute![1] = float('alpha', 1e-4);
-    await expectError(writeModel('lrn-alpha.onnx', b.model()), ...U, /LRN node 'lrn_\d+': size 5, alpha 0\.0001 \(ours 0\.00002/);
+    await expectError(
+      writeModel('lrn-alpha.onnx', b.model()),
+      ...U,
+      /LRN node 'lrn_\d+': size 5, alpha 0\.0001 \(ours 0\.00002/,
+    );
   });
 
   test('a weight computed by a node (Transpose) instead of an initializer', async () => {
@@ -477,7 +619,11 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
       t.rawData = new Uint8Array(8 * 8);
     });
     await expectError(dbl, ...U, /Conv node 'conv_0' bias \('conv0_b'\): data type DOUBLE/);
-    await expectError(writeModel('op5.onnx', build(small, w, { opset: 5 }).model()), ...U, /ONNX opset 5; supported: 7–21/);
+    await expectError(
+      writeModel('op5.onnx', build(small, w, { opset: 5 }).model()),
+      ...U,
+      /ONNX opset 5; supported: 7–21/,
+    );
   });
 
   test('malformed: not protobuf, wrong raw_data size, Relu after the classifier', async () => {
@@ -487,7 +633,11 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
     const short = variant('short.onnx', (b) => {
       b.inits.find((i) => i.name === 'conv1_w')!.rawData = new Uint8Array(12);
     });
-    await expectError(short, ...F, /Conv node 'conv_\d+' weight \('conv1_w'\): dims \[12,8,3,3\] need 864 values, found 3/);
+    await expectError(
+      short,
+      ...F,
+      /Conv node 'conv_\d+' weight \('conv1_w'\): dims \[12,8,3,3\] need 864 values, found 3/,
+    );
     const relu = variant('relu.onnx', (b) => {
       const last = b.nodes[b.nodes.length - 1];
       b.nodes.push({ name: 'final_relu', opType: 'Relu', input: [last.output![0]], output: ['final'] });

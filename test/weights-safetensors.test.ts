@@ -47,7 +47,10 @@ const tmp = (name: string) => path.join(dir, `${++seq}-${name}`);
 
 /** torchvision's cfgs (A, B, D, E) as make_layers reads them; C written the same way with 1×1 as {c,k:1}. */
 function tvCfg(config: VggConfig): (number | { c: number; k: number } | 'M')[] {
-  return config.stages.flatMap((st) => [...st.map((c) => (typeof c === 'number' ? c : { c: c.channels, k: c.kernel })), 'M' as const]);
+  return config.stages.flatMap((st) => [
+    ...st.map((c) => (typeof c === 'number' ? c : { c: c.channels, k: c.kernel })),
+    'M' as const,
+  ]);
 }
 
 /** torchvision make_layers: Conv2d, [BatchNorm2d,] ReLU per conv; MaxPool2d per 'M'. Returns conv and BN indices. */
@@ -77,7 +80,10 @@ function patternWeights(config: VggConfig, seed: number): LayerWeights[] {
     for (let i = 0; i < Math.min(n, 64); i++) a[i] += salt; // make every tensor distinct
     return a;
   };
-  return weightShapes(config).map((s, l) => ({ weight: fill(prod(s.weight), l * 0.001), bias: fill(s.bias[0], 0.5 + l * 0.001) }));
+  return weightShapes(config).map((s, l) => ({
+    weight: fill(prod(s.weight), l * 0.001),
+    bias: fill(s.bias[0], 0.5 + l * 0.001),
+  }));
 }
 
 interface BnParams {
@@ -87,7 +93,11 @@ interface BnParams {
   var: Float32Array;
 }
 
-function torchvisionTensors(config: VggConfig, w: LayerWeights[], opts: { dtype?: 'F32' | 'F16' | 'BF16'; bn?: BnParams[] } = {}): Record<string, TensorToWrite> {
+function torchvisionTensors(
+  config: VggConfig,
+  w: LayerWeights[],
+  opts: { dtype?: 'F32' | 'F16' | 'BF16'; bn?: BnParams[] } = {},
+): Record<string, TensorToWrite> {
   const dtype = opts.dtype ?? 'F32';
   const shapes = weightShapes(config);
   const t: Record<string, TensorToWrite> = {};
@@ -129,7 +139,11 @@ function timmTensors(config: VggConfig, w: LayerWeights[]): Record<string, Tenso
 }
 
 /** A file whose header lists `entries` (F32) and whose data block is a sparse run of zeros of the right size. */
-function writeSparse(file: string, entries: { name: string; shape: number[]; dtype?: string }[], metadata?: Record<string, string>): void {
+function writeSparse(
+  file: string,
+  entries: { name: string; shape: number[]; dtype?: string }[],
+  metadata?: Record<string, string>,
+): void {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
@@ -155,16 +169,23 @@ function tvEntries(config: VggConfig, bn: boolean): { name: string; shape: numbe
   const shapes = weightShapes(config);
   const out: { name: string; shape: number[]; dtype?: string }[] = [];
   tvFeatureIndices(config, bn).forEach((ix, l) => {
-    out.push({ name: `features.${ix.conv}.weight`, shape: shapes[l].weight }, { name: `features.${ix.conv}.bias`, shape: shapes[l].bias });
+    out.push(
+      { name: `features.${ix.conv}.weight`, shape: shapes[l].weight },
+      { name: `features.${ix.conv}.bias`, shape: shapes[l].bias },
+    );
     if (ix.bn !== undefined) {
-      for (const r of ['weight', 'bias', 'running_mean', 'running_var']) out.push({ name: `features.${ix.bn}.${r}`, shape: shapes[l].bias });
+      for (const r of ['weight', 'bias', 'running_mean', 'running_var'])
+        out.push({ name: `features.${ix.bn}.${r}`, shape: shapes[l].bias });
       out.push({ name: `features.${ix.bn}.num_batches_tracked`, shape: [], dtype: 'I64' });
     }
   });
   const nConv = shapes.length - config.fc.length - 1;
   shapes.slice(nConv).forEach((s, j) => {
     const [K, C, R, S] = s.weight;
-    out.push({ name: `classifier.${3 * j}.weight`, shape: [K, C * R * S] }, { name: `classifier.${3 * j}.bias`, shape: [K] });
+    out.push(
+      { name: `classifier.${3 * j}.weight`, shape: [K, C * R * S] },
+      { name: `classifier.${3 * j}.bias`, shape: [K] },
+    );
   });
   return out;
 }
@@ -172,7 +193,12 @@ function tvEntries(config: VggConfig, bn: boolean): { name: string; shape: numbe
 // ---------------------------------------------------------------------------------------------------------
 // Helpers for checks.
 
-async function expectError(p: Promise<unknown>, cls: new (message: string) => Error, code: string, re: RegExp): Promise<Error> {
+async function expectError(
+  p: Promise<unknown>,
+  cls: new (message: string) => Error,
+  code: string,
+  re: RegExp,
+): Promise<Error> {
   let err: unknown;
   try {
     await p;
@@ -207,7 +233,14 @@ function input(dims: number[], seed: number): Tensor {
 }
 
 /** 2 stages (a 1×1 conv in stage 2), 16×16 → pool5 4×4, so FC6 is a 4×4 kernel: its C,H,W order matters. */
-const small: VggConfig = { name: 'small', inChannels: 3, inputSize: 16, stages: [[8], [12, { channels: 12, kernel: 1 }]], fc: [20, 20], numClasses: 5 };
+const small: VggConfig = {
+  name: 'small',
+  inChannels: 3,
+  inputSize: 16,
+  stages: [[8], [12, { channels: 12, kernel: 1 }]],
+  fc: [20, 20],
+  numClasses: 5,
+};
 
 // ---------------------------------------------------------------------------------------------------------
 
@@ -215,8 +248,13 @@ describe('torchvision names', () => {
   test('vgg16 names are torchvision vgg16 state_dict keys', () => {
     const names = tvEntries(ARCHS.vgg16, false).map((e) => e.name);
     const conv = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
-    expect(names).toEqual([...conv.flatMap((i) => [`features.${i}.weight`, `features.${i}.bias`]), ...[0, 3, 6].flatMap((i) => [`classifier.${i}.weight`, `classifier.${i}.bias`])]);
-    const bn = tvEntries(ARCHS.vgg11, true).filter((e) => e.name.endsWith('.weight') && e.shape.length === 4).map((e) => e.name);
+    expect(names).toEqual([
+      ...conv.flatMap((i) => [`features.${i}.weight`, `features.${i}.bias`]),
+      ...[0, 3, 6].flatMap((i) => [`classifier.${i}.weight`, `classifier.${i}.bias`]),
+    ]);
+    const bn = tvEntries(ARCHS.vgg11, true)
+      .filter((e) => e.name.endsWith('.weight') && e.shape.length === 4)
+      .map((e) => e.name);
     expect(bn).toEqual([0, 4, 8, 11, 15, 18, 22, 25].map((i) => `features.${i}.weight`)); // vgg11_bn
   });
 
@@ -227,7 +265,14 @@ describe('torchvision names', () => {
     const got = await loadWeights(file);
     expect(got.source).toBe('torchvision');
     expect(got.batchNormFolded).toBe(false);
-    expect(got.config).toMatchObject({ name: 'custom', inChannels: 3, inputSize: 16, stages: [[8], [12, { channels: 12, kernel: 1 }]], fc: [20, 20], numClasses: 5 });
+    expect(got.config).toMatchObject({
+      name: 'custom',
+      inChannels: 3,
+      inputSize: 16,
+      stages: [[8], [12, { channels: 12, kernel: 1 }]],
+      fc: [20, 20],
+      numClasses: 5,
+    });
     expectSameWeights(got.weights, w);
     const x = input([2, 3, 16, 16], 11);
     const a = Model.create(small, w, { device: 'reference' });
@@ -283,13 +328,20 @@ describe('torchvision names', () => {
 
 describe('f16 / bf16', () => {
   test('widening is exact: known bit patterns, and every f16 survives f16 → f32 → f16', () => {
-    const f16 = f16ToF32(Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x7c00, 0xfc00, 0x8000, 0x3555]));
+    const f16 = f16ToF32(
+      Uint16Array.from([0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff, 0x0400, 0x7c00, 0xfc00, 0x8000, 0x3555]),
+    );
     expect(Array.from(f16.slice(0, 6))).toEqual([1, -2, 65504, 2 ** -24, 1023 * 2 ** -24, 2 ** -14]);
     expect(f16[6]).toBe(Infinity);
     expect(f16[7]).toBe(-Infinity);
     expect(Object.is(f16[8], -0)).toBe(true);
     expect(f16[9]).toBe(0.333251953125);
-    expect(Array.from(bf16ToF32(Uint16Array.from([0x3f80, 0x4049, 0xc2f7, 0x0001])))).toEqual([1, 3.140625, -123.5, 2 ** -133]);
+    expect(Array.from(bf16ToF32(Uint16Array.from([0x3f80, 0x4049, 0xc2f7, 0x0001])))).toEqual([
+      1,
+      3.140625,
+      -123.5,
+      2 ** -133,
+    ]);
     const all = new Uint16Array(65536).map((_, i) => i);
     const back = f32ToF16(f16ToF32(all));
     const bf = f32ToBf16(bf16ToF32(all));
@@ -311,7 +363,10 @@ describe('f16 / bf16', () => {
     expect(hdr.tensors.get('features.0.weight')!.dtype).toBe(dtype);
     const got = await loadWeights(file);
     const widen = (a: Float32Array) => (dtype === 'F16' ? f16ToF32(f32ToF16(a)) : bf16ToF32(f32ToBf16(a)));
-    expectSameWeights(got.weights, w.map((l) => ({ weight: widen(l.weight), bias: widen(l.bias) })));
+    expectSameWeights(
+      got.weights,
+      w.map((l) => ({ weight: widen(l.weight), bias: widen(l.bias) })),
+    );
   });
 });
 
@@ -353,7 +408,8 @@ describe('batch norm (torchvision vgg*_bn) folded at load', () => {
                   for (let t = 0; t < R; t++) {
                     const ih = p + r - pad;
                     const iw = q + t - pad;
-                    if (ih >= 0 && ih < H && iw >= 0 && iw < H) s += a[(c * H + ih) * H + iw] * w[l].weight[((k * C + c) * R + r) * R + t];
+                    if (ih >= 0 && ih < H && iw >= 0 && iw < H)
+                      s += a[(c * H + ih) * H + iw] * w[l].weight[((k * C + c) * R + r) * R + t];
                   }
               const b = bn[l];
               const v = ((s - b.mean[k]) / Math.sqrt(b.var[k] + 1e-5)) * b.gamma[k] + b.beta[k];
@@ -368,7 +424,8 @@ describe('batch norm (torchvision vgg*_bn) folded at load', () => {
         for (let p = 0; p < h2; p++)
           for (let q = 0; q < h2; q++) {
             let m = -Infinity;
-            for (let r = 0; r < 2; r++) for (let t = 0; t < 2; t++) m = Math.max(m, a[(c * H + 2 * p + r) * H + 2 * q + t]);
+            for (let r = 0; r < 2; r++)
+              for (let t = 0; t < 2; t++) m = Math.max(m, a[(c * H + 2 * p + r) * H + 2 * q + t]);
             y[(c * h2 + p) * h2 + q] = m;
           }
       a = y;
@@ -466,7 +523,11 @@ describe('architecture detection (sparse files: header + zeros)', () => {
     expect(got.config).toEqual(cfg);
     const named: VggConfig = { ...cfg, name: 'vgg16-pets', lrn: false };
     const f2 = tmp('ft2.safetensors');
-    writeSparse(f2, tvEntries(cfg, false), { 'vggnet.config': JSON.stringify(named), 'vggnet.labels': JSON.stringify([...'abcdefghij']), 'vggnet.preprocess': '{"mean":[0.5,0.5,0.5]}' });
+    writeSparse(f2, tvEntries(cfg, false), {
+      'vggnet.config': JSON.stringify(named),
+      'vggnet.labels': JSON.stringify([...'abcdefghij']),
+      'vggnet.preprocess': '{"mean":[0.5,0.5,0.5]}',
+    });
     const g2 = await loadWeights(f2);
     expect(g2.config).toEqual(named);
     expect(g2.labels).toEqual([...'abcdefghij']);
@@ -476,20 +537,46 @@ describe('architecture detection (sparse files: header + zeros)', () => {
 
 describe('vggnet files (saveWeights)', () => {
   test('config (with LRN and input size), labels and preprocess round trip; F16 storage', async () => {
-    const cfg: VggConfig = { name: 'tiny-lrn', inChannels: 1, inputSize: 32, lrn: true, stages: [[8], [16]], fc: [24], numClasses: 4 };
+    const cfg: VggConfig = {
+      name: 'tiny-lrn',
+      inChannels: 1,
+      inputSize: 32,
+      lrn: true,
+      stages: [[8], [16]],
+      fc: [24],
+      numClasses: 4,
+    };
     const w = patternWeights(cfg, 12);
     const file = tmp('own.safetensors');
     saveWeights(file, cfg, w, { labels: ['w', 'x', 'y', 'z'], preprocess: { mean: [0.1], std: [0.3] } });
     const got = await loadWeights(file);
-    expect(got).toMatchObject({ source: 'vggnet', config: cfg, labels: ['w', 'x', 'y', 'z'], preprocess: { mean: [0.1], std: [0.3] }, batchNormFolded: false });
+    expect(got).toMatchObject({
+      source: 'vggnet',
+      config: cfg,
+      labels: ['w', 'x', 'y', 'z'],
+      preprocess: { mean: [0.1], std: [0.3] },
+      batchNormFolded: false,
+    });
     expectSameWeights(got.weights, w);
     const hdr = await readSafetensorsHeader(file);
-    expect([...hdr.tensors.keys()]).toEqual(['conv1_1.weight', 'conv1_1.bias', 'conv2_1.weight', 'conv2_1.bias', 'fc6.weight', 'fc6.bias', 'fc7.weight', 'fc7.bias']);
+    expect([...hdr.tensors.keys()]).toEqual([
+      'conv1_1.weight',
+      'conv1_1.bias',
+      'conv2_1.weight',
+      'conv2_1.bias',
+      'fc6.weight',
+      'fc6.bias',
+      'fc7.weight',
+      'fc7.bias',
+    ]);
     expect(hdr.tensors.get('fc6.weight')!.shape).toEqual([24, 16, 8, 8]);
     const f16 = tmp('own16.safetensors');
     saveWeights(f16, cfg, w, { dtype: 'F16' });
     expect(fs.statSync(f16).size).toBeLessThan(fs.statSync(file).size * 0.6);
-    expectSameWeights((await loadWeights(f16)).weights, w.map((l) => ({ weight: f16ToF32(f32ToF16(l.weight)), bias: f16ToF32(f32ToF16(l.bias)) })));
+    expectSameWeights(
+      (await loadWeights(f16)).weights,
+      w.map((l) => ({ weight: f16ToF32(f32ToF16(l.weight)), bias: f16ToF32(f32ToF16(l.bias)) })),
+    );
   });
 });
 
@@ -501,7 +588,8 @@ describe('Keras layout of FC6', () => {
     const keras = new Float32Array(oihw.length);
     for (let u = 0; u < U; u++)
       for (let c = 0; c < C; c++)
-        for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) keras[((h * W + w) * C + c) * U + u] = oihw[((u * C + c) * H + h) * W + w];
+        for (let h = 0; h < H; h++)
+          for (let w = 0; w < W; w++) keras[((h * W + w) * C + c) * U + u] = oihw[((u * C + c) * H + h) * W + w];
     expect(Array.from(fc6FromKerasLayout(keras, C, H, W, U))).toEqual(Array.from(oihw));
     // Functionally: Keras y = flatten_hwc(x) · kernel equals ours y = W · flatten_chw(x).
     const x = fillUniform(new Float32Array(C * H * W), -1, 1, 22); // x[c,h,w]
@@ -553,12 +641,32 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     ['missing shape', { dtype: 'F32', data_offsets: [0, 8] }, /'t': shape: expected an array/],
     ['missing data_offsets', { dtype: 'F32', shape: [2] }, /'t': data_offsets: expected \[begin, end\]/],
     ['unknown dtype', { dtype: 'Q4', shape: [2], data_offsets: [0, 8] }, /'t': unknown dtype 'Q4'/],
-    ['negative dim', { dtype: 'F32', shape: [-2], data_offsets: [0, 8] }, /'t': shape: expected an array of non-negative integers, got \[-2\]/],
+    [
+      'negative dim',
+      { dtype: 'F32', shape: [-2], data_offsets: [0, 8] },
+      /'t': shape: expected an array of non-negative integers, got \[-2\]/,
+    ],
     ['fractional dim', { dtype: 'F32', shape: [2.5], data_offsets: [0, 8] }, /'t': shape: .*got \[2.5\]/],
-    ['negative offset', { dtype: 'F32', shape: [2], data_offsets: [-8, 0] }, /'t': data_offsets: .*non-negative integers, got \[-8,0\]/],
-    ['end before begin', { dtype: 'F32', shape: [0], data_offsets: [8, 0] }, /'t': data_offsets: end 0 is before begin 8/],
-    ['size mismatch', { dtype: 'F32', shape: [3], data_offsets: [0, 8] }, /'t': shape \[3\] of F32 needs 12 bytes, data_offsets \[0, 8\] hold 8/],
-    ['past the end', { dtype: 'F32', shape: [4], data_offsets: [8, 24] }, /'t': data_offsets end 24 is past the end of the data block \(16 bytes\)/],
+    [
+      'negative offset',
+      { dtype: 'F32', shape: [2], data_offsets: [-8, 0] },
+      /'t': data_offsets: .*non-negative integers, got \[-8,0\]/,
+    ],
+    [
+      'end before begin',
+      { dtype: 'F32', shape: [0], data_offsets: [8, 0] },
+      /'t': data_offsets: end 0 is before begin 8/,
+    ],
+    [
+      'size mismatch',
+      { dtype: 'F32', shape: [3], data_offsets: [0, 8] },
+      /'t': shape \[3\] of F32 needs 12 bytes, data_offsets \[0, 8\] hold 8/,
+    ],
+    [
+      'past the end',
+      { dtype: 'F32', shape: [4], data_offsets: [8, 24] },
+      /'t': data_offsets end 24 is past the end of the data block \(16 bytes\)/,
+    ],
     ['entry not an object', 5, /'t': expected an object/],
   ])('%s', async (_, entry, re) => {
     const file = tmp('bad.safetensors');
@@ -568,7 +676,14 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
 
   test('overlapping tensors are named', async () => {
     const file = tmp('overlap.safetensors');
-    writeRawHeader(file, JSON.stringify({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }), 16);
+    writeRawHeader(
+      file,
+      JSON.stringify({
+        a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+        b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+      }),
+      16,
+    );
     await expectError(loadWeights(file), ...F, /tensors 'a' \[0, 16\) and 'b' \[8, 16\) overlap/);
   });
 
@@ -577,7 +692,11 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     const file = tmp('trunc.safetensors');
     writeSafetensors(file, torchvisionTensors(small, w));
     fs.truncateSync(file, fs.statSync(file).size - 10);
-    await expectError(loadWeights(file), ...F, /tensor 'classifier\.6\.bias': data_offsets end \d+ is past the end .*truncated/);
+    await expectError(
+      loadWeights(file),
+      ...F,
+      /tensor 'classifier\.6\.bias': data_offsets end \d+ is past the end .*truncated/,
+    );
   });
 
   test('F64 and integer weights: UnsupportedError naming tensor and dtype', async () => {
@@ -593,7 +712,12 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
       }
       const file = tmp(`${dtype}.safetensors`);
       writeRawHeader(file, JSON.stringify(header), off);
-      await expectError(loadWeights(file), UnsupportedError, 'ERR_VGG_UNSUPPORTED', new RegExp(`tensor 'features\\.3\\.weight' has dtype ${dtype}; weights must be F32, F16 or BF16`));
+      await expectError(
+        loadWeights(file),
+        UnsupportedError,
+        'ERR_VGG_UNSUPPORTED',
+        new RegExp(`tensor 'features\\.3\\.weight' has dtype ${dtype}; weights must be F32, F16 or BF16`),
+      );
     }
   });
 
@@ -601,7 +725,11 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     const w = patternWeights(small, 1);
     const t = torchvisionTensors(small, w);
     const file = tmp('extra.safetensors');
-    writeSafetensors(file, { ...t, 'foo.bar': { dtype: 'F32', shape: [1], data: new Float32Array(1) }, 'features.1.weight': { dtype: 'F32', shape: [8], data: new Float32Array(8) } });
+    writeSafetensors(file, {
+      ...t,
+      'foo.bar': { dtype: 'F32', shape: [1], data: new Float32Array(1) },
+      'features.1.weight': { dtype: 'F32', shape: [8], data: new Float32Array(8) },
+    });
     await expectError(loadWeights(file), ...F, /unexpected tensors 'foo\.bar', 'features\.1\.weight'/);
     const f2 = tmp('names.safetensors');
     writeSafetensors(f2, { 'encoder.layer.0.weight': { dtype: 'F32', shape: [1], data: new Float32Array(1) } });
@@ -627,11 +755,19 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     t['features.3.weight'] = { dtype: 'F32', shape: [12, 4, 3, 3], data: new Float32Array(12 * 4 * 9) };
     const file = tmp('shape.safetensors');
     writeSafetensors(file, t);
-    await expectError(loadWeights(file), ...F, /tensor 'features\.3\.weight' \(conv2_1 weight\): expected shape \[12,8,3,3\], found \[12,4,3,3\]/);
+    await expectError(
+      loadWeights(file),
+      ...F,
+      /tensor 'features\.3\.weight' \(conv2_1 weight\): expected shape \[12,8,3,3\], found \[12,4,3,3\]/,
+    );
     const t2 = torchvisionTensors(small, w);
     t2['classifier.6.weight'] = { dtype: 'F32', shape: [5, 19], data: new Float32Array(95) };
     writeSafetensors(file, t2);
-    await expectError(loadWeights(file), ...F, /tensor 'classifier\.6\.weight' \(fc8 weight\): expected shape \[5,20\], found \[5,19\]/);
+    await expectError(
+      loadWeights(file),
+      ...F,
+      /tensor 'classifier\.6\.weight' \(fc8 weight\): expected shape \[5,20\], found \[5,19\]/,
+    );
     const t3 = torchvisionTensors(small, w);
     t3['features.0.weight'] = { dtype: 'F32', shape: [8, 3, 5, 5], data: new Float32Array(8 * 3 * 25) };
     writeSafetensors(file, t3);
@@ -639,16 +775,33 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     const t4 = torchvisionTensors(small, w);
     t4['classifier.0.weight'] = { dtype: 'F32', shape: [20, 12 * 15], data: new Float32Array(20 * 180) };
     writeSafetensors(file, t4);
-    await expectError(loadWeights(file), ...F, /'classifier\.0\.weight': FC6 fan-in 180 .* is not C·p·p for the last conv's C = 12/);
+    await expectError(
+      loadWeights(file),
+      ...F,
+      /'classifier\.0\.weight': FC6 fan-in 180 .* is not C·p·p for the last conv's C = 12/,
+    );
   });
 
   test('options.arch incompatible with the file', async () => {
     const file = tmp('arch.safetensors');
     writeSparse(file, tvEntries(ARCHS.vgg11, false));
-    await expectError(loadWeights(file, { arch: 'vgg16' }), ...F, /arch 'vgg16' does not match the file: the file holds vgg11 \(in 3, stages \[\[64\],\[128\],\[256,256\]/);
-    await expectError(loadWeights(file, { arch: 'vgg11_bn' }), ...F, /arch 'vgg11_bn' needs batch norm layers, the file has none/);
+    await expectError(
+      loadWeights(file, { arch: 'vgg16' }),
+      ...F,
+      /arch 'vgg16' does not match the file: the file holds vgg11 \(in 3, stages \[\[64\],\[128\],\[256,256\]/,
+    );
+    await expectError(
+      loadWeights(file, { arch: 'vgg11_bn' }),
+      ...F,
+      /arch 'vgg11_bn' needs batch norm layers, the file has none/,
+    );
     await expectError(loadWeights(file, { arch: { ...ARCHS.vgg11, numClasses: 10 } }), ...F, /does not match the file/);
-    await expectError(loadWeights(file, { arch: 'vgg99' }), InvalidArgumentError, 'ERR_VGG_INVALID_ARGUMENT', /arch: expected one of/);
+    await expectError(
+      loadWeights(file, { arch: 'vgg99' }),
+      InvalidArgumentError,
+      'ERR_VGG_INVALID_ARGUMENT',
+      /arch: expected one of/,
+    );
     const bnFile = tmp('bn.safetensors');
     writeSparse(bnFile, tvEntries(ARCHS.vgg13, true));
     expect((await loadWeights(bnFile, { arch: 'vgg13' })).config.name).toBe('vgg13_bn');

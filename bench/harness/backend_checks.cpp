@@ -61,7 +61,9 @@ void CheckPoolCase(vgg::Backend& be, const PoolCase& c, Tally& t) {
   char line[256];
   std::snprintf(line, sizeof line, "maxpool2d '%s' N%d C%d %dx%d window %d stride %d: %s (seed 0x%016llx)",
                 c.name.c_str(), s.N, s.C, s.H, s.W, s.window, s.stride,
-                !st.ok() ? st.message.c_str() : bad == SIZE_MAX ? "bit-identical" : "differs",
+                !st.ok()          ? st.message.c_str()
+                : bad == SIZE_MAX ? "bit-identical"
+                                  : "differs",
                 (unsigned long long)seed);
   std::string msg = line;
   if (st.ok() && bad != SIZE_MAX)
@@ -86,10 +88,11 @@ void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t) {
       if (!(e <= worst)) worst = e;  // NaN sticks
     }
   char line[320];
-  std::snprintf(line, sizeof line,
-                "lrn '%s' [%d,%d,%d,%d] size %d alpha %g beta %g k %g: max rel err %.3g (tol 1e-05)%s%s (seed 0x%016llx)",
-                c.name.c_str(), c.N, c.C, c.H, c.W, c.p.size, c.p.alpha, c.p.beta, c.p.k, worst, st.ok() ? "" : " ",
-                st.ok() ? "" : st.message.c_str(), (unsigned long long)seed);
+  std::snprintf(
+      line, sizeof line,
+      "lrn '%s' [%d,%d,%d,%d] size %d alpha %g beta %g k %g: max rel err %.3g (tol 1e-05)%s%s (seed 0x%016llx)",
+      c.name.c_str(), c.N, c.C, c.H, c.W, c.p.size, c.p.alpha, c.p.beta, c.p.k, worst, st.ok() ? "" : " ",
+      st.ok() ? "" : st.message.c_str(), (unsigned long long)seed);
   t.Record(st.ok() && worst <= 1e-5, line);
 }
 

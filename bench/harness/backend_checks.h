@@ -16,7 +16,9 @@ struct DevBuf {
   vgg::Backend& be;
   float* p = nullptr;
   explicit DevBuf(vgg::Backend& b) : be(b) {}
-  ~DevBuf() { if (p) be.release(p); }
+  ~DevBuf() {
+    if (p) be.release(p);
+  }
   DevBuf(const DevBuf&) = delete;
   DevBuf& operator=(const DevBuf&) = delete;
   vgg::Status Alloc(size_t n) { return be.alloc(n, &p); }

@@ -53,8 +53,8 @@ bool ReadRows(const std::string& dir, const std::string& file, size_t columns, s
     while (std::getline(ss, field, '\t')) r.f.push_back(field);
     if (!line.empty() && line.back() == '\t') r.f.push_back("");
     if (r.f.size() != columns) {
-      *error = r.where + ": " + std::to_string(r.f.size()) + " tab-separated fields, expected " +
-               std::to_string(columns);
+      *error =
+          r.where + ": " + std::to_string(r.f.size()) + " tab-separated fields, expected " + std::to_string(columns);
       return false;
     }
     rows->push_back(std::move(r));

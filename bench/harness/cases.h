@@ -41,9 +41,9 @@ struct ConvSpec {
 struct Topology {
   std::string name;  // vgg11, vgg11_lrn, vgg13, vgg16_c, vgg16, vgg19
   int in_channels = 3, input_size = 224;
-  bool lrn = false;                         // LRN after the first conv
+  bool lrn = false;                           // LRN after the first conv
   std::vector<std::vector<ConvSpec>> stages;  // each stage ends in 2x2/2 max pooling
-  std::vector<int> fc;                      // hidden FC widths (FC6, FC7)
+  std::vector<int> fc;                        // hidden FC widths (FC6, FC7)
   int classes = 1000;
 };
 

@@ -34,8 +34,7 @@ struct Timing {
 };
 
 // Packs the layer for the algorithm the backend chooses for a.algorithm, plans it, and times conv2d.
-bool TimeConv(vgg::Backend& be, const LayerGroup& g, const CpuArgs& a, vgg::CpuIsa peak_isa, int threads,
-              Timing* out) {
+bool TimeConv(vgg::Backend& be, const LayerGroup& g, const CpuArgs& a, vgg::CpuIsa peak_isa, int threads, Timing* out) {
   const vgg::ConvShape& s = g.s;
   std::vector<float> x(size_t(s.N) * s.C * s.H * s.W), w(size_t(s.K) * s.C * s.R * s.S), b(size_t(s.K));
   FillUniform(x.data(), x.size(), 1, -1.f, 1.f);
@@ -112,8 +111,9 @@ int CmdPeak(const CpuArgs& a) {
   const int T = a.cpu.threads > 0 ? a.cpu.threads : vgg::GetCpuInfo().hardware_threads;
   for (int th : {1, T}) {
     const Peak p2 = MeasurePeak(vgg::CpuIsa::kAvx2, th), p5 = MeasurePeak(vgg::CpuIsa::kAvx512, th);
-    std::printf("FMA peak, %d thread%s: avx2 %.1f GFLOP/s (%.1f per core-second), avx512 %.1f GFLOP/s (%.1f per core-second)\n",
-                th, th == 1 ? "" : "s", p2.wall / 1e9, p2.per_core / 1e9, p5.wall / 1e9, p5.per_core / 1e9);
+    std::printf(
+        "FMA peak, %d thread%s: avx2 %.1f GFLOP/s (%.1f per core-second), avx512 %.1f GFLOP/s (%.1f per core-second)\n",
+        th, th == 1 ? "" : "s", p2.wall / 1e9, p2.per_core / 1e9, p5.wall / 1e9, p5.per_core / 1e9);
     if (T == 1) break;
   }
   return 0;
@@ -140,14 +140,16 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   std::printf("backend: %s\n", be->kernel_family().c_str());
   std::printf("algorithm requested: %s (each layer runs the backend's choice for it; see the kernel column)\n",
               vgg::ConvAlgorithmName(a.algorithm));
-  std::printf("FMA peak at start, %d thread%s: avx2 %.1f GFLOP/s, avx512 %.1f GFLOP/s wall clock;\n"
-              "  per core-second: avx2 %.1f, avx512 %.1f GFLOP (a shared host makes wall < threads x core)\n",
-              T, T == 1 ? "" : "s", peak2.wall / 1e9, peak512.wall / 1e9, peak2.per_core / 1e9, peak512.per_core / 1e9);
-  std::printf("median of %d runs after %d warm-up, relu on.\n"
-              "  peak: median %s FMA peak (GFLOP/s, all threads, wall clock) of bursts as long as a run, just before each\n"
-              "  timed run; %%peak = GFLOP/s / peak. %%core: FLOPs per CPU-second over the per-core peak above.\n"
-              "  Rates count the direct convolution's FLOPs: Winograd rows are effective rates (may exceed 100%%).\n\n",
-              a.runs, a.warmup, isa == vgg::CpuIsa::kAvx512 ? "avx512" : "avx2");
+  std::printf(
+      "FMA peak at start, %d thread%s: avx2 %.1f GFLOP/s, avx512 %.1f GFLOP/s wall clock;\n"
+      "  per core-second: avx2 %.1f, avx512 %.1f GFLOP (a shared host makes wall < threads x core)\n",
+      T, T == 1 ? "" : "s", peak2.wall / 1e9, peak512.wall / 1e9, peak2.per_core / 1e9, peak512.per_core / 1e9);
+  std::printf(
+      "median of %d runs after %d warm-up, relu on.\n"
+      "  peak: median %s FMA peak (GFLOP/s, all threads, wall clock) of bursts as long as a run, just before each\n"
+      "  timed run; %%peak = GFLOP/s / peak. %%core: FLOPs per CPU-second over the per-core peak above.\n"
+      "  Rates count the direct convolution's FLOPs: Winograd rows are effective rates (may exceed 100%%).\n\n",
+      a.runs, a.warmup, isa == vgg::CpuIsa::kAvx512 ? "avx512" : "avx2");
   std::printf("%-12s %-34s %9s %9s %8s %7s %7s %7s  %s\n", "layer", "shape", "ms", "cpu-ms", "GFLOP/s", "peak", "%peak",
               "%core", "kernel");
   auto row = [&](const std::string& name, const std::string& shape, double flop, double wall, double cpu, double pk,
@@ -196,7 +198,8 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
       const double mb = double(g.s.K) * g.s.C * g.s.R * g.s.S * 4 / 1e6;
       std::printf("%-12s   weights %.0f MB streamed at %.1f GB/s\n", "", mb, mb / 1e3 / t.median_s);
     }
-    if (fc_s > 0) std::printf("%-12s %-34s %9.3f\n\n", ("FC b" + std::to_string(N) + " total").c_str(), names.c_str(), fc_s * 1e3);
+    if (fc_s > 0)
+      std::printf("%-12s %-34s %9.3f\n\n", ("FC b" + std::to_string(N) + " total").c_str(), names.c_str(), fc_s * 1e3);
   }
   return 0;
 }

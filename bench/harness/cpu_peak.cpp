@@ -70,8 +70,7 @@ Peak MeasurePeak(vgg::CpuIsa isa, int threads, int reps, double seconds) {
     std::vector<double> flop(size_t(threads), 0.0), cpu(size_t(threads), 0.0);
     std::vector<std::thread> th;
     const auto t0 = std::chrono::steady_clock::now();
-    for (int t = 0; t < threads; ++t)
-      th.emplace_back([&, t] { flop[size_t(t)] = loop(iters, &cpu[size_t(t)]); });
+    for (int t = 0; t < threads; ++t) th.emplace_back([&, t] { flop[size_t(t)] = loop(iters, &cpu[size_t(t)]); });
     for (auto& t : th) t.join();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double sum = 0, core = 0;
@@ -83,7 +82,10 @@ Peak MeasurePeak(vgg::CpuIsa isa, int threads, int reps, double seconds) {
     best.per_core = std::max(best.per_core, core);
   }
 #else
-  (void)isa; (void)threads; (void)reps; (void)seconds;
+  (void)isa;
+  (void)threads;
+  (void)reps;
+  (void)seconds;
 #endif
   return best;
 }

@@ -79,7 +79,9 @@ void RefConvParallel(const vgg::ConvShape& s, const float* x, const float* w, co
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   // Tasks: (image, block of output channels), each a batch-1 conv on contiguous slices of w, b and y.
   const int kb = std::max(1, std::min(s.K, (s.K + 15) / 16));  // channels per task
-  struct Task { int n, k0, k1; };
+  struct Task {
+    int n, k0, k1;
+  };
   std::vector<Task> tasks;
   for (int n = 0; n < s.N; ++n)
     for (int k0 = 0; k0 < s.K; k0 += kb) tasks.push_back({n, k0, std::min(s.K, k0 + kb)});

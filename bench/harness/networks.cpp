@@ -108,7 +108,8 @@ bool SameShape(const vgg::ConvShape& a, const vgg::ConvShape& b) {
 // "conv3_2" joined to "conv3_3" gives "conv3_2/3"; names without a shared "<prefix>_" are joined whole.
 std::string JoinName(const std::string& group, const std::string& name) {
   const size_t us = name.find('_');
-  if (us != std::string::npos && group.compare(0, us + 1, name, 0, us + 1) == 0) return group + "/" + name.substr(us + 1);
+  if (us != std::string::npos && group.compare(0, us + 1, name, 0, us + 1) == 0)
+    return group + "/" + name.substr(us + 1);
   return group + "/" + name;
 }
 }  // namespace

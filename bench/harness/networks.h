@@ -44,7 +44,7 @@ int64_t NetMacs(const std::vector<vgg::LayerSpec>& layers, const vgg::Shape4& in
 struct LayerGroup {
   std::string name;  // the layers' names joined: "conv3_2/3", "conv5_1/2/3", "fc6"
   vgg::ConvShape s;
-  int count = 1;     // layers of this shape in the network
+  int count = 1;  // layers of this shape in the network
 };
 // The conv layers (fc = false) or the FC layers (fc = true) of `net` for input `in`, identical shapes
 // grouped, in order of first appearance.

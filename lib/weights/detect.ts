@@ -12,7 +12,8 @@ import { ARCHS, ConvDef, pool5Size, VggConfig, weightShapes } from '../topology'
 export type NamingScheme = 'torchvision' | 'timm' | 'vggnet';
 
 /** What a tensor of the file is for. 'bn.*' are folded into the conv of the same layer. */
-export type TensorRole = 'weight' | 'bias' | 'bn.weight' | 'bn.bias' | 'bn.running_mean' | 'bn.running_var' | 'bn.num_batches_tracked';
+export type TensorRole =
+  'weight' | 'bias' | 'bn.weight' | 'bn.bias' | 'bn.running_mean' | 'bn.running_var' | 'bn.num_batches_tracked';
 
 export interface ExpectedTensor {
   name: string;
@@ -61,7 +62,15 @@ export function layerTensors(
   if (bnPrefix !== null) {
     for (const r of ['weight', 'bias', 'running_mean', 'running_var'] as const)
       out.push({ name: `${bnPrefix}.${r}`, shape: [K], layer, layerName, role: `bn.${r}` });
-    out.push({ name: `${bnPrefix}.num_batches_tracked`, shape: [], layer, layerName, role: 'bn.num_batches_tracked', optional: true, anyShape: true });
+    out.push({
+      name: `${bnPrefix}.num_batches_tracked`,
+      shape: [],
+      layer,
+      layerName,
+      role: 'bn.num_batches_tracked',
+      optional: true,
+      anyShape: true,
+    });
   }
   return out;
 }
@@ -88,7 +97,14 @@ export function featureTensors(config: VggConfig, batchNorm: boolean): ExpectedT
   const shapes = weightShapes(config);
   const idx = featureIndices(config, batchNorm);
   return idx.flatMap((fi, l) =>
-    layerTensors(l, shapes[l].name, `features.${fi}.weight`, shapes[l].weight, `features.${fi}.bias`, batchNorm ? `features.${fi + 1}` : null),
+    layerTensors(
+      l,
+      shapes[l].name,
+      `features.${fi}.weight`,
+      shapes[l].weight,
+      `features.${fi}.bias`,
+      batchNorm ? `features.${fi + 1}` : null,
+    ),
   );
 }
 
@@ -97,7 +113,11 @@ export function featureTensors(config: VggConfig, batchNorm: boolean): ExpectedT
  * `running_mean`. Consecutive convs of a stage are `step` = 2 (conv, relu) or 3 (conv, bn, relu) indices
  * apart; one more index means a MaxPool2d ended the stage.
  */
-export function detectFeatures(shapes: Map<string, number[]>): { inChannels: number; stages: ConvDef[][]; batchNorm: boolean } {
+export function detectFeatures(shapes: Map<string, number[]>): {
+  inChannels: number;
+  stages: ConvDef[][];
+  batchNorm: boolean;
+} {
   const re = /^features\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$/;
   const convs: number[] = [];
   const modules = new Set<number>();
@@ -111,10 +131,15 @@ export function detectFeatures(shapes: Map<string, number[]>): { inChannels: num
   }
   // A module with a bias (or BN buffers) but no weight: the weight is what is missing.
   for (const i of [...modules].sort((a, b) => a - b))
-    if (!shapes.has(`features.${i}.weight`)) throw new FormatError(`missing tensor 'features.${i}.weight' (the file has other tensors of features.${i})`);
-  if (convs.length === 0) throw new FormatError(`no conv weights found: expected 4-D 'features.N.weight' tensors (torchvision/timm VGG)`);
+    if (!shapes.has(`features.${i}.weight`))
+      throw new FormatError(`missing tensor 'features.${i}.weight' (the file has other tensors of features.${i})`);
+  if (convs.length === 0)
+    throw new FormatError(`no conv weights found: expected 4-D 'features.N.weight' tensors (torchvision/timm VGG)`);
   convs.sort((a, b) => a - b);
-  if (convs[0] !== 0) throw new FormatError(`missing tensor 'features.0.weight' (conv1_1): the first conv found is 'features.${convs[0]}.weight'`);
+  if (convs[0] !== 0)
+    throw new FormatError(
+      `missing tensor 'features.0.weight' (conv1_1): the first conv found is 'features.${convs[0]}.weight'`,
+    );
   const step = batchNorm ? 3 : 2;
   const stages: ConvDef[][] = [[]];
   let prev = -1;
@@ -132,7 +157,9 @@ export function detectFeatures(shapes: Map<string, number[]>): { inChannels: num
         );
     }
     if (s[2] !== s[3] || (s[2] !== 1 && s[2] !== 3))
-      throw new FormatError(`tensor 'features.${i}.weight': expected a 3×3 or 1×1 kernel [K,C,3,3] or [K,C,1,1], found [${s.join(',')}]`);
+      throw new FormatError(
+        `tensor 'features.${i}.weight': expected a 3×3 or 1×1 kernel [K,C,3,3] or [K,C,1,1], found [${s.join(',')}]`,
+      );
     stages[stages.length - 1].push(conv(s[0], s[2]));
     prev = i;
   }
@@ -158,7 +185,11 @@ export function lastChannels(stages: ConvDef[][]): number {
 function sameStages(a: (number | ConvDef)[][], b: (number | ConvDef)[][]): boolean {
   return (
     a.length === b.length &&
-    a.every((st, i) => st.length === b[i].length && st.every((c, j) => def(c).channels === def(b[i][j]).channels && def(c).kernel === def(b[i][j]).kernel))
+    a.every(
+      (st, i) =>
+        st.length === b[i].length &&
+        st.every((c, j) => def(c).channels === def(b[i][j]).channels && def(c).kernel === def(b[i][j]).kernel),
+    )
   );
 }
 
@@ -176,7 +207,9 @@ export function sameWeightsLayout(a: VggConfig, b: VggConfig): boolean {
 
 /** Short text of a config's shape, for messages: "stages [[64],[128],[256,256],…] fc [4096,4096] → 1000, pool5 7". */
 export function describeConfig(c: VggConfig): string {
-  const st = c.stages.map((s) => `[${s.map((x) => (def(x).kernel === 1 ? `${def(x).channels}(1×1)` : def(x).channels)).join(',')}]`).join(',');
+  const st = c.stages
+    .map((s) => `[${s.map((x) => (def(x).kernel === 1 ? `${def(x).channels}(1×1)` : def(x).channels)).join(',')}]`)
+    .join(',');
   return `in ${c.inChannels}, stages [${st}], fc [${c.fc.join(',')}] → ${c.numClasses} classes, pool5 ${pool5Size(c)}×${pool5Size(c)}`;
 }
 
@@ -209,16 +242,23 @@ export function checkTensors(found: Map<string, number[]>, expected: ExpectedTen
   const want = new Map(expected.map((e) => [e.name, e]));
   for (const e of expected)
     if (!e.optional && !found.has(e.name))
-      throw new FormatError(`${context}: missing tensor '${e.name}' (${e.layerName} ${e.role}, expected shape [${e.shape.join(',')}])`);
+      throw new FormatError(
+        `${context}: missing tensor '${e.name}' (${e.layerName} ${e.role}, expected shape [${e.shape.join(',')}])`,
+      );
   const extra = [...found.keys()].filter((n) => !want.has(n));
   if (extra.length)
     throw new FormatError(
-      `${context}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra.slice(0, 8).map((n) => `'${n}'`).join(', ')}${extra.length > 8 ? ` and ${extra.length - 8} more` : ''}`,
+      `${context}: unexpected tensor${extra.length > 1 ? 's' : ''} ${extra
+        .slice(0, 8)
+        .map((n) => `'${n}'`)
+        .join(', ')}${extra.length > 8 ? ` and ${extra.length - 8} more` : ''}`,
     );
   for (const e of expected) {
     const s = found.get(e.name);
     if (!s || e.anyShape) continue;
     if (s.length !== e.shape.length || s.some((d, i) => d !== e.shape[i]))
-      throw new FormatError(`${context}: tensor '${e.name}' (${e.layerName} ${e.role}): expected shape [${e.shape.join(',')}], found [${s.join(',')}]`);
+      throw new FormatError(
+        `${context}: tensor '${e.name}' (${e.layerName} ${e.role}): expected shape [${e.shape.join(',')}], found [${s.join(',')}]`,
+      );
   }
 }

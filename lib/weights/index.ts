@@ -14,8 +14,19 @@ import { LoadedWeights, LoadWeightsOptions, readLoadWeightsOptions } from './typ
 
 export { LoadedWeights, LoadWeightsOptions } from './types';
 export {
-  SafetensorsFile, SafetensorsHeader, SafetensorsEntry, TensorToWrite, FloatDtype, readSafetensorsHeader, writeSafetensors,
-  parseSafetensorsHeader, f16ToF32, bf16ToF32, f32ToF16, f32ToBf16, MAX_HEADER_BYTES,
+  SafetensorsFile,
+  SafetensorsHeader,
+  SafetensorsEntry,
+  TensorToWrite,
+  FloatDtype,
+  readSafetensorsHeader,
+  writeSafetensors,
+  parseSafetensorsHeader,
+  f16ToF32,
+  bf16ToF32,
+  f32ToF16,
+  f32ToBf16,
+  MAX_HEADER_BYTES,
 } from './safetensors';
 export { saveWeights, SaveWeightsOptions, META_CONFIG, META_LABELS, META_PREPROCESS } from './vggnet';
 export { BN_EPS, foldBatchNorm, BatchNormParams } from './batchnorm';
@@ -34,13 +45,16 @@ export { detectScheme, detectArch } from './load-safetensors';
  *   unknown options.arch, an unknown option key
  */
 export async function loadWeights(file: string, opts: LoadWeightsOptions | null = {}): Promise<LoadedWeights> {
-  if (typeof file !== 'string' || !file) throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
+  if (typeof file !== 'string' || !file)
+    throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
   const options = readLoadWeightsOptions(opts);
   let stat: fs.Stats;
   try {
     stat = await fs.promises.stat(file);
   } catch (e) {
-    throw new InvalidArgumentError(`file: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new InvalidArgumentError(
+      `file: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   if (!stat.isFile()) throw new InvalidArgumentError(`file: '${file}' is not a regular file`);
   const ext = path.extname(file).toLowerCase();
@@ -52,7 +66,9 @@ export async function loadWeights(file: string, opts: LoadWeightsOptions | null 
         `safetensors.torch.save_file(model.state_dict(), '${path.basename(file, ext)}.safetensors')`,
     );
   if (ext === '.h5' || ext === '.keras')
-    throw new UnsupportedError(`${file}: Keras files are not read; export to ONNX, or write a safetensors file (see fc6FromKerasLayout for FC6)`);
+    throw new UnsupportedError(
+      `${file}: Keras files are not read; export to ONNX, or write a safetensors file (see fc6FromKerasLayout for FC6)`,
+    );
   const kind = await sniff(file);
   return kind === 'safetensors' ? loadSafetensorsWeights(file, options) : loadOnnxWeights(file, options);
 }
@@ -64,9 +80,12 @@ async function sniff(file: string): Promise<'safetensors' | 'onnx'> {
     const head = new Uint8Array(9);
     const { bytesRead } = await fh.read(head, 0, 9, 0);
     const { size } = await fh.stat();
-    if (bytesRead === 9 && head[8] === 0x7b && new DataView(head.buffer).getBigUint64(0, true) <= BigInt(size - 8)) return 'safetensors';
+    if (bytesRead === 9 && head[8] === 0x7b && new DataView(head.buffer).getBigUint64(0, true) <= BigInt(size - 8))
+      return 'safetensors';
     if (bytesRead > 0 && head[0] === 0x08) return 'onnx';
-    throw new FormatError(`${file}: not a safetensors or ONNX file (by its first bytes); use the .safetensors or .onnx extension if it is one`);
+    throw new FormatError(
+      `${file}: not a safetensors or ONNX file (by its first bytes); use the .safetensors or .onnx extension if it is one`,
+    );
   } finally {
     await fh.close();
   }

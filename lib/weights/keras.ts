@@ -13,7 +13,13 @@ import { InvalidArgumentError } from '../errors';
  * FC6 from Keras layout: kernel [H·W·C, units] (HWC-flattened input, Dense [in, out]) → OIHW (units, C, H, W).
  * @throws InvalidArgumentError when kernel.length ≠ channels·height·width·units
  */
-export function fc6FromKerasLayout(kernel: Float32Array, channels: number, height: number, width: number, units: number): Float32Array {
+export function fc6FromKerasLayout(
+  kernel: Float32Array,
+  channels: number,
+  height: number,
+  width: number,
+  units: number,
+): Float32Array {
   const fanIn = channels * height * width;
   if (kernel.length !== fanIn * units)
     throw new InvalidArgumentError(
@@ -31,7 +37,8 @@ export function fc6FromKerasLayout(kernel: Float32Array, channels: number, heigh
 
 /** [rows, cols] row-major → [cols, rows]: a Dense kernel [in, out] → [out, in]. */
 export function transposeMatrix(m: Float32Array, rows: number, cols: number): Float32Array {
-  if (m.length !== rows * cols) throw new InvalidArgumentError(`matrix: expected ${rows}×${cols} = ${rows * cols} elements, got ${m.length}`);
+  if (m.length !== rows * cols)
+    throw new InvalidArgumentError(`matrix: expected ${rows}×${cols} = ${rows * cols} elements, got ${m.length}`);
   const out = new Float32Array(m.length);
   const B = 64; // blocked so both sides stay in cache for 4096×4096
   for (let r0 = 0; r0 < rows; r0 += B)

@@ -11,7 +11,14 @@ import { checkTensors, configFromDetected, DetectedArch, ExpectedTensor, NamingS
 import { SafetensorsFile } from './safetensors';
 import { timmTensors, detectTimm } from './timm';
 import { torchvisionTensors, detectTorchvision } from './torchvision';
-import { checkMetadataLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, reconcile, resolveGivenArch } from './types';
+import {
+  checkMetadataLabels,
+  LoadedWeights,
+  LoadWeightsOptions,
+  parseVggMetadata,
+  reconcile,
+  resolveGivenArch,
+} from './types';
 import { detectVggnet, vggnetTensors } from './vggnet';
 
 /** The naming scheme of a set of tensor names. */
@@ -20,18 +27,29 @@ export function detectScheme(names: string[]): NamingScheme {
   if (names.some((n) => n.startsWith('classifier.'))) return 'torchvision';
   if (names.some((n) => /^(conv\d+_\d+|fc\d+)\.(weight|bias)$/.test(n))) return 'vggnet';
   if (names.some((n) => n.startsWith('features.'))) return 'torchvision';
-  const some = names.slice(0, 5).map((n) => `'${n}'`).join(', ');
+  const some = names
+    .slice(0, 5)
+    .map((n) => `'${n}'`)
+    .join(', ');
   throw new FormatError(
     `unrecognised tensor names (${some}${names.length > 5 ? ', …' : ''}): expected torchvision (features.N.weight, classifier.N.weight), timm (features.N, pre_logits.fc1, head.fc) or vggnet (conv1_1.weight, fc6.weight) names`,
   );
 }
 
 export function detectArch(scheme: NamingScheme, shapes: Map<string, number[]>): DetectedArch {
-  return scheme === 'timm' ? detectTimm(shapes) : scheme === 'torchvision' ? detectTorchvision(shapes) : detectVggnet(shapes);
+  return scheme === 'timm'
+    ? detectTimm(shapes)
+    : scheme === 'torchvision'
+      ? detectTorchvision(shapes)
+      : detectVggnet(shapes);
 }
 
 export function expectedTensors(scheme: NamingScheme, config: VggConfig, batchNorm: boolean): ExpectedTensor[] {
-  return scheme === 'timm' ? timmTensors(config, batchNorm) : scheme === 'torchvision' ? torchvisionTensors(config, batchNorm) : vggnetTensors(config);
+  return scheme === 'timm'
+    ? timmTensors(config, batchNorm)
+    : scheme === 'torchvision'
+      ? torchvisionTensors(config, batchNorm)
+      : vggnetTensors(config);
 }
 
 /** Loads a safetensors weights file (see loadWeights, which reads the options). */
@@ -56,7 +74,8 @@ export async function loadSafetensorsWeights(file: string, options: LoadWeightsO
       if (!given && !meta.config) throw prefixError(file, e);
     }
     const fileBatchNorm = detected?.batchNorm ?? names.some((n) => n.endsWith('.running_mean'));
-    if (scheme === 'vggnet' && fileBatchNorm) throw new FormatError(`${file}: vggnet-named files hold folded weights; found batch norm tensors`);
+    if (scheme === 'vggnet' && fileBatchNorm)
+      throw new FormatError(`${file}: vggnet-named files hold folded weights; found batch norm tensors`);
     const found = meta.config ?? (detected ? configFromDetected(detected) : undefined);
     const config = reconcile(file, given, found, fileBatchNorm);
     checkMetadataLabels(file, meta.labels, config);
@@ -65,7 +84,14 @@ export async function loadSafetensorsWeights(file: string, options: LoadWeightsO
     checkTensors(shapes, expected, `${file} (${scheme} names, ${config.name})`);
 
     const weights = await readLayers(st, prefix, config, expected);
-    return { config, weights, source: scheme, labels: meta.labels, preprocess: meta.preprocess, batchNormFolded: fileBatchNorm };
+    return {
+      config,
+      weights,
+      source: scheme,
+      labels: meta.labels,
+      preprocess: meta.preprocess,
+      batchNormFolded: fileBatchNorm,
+    };
   } finally {
     await st.close();
   }
@@ -77,7 +103,12 @@ function prefixError(file: string, e: unknown): unknown {
 }
 
 /** Reads each layer's tensors into fresh f32 arrays (program order) and folds batch norm. */
-async function readLayers(st: SafetensorsFile, prefix: string, config: VggConfig, expected: ExpectedTensor[]): Promise<LayerWeights[]> {
+async function readLayers(
+  st: SafetensorsFile,
+  prefix: string,
+  config: VggConfig,
+  expected: ExpectedTensor[],
+): Promise<LayerWeights[]> {
   const shapes = weightShapes(config);
   const byLayer = shapes.map(() => new Map<string, ExpectedTensor>());
   for (const e of expected) if (!e.anyShape) byLayer[e.layer].set(e.role, e);
@@ -88,7 +119,12 @@ async function readLayers(st: SafetensorsFile, prefix: string, config: VggConfig
     const weight = await read('weight');
     const bias = await read('bias');
     if (t.has('bn.weight')) {
-      const [g, b, m, v] = [await read('bn.weight'), await read('bn.bias'), await read('bn.running_mean'), await read('bn.running_var')];
+      const [g, b, m, v] = [
+        await read('bn.weight'),
+        await read('bn.bias'),
+        await read('bn.running_mean'),
+        await read('bn.running_var'),
+      ];
       foldBatchNorm(weight, bias, { weight: g, bias: b, runningMean: m, runningVar: v });
     }
     out.push({ weight, bias });

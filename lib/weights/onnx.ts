@@ -29,7 +29,15 @@ import { BN_EPS, foldBatchNorm } from './batchnorm';
 import { configFromDetected, sameWeightsLayout } from './detect';
 import { transposeMatrix } from './keras';
 import { f16ToF32, bf16ToF32 } from './safetensors';
-import { checkMetadataLabels, LoadedWeights, LoadWeightsOptions, parseVggMetadata, readLoadWeightsOptions, reconcile, resolveGivenArch } from './types';
+import {
+  checkMetadataLabels,
+  LoadedWeights,
+  LoadWeightsOptions,
+  parseVggMetadata,
+  readLoadWeightsOptions,
+  reconcile,
+  resolveGivenArch,
+} from './types';
 
 type Long = { toNumber(): number };
 const num = (v: number | Long | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
@@ -52,7 +60,19 @@ const MIN_OPSET = 7;
 const MAX_OPSET = 21;
 
 /** ops that may compute the target shape of a Reshape off the main chain. */
-const SHAPE_OPS = new Set(['Shape', 'Gather', 'Unsqueeze', 'Squeeze', 'Concat', 'Constant', 'Cast', 'Slice', 'Mul', 'Div', 'ConstantOfShape']);
+const SHAPE_OPS = new Set([
+  'Shape',
+  'Gather',
+  'Unsqueeze',
+  'Squeeze',
+  'Concat',
+  'Constant',
+  'Cast',
+  'Slice',
+  'Mul',
+  'Div',
+  'ConstantOfShape',
+]);
 
 interface ConstTensor {
   name: string;
@@ -61,7 +81,18 @@ interface ConstTensor {
 }
 
 type Op =
-  | { t: 'conv'; node: string; K: number; C: number; R: number; pad: number; weight: Float32Array; bias: Float32Array; relu: boolean; bn: boolean }
+  | {
+      t: 'conv';
+      node: string;
+      K: number;
+      C: number;
+      R: number;
+      pad: number;
+      weight: Float32Array;
+      bias: Float32Array;
+      relu: boolean;
+      bn: boolean;
+    }
   | { t: 'fc'; node: string; K: number; C: number; weight: Float32Array; bias: Float32Array; relu: boolean }
   | { t: 'pool'; node: string }
   | { t: 'lrn'; node: string; size: number; alpha: number; beta: number; k: number }
@@ -105,9 +136,12 @@ class TensorReader {
     const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const loc = kv.location;
     if (!loc) throw new FormatError(`${this.file}: ${what}: external data without a location`);
-    if (!this.baseDir) throw new UnsupportedError(`${what}: external data ('${loc}') needs the model loaded from a file`);
+    if (!this.baseDir)
+      throw new UnsupportedError(`${what}: external data ('${loc}') needs the model loaded from a file`);
     if (path.isAbsolute(loc) || loc.split(/[\\/]/).includes('..'))
-      throw new FormatError(`${this.file}: ${what}: external data location '${loc}' must be a relative path inside the model's folder`);
+      throw new FormatError(
+        `${this.file}: ${what}: external data location '${loc}' must be a relative path inside the model's folder`,
+      );
     const offset = Number(kv.offset ?? 0);
     const full = path.join(this.baseDir, loc);
     let fd: number;
@@ -119,8 +153,16 @@ class TensorReader {
     try {
       const size = fs.fstatSync(fd).size;
       const length = kv.length !== undefined ? Number(kv.length) : size - offset;
-      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size)
-        throw new FormatError(`${this.file}: ${what}: external data range offset ${kv.offset} length ${kv.length} is outside '${loc}' (${size} bytes)`);
+      if (
+        !Number.isSafeInteger(offset) ||
+        !Number.isSafeInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset + length > size
+      )
+        throw new FormatError(
+          `${this.file}: ${what}: external data range offset ${kv.offset} length ${kv.length} is outside '${loc}' (${size} bytes)`,
+        );
       const buf = new Uint8Array(length);
       let done = 0;
       while (done < length) {
@@ -140,7 +182,9 @@ class TensorReader {
     const dt = t.dataType ?? 0;
     const raw = this.bytes(t, what);
     const bad = (found: number) =>
-      new FormatError(`${this.file}: ${what} ('${c.name}'): dims [${c.dims.join(',')}] need ${n} values, found ${found}`);
+      new FormatError(
+        `${this.file}: ${what} ('${c.name}'): dims [${c.dims.join(',')}] need ${n} values, found ${found}`,
+      );
     if (dt === DT.FLOAT) {
       if (raw) {
         if (raw.length !== n * 4) throw bad(raw.length / 4);
@@ -165,7 +209,9 @@ class TensorReader {
       }
       return dt === DT.FLOAT16 ? f16ToF32(bits) : bf16ToF32(bits);
     }
-    throw new UnsupportedError(`${what} ('${c.name}'): data type ${dtName(dt)}; weights must be FLOAT, FLOAT16 or BFLOAT16`);
+    throw new UnsupportedError(
+      `${what} ('${c.name}'): data type ${dtName(dt)}; weights must be FLOAT, FLOAT16 or BFLOAT16`,
+    );
   }
 
   i64(c: ConstTensor, what: string): number[] {
@@ -176,7 +222,9 @@ class TensorReader {
     if (raw) {
       const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       const size = t.dataType === DT.INT64 ? 8 : 4;
-      return Array.from({ length: raw.length / size }, (_, i) => (size === 8 ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true)));
+      return Array.from({ length: raw.length / size }, (_, i) =>
+        size === 8 ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true),
+      );
     }
     return t.dataType === DT.INT64 ? (t.int64Data ?? []).map(num) : (t.int32Data ?? []).slice();
   }
@@ -206,10 +254,14 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null
   for (const o of model.opsetImport ?? []) {
     const v = num(o.version);
     if ((o.domain ?? '') === '' || o.domain === 'ai.onnx')
-      if (v < MIN_OPSET || v > MAX_OPSET) throw new UnsupportedError(`${label}: ONNX opset ${v}; supported: ${MIN_OPSET}–${MAX_OPSET}`);
+      if (v < MIN_OPSET || v > MAX_OPSET)
+        throw new UnsupportedError(`${label}: ONNX opset ${v}; supported: ${MIN_OPSET}–${MAX_OPSET}`);
   }
   const reader = new TensorReader(label, file ? path.dirname(path.resolve(file)) : null);
-  const meta = parseVggMetadata(label, Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])));
+  const meta = parseVggMetadata(
+    label,
+    Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
+  );
   const { ops, inputDims, batchNorm } = walkGraph(graph, reader, label);
   const { config: found, lrn } = configFromOps(ops, inputDims, label);
   let foundCfg = found;
@@ -223,13 +275,25 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null
   const weights: LayerWeights[] = ops
     .filter((o): o is Extract<Op, { t: 'conv' | 'fc' }> => o.t === 'conv' || o.t === 'fc')
     .map((o) => ({ weight: o.weight, bias: o.bias }));
-  return { config, weights, source: 'onnx', labels: meta.labels, preprocess: meta.preprocess, batchNormFolded: batchNorm };
+  return {
+    config,
+    weights,
+    source: 'onnx',
+    labels: meta.labels,
+    preprocess: meta.preprocess,
+    batchNormFolded: batchNorm,
+  };
 }
 
-function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string): { ops: Op[]; inputDims: (number | null)[]; batchNorm: boolean } {
+function walkGraph(
+  graph: onnx.IGraphProto,
+  reader: TensorReader,
+  file: string,
+): { ops: Op[]; inputDims: (number | null)[]; batchNorm: boolean } {
   const nodes = graph.node ?? [];
   const consts = new Map<string, ConstTensor>();
-  for (const t of graph.initializer ?? []) consts.set(t.name ?? '', { name: t.name ?? '', dims: (t.dims ?? []).map(num), proto: t });
+  for (const t of graph.initializer ?? [])
+    consts.set(t.name ?? '', { name: t.name ?? '', dims: (t.dims ?? []).map(num), proto: t });
   for (const n of nodes)
     if (n.opType === 'Constant') {
       const v = attr(n, 'value')?.t;
@@ -237,27 +301,38 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
     }
   const consumers = new Map<string, onnx.INodeProto[]>();
   for (const n of nodes) {
-    if (n.domain && n.domain !== 'ai.onnx') throw new UnsupportedError(`${nodeLabel(n)}: operator domain '${n.domain}' (only the default ONNX domain)`);
+    if (n.domain && n.domain !== 'ai.onnx')
+      throw new UnsupportedError(`${nodeLabel(n)}: operator domain '${n.domain}' (only the default ONNX domain)`);
     for (const i of n.input ?? []) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   }
   const inputs = (graph.input ?? []).filter((i) => !consts.has(i.name ?? ''));
   if (inputs.length !== 1)
-    throw new UnsupportedError(`${file}: the graph has ${inputs.length} inputs (${inputs.map((i) => `'${i.name}'`).join(', ')}); expected one image input`);
+    throw new UnsupportedError(
+      `${file}: the graph has ${inputs.length} inputs (${inputs.map((i) => `'${i.name}'`).join(', ')}); expected one image input`,
+    );
   const outputs = graph.output ?? [];
   if (outputs.length !== 1)
-    throw new UnsupportedError(`${file}: the graph has ${outputs.length} outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}); expected one`);
+    throw new UnsupportedError(
+      `${file}: the graph has ${outputs.length} outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}); expected one`,
+    );
   const outName = outputs[0].name ?? '';
-  const inputDims = (inputs[0].type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimValue != null && !d.dimParam ? num(d.dimValue) : null));
+  const inputDims = (inputs[0].type?.tensorType?.shape?.dim ?? []).map((d) =>
+    d.dimValue != null && !d.dimParam ? num(d.dimValue) : null,
+  );
 
   const constOf = (n: onnx.INodeProto, idx: number, what: string): ConstTensor => {
     const name = n.input?.[idx] ?? '';
     const c = consts.get(name);
-    if (!c) throw new UnsupportedError(`${nodeLabel(n)}: ${what} '${name}' is not an initializer or Constant (computed weights are not supported)`);
+    if (!c)
+      throw new UnsupportedError(
+        `${nodeLabel(n)}: ${what} '${name}' is not an initializer or Constant (computed weights are not supported)`,
+      );
     return c;
   };
   const unused = (n: onnx.INodeProto, from: number) => {
     for (const o of (n.output ?? []).slice(from))
-      if (o && ((consumers.get(o)?.length ?? 0) > 0 || o === outName)) throw new UnsupportedError(`${nodeLabel(n)}: its output '${o}' is used; only the first output may be`);
+      if (o && ((consumers.get(o)?.length ?? 0) > 0 || o === outName))
+        throw new UnsupportedError(`${nodeLabel(n)}: its output '${o}' is used; only the first output may be`);
   };
 
   const ops: Op[] = [];
@@ -277,17 +352,25 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
       throw new FormatError(`${file}: value '${cur}' feeds no node and is not the graph output '${outName}'`);
     }
     if (next.length > 1)
-      throw new UnsupportedError(`${file}: value '${cur}' feeds ${next.length} nodes (${next.map(nodeLabel).join(', ')}); only a chain of layers is supported`);
-    if (ops[ops.length - 1]?.t === 'softmax') throw new UnsupportedError(`${nodeLabel(next[0])}: nodes after Softmax are not supported`);
+      throw new UnsupportedError(
+        `${file}: value '${cur}' feeds ${next.length} nodes (${next.map(nodeLabel).join(', ')}); only a chain of layers is supported`,
+      );
+    if (ops[ops.length - 1]?.t === 'softmax')
+      throw new UnsupportedError(`${nodeLabel(next[0])}: nodes after Softmax are not supported`);
     const n = next[0];
     visited.add(n);
     const op = n.opType ?? '';
     if (n.input?.[0] !== cur && op !== 'Add')
-      throw new UnsupportedError(`${nodeLabel(n)}: takes the layer chain '${cur}' as input ${n.input?.indexOf(cur)}, expected as its first input`);
+      throw new UnsupportedError(
+        `${nodeLabel(n)}: takes the layer chain '${cur}' as input ${n.input?.indexOf(cur)}, expected as its first input`,
+      );
     switch (op) {
       case 'Conv': {
         const wc = constOf(n, 1, 'weight');
-        if (wc.dims.length !== 4) throw new UnsupportedError(`${nodeLabel(n)}: weight dims [${wc.dims.join(',')}]: only 2-D convolutions (K,C,R,S)`);
+        if (wc.dims.length !== 4)
+          throw new UnsupportedError(
+            `${nodeLabel(n)}: weight dims [${wc.dims.join(',')}]: only 2-D convolutions (K,C,R,S)`,
+          );
         const [K, C, R, S] = wc.dims;
         const ks = attrInts(n, 'kernel_shape') ?? [R, S];
         const strides = attrInts(n, 'strides') ?? [1, 1];
@@ -298,20 +381,42 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
         if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') pads = Array(4).fill((R - 1) / 2);
         else if (autoPad === 'VALID') pads = [0, 0, 0, 0];
         const desc = `kernel ${ks.join('×')} strides [${strides}] pads [${pads}] dilations [${dil}] group ${group}`;
-        if (R !== S || ks[0] !== R || ks[1] !== S || strides.some((s) => s !== 1) || dil.some((d) => d !== 1) || group !== 1 || pads.some((p) => p !== pads[0]))
-          throw new UnsupportedError(`${nodeLabel(n)}: ${desc}; vggnet convs are square, stride 1, dilation 1, group 1, equal pads`);
+        if (
+          R !== S ||
+          ks[0] !== R ||
+          ks[1] !== S ||
+          strides.some((s) => s !== 1) ||
+          dil.some((d) => d !== 1) ||
+          group !== 1 ||
+          pads.some((p) => p !== pads[0])
+        )
+          throw new UnsupportedError(
+            `${nodeLabel(n)}: ${desc}; vggnet convs are square, stride 1, dilation 1, group 1, equal pads`,
+          );
         const weight = reader.f32(wc, `${nodeLabel(n)} weight`);
         const bias = n.input?.[2] ? reader.f32(constOf(n, 2, 'bias'), `${nodeLabel(n)} bias`) : new Float32Array(K);
-        if (bias.length !== K) throw new FormatError(`${file}: ${nodeLabel(n)}: bias has ${bias.length} values for ${K} output channels`);
+        if (bias.length !== K)
+          throw new FormatError(`${file}: ${nodeLabel(n)}: bias has ${bias.length} values for ${K} output channels`);
         ops.push({ t: 'conv', node: nodeLabel(n), K, C, R, pad: pads[0], weight, bias, relu: false, bn: false });
         break;
       }
       case 'BatchNormalization': {
         const p = lastLayer(n, 'BatchNormalization must follow a Conv directly');
-        if (p.t !== 'conv' || p.bn) throw new UnsupportedError(`${nodeLabel(n)}: BatchNormalization must follow a Conv directly`);
-        const [g, b, m, v] = [1, 2, 3, 4].map((i) => reader.f32(constOf(n, i, ['scale', 'B', 'mean', 'var'][i - 1]), `${nodeLabel(n)} input ${i}`));
-        for (const x of [g, b, m, v]) if (x.length !== p.K) throw new FormatError(`${file}: ${nodeLabel(n)}: parameters of ${x.length} channels, the conv has ${p.K}`);
-        foldBatchNorm(p.weight, p.bias, { weight: g, bias: b, runningMean: m, runningVar: v, eps: attrFloat(n, 'epsilon', BN_EPS) });
+        if (p.t !== 'conv' || p.bn)
+          throw new UnsupportedError(`${nodeLabel(n)}: BatchNormalization must follow a Conv directly`);
+        const [g, b, m, v] = [1, 2, 3, 4].map((i) =>
+          reader.f32(constOf(n, i, ['scale', 'B', 'mean', 'var'][i - 1]), `${nodeLabel(n)} input ${i}`),
+        );
+        for (const x of [g, b, m, v])
+          if (x.length !== p.K)
+            throw new FormatError(`${file}: ${nodeLabel(n)}: parameters of ${x.length} channels, the conv has ${p.K}`);
+        foldBatchNorm(p.weight, p.bias, {
+          weight: g,
+          bias: b,
+          runningMean: m,
+          runningVar: v,
+          eps: attrFloat(n, 'epsilon', BN_EPS),
+        });
         p.bn = true;
         batchNorm = true;
         unused(n, 1);
@@ -326,8 +431,16 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
         const pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
         const dil = attrInts(n, 'dilations') ?? [1, 1];
         const autoPad = attrString(n, 'auto_pad', 'NOTSET');
-        if (ks.join() !== '2,2' || strides.join() !== '2,2' || pads.some((p) => p !== 0) || dil.some((d) => d !== 1) || (autoPad !== 'NOTSET' && autoPad !== 'VALID'))
-          throw new UnsupportedError(`${nodeLabel(n)}: kernel [${ks}] strides [${strides}] pads [${pads}] auto_pad ${autoPad}; vggnet pools are 2×2 stride 2 without padding`);
+        if (
+          ks.join() !== '2,2' ||
+          strides.join() !== '2,2' ||
+          pads.some((p) => p !== 0) ||
+          dil.some((d) => d !== 1) ||
+          (autoPad !== 'NOTSET' && autoPad !== 'VALID')
+        )
+          throw new UnsupportedError(
+            `${nodeLabel(n)}: kernel [${ks}] strides [${strides}] pads [${pads}] auto_pad ${autoPad}; vggnet pools are 2×2 stride 2 without padding`,
+          );
         unused(n, 1);
         ops.push({ t: 'pool', node: nodeLabel(n) });
         break;
@@ -335,11 +448,21 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
       case 'LRN': {
         const size = attrInt(n, 'size', 0);
         if (size < 1) throw new FormatError(`${file}: ${nodeLabel(n)}: missing 'size'`);
-        ops.push({ t: 'lrn', node: nodeLabel(n), size, alpha: attrFloat(n, 'alpha', 1e-4) / size, beta: attrFloat(n, 'beta', 0.75), k: attrFloat(n, 'bias', 1) });
+        ops.push({
+          t: 'lrn',
+          node: nodeLabel(n),
+          size,
+          alpha: attrFloat(n, 'alpha', 1e-4) / size,
+          beta: attrFloat(n, 'beta', 0.75),
+          k: attrFloat(n, 'bias', 1),
+        });
         break;
       }
       case 'Flatten':
-        if (attrInt(n, 'axis', 1) !== 1) throw new UnsupportedError(`${nodeLabel(n)}: axis ${attrInt(n, 'axis', 1)}; expected 1 (keep the batch dimension)`);
+        if (attrInt(n, 'axis', 1) !== 1)
+          throw new UnsupportedError(
+            `${nodeLabel(n)}: axis ${attrInt(n, 'axis', 1)}; expected 1 (keep the batch dimension)`,
+          );
         ops.push({ t: 'flatten', node: nodeLabel(n) });
         break;
       case 'Reshape': {
@@ -348,7 +471,9 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
         if (sc) {
           const s = reader.i64(sc, `${nodeLabel(n)} shape`);
           if (s.length !== 2 || !(s[0] === 0 || s[0] === -1 || s[0] >= 1) || !(s[1] === -1 || s[1] >= 1))
-            throw new UnsupportedError(`${nodeLabel(n)}: target shape [${s}]; only flattening to [N, features] is supported`);
+            throw new UnsupportedError(
+              `${nodeLabel(n)}: target shape [${s}]; only flattening to [N, features] is supported`,
+            );
         }
         ops.push({ t: 'flatten', node: nodeLabel(n) });
         break;
@@ -381,9 +506,18 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
       }
       case 'MatMul': {
         const bc = constOf(n, 1, 'B (weight)');
-        if (bc.dims.length !== 2) throw new UnsupportedError(`${nodeLabel(n)}: B dims [${bc.dims}]; expected a 2-D [in, out] matrix`);
+        if (bc.dims.length !== 2)
+          throw new UnsupportedError(`${nodeLabel(n)}: B dims [${bc.dims}]; expected a 2-D [in, out] matrix`);
         const [C, K] = bc.dims;
-        ops.push({ t: 'fc', node: nodeLabel(n), K, C, weight: transposeMatrix(reader.f32(bc, `${nodeLabel(n)} B`), C, K), bias: new Float32Array(K), relu: false });
+        ops.push({
+          t: 'fc',
+          node: nodeLabel(n),
+          K,
+          C,
+          weight: transposeMatrix(reader.f32(bc, `${nodeLabel(n)} B`), C, K),
+          bias: new Float32Array(K),
+          relu: false,
+        });
         break;
       }
       case 'Add': {
@@ -392,9 +526,17 @@ function walkGraph(graph: onnx.IGraphProto, reader: TensorReader, file: string):
         const other = n.input?.[0] === cur ? 1 : 0;
         const c = consts.get(n.input?.[other] ?? '');
         if (!c) throw new UnsupportedError(`${nodeLabel(n)}: adds a computed value; only a constant bias is supported`);
-        const okDims = p.t === 'fc' ? [[p.K], [1, p.K]] : [[p.K, 1, 1], [1, p.K, 1, 1]];
+        const okDims =
+          p.t === 'fc'
+            ? [[p.K], [1, p.K]]
+            : [
+                [p.K, 1, 1],
+                [1, p.K, 1, 1],
+              ];
         if (!okDims.some((d) => d.join() === c.dims.join()))
-          throw new UnsupportedError(`${nodeLabel(n)}: bias dims [${c.dims}]; expected ${okDims.map((d) => `[${d}]`).join(' or ')}`);
+          throw new UnsupportedError(
+            `${nodeLabel(n)}: bias dims [${c.dims}]; expected ${okDims.map((d) => `[${d}]`).join(' or ')}`,
+          );
         const b = reader.f32(c, `${nodeLabel(n)} bias`);
         for (let i = 0; i < p.K; i++) p.bias[i] += b[i];
         break;
@@ -433,15 +575,19 @@ function configFromOps(ops: Op[], inputDims: (number | null)[], file: string): {
   for (const o of ops.slice(0, lastPool + 1)) {
     if (o.t === 'conv') {
       if (!((o.R === 3 && o.pad === 1) || (o.R === 1 && o.pad === 0)))
-        throw new UnsupportedError(`${o.node}: kernel ${o.R}×${o.R} pad ${o.pad} in the features; vggnet convs are 3×3 pad 1 or 1×1 pad 0`);
+        throw new UnsupportedError(
+          `${o.node}: kernel ${o.R}×${o.R} pad ${o.pad} in the features; vggnet convs are 3×3 pad 1 or 1×1 pad 0`,
+        );
       if (!o.relu) throw new UnsupportedError(`${o.node}: a feature conv without Relu`);
       if (convs === 0) inChannels = o.C;
-      else if (o.C !== c) throw new FormatError(`${file}: ${o.node}: weight has ${o.C} input channels, the previous layer gives ${c}`);
+      else if (o.C !== c)
+        throw new FormatError(`${file}: ${o.node}: weight has ${o.C} input channels, the previous layer gives ${c}`);
       c = o.K;
       convs++;
       stages[stages.length - 1].push({ channels: o.K, kernel: o.R as 1 | 3 });
     } else if (o.t === 'pool') {
-      if (stages[stages.length - 1].length === 0) throw new UnsupportedError(`${o.node}: a stage without convs (MaxPool must follow a conv)`);
+      if (stages[stages.length - 1].length === 0)
+        throw new UnsupportedError(`${o.node}: a stage without convs (MaxPool must follow a conv)`);
       stages.push([]);
     } else if (o.t === 'lrn') {
       if (convs !== 1 || stages.length !== 1 || stages[0].length !== 1 || lrn)
@@ -480,10 +626,13 @@ function configFromOps(ops: Op[], inputDims: (number | null)[], file: string): {
       if (first) {
         if (!flat) throw new UnsupportedError(`${o.node}: the first FC layer needs a Flatten/Reshape before it`);
         const p = Math.round(Math.sqrt(o.C / c));
-        if (p * p * c !== o.C) throw new FormatError(`${file}: ${o.node}: FC6 has ${o.C} inputs, not C·p·p for the last conv's C = ${c}`);
+        if (p * p * c !== o.C)
+          throw new FormatError(`${file}: ${o.node}: FC6 has ${o.C} inputs, not C·p·p for the last conv's C = ${c}`);
         pool5 = p;
       } else if (o.C !== widths[widths.length - 1])
-        throw new FormatError(`${file}: ${o.node}: ${o.C} inputs, the previous FC layer gives ${widths[widths.length - 1]}`);
+        throw new FormatError(
+          `${file}: ${o.node}: ${o.C} inputs, the previous FC layer gives ${widths[widths.length - 1]}`,
+        );
     } else {
       if (flat) throw new UnsupportedError(`${o.node}: a Conv after Flatten`);
       if (o.pad !== 0) throw new UnsupportedError(`${o.node}: FC-as-conv with pad ${o.pad}; expected 0`);
@@ -491,7 +640,9 @@ function configFromOps(ops: Op[], inputDims: (number | null)[], file: string): {
         if (o.C !== c) throw new FormatError(`${file}: ${o.node}: ${o.C} input channels, the last conv gives ${c}`);
         pool5 = o.R;
       } else if (o.R !== 1 || o.C !== widths[widths.length - 1])
-        throw new UnsupportedError(`${o.node}: kernel ${o.R}×${o.R} with ${o.C} inputs after FC6; expected a 1×1 conv over ${widths[widths.length - 1]} channels`);
+        throw new UnsupportedError(
+          `${o.node}: kernel ${o.R}×${o.R} with ${o.C} inputs after FC6; expected a 1×1 conv over ${widths[widths.length - 1]} channels`,
+        );
     }
     widths.push(o.K);
     if (o === layers[layers.length - 1]) {
@@ -509,13 +660,18 @@ function configFromOps(ops: Op[], inputDims: (number | null)[], file: string): {
     batchNorm: false,
   });
   const [, ch, h, w] = inputDims;
-  if (ch != null && ch !== inChannels) throw new FormatError(`${file}: graph input has ${ch} channels, the first conv expects ${inChannels}`);
+  if (ch != null && ch !== inChannels)
+    throw new FormatError(`${file}: graph input has ${ch} channels, the first conv expects ${inChannels}`);
   if (flat && h != null && w != null && (h !== base.inputSize || w !== base.inputSize))
-    throw new FormatError(`${file}: graph input is ${h}×${w}, but FC6 needs pool5 ${pool5}×${pool5}, i.e. a ${base.inputSize}×${base.inputSize} input`);
+    throw new FormatError(
+      `${file}: graph input is ${h}×${w}, but FC6 needs pool5 ${pool5}×${pool5}, i.e. a ${base.inputSize}×${base.inputSize} input`,
+    );
   let config = base;
   if (lrn) {
     const isA = base.name === 'vgg11' && sameWeightsLayout(base, ARCHS.vgg11);
-    config = isA ? { ...ARCHS.vgg11_lrn, stages: ARCHS.vgg11_lrn.stages.map((s) => [...s]), fc: [...ARCHS.vgg11_lrn.fc] } : { ...base, lrn: true };
+    config = isA
+      ? { ...ARCHS.vgg11_lrn, stages: ARCHS.vgg11_lrn.stages.map((s) => [...s]), fc: [...ARCHS.vgg11_lrn.fc] }
+      : { ...base, lrn: true };
   }
   return { config, lrn };
 }

@@ -20,10 +20,21 @@ import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
 
 /** dtypes of the safetensors format and their sizes in bytes. */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = Object.freeze({
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 });
 
 /** dtypes read as f32 weights (f16 and bf16 are widened exactly). */
@@ -70,36 +81,54 @@ function nonNegInt(v: unknown): v is number {
  *   unknown dtype, negative/non-integer numbers, shape × dtype size ≠ end − begin, overlapping ranges,
  *   ranges past the end of the file (truncated file)
  */
-export function parseSafetensorsHeader(json: string, dataOffset: number, fileSize: number, file = '<buffer>'): SafetensorsHeader {
+export function parseSafetensorsHeader(
+  json: string,
+  dataOffset: number,
+  fileSize: number,
+  file = '<buffer>',
+): SafetensorsHeader {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
   } catch (e) {
     throw new FormatError(`${file}: safetensors header is not valid JSON (${(e as Error).message})`);
   }
-  if (!isObject(raw)) throw new FormatError(`${file}: safetensors header: expected a JSON object, got ${Array.isArray(raw) ? 'an array' : typeof raw}`);
+  if (!isObject(raw))
+    throw new FormatError(
+      `${file}: safetensors header: expected a JSON object, got ${Array.isArray(raw) ? 'an array' : typeof raw}`,
+    );
   const dataBytes = fileSize - dataOffset;
   const tensors = new Map<string, SafetensorsEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(raw)) {
     if (name === '__metadata__') {
-      if (!isObject(v)) throw new FormatError(`${file}: __metadata__: expected an object of strings, got ${JSON.stringify(v)}`);
+      if (!isObject(v))
+        throw new FormatError(`${file}: __metadata__: expected an object of strings, got ${JSON.stringify(v)}`);
       for (const [k, s] of Object.entries(v))
-        if (typeof s !== 'string') throw new FormatError(`${file}: __metadata__["${k}"]: expected a string, got ${JSON.stringify(s)}`);
+        if (typeof s !== 'string')
+          throw new FormatError(`${file}: __metadata__["${k}"]: expected a string, got ${JSON.stringify(s)}`);
       metadata = v as Record<string, string>;
       continue;
     }
     const where = `${file}: tensor '${name}'`;
-    if (!isObject(v)) throw new FormatError(`${where}: expected an object {dtype, shape, data_offsets}, got ${JSON.stringify(v)}`);
+    if (!isObject(v))
+      throw new FormatError(`${where}: expected an object {dtype, shape, data_offsets}, got ${JSON.stringify(v)}`);
     const { dtype, shape, data_offsets: offsets } = v;
-    if (typeof dtype !== 'string') throw new FormatError(`${where}: dtype: expected a string, got ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string')
+      throw new FormatError(`${where}: dtype: expected a string, got ${JSON.stringify(dtype)}`);
     const size = SAFETENSORS_DTYPE_BYTES[dtype];
     if (size === undefined)
-      throw new FormatError(`${where}: unknown dtype '${dtype}' (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`);
+      throw new FormatError(
+        `${where}: unknown dtype '${dtype}' (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`,
+      );
     if (!Array.isArray(shape) || !shape.every(nonNegInt))
-      throw new FormatError(`${where}: shape: expected an array of non-negative integers, got ${JSON.stringify(shape)}`);
+      throw new FormatError(
+        `${where}: shape: expected an array of non-negative integers, got ${JSON.stringify(shape)}`,
+      );
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(nonNegInt))
-      throw new FormatError(`${where}: data_offsets: expected [begin, end], non-negative integers, got ${JSON.stringify(offsets)}`);
+      throw new FormatError(
+        `${where}: data_offsets: expected [begin, end], non-negative integers, got ${JSON.stringify(offsets)}`,
+      );
     const [begin, end] = offsets as number[];
     if (end < begin) throw new FormatError(`${where}: data_offsets: end ${end} is before begin ${begin}`);
     const length = (shape as number[]).reduce((a, b) => a * b, 1);
@@ -128,7 +157,9 @@ async function readRange(fh: fs.promises.FileHandle, dest: Uint8Array, position:
   while (done < dest.length) {
     const { bytesRead } = await fh.read(dest, done, dest.length - done, position + done);
     if (bytesRead === 0)
-      throw new FormatError(`${what}: file ended after ${done} of ${dest.length} bytes at offset ${position} (truncated)`);
+      throw new FormatError(
+        `${what}: file ended after ${done} of ${dest.length} bytes at offset ${position} (truncated)`,
+      );
     done += bytesRead;
   }
 }
@@ -276,14 +307,21 @@ export class SafetensorsFile {
     const fh = await fs.promises.open(file, 'r');
     try {
       const { size } = await fh.stat();
-      if (size < 8) throw new FormatError(`${file}: ${size} bytes is too short for a safetensors file (8-byte header length first)`);
+      if (size < 8)
+        throw new FormatError(
+          `${file}: ${size} bytes is too short for a safetensors file (8-byte header length first)`,
+        );
       const head = new Uint8Array(8);
       await readFully(fh, head, 0, file);
       const n = new DataView(head.buffer).getBigUint64(0, true);
       if (n > BigInt(MAX_HEADER_BYTES))
-        throw new FormatError(`${file}: safetensors header length ${n} bytes exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file, or damaged)`);
+        throw new FormatError(
+          `${file}: safetensors header length ${n} bytes exceeds the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file, or damaged)`,
+        );
       if (n > BigInt(size - 8))
-        throw new FormatError(`${file}: safetensors header length ${n} bytes is past the end of the file (${size} bytes): truncated or not safetensors`);
+        throw new FormatError(
+          `${file}: safetensors header length ${n} bytes is past the end of the file (${size} bytes): truncated or not safetensors`,
+        );
       const json = new Uint8Array(Number(n));
       await readFully(fh, json, 8, `${file}: header`);
       let text: string;
@@ -326,7 +364,9 @@ export class SafetensorsFile {
         `${this.file}: tensor '${name}' has dtype ${t.dtype}; weights must be F32, F16 or BF16 (convert the file, e.g. to F32)`,
       );
     if (dest && dest.length !== t.length)
-      throw new InvalidArgumentError(`dest for '${name}': expected a Float32Array of ${t.length} elements, got ${dest.length}`);
+      throw new InvalidArgumentError(
+        `dest for '${name}': expected a Float32Array of ${t.length} elements, got ${dest.length}`,
+      );
     const out = dest ?? new Float32Array(t.length);
     const what = `${this.file}: tensor '${name}'`;
     const pos = this.header.dataOffset + t.begin;
@@ -370,7 +410,11 @@ export interface TensorToWrite {
  * tensor (no copy of the whole file in memory).
  * @throws InvalidArgumentError when a tensor's data length does not match its shape or its type its dtype
  */
-export function writeSafetensors(file: string, tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): void {
+export function writeSafetensors(
+  file: string,
+  tensors: Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): void {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
   const payloads: Uint8Array[] = [];
@@ -379,15 +423,21 @@ export function writeSafetensors(file: string, tensors: Record<string, TensorToW
     if (name === '__metadata__') throw new InvalidArgumentError(`tensors: '__metadata__' is reserved`);
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== n)
-      throw new InvalidArgumentError(`tensors['${name}'].data: expected ${n} elements for shape [${t.shape.join(',')}], got ${t.data.length}`);
+      throw new InvalidArgumentError(
+        `tensors['${name}'].data: expected ${n} elements for shape [${t.shape.join(',')}], got ${t.data.length}`,
+      );
     let bytes: Uint8Array;
     if (t.dtype === 'F32') {
-      if (!(t.data instanceof Float32Array)) throw new InvalidArgumentError(`tensors['${name}'].data: F32 needs a Float32Array`);
+      if (!(t.data instanceof Float32Array))
+        throw new InvalidArgumentError(`tensors['${name}'].data: F32 needs a Float32Array`);
       bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     } else if (t.dtype === 'F16' || t.dtype === 'BF16') {
       const bits = t.data instanceof Uint16Array ? t.data : t.dtype === 'F16' ? f32ToF16(t.data) : f32ToBf16(t.data);
       bytes = new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength);
-    } else throw new InvalidArgumentError(`tensors['${name}'].dtype: expected 'F32' | 'F16' | 'BF16', got '${String(t.dtype)}'`);
+    } else
+      throw new InvalidArgumentError(
+        `tensors['${name}'].dtype: expected 'F32' | 'F16' | 'BF16', got '${String(t.dtype)}'`,
+      );
     if (!LITTLE_ENDIAN) {
       bytes = bytes.slice();
       swapBytes(bytes, t.dtype === 'F32' ? 4 : 2);

@@ -15,7 +15,9 @@ const HEAD = ['pre_logits.fc1', 'pre_logits.fc2', 'head.fc'];
 /** Every tensor of a timm-named file for `config`, in program order. */
 export function timmTensors(config: VggConfig, batchNorm: boolean): ExpectedTensor[] {
   if (config.fc.length !== 2)
-    throw new FormatError(`timm names: timm's VGG head has 2 hidden FC layers (pre_logits.fc1, fc2); ${config.name} has ${config.fc.length}`);
+    throw new FormatError(
+      `timm names: timm's VGG head has 2 hidden FC layers (pre_logits.fc1, fc2); ${config.name} has ${config.fc.length}`,
+    );
   const shapes = weightShapes(config);
   const nConv = shapes.length - 3;
   const head = shapes.slice(nConv).flatMap((s, j) => {
@@ -34,9 +36,13 @@ export function detectTimm(shapes: Map<string, number[]>): DetectedArch {
     return s;
   });
   if (w[0].length !== 4 || w[0][2] !== w[0][3])
-    throw new FormatError(`tensor 'pre_logits.fc1.weight': expected a square conv kernel [out, C, p, p], found [${w[0].join(',')}]`);
+    throw new FormatError(
+      `tensor 'pre_logits.fc1.weight': expected a square conv kernel [out, C, p, p], found [${w[0].join(',')}]`,
+    );
   const C = lastChannels(f.stages);
   if (w[0][1] !== C)
-    throw new FormatError(`tensor 'pre_logits.fc1.weight': expected ${C} input channels (the last conv's), found shape [${w[0].join(',')}]`);
+    throw new FormatError(
+      `tensor 'pre_logits.fc1.weight': expected ${C} input channels (the last conv's), found shape [${w[0].join(',')}]`,
+    );
   return { scheme: 'timm', ...f, fc: [w[0][0], w[1][0]], numClasses: w[2][0], pool5: w[0][2] };
 }

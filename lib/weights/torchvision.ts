@@ -11,7 +11,15 @@
  */
 import { FormatError } from '../errors';
 import { VggConfig, weightShapes } from '../topology';
-import { DetectedArch, detectFeatures, ExpectedTensor, featureTensors, lastChannels, layerTensors, pool5FromFanIn } from './detect';
+import {
+  DetectedArch,
+  detectFeatures,
+  ExpectedTensor,
+  featureTensors,
+  lastChannels,
+  layerTensors,
+  pool5FromFanIn,
+} from './detect';
 
 /** Every tensor of a torchvision-named file for `config`, in program order. */
 export function torchvisionTensors(config: VggConfig, batchNorm: boolean): ExpectedTensor[] {
@@ -19,7 +27,14 @@ export function torchvisionTensors(config: VggConfig, batchNorm: boolean): Expec
   const nConv = shapes.length - config.fc.length - 1;
   const head = shapes.slice(nConv).flatMap((s, j) => {
     const [K, C, R, S] = s.weight;
-    return layerTensors(nConv + j, s.name, `classifier.${3 * j}.weight`, [K, C * R * S], `classifier.${3 * j}.bias`, null);
+    return layerTensors(
+      nConv + j,
+      s.name,
+      `classifier.${3 * j}.weight`,
+      [K, C * R * S],
+      `classifier.${3 * j}.bias`,
+      null,
+    );
   });
   return [...featureTensors(config, batchNorm), ...head];
 }
@@ -38,11 +53,16 @@ export function detectTorchvision(shapes: Map<string, number[]>): DetectedArch {
   fcs.forEach((idx, j) => {
     const name = `classifier.${idx}.weight`;
     if (idx > 3 * j && !shapes.has(`classifier.${3 * j}.weight`))
-      throw new FormatError(`missing tensor 'classifier.${3 * j}.weight' (FC${6 + j}): the next FC weight found is '${name}'`);
+      throw new FormatError(
+        `missing tensor 'classifier.${3 * j}.weight' (FC${6 + j}): the next FC weight found is '${name}'`,
+      );
     if (idx !== 3 * j)
-      throw new FormatError(`tensor '${name}': expected the FC layers at classifier.0, .3, .6, …; found classifier.${idx} as FC ${j + 6}`);
+      throw new FormatError(
+        `tensor '${name}': expected the FC layers at classifier.0, .3, .6, …; found classifier.${idx} as FC ${j + 6}`,
+      );
     const s = shapes.get(name)!;
-    if (s.length !== 2) throw new FormatError(`tensor '${name}': expected a 2-D Linear weight [out, in], found shape [${s.join(',')}]`);
+    if (s.length !== 2)
+      throw new FormatError(`tensor '${name}': expected a 2-D Linear weight [out, in], found shape [${s.join(',')}]`);
     outs.push(s[0]);
   });
   const fc6 = shapes.get('classifier.0.weight')!;

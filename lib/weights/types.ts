@@ -50,7 +50,9 @@ export function resolveGivenArch(arch: string | VggConfig | undefined): GivenArc
     return { config: { ...base, name: `${base.name}_bn` }, batchNorm: true };
   }
   if (typeof arch !== 'string' && (typeof arch !== 'object' || arch === null))
-    throw new InvalidArgumentError(`options.arch: expected an architecture name or a VggConfig, got ${describeValue(arch)}`);
+    throw new InvalidArgumentError(
+      `options.arch: expected an architecture name or a VggConfig, got ${describeValue(arch)}`,
+    );
   return { config: resolveConfig(arch) };
 }
 
@@ -58,9 +60,16 @@ export function resolveGivenArch(arch: string | VggConfig | undefined): GivenArc
  * The config to load with: `given` when compatible with what the file holds (`found`), else FormatError
  * stating both. A '_bn' name is appended when the file has batch norm.
  */
-export function reconcile(file: string, given: GivenArch | undefined, found: VggConfig | undefined, fileBatchNorm: boolean): VggConfig {
+export function reconcile(
+  file: string,
+  given: GivenArch | undefined,
+  found: VggConfig | undefined,
+  fileBatchNorm: boolean,
+): VggConfig {
   if (given?.batchNorm && !fileBatchNorm)
-    throw new FormatError(`${file}: arch '${given.config.name}' needs batch norm layers, the file has none (load it as '${given.config.name.replace(/_bn$/i, '')}')`);
+    throw new FormatError(
+      `${file}: arch '${given.config.name}' needs batch norm layers, the file has none (load it as '${given.config.name.replace(/_bn$/i, '')}')`,
+    );
   let config = given?.config ?? found;
   if (!config) throw new FormatError(`${file}: could not determine the architecture`);
   if (given && found && !sameWeightsLayout(given.config, found))
@@ -72,7 +81,10 @@ export function reconcile(file: string, given: GivenArch | undefined, found: Vgg
 }
 
 /** Parses the "vggnet.*" metadata keys (safetensors __metadata__, ONNX metadata_props). */
-export function parseVggMetadata(file: string, meta: Record<string, string>): { config?: VggConfig; labels?: string[]; preprocess?: unknown } {
+export function parseVggMetadata(
+  file: string,
+  meta: Record<string, string>,
+): { config?: VggConfig; labels?: string[]; preprocess?: unknown } {
   const json = (key: string): unknown => {
     try {
       return JSON.parse(meta[key]);
@@ -83,7 +95,8 @@ export function parseVggMetadata(file: string, meta: Record<string, string>): { 
   const out: { config?: VggConfig; labels?: string[]; preprocess?: unknown } = {};
   if (meta['vggnet.config'] !== undefined) {
     const c = json('vggnet.config');
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) throw new FormatError(`${file}: metadata "vggnet.config": expected a VggConfig object`);
+    if (typeof c !== 'object' || c === null || Array.isArray(c))
+      throw new FormatError(`${file}: metadata "vggnet.config": expected a VggConfig object`);
     try {
       out.config = resolveConfig(c as VggConfig);
     } catch (e) {
@@ -92,7 +105,8 @@ export function parseVggMetadata(file: string, meta: Record<string, string>): { 
   }
   if (meta['vggnet.labels'] !== undefined) {
     const l = json('vggnet.labels');
-    if (!Array.isArray(l) || !l.every((s) => typeof s === 'string')) throw new FormatError(`${file}: metadata "vggnet.labels": expected a JSON array of strings`);
+    if (!Array.isArray(l) || !l.every((s) => typeof s === 'string'))
+      throw new FormatError(`${file}: metadata "vggnet.labels": expected a JSON array of strings`);
     out.labels = l;
   }
   if (meta['vggnet.preprocess'] !== undefined) out.preprocess = json('vggnet.preprocess');
@@ -105,5 +119,7 @@ export function parseVggMetadata(file: string, meta: Record<string, string>): { 
  */
 export function checkMetadataLabels(file: string, labels: string[] | undefined, config: VggConfig): void {
   if (labels && labels.length !== config.numClasses)
-    throw new FormatError(`${file}: metadata "vggnet.labels" has ${labels.length} names, the model has ${config.numClasses} classes`);
+    throw new FormatError(
+      `${file}: metadata "vggnet.labels" has ${labels.length} names, the model has ${config.numClasses} classes`,
+    );
 }

@@ -20,7 +20,9 @@ export const META_PREPROCESS = 'vggnet.preprocess';
 
 /** Every tensor of a vggnet-named file for `config`, in program order. */
 export function vggnetTensors(config: VggConfig): ExpectedTensor[] {
-  return weightShapes(config).flatMap((s, l) => layerTensors(l, s.name, `${s.name}.weight`, s.weight, `${s.name}.bias`, null));
+  return weightShapes(config).flatMap((s, l) =>
+    layerTensors(l, s.name, `${s.name}.weight`, s.weight, `${s.name}.bias`, null),
+  );
 }
 
 /** Architecture from vggnet names and shapes (used when a file lacks "vggnet.config"). */
@@ -48,8 +50,12 @@ export function detectVggnet(shapes: Map<string, number[]>): DetectedArch {
   }
   if (!fcs.length) throw new FormatError(`missing tensor 'fc6.weight'`);
   fcs.forEach((f, k) => {
-    if (f.j !== 6 + k) throw new FormatError(`tensor 'fc${f.j}.weight': FC layers must be numbered fc6, fc7, … without gaps`);
-    if (f.shape.length !== 4) throw new FormatError(`tensor 'fc${f.j}.weight': expected an OIHW kernel [K,C,R,S], found [${f.shape.join(',')}]`);
+    if (f.j !== 6 + k)
+      throw new FormatError(`tensor 'fc${f.j}.weight': FC layers must be numbered fc6, fc7, … without gaps`);
+    if (f.shape.length !== 4)
+      throw new FormatError(
+        `tensor 'fc${f.j}.weight': expected an OIHW kernel [K,C,R,S], found [${f.shape.join(',')}]`,
+      );
   });
   const outs = fcs.map((f) => f.shape[0]);
   return {
@@ -78,12 +84,19 @@ const SAVE_WEIGHTS_OPTION_KEYS = optionKeys<SaveWeightsOptions>({ dtype: true, l
  * (for F32).
  * @throws InvalidArgumentError on a weight count or size that does not match the config, an unknown option key
  */
-export function saveWeights(file: string, arch: string | VggConfig, weights: LayerWeights[], opts: SaveWeightsOptions | null = {}): void {
+export function saveWeights(
+  file: string,
+  arch: string | VggConfig,
+  weights: LayerWeights[],
+  opts: SaveWeightsOptions | null = {},
+): void {
   const options = readOptions(opts, SAVE_WEIGHTS_OPTION_KEYS);
   const config = resolveConfig(arch);
   const shapes = weightShapes(config);
   if (!Array.isArray(weights) || weights.length !== shapes.length)
-    throw new InvalidArgumentError(`weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : typeof weights}`);
+    throw new InvalidArgumentError(
+      `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : typeof weights}`,
+    );
   const dtype = options.dtype ?? 'F32';
   const tensors: Record<string, TensorToWrite> = {};
   shapes.forEach((s, i) => {

@@ -43,8 +43,8 @@ int CheckInt(const Napi::Value& v, const std::string& name, int min, int max) {
   if (!std::isfinite(d) || std::floor(d) != d)
     ThrowInvalid(v.Env(), name + ": expected an integer, got " + Describe(v));
   if (d < min || d > max)
-    ThrowInvalid(v.Env(), name + ": expected an integer in [" + std::to_string(min) + ", " +
-                              std::to_string(max) + "], got " + Describe(v));
+    ThrowInvalid(v.Env(), name + ": expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                              "], got " + Describe(v));
   return int(d);
 }
 

@@ -10,8 +10,6 @@ namespace vggjs {
 void RegisterErrorClasses(Napi::Env env, Napi::Object classes);
 Napi::Error MakeError(Napi::Env env, const vgg::Status& st);
 [[noreturn]] void Throw(Napi::Env env, const vgg::Status& st);
-[[noreturn]] inline void ThrowInvalid(Napi::Env env, const std::string& msg) {
-  Throw(env, vgg::InvalidArgument(msg));
-}
+[[noreturn]] inline void ThrowInvalid(Napi::Env env, const std::string& msg) { Throw(env, vgg::InvalidArgument(msg)); }
 
 }  // namespace vggjs

@@ -48,7 +48,10 @@ const char* KindName(vgg::LayerSpec::Kind k) {
 
 Napi::Array Dims(Napi::Env env, const vgg::Shape4& s) {
   Napi::Array a = Napi::Array::New(env, 4);
-  a.Set(0u, s.n); a.Set(1u, s.c); a.Set(2u, s.h); a.Set(3u, s.w);
+  a.Set(0u, s.n);
+  a.Set(1u, s.c);
+  a.Set(2u, s.h);
+  a.Set(3u, s.w);
   return a;
 }
 
@@ -230,8 +233,6 @@ Napi::Value NetworkWrap::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value NetworkWrap::IsDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !net_);
-}
+Napi::Value NetworkWrap::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !net_); }
 
 }  // namespace vggjs

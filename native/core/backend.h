@@ -84,8 +84,8 @@ std::unique_ptr<Backend> MakeReferenceBackend();
 // CPU kernel families, chosen once at run time from cpuid ; kAuto picks the best supported.
 enum class CpuIsa { kAuto, kScalar, kAvx2, kAvx512 };
 struct CpuOptions {
-  int threads = 0;            // 0: all hardware threads
-  CpuIsa isa = CpuIsa::kAuto; // forcing an ISA the CPU lacks is kUnsupported
+  int threads = 0;             // 0: all hardware threads
+  CpuIsa isa = CpuIsa::kAuto;  // forcing an ISA the CPU lacks is kUnsupported
 };
 Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out);
 

@@ -9,8 +9,8 @@ namespace {
 constexpr size_t kMaxCachedPlans = 4;  // bounds memory when callers feed many image sizes
 
 std::string ShapeStr(const Shape4& s) {
-  return "[" + std::to_string(s.n) + "," + std::to_string(s.c) + "," + std::to_string(s.h) + "," +
-         std::to_string(s.w) + "]";
+  return "[" + std::to_string(s.n) + "," + std::to_string(s.c) + "," + std::to_string(s.h) + "," + std::to_string(s.w) +
+         "]";
 }
 
 ConvShape ConvOf(const LayerSpec& l, const Shape4& in) {
@@ -20,11 +20,11 @@ ConvShape ConvOf(const LayerSpec& l, const Shape4& in) {
 
 struct Network::ShapePlan {
   Shape4 in, out;
-  std::vector<Shape4> shapes;      // input shape of each layer, then the output
-  std::vector<ConvPlan> conv;      // one per layer (empty for non-conv layers)
+  std::vector<Shape4> shapes;  // input shape of each layer, then the output
+  std::vector<ConvPlan> conv;  // one per layer (empty for non-conv layers)
   float* act[2] = {nullptr, nullptr};
-  float* host_io = nullptr;        // input of a host Forward, in the backend's memory
-  float* host_out = nullptr;       // output of a host Forward, in the backend's memory
+  float* host_io = nullptr;   // input of a host Forward, in the backend's memory
+  float* host_out = nullptr;  // output of a host Forward, in the backend's memory
   float* workspace = nullptr;
   Backend* backend = nullptr;
   ~ShapePlan() {
@@ -49,11 +49,14 @@ Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> 
     if (ci >= weights.size() || !weights[ci])
       return InvalidArgument("layer " + std::to_string(i) + ": conv weights missing");
     ConvShape s;
-    s.C = l.in_channels; s.K = l.out_channels; s.R = s.S = l.kernel; s.stride = l.stride; s.pad = l.pad;
+    s.C = l.in_channels;
+    s.K = l.out_channels;
+    s.R = s.S = l.kernel;
+    s.stride = l.stride;
+    s.pad = l.pad;
     const ConvAlgorithm algo = net->backend_->choose_conv_algorithm(s, options.conv_algorithm);
     std::unique_ptr<PackedConv> pc;
-    VGG_RETURN_IF_ERROR(
-        net->backend_->pack_conv(s, algo, weights[ci], ci < biases.size() ? biases[ci] : nullptr, &pc));
+    VGG_RETURN_IF_ERROR(net->backend_->pack_conv(s, algo, weights[ci], ci < biases.size() ? biases[ci] : nullptr, &pc));
     net->packed_.push_back(std::move(pc));
     ++ci;
   }
@@ -96,12 +99,11 @@ Status Network::OutputShape(const Shape4& in, Shape4* out) const {
         break;
       case LayerSpec::Kind::kMaxPool:
         if (s.h < l.window || s.w < l.window)
-          return InvalidArgument(where + ": spatial size smaller than the " + std::to_string(l.window) +
-                                 "x" + std::to_string(l.window) + " pooling window");
+          return InvalidArgument(where + ": spatial size smaller than the " + std::to_string(l.window) + "x" +
+                                 std::to_string(l.window) + " pooling window");
         s = {s.n, s.c, (s.h - l.window) / l.pool_stride + 1, (s.w - l.window) / l.pool_stride + 1};
         break;
-      case LayerSpec::Kind::kLrn:
-        break;
+      case LayerSpec::Kind::kLrn: break;
     }
   }
   *out = s;
@@ -157,8 +159,7 @@ Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
 
 // Layer i reads x (i = 0) or the activation buffer the previous layer wrote, and writes y (last layer)
 // or the other activation buffer.
-Status Network::RunLayers(ShapePlan& plan, const float* x, float* y,
-                          const std::function<Status(size_t)>& after_layer) {
+Status Network::RunLayers(ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer) {
   Backend& be = *backend_;
   const float* src = x;
   int next = 0;
@@ -174,9 +175,7 @@ Status Network::RunLayers(ShapePlan& plan, const float* x, float* y,
       case LayerSpec::Kind::kMaxPool:
         VGG_RETURN_IF_ERROR(be.maxpool2d({s.n, s.c, s.h, s.w, l.window, l.pool_stride}, src, dst));
         break;
-      case LayerSpec::Kind::kLrn:
-        VGG_RETURN_IF_ERROR(be.lrn(s.n, s.c, s.h, s.w, l.lrn, src, dst));
-        break;
+      case LayerSpec::Kind::kLrn: VGG_RETURN_IF_ERROR(be.lrn(s.n, s.c, s.h, s.w, l.lrn, src, dst)); break;
     }
     if (after_layer) VGG_RETURN_IF_ERROR(after_layer(i));
     src = dst;

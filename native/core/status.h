@@ -10,7 +10,7 @@ enum class Code {
   kOk = 0,
   kInvalidArgument,  // the caller's bug: wrong shape, wrong type, out-of-range parameter
   kUnsupported,      // a valid request we cannot serve: shape, layer or hardware we lack
-  kDevice,          // the device failed at run time: CUDA error, out of host or device memory
+  kDevice,           // the device failed at run time: CUDA error, out of host or device memory
   kFormat,           // weights or model file is malformed
   kDisposed,         // the object was disposed
 };
@@ -28,10 +28,10 @@ inline Status DeviceError(std::string m) { return {Code::kDevice, std::move(m)};
 inline Status FormatError(std::string m) { return {Code::kFormat, std::move(m)}; }
 inline Status Disposed(std::string m) { return {Code::kDisposed, std::move(m)}; }
 
-#define VGG_RETURN_IF_ERROR(expr)      \
-  do {                                 \
-    ::vgg::Status _st = (expr);        \
-    if (!_st.ok()) return _st;         \
+#define VGG_RETURN_IF_ERROR(expr) \
+  do {                            \
+    ::vgg::Status _st = (expr);   \
+    if (!_st.ok()) return _st;    \
   } while (0)
 
 }  // namespace vgg

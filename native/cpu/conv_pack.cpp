@@ -43,8 +43,12 @@ void PackGemmPanels(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, c
 void PackWinogradPanels(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, const float* w, int m, int Mpad,
                         float* dst) {
   static const double kG2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-  static const double kG4[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  static const double kG4[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
   const int A = m + 2, NP = A * A;
   const double* G = m == 4 ? &kG4[0][0] : &kG2[0][0];
   const int MR = k.mr, KC = k.kc, C = s.C, K = s.K;
@@ -84,7 +88,10 @@ Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvA
     return Unsupported(std::string("cpu.pack_conv: algorithm '") + ConvAlgorithmName(algorithm) +
                        "' cannot serve this layer (Winograd needs 3x3, stride 1, pad 1, C and K >= 64)");
   auto pc = std::make_unique<CpuPackedConv>();
-  pc->K = s.K; pc->C = s.C; pc->R = s.R; pc->S = s.S;
+  pc->K = s.K;
+  pc->C = s.C;
+  pc->R = s.R;
+  pc->S = s.S;
   pc->kernels = &k;
   pc->algo = algorithm;
   pc->winograd = m;

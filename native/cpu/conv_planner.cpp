@@ -17,13 +17,10 @@ bool WinogradEligible(const ConvShape& s) {
 
 ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested) {
   switch (requested) {
-    case ConvAlgorithm::kAuto:
-      return WinogradEligible(s) ? ConvAlgorithm::kWinograd4x4 : ConvAlgorithm::kGemm;
+    case ConvAlgorithm::kAuto: return WinogradEligible(s) ? ConvAlgorithm::kWinograd4x4 : ConvAlgorithm::kGemm;
     case ConvAlgorithm::kWinograd2x2:
-    case ConvAlgorithm::kWinograd4x4:
-      return WinogradEligible(s) ? requested : ConvAlgorithm::kGemm;
-    default:
-      return ConvAlgorithm::kGemm;
+    case ConvAlgorithm::kWinograd4x4: return WinogradEligible(s) ? requested : ConvAlgorithm::kGemm;
+    default: return ConvAlgorithm::kGemm;
   }
 }
 

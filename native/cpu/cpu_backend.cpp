@@ -50,8 +50,14 @@ class CpuBackend final : public Backend {
                 : DeviceError("cpu: out of host memory allocating " + std::to_string(floats) + " floats");
   }
   void release(float* p) override { cpu::FreeFloats(p); }
-  Status upload(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
-  Status download(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
+  Status upload(float* d, const float* s, size_t n) override {
+    std::memcpy(d, s, n * sizeof(float));
+    return {};
+  }
+  Status download(float* d, const float* s, size_t n) override {
+    std::memcpy(d, s, n * sizeof(float));
+    return {};
+  }
   Status synchronize() override { return {}; }
 
   ConvAlgorithm choose_conv_algorithm(const ConvShape& s, ConvAlgorithm requested) const override {
@@ -112,8 +118,8 @@ class CpuBackend final : public Backend {
     const int granules = (g.cols + k_.nr - 1) / k_.nr;
     // tm·tn tasks claimed dynamically; each thread packs B into its own slice of the workspace.
     pool_.Run(grid.tm * grid.tn, [&](int t, int thread) {
-      const GemmTask task = cpu::GridTask(t, grid.tm, grid.tn, panels, granules, k_.nr, g.cols,
-                                          workspace + size_t(thread) * per_thread);
+      const GemmTask task =
+          cpu::GridTask(t, grid.tm, grid.tn, panels, granules, k_.nr, g.cols, workspace + size_t(thread) * per_thread);
       if (task.p0 < task.p1 && task.c0 < task.c1) k_.gemm.fn(g, task);
     });
     return {};
@@ -198,8 +204,8 @@ class CpuBackend final : public Backend {
     const int panels = pc.Mpad / k_.mr;
     const int units = (wp.tiles + k_.vl - 1) / k_.vl;
     pool_.Run(wp.tm * wp.tn, [&](int t, int thread) {
-      const GemmTask task = cpu::GridTask(t, wp.tm, wp.tn, panels, units, k_.vl, wp.tiles,
-                                          workspace + size_t(thread) * per_thread);
+      const GemmTask task =
+          cpu::GridTask(t, wp.tm, wp.tn, panels, units, k_.vl, wp.tiles, workspace + size_t(thread) * per_thread);
       if (task.p0 < task.p1 && task.c0 < task.c1) kernel(wa, task);
     });
     return {};
@@ -278,11 +284,8 @@ Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out) {
         return Unsupported("cpu: isa 'avx2' forced but this CPU lacks it (" + CpuidSummary(ci) + ")");
       k = &cpu::Avx2Kernels();
       break;
-    case CpuIsa::kScalar:
-      k = &cpu::ScalarKernels();
-      break;
-    default:
-      return InvalidArgument("cpu: unknown isa");
+    case CpuIsa::kScalar: k = &cpu::ScalarKernels(); break;
+    default: return InvalidArgument("cpu: unknown isa");
   }
   const int threads = opt.threads > 0 ? opt.threads : ci.hardware_threads;
   try {

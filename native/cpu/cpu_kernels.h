@@ -23,16 +23,16 @@ namespace vgg::cpu {
 // Everything one conv2d call needs, fixed for the call.
 struct ConvGemmArgs {
   ConvShape s;
-  int M = 0;      // rows = output channels K
-  int Mpad = 0;   // M rounded up to MR
-  int Kdim = 0;   // reduction length C·R·S
-  int cols = 0;   // N·P·Q
-  int PQ = 0;     // P·Q
+  int M = 0;                    // rows = output channels K
+  int Mpad = 0;                 // M rounded up to MR
+  int Kdim = 0;                 // reduction length C·R·S
+  int cols = 0;                 // N·P·Q
+  int PQ = 0;                   // P·Q
   const float* a = nullptr;     // packed weights (layout above)
   const float* bias = nullptr;  // Mpad floats (zeros when the layer has none)
   bool relu = false;
-  const float* x = nullptr;     // (N,C,H,W)
-  float* y = nullptr;           // (N,K,P,Q)
+  const float* x = nullptr;  // (N,C,H,W)
+  float* y = nullptr;        // (N,K,P,Q)
 };
 
 // One thread's share of a GEMM: row panels [p0, p1) × columns [c0, c1), with its own scratch.
@@ -61,8 +61,8 @@ struct WinogradArgs {
   const float* a = nullptr;     // 16 (or 36) · C · Mpad transformed, packed weights
   const float* bias = nullptr;  // Mpad floats
   bool relu = false;
-  const float* x = nullptr;     // (N,C,H,W)
-  float* y = nullptr;           // (N,K,P,Q)
+  const float* x = nullptr;  // (N,C,H,W)
+  float* y = nullptr;        // (N,K,P,Q)
 };
 
 // Per-thread floats of the Winograd path: V and M blocks of `points` points (16 for F(2×2), 36 for
@@ -83,7 +83,10 @@ struct Kernel {
   Fn* fn;
 };
 // Kernel{"fn", &fn}: the name is the symbol's, so a plan names exactly what runs.
-#define VGG_CPU_KERNEL(fn) ::vgg::cpu::Kernel<decltype(fn)>{#fn, &fn}
+#define VGG_CPU_KERNEL(fn)           \
+  ::vgg::cpu::Kernel<decltype(fn)> { \
+#fn, &fn                         \
+  }
 
 struct IsaKernels {
   CpuIsa isa;

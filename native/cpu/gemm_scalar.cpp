@@ -11,9 +11,9 @@ namespace vgg::cpu::scalar {
 namespace {
 #include "cpu/templates/gemm.h"
 #include "cpu/templates/gemv.h"
-#include "cpu/templates/winograd_common.h"
 #include "cpu/templates/winograd2x2.h"
 #include "cpu/templates/winograd4x4.h"
+#include "cpu/templates/winograd_common.h"
 
 struct Traits {
   static constexpr int kMR = 4, kVL = 4, kNV = 2, kKC = 256, kNC = 256;
@@ -66,8 +66,14 @@ void maxpool2d_nchw_f32_2x2s2__scalar(const float* r0, const float* r1, float* y
 }
 
 const IsaKernels& ScalarKernels() {
-  static const IsaKernels k = {CpuIsa::kScalar, Traits::kMR, Traits::kVL, Traits::kNV * Traits::kVL, Traits::kKC,
-                               Traits::kNC, VGG_CPU_KERNEL(gemm_f32_4x8__scalar), VGG_CPU_KERNEL(gemv_f32_4xk__scalar),
+  static const IsaKernels k = {CpuIsa::kScalar,
+                               Traits::kMR,
+                               Traits::kVL,
+                               Traits::kNV * Traits::kVL,
+                               Traits::kKC,
+                               Traits::kNC,
+                               VGG_CPU_KERNEL(gemm_f32_4x8__scalar),
+                               VGG_CPU_KERNEL(gemv_f32_4xk__scalar),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__scalar),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__scalar),
                                VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__scalar)};

@@ -96,8 +96,18 @@ void ThreadPool::RunImpl(int tasks, TaskFn fn, void* ctx) {
     if (base == 0) {
       RunJob(n, fn, ctx);
     } else {  // more than 2^20 - 1 tasks: run them as several jobs with shifted indices
-      struct Shift { TaskFn fn; void* ctx; int base; } sh{fn, ctx, base};
-      RunJob(n, [](void* c, int t, int th) { auto* s = static_cast<Shift*>(c); s->fn(s->ctx, s->base + t, th); }, &sh);
+      struct Shift {
+        TaskFn fn;
+        void* ctx;
+        int base;
+      } sh{fn, ctx, base};
+      RunJob(
+          n,
+          [](void* c, int t, int th) {
+            auto* s = static_cast<Shift*>(c);
+            s->fn(s->ctx, s->base + t, th);
+          },
+          &sh);
     }
   }
 }

@@ -33,9 +33,11 @@ class ThreadPool {
   void Run(int tasks, F&& fn) {
     using Fn = std::remove_reference_t<F>;
     if constexpr (std::is_invocable_v<Fn&, int, int>) {
-      RunImpl(tasks, [](void* ctx, int task, int thread) { (*static_cast<Fn*>(ctx))(task, thread); }, &fn);
+      RunImpl(
+          tasks, [](void* ctx, int task, int thread) { (*static_cast<Fn*>(ctx))(task, thread); }, &fn);
     } else {
-      RunImpl(tasks, [](void* ctx, int task, int) { (*static_cast<Fn*>(ctx))(task); }, &fn);
+      RunImpl(
+          tasks, [](void* ctx, int task, int) { (*static_cast<Fn*>(ctx))(task); }, &fn);
     }
   }
 
@@ -64,7 +66,7 @@ class ThreadPool {
 
   std::mutex mu_;  // guards the sleeps below
   std::condition_variable wake_cv_, done_cv_;
-  int sleepers_ = 0;          // workers blocked on wake_cv_ (guarded by mu_)
+  int sleepers_ = 0;             // workers blocked on wake_cv_ (guarded by mu_)
   bool caller_waiting_ = false;  // the caller blocked on done_cv_ (guarded by mu_)
 };
 

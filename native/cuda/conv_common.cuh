@@ -49,8 +49,7 @@ __device__ __forceinline__ long long OutColumnOffset(const ConvArgs& a, int n) {
 }
 
 // The epilogue of one accumulator value v at (row m < K, column n < cols).
-__device__ __forceinline__ void StoreOut(const ConvArgs& a, int split_index, int m, int n, long long col_off,
-                                         float v) {
+__device__ __forceinline__ void StoreOut(const ConvArgs& a, int split_index, int m, int n, long long col_off, float v) {
   if (a.partial) {
     a.partial[((size_t)split_index * a.K + m) * (size_t)a.cols + n] = v;
   } else {

@@ -11,12 +11,12 @@ namespace {
 template <int BM>
 __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_f32_igemm_simt(const ConvArgs a) {
   constexpr int BN = kBN, BK = kBkSimt, NT = kThreads;
-  constexpr int TM = BM / 16;                  // rows per thread: 8 or 4
-  constexpr int TN = 8;                        // columns per thread
-  constexpr int A_PER_ROW = BK / 4;            // float4 per tile row
-  constexpr int A_LOADS = BM * A_PER_ROW / NT; // float4 per thread: 2 or 1
-  constexpr int B_LOADS = BK * BN / NT;        // 8
-  constexpr int B_ROW_STEP = NT / BN;          // 2
+  constexpr int TM = BM / 16;                   // rows per thread: 8 or 4
+  constexpr int TN = 8;                         // columns per thread
+  constexpr int A_PER_ROW = BK / 4;             // float4 per tile row
+  constexpr int A_LOADS = BM * A_PER_ROW / NT;  // float4 per thread: 2 or 1
+  constexpr int B_LOADS = BK * BN / NT;         // 8
+  constexpr int B_ROW_STEP = NT / BN;           // 2
   static_assert(BM == 64 || BM == 128, "BM");
   static_assert(BM * A_PER_ROW % NT == 0 && BK * BN % NT == 0, "tile/thread split");
   static_assert(TM % 4 == 0, "rows are read as float4");
@@ -83,12 +83,18 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_f32_igemm_simt(const 
 #pragma unroll
       for (int i = 0; i < TM / 4; ++i) {
         const float4 t = *reinterpret_cast<const float4*>(&As[k][i * 64 + ty * 4]);
-        av[4 * i + 0] = t.x; av[4 * i + 1] = t.y; av[4 * i + 2] = t.z; av[4 * i + 3] = t.w;
+        av[4 * i + 0] = t.x;
+        av[4 * i + 1] = t.y;
+        av[4 * i + 2] = t.z;
+        av[4 * i + 3] = t.w;
       }
 #pragma unroll
       for (int j = 0; j < TN / 4; ++j) {
         const float4 t = *reinterpret_cast<const float4*>(&Bs[k][j * 64 + tx * 4]);
-        bv[4 * j + 0] = t.x; bv[4 * j + 1] = t.y; bv[4 * j + 2] = t.z; bv[4 * j + 3] = t.w;
+        bv[4 * j + 0] = t.x;
+        bv[4 * j + 1] = t.y;
+        bv[4 * j + 2] = t.z;
+        bv[4 * j + 3] = t.w;
       }
 #pragma unroll
       for (int i = 0; i < TM; ++i)
@@ -116,10 +122,8 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_f32_igemm_simt(const 
 
 cudaError_t LaunchConvSimt(const ConvArgs& a, int bm, int split, cudaStream_t stream) {
   const dim3 grid(unsigned(a.mtiles) * unsigned(a.ntiles), unsigned(split));
-  if (bm == 64)
-    conv2d_nchw_f32_igemm_simt<64><<<grid, kThreads, 0, stream>>>(a);
-  else
-    conv2d_nchw_f32_igemm_simt<128><<<grid, kThreads, 0, stream>>>(a);
+  if (bm == 64) conv2d_nchw_f32_igemm_simt<64><<<grid, kThreads, 0, stream>>>(a);
+  else conv2d_nchw_f32_igemm_simt<128><<<grid, kThreads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 

@@ -181,10 +181,8 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_igemm_wmma(const Conv
 template <Math M>
 cudaError_t LaunchConvWmmaT(const ConvArgs& a, int bm, int split, cudaStream_t stream) {
   const dim3 grid(unsigned(a.mtiles) * unsigned(a.ntiles), unsigned(split));
-  if (bm == 64)
-    conv2d_nchw_igemm_wmma<M, 64><<<grid, kThreads, 0, stream>>>(a);
-  else
-    conv2d_nchw_igemm_wmma<M, 128><<<grid, kThreads, 0, stream>>>(a);
+  if (bm == 64) conv2d_nchw_igemm_wmma<M, 64><<<grid, kThreads, 0, stream>>>(a);
+  else conv2d_nchw_igemm_wmma<M, 128><<<grid, kThreads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 

@@ -3,7 +3,8 @@
 
 namespace vgg::cuda {
 
-cudaError_t LaunchConvWmmaF16(Math math, const ConvArgs& a, int bm, int split, cudaStream_t stream);  // conv_wmma_f16.cu
+cudaError_t LaunchConvWmmaF16(Math math, const ConvArgs& a, int bm, int split,
+                              cudaStream_t stream);  // conv_wmma_f16.cu
 
 cudaError_t LaunchConvWmma(Math math, const ConvArgs& a, int bm, int split, cudaStream_t stream) {
   if (math == Math::kTf32) return LaunchConvWmmaT<Math::kTf32>(a, bm, split, stream);

@@ -52,8 +52,8 @@ Status CudaBackend::Create(const CudaOptions& o, std::unique_ptr<Backend>* out) 
   const CudaInfo info = GetCudaInfo();
   if (info.devices.empty()) return Unsupported(dev + ": " + info.reason);
   if (o.device < 0 || o.device >= int(info.devices.size()))
-    return InvalidArgument(dev + ": expected a device index in 0.." + std::to_string(info.devices.size() - 1) +
-                           " (" + std::to_string(info.devices.size()) + " CUDA device" +
+    return InvalidArgument(dev + ": expected a device index in 0.." + std::to_string(info.devices.size() - 1) + " (" +
+                           std::to_string(info.devices.size()) + " CUDA device" +
                            (info.devices.size() == 1 ? "" : "s") + "), got " + std::to_string(o.device));
   std::unique_ptr<CudaBackend> be(new CudaBackend());
   be->prec_ = o.precision;
@@ -83,8 +83,7 @@ Status CudaBackend::Create(const CudaOptions& o, std::unique_ptr<Backend>* out) 
   const Precision p = o.precision;
   const std::string t = DtypeTag(p);
   std::string conv;
-  if (p == Precision::kFp32)
-    conv = "conv2d_nchw_f32_igemm_simt_{64,128}x128x16 (fp32 FMA)";
+  if (p == Precision::kFp32) conv = "conv2d_nchw_f32_igemm_simt_{64,128}x128x16 (fp32 FMA)";
   else
     conv = "conv2d_nchw_" + t + "_igemm_wmma_{64,128}x128x32 (tensor cores, wmma m16n16k" +
            (p == Precision::kTf32 ? "8" : "16") + ", fp32 accumulation)";
@@ -126,7 +125,8 @@ Status CudaBackend::Run(const std::string& kernel, Launch&& launch) {
 
 Status CudaBackend::alloc(size_t floats, float** out) {
   *out = nullptr;
-  if (floats > (SIZE_MAX / sizeof(float)) / 2) return DeviceError("cudaMalloc: " + std::to_string(floats) + " floats is too large");
+  if (floats > (SIZE_MAX / sizeof(float)) / 2)
+    return DeviceError("cudaMalloc: " + std::to_string(floats) + " floats is too large");
   VGG_CUDA_DEVICE(*st_);
   const size_t bytes = std::max<size_t>(floats, 1) * sizeof(float);
   void* p = nullptr;
@@ -183,7 +183,12 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
   auto pc = std::make_unique<CudaPackedConv>();
   pc->st = st_;
   pc->prec = prec_;
-  pc->C = s.C; pc->K = s.K; pc->R = s.R; pc->S = s.S; pc->stride = s.stride; pc->pad = s.pad;
+  pc->C = s.C;
+  pc->K = s.K;
+  pc->R = s.R;
+  pc->S = s.S;
+  pc->stride = s.stride;
+  pc->pad = s.pad;
   pc->Kdim = int(kdim);
   pc->Kpad = RoundUp(pc->Kdim, kRedPad);
   pc->Mpad = RoundUp(s.K, kRowPad);
@@ -192,11 +197,14 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
   const size_t d_bytes = size_t(pc->Kpad) * sizeof(int2);
   void* p = nullptr;
   VGG_RETURN_IF_ERROR(st_->Alloc(a_bytes, &p, " for packed weights"));
-  pc->A = p; pc->bytes_ += a_bytes;
+  pc->A = p;
+  pc->bytes_ += a_bytes;
   VGG_RETURN_IF_ERROR(st_->Alloc(b_bytes, &p, " for bias"));
-  pc->bias = static_cast<float*>(p); pc->bytes_ += b_bytes;
+  pc->bias = static_cast<float*>(p);
+  pc->bytes_ += b_bytes;
   VGG_RETURN_IF_ERROR(st_->Alloc(d_bytes, &p, " for the reduction index table"));
-  pc->kdec = static_cast<int2*>(p); pc->bytes_ += d_bytes;
+  pc->kdec = static_cast<int2*>(p);
+  pc->bytes_ += d_bytes;
 
   cudaStream_t st = st_->stream;
   // bias: zeros, then the K values (a layer without bias adds zeros, like the reference's 0.0)
@@ -218,7 +226,9 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
   void* raw = nullptr;
   VGG_RETURN_IF_ERROR(st_->Alloc(raw_bytes, &raw, " for staging the weights"));
   struct TempFree {
-    DeviceState* st; void* p; size_t bytes;
+    DeviceState* st;
+    void* p;
+    size_t bytes;
     ~TempFree() { st->Free(p, bytes); }
   } temp{st_.get(), raw, raw_bytes};
   VGG_RETURN_IF_ERROR(staging_->CopyIn(st, raw, w, raw_bytes));
@@ -244,8 +254,8 @@ Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv
   if (pc->C != s.C || pc->K != s.K || pc->R != s.R || pc->S != s.S || pc->stride != s.stride || pc->pad != s.pad)
     return InvalidArgument("conv2d: shape (C " + std::to_string(s.C) + ", K " + std::to_string(s.K) + ", " +
                            std::to_string(s.R) + "x" + std::to_string(s.S) + ") differs from the packed weights (C " +
-                           std::to_string(pc->C) + ", K " + std::to_string(pc->K) + ", " + std::to_string(pc->R) +
-                           "x" + std::to_string(pc->S) + ")");
+                           std::to_string(pc->C) + ", K " + std::to_string(pc->K) + ", " + std::to_string(pc->R) + "x" +
+                           std::to_string(pc->S) + ")");
   if (s.N < 1 || s.H < 1 || s.W < 1 || s.P() < 1 || s.Q() < 1)
     return InvalidArgument("conv2d: empty input or kernel larger than the padded input");
   const long long chw = (long long)s.C * s.H * s.W;
@@ -263,10 +273,25 @@ Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv
   cudaStream_t st = st_->stream;
 
   ConvArgs a;
-  a.x = x; a.A = pc->A; a.bias = pc->bias; a.kdec = pc->kdec; a.y = y;
-  a.C = s.C; a.H = s.H; a.W = s.W; a.K = s.K; a.P = s.P(); a.Q = s.Q(); a.stride = s.stride; a.pad = s.pad;
-  a.Kpad = pc->Kpad; a.cols = int(cols); a.PQ = a.P * a.Q; a.HW = s.H * s.W;
-  a.CHW = chw; a.KPQ = (long long)s.K * a.PQ;
+  a.x = x;
+  a.A = pc->A;
+  a.bias = pc->bias;
+  a.kdec = pc->kdec;
+  a.y = y;
+  a.C = s.C;
+  a.H = s.H;
+  a.W = s.W;
+  a.K = s.K;
+  a.P = s.P();
+  a.Q = s.Q();
+  a.stride = s.stride;
+  a.pad = s.pad;
+  a.Kpad = pc->Kpad;
+  a.cols = int(cols);
+  a.PQ = a.P * a.Q;
+  a.HW = s.H * s.W;
+  a.CHW = chw;
+  a.KPQ = (long long)s.K * a.PQ;
   a.relu = relu ? 1 : 0;
   const Math math = MathOf(prec_);
 
@@ -305,9 +330,8 @@ Status CudaBackend::lrn(int N, int C, int H, int W, const LrnParams& p, const fl
   if (p.size < 1) return InvalidArgument("lrn: size must be ≥ 1");
   if ((long long)N * C * H * W == 0) return {};
   VGG_CUDA_DEVICE(*st_);
-  return Run("lrn_nchw_f32", [&] {
-    return LaunchLrn(x, y, N, C, (long long)H * W, p.size, p.alpha, p.beta, p.k, st_->stream);
-  });
+  return Run("lrn_nchw_f32",
+             [&] { return LaunchLrn(x, y, N, C, (long long)H * W, p.size, p.alpha, p.beta, p.k, st_->stream); });
 }
 
 }  // namespace cuda

@@ -16,11 +16,9 @@ CudaInfo GetCudaInfo() {
     cudaGetLastError();  // clear the sticky error
     if (err == cudaErrorInsufficientDriver)
       info.reason = "CUDA driver not found or too old (cudaGetDeviceCount: cudaErrorInsufficientDriver)";
-    else if (err == cudaErrorNoDevice)
-      info.reason = "no CUDA device (cudaGetDeviceCount: cudaErrorNoDevice)";
+    else if (err == cudaErrorNoDevice) info.reason = "no CUDA device (cudaGetDeviceCount: cudaErrorNoDevice)";
     else
-      info.reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(err) + ": " +
-                    cudaGetErrorString(err);
+      info.reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
     return info;
   }
   if (count == 0) info.reason = "no CUDA device";

@@ -43,15 +43,15 @@ struct ConvArgs {
   float* y = nullptr;           // output (N,K,P,Q), written when partial == nullptr
   float* partial = nullptr;     // split-K: [split][K][cols] raw sums (no bias/ReLU), else nullptr
   int C = 0, H = 0, W = 0, K = 0, P = 0, Q = 0, stride = 1, pad = 0;
-  int Kpad = 0;                 // padded reduction length = row stride of A
-  int cols = 0;                 // N·P·Q
+  int Kpad = 0;  // padded reduction length = row stride of A
+  int cols = 0;  // N·P·Q
   int PQ = 0, HW = 0;
-  long long CHW = 0;            // input floats per image (< 2^31: checked by the backend)
-  long long KPQ = 0;            // output floats per image
-  int ktiles = 0;               // Kpad / BK
-  int ktiles_per_split = 0;     // main-loop steps per blockIdx.y
-  int mtiles = 0;               // ceil(K / BM); blockIdx.x = ntile · mtiles + mtile
-  int ntiles = 0;               // ceil(cols / BN)
+  long long CHW = 0;         // input floats per image (< 2^31: checked by the backend)
+  long long KPQ = 0;         // output floats per image
+  int ktiles = 0;            // Kpad / BK
+  int ktiles_per_split = 0;  // main-loop steps per blockIdx.y
+  int mtiles = 0;            // ceil(K / BM); blockIdx.x = ntile · mtiles + mtile
+  int ntiles = 0;            // ceil(cols / BN)
   int relu = 0;
 };
 
@@ -61,16 +61,16 @@ cudaError_t LaunchConvSimt(const ConvArgs& a, int bm, int split, cudaStream_t st
 cudaError_t LaunchConvWmma(Math math, const ConvArgs& a, int bm, int split, cudaStream_t stream);
 
 // splitk_reduce_bias_relu_f32: y = [relu](Σ_z partial[z] + bias), summed in z order (deterministic).
-cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols, int PQ, const float* bias,
-                               int relu, float* y, cudaStream_t stream);
+cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols, int PQ, const float* bias, int relu,
+                               float* y, cudaStream_t stream);
 
 // im2col_columns_f32: out[col][j] (ncols × Kpad, zeros for j ≥ C·R·S) — the few columns of a GEMV.
 cudaError_t LaunchIm2colColumns(const ConvArgs& a, float* out, cudaStream_t stream);
 
 // gemv_{f32,bf16w,f16w}_x{ncols}: y[:, col] = [relu](A · cols[col] + bias) for ncols ≤ kGemvMaxCols;
 // one warp per 2 rows, 16-byte loads of A, fp32 accumulation. `cols` is im2col_columns' output.
-cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, const float* cols, int ncols,
-                       int K, int PQ, int relu, float* y, cudaStream_t stream);
+cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, const float* cols, int ncols, int K,
+                       int PQ, int relu, float* y, cudaStream_t stream);
 
 // pack_weights_{f32,bf16,f16}: A[m][j] = w[m][j] (m < K, j < Kdim), zeros in the padding, converted
 // to the storage type of `math` (round to nearest even).
@@ -78,10 +78,10 @@ cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mp
                               cudaStream_t stream);
 
 // Plain fp32 ops, one thread per output.
-cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window,
-                          int stride, cudaStream_t stream);
-cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta,
-                      float k, cudaStream_t stream);
+cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window, int stride,
+                          cudaStream_t stream);
+cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta, float k,
+                      cudaStream_t stream);
 
 // A cheap attribute query on one of our kernels: cudaErrorNoKernelImageForDevice (or
 // cudaErrorInvalidDeviceFunction) when this binary has no SASS/PTX the current device can run.

@@ -53,8 +53,8 @@ IgemmPlan PlanConv(const ConvShape& s, Precision prec, int sms) {
   pl.split = int(CeilDiv(pl.ktiles, pl.per));  // no empty split
   pl.ws = pl.split > 1 ? size_t(pl.split) * size_t(s.K) * size_t(cols) : 0;
   pl.kernel = std::string("conv2d_nchw_") + DtypeTag(prec) + "_igemm_" +
-              (prec == Precision::kFp32 ? "simt_" : "wmma_") + std::to_string(pl.bm) + "x" +
-              std::to_string(kBN) + "x" + std::to_string(pl.bk);
+              (prec == Precision::kFp32 ? "simt_" : "wmma_") + std::to_string(pl.bm) + "x" + std::to_string(kBN) + "x" +
+              std::to_string(pl.bk);
   if (pl.split > 1) pl.kernel += " split-K " + std::to_string(pl.split);
   return pl;
 }

@@ -24,8 +24,8 @@ struct IgemmPlan {
   int split = 1;      // split-K factor (1: none)
   int per = 0;        // main-loop steps per split
   int ktiles = 0, mtiles = 0, ntiles = 0;
-  size_t ws = 0;      // workspace floats: the GEMV's gathered columns, or the split-K partial sums
-  std::string kernel; // e.g. "conv2d_nchw_tf32_igemm_wmma_128x128x32 split-K 4", "gemv_f32_x1"
+  size_t ws = 0;       // workspace floats: the GEMV's gathered columns, or the split-K partial sums
+  std::string kernel;  // e.g. "conv2d_nchw_tf32_igemm_wmma_128x128x32 split-K 4", "gemv_f32_x1"
 };
 
 IgemmPlan PlanConv(const ConvShape& s, Precision p, int sms);

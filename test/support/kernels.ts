@@ -32,7 +32,10 @@ export interface Kernels {
   /** y (N,K,P,Q) = [relu](conv(x (N,C,H,W), w (K,C,R,S)) + b); the output buffer starts as NaN. */
   conv2d(s: ConvShape, x: Float32Array, w: Float32Array, b: Float32Array | null, relu: boolean): Float32Array;
   planConv(s: ConvShape): ConvPlanReport;
-  maxpool2d(s: { N: number; C: number; H: number; W: number; window: number; stride: number }, x: Float32Array): Float32Array;
+  maxpool2d(
+    s: { N: number; C: number; H: number; W: number; window: number; stride: number },
+    x: Float32Array,
+  ): Float32Array;
   lrn(dims: number[], p: { size: number; alpha: number; beta: number; k: number }, x: Float32Array): Float32Array;
 }
 
@@ -56,7 +59,8 @@ let addon: TestingAddon | undefined;
 export function testing(): TestingAddon {
   if (addon) return addon;
   const file = process.env.VGGNET_TESTING_NATIVE ?? path.join(packageRoot(), 'build', 'testing', 'vggnet_testing.node');
-  if (!fs.existsSync(file)) throw new Error(`the vggnet_testing addon is missing (${file}): run \`npm run build:native\``);
+  if (!fs.existsSync(file))
+    throw new Error(`the vggnet_testing addon is missing (${file}): run \`npm run build:native\``);
   const a = require(file) as TestingAddon;
   a.setErrorClasses({ InvalidArgumentError, UnsupportedError, DeviceError, FormatError, DisposedError });
   addon = a;

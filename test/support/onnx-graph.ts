@@ -95,10 +95,27 @@ export function buildOnnxModel(config: VggConfig, weights: LayerWeights[], optio
   program.forEach((step, i) => {
     const out = i === last ? ONNX_OUTPUT : step.name;
     if (step.kind === 'maxpool') {
-      nodes.push({ name: step.name, opType: 'MaxPool', input: [cur], output: [out], attribute: [ints('kernel_shape', [step.window, step.window]), ints('strides', [step.stride, step.stride])] });
+      nodes.push({
+        name: step.name,
+        opType: 'MaxPool',
+        input: [cur],
+        output: [out],
+        attribute: [ints('kernel_shape', [step.window, step.window]), ints('strides', [step.stride, step.stride])],
+      });
     } else if (step.kind === 'lrn') {
       if (step.size % 2 !== 1) throw new Error(`onnx-graph: LRN size ${step.size}: even windows differ from ONNX's`);
-      nodes.push({ name: step.name, opType: 'LRN', input: [cur], output: [out], attribute: [int('size', step.size), float('alpha', options.lrnAlphaUnconverted ? step.alpha : step.alpha * step.size), float('beta', step.beta), float('bias', step.k)] });
+      nodes.push({
+        name: step.name,
+        opType: 'LRN',
+        input: [cur],
+        output: [out],
+        attribute: [
+          int('size', step.size),
+          float('alpha', options.lrnAlphaUnconverted ? step.alpha : step.alpha * step.size),
+          float('beta', step.beta),
+          float('bias', step.k),
+        ],
+      });
     } else {
       const w = weights[ci++];
       const isFc = step.name.startsWith('fc');
@@ -107,14 +124,26 @@ export function buildOnnxModel(config: VggConfig, weights: LayerWeights[], optio
       inits.push(initializer(bName, [step.outChannels], w.bias));
       if (isFc && style === 'fc') {
         if (!flattened) {
-          nodes.push({ name: 'flatten', opType: 'Flatten', input: [cur], output: ['flatten'], attribute: [int('axis', 1)] });
+          nodes.push({
+            name: 'flatten',
+            opType: 'Flatten',
+            input: [cur],
+            output: ['flatten'],
+            attribute: [int('axis', 1)],
+          });
           cur = 'flatten';
           flattened = true;
         }
         const fanIn = step.inChannels * step.kernel * step.kernel;
         inits.push(initializer(wName, [step.outChannels, fanIn], w.weight));
         const gemmOut = step.relu ? `${step.name}.pre` : out;
-        nodes.push({ name: step.name, opType: 'Gemm', input: [cur, wName, bName], output: [gemmOut], attribute: [int('transB', 1)] });
+        nodes.push({
+          name: step.name,
+          opType: 'Gemm',
+          input: [cur, wName, bName],
+          output: [gemmOut],
+          attribute: [int('transB', 1)],
+        });
         if (step.relu) nodes.push({ name: `${step.name}.relu`, opType: 'Relu', input: [gemmOut], output: [out] });
       } else {
         inits.push(initializer(wName, [step.outChannels, step.inChannels, step.kernel, step.kernel], w.weight));
@@ -125,7 +154,13 @@ export function buildOnnxModel(config: VggConfig, weights: LayerWeights[], optio
           opType: 'Conv',
           input: [cur, wName, bName],
           output: [convOut],
-          attribute: [ints('kernel_shape', [step.kernel, step.kernel]), ints('strides', [step.stride, step.stride]), ints('pads', [p, p, p, p]), ints('dilations', [1, 1]), int('group', 1)],
+          attribute: [
+            ints('kernel_shape', [step.kernel, step.kernel]),
+            ints('strides', [step.stride, step.stride]),
+            ints('pads', [p, p, p, p]),
+            ints('dilations', [1, 1]),
+            int('group', 1),
+          ],
         });
         if (step.relu) nodes.push({ name: `${step.name}.relu`, opType: 'Relu', input: [convOut], output: [out] });
       }
@@ -134,7 +169,8 @@ export function buildOnnxModel(config: VggConfig, weights: LayerWeights[], optio
   });
 
   const K = config.numClasses;
-  const inDims = style === 'fc' ? ['N', config.inChannels, config.inputSize, config.inputSize] : ['N', config.inChannels, 'H', 'W'];
+  const inDims =
+    style === 'fc' ? ['N', config.inChannels, config.inputSize, config.inputSize] : ['N', config.inChannels, 'H', 'W'];
   const outDims = style === 'fc' ? ['N', K] : ['N', K, 'h', 'w'];
   return onnx.ModelProto.create({
     irVersion: 8,

@@ -38,7 +38,11 @@ export function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> 
 }
 
 /** Runs x (dims, f32) through the session's one input and returns its one output. */
-export async function runSession(session: ort.InferenceSession, dims: readonly number[], x: Float32Array): Promise<OrtOutput> {
+export async function runSession(
+  session: ort.InferenceSession,
+  dims: readonly number[],
+  x: Float32Array,
+): Promise<OrtOutput> {
   const input = new ort.Tensor('float32', x, [...dims]);
   const results = await session.run({ [ONNX_INPUT]: input });
   const y = results[ONNX_OUTPUT];
@@ -51,7 +55,10 @@ export async function runSession(session: ort.InferenceSession, dims: readonly n
 }
 
 /** One-shot: create a session, run each input in turn, release the session. */
-export async function runOrt(bytes: Uint8Array, inputs: { dims: readonly number[]; data: Float32Array }[]): Promise<OrtOutput[]> {
+export async function runOrt(
+  bytes: Uint8Array,
+  inputs: { dims: readonly number[]; data: Float32Array }[],
+): Promise<OrtOutput[]> {
   const session = await createSession(bytes);
   try {
     const outs: OrtOutput[] = [];

@@ -14,7 +14,9 @@ export function testIf(condition: boolean, reason: string): Register & { each: j
   const skip: Register = (name, fn, timeout) => test.skip(name + suffix, fn, timeout);
   const skipEach = test.skip.each as unknown as (table: readonly unknown[]) => EachRegister;
   // An .each title is a printf template: a '%' in the reason must print as itself.
-  const each = (table: readonly unknown[]): EachRegister => (name, fn, timeout) =>
-    skipEach(table)(name + suffix.replace(/%/g, '%%'), fn, timeout);
+  const each =
+    (table: readonly unknown[]): EachRegister =>
+    (name, fn, timeout) =>
+      skipEach(table)(name + suffix.replace(/%/g, '%%'), fn, timeout);
   return Object.assign(skip, { each: each as unknown as jest.Each });
 }

@@ -110,8 +110,9 @@ int CudaBench(const CudaArgs& args) {
     const vgg::CudaDevice& dev = info.devices[size_t(args.device)];
     std::printf("cuda-bench: cuda:%d %s, cc %d.%d, %.1f GB; CUDA runtime %d\n", dev.index, dev.name.c_str(),
                 dev.cc_major, dev.cc_minor, double(dev.total_memory_bytes) / 1e9, info.runtime_version);
-    std::printf("datasheet peaks (dense; NVIDIA H200 SXM datasheet, same as H100 SXM): fp32 67, tf32 494.5, bf16/fp16 "
-                "989.5 TFLOP/s\n");
+    std::printf(
+        "datasheet peaks (dense; NVIDIA H200 SXM datasheet, same as H100 SXM): fp32 67, tf32 494.5, bf16/fp16 "
+        "989.5 TFLOP/s\n");
   }
   std::vector<double> measured(4, 0.0);
   for (Precision p : args.precisions) {
@@ -122,9 +123,10 @@ int CudaBench(const CudaArgs& args) {
     std::printf("measured peak %s (%s loop): %.1f TFLOP/s%s%s\n", vgg::PrecisionName(p),
                 p == Precision::kFp32 ? "FFMA" : "wmma mma_sync", f / 1e12, st.ok() ? "" : ": ", st.message.c_str());
   }
-  std::printf("\ntimes: median of up to %d runs after %d warm-up, device-resident; e2e adds host upload of the input "
-              "and download of the scores\n\n",
-              args.runs, args.warmup);
+  std::printf(
+      "\ntimes: median of up to %d runs after %d warm-up, device-resident; e2e adds host upload of the input "
+      "and download of the scores\n\n",
+      args.runs, args.warmup);
 
   std::vector<Row> rows;
   int failures = 0;
@@ -208,12 +210,15 @@ int CudaBench(const CudaArgs& args) {
         r.pct_sheet = 100.0 * r.tflops / DatasheetTflops(p);
         r.pct_meas = measured[size_t(p)] > 0 ? 100.0 * r.tflops * 1e12 / measured[size_t(p)] : 0;
         rows.push_back(r);
-        std::printf("%-6s %-5s batch %3d: %9.3f ms  %8.1f img/s  %7.1f TFLOP/s  %5.1f%% of datasheet  %5.1f%% of measured"
-                    "  (e2e %.3f ms, %zu runs)%s\n",
-                    model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.pct_sheet, r.pct_meas, r.e2e_ms, t.size(),
-                    finite ? "" : "  NON-FINITE OUTPUT");
-        std::printf("RESULT vggnet model=%s precision=%s batch=%d ms=%.4f ips=%.2f tflops=%.2f e2e_ms=%.4f pct_datasheet=%.1f\n",
-                    model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.e2e_ms, r.pct_sheet);
+        std::printf(
+            "%-6s %-5s batch %3d: %9.3f ms  %8.1f img/s  %7.1f TFLOP/s  %5.1f%% of datasheet  %5.1f%% of measured"
+            "  (e2e %.3f ms, %zu runs)%s\n",
+            model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.pct_sheet, r.pct_meas, r.e2e_ms, t.size(),
+            finite ? "" : "  NON-FINITE OUTPUT");
+        std::printf(
+            "RESULT vggnet model=%s precision=%s batch=%d ms=%.4f ips=%.2f tflops=%.2f e2e_ms=%.4f "
+            "pct_datasheet=%.1f\n",
+            model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.e2e_ms, r.pct_sheet);
         std::fflush(stdout);
         if (!finite) ++failures;
 

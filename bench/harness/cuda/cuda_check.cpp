@@ -65,8 +65,9 @@ int CudaCheck(const CudaArgs& args) {
     std::printf("cuda-check --self-test: the suites on the cpu backend (fp32 tolerances), no CUDA\n");
   } else {
     const vgg::CudaInfo info = vgg::GetCudaInfo();
-    std::printf("cuda-check: CUDA %s, runtime %d, %zu device(s)%s%s\n", info.compiled ? "compiled in" : "not compiled in",
-                info.runtime_version, info.devices.size(), info.reason.empty() ? "" : ": ", info.reason.c_str());
+    std::printf("cuda-check: CUDA %s, runtime %d, %zu device(s)%s%s\n",
+                info.compiled ? "compiled in" : "not compiled in", info.runtime_version, info.devices.size(),
+                info.reason.empty() ? "" : ": ", info.reason.c_str());
     if (info.devices.empty()) {
       std::printf("FAIL no CUDA device: %s\n", info.reason.c_str());
       return 1;

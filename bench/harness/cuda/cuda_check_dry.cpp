@@ -19,8 +19,8 @@ int DryRun(const CudaArgs& args) {
   std::set<std::string> covered;
   double macs = 0;
   for (const ConvCase& c : cases) macs += double(c.s.macs());
-  std::printf("%zu conv cases from %s, %.2f G multiply-adds for the reference\n", cases.size(),
-              args.cases->dir.c_str(), macs / 1e9);
+  std::printf("%zu conv cases from %s, %.2f G multiply-adds for the reference\n", cases.size(), args.cases->dir.c_str(),
+              macs / 1e9);
   for (Precision p : args.precisions) {
     const std::string pn = vgg::PrecisionName(p);
     for (const ConvCase& c : cases) {

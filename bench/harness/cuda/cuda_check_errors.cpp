@@ -30,9 +30,9 @@ void CheckErrors(vgg::Backend& be, const CudaArgs& args, Tally& t) {
     vgg::ConvPlan plan;
     const Status rs = RunConv(be, c, d, be.choose_conv_algorithm(c.s, vgg::ConvAlgorithm::kAuto), &y, &plan);
     const Diff df = rs.ok() ? Compare(y.data(), d.ref.data(), y.size()) : Diff{};
-    t.Record(rs.ok() && df.nonfinite_bad == 0 && df.rel_l2 <= 1e-2,
-             "after out of memory: conv2d " + ShapeStr(c.s) + " rel_l2 " + Fmt("%.3g", df.rel_l2) +
-                 (rs.ok() ? "" : " " + rs.message));
+    t.Record(rs.ok() && df.nonfinite_bad == 0 && df.rel_l2 <= 1e-2, "after out of memory: conv2d " + ShapeStr(c.s) +
+                                                                        " rel_l2 " + Fmt("%.3g", df.rel_l2) +
+                                                                        (rs.ok() ? "" : " " + rs.message));
   }
   {
     const vgg::ConvShape s{1, 512, 7, 7, 512, 3, 3, 1, 1};  // split-K at 132 SMs: needs a workspace

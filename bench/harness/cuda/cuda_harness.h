@@ -30,8 +30,8 @@ struct CudaArgs {
   int runs = 10, warmup = 3;
   std::vector<int> batches = {1, 8, 64};
   std::vector<std::string> models = {"vgg16", "vgg19"};
-  int threads = 0;          // host threads for the reference and the cpu backend (0: all)
-  bool self_test = false;   // run the suites on the cpu backend (fp32) to test the harness itself
+  int threads = 0;         // host threads for the reference and the cpu backend (0: all)
+  bool self_test = false;  // run the suites on the cpu backend (fp32) to test the harness itself
 };
 
 // The backend under test: CUDA with precision p, or the cpu backend when a.self_test.
@@ -41,8 +41,8 @@ int CudaCheck(const CudaArgs& a);
 int CudaBench(const CudaArgs& a);
 
 // Parts of cuda-check (cuda_check_*.cpp).
-int DryRun(const CudaArgs& a);                                          // plans only; 1 when a variant is not covered
-void CheckErrors(vgg::Backend& be, const CudaArgs& a, Tally& t);        // out of memory, bad arguments
-void CheckNetworks(const CudaArgs& a, Tally& t);                        // whole networks vs the cpu backend
+int DryRun(const CudaArgs& a);                                    // plans only; 1 when a variant is not covered
+void CheckErrors(vgg::Backend& be, const CudaArgs& a, Tally& t);  // out of memory, bad arguments
+void CheckNetworks(const CudaArgs& a, Tally& t);                  // whole networks vs the cpu backend
 
 }  // namespace vggh

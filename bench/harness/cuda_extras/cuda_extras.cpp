@@ -24,11 +24,24 @@ Status MeasurePeakFlops(int device, Precision p, double* flops) {
   VGG_CUDA_TRY(cudaStreamCreateWithFlags(&ds.stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
   float* sink = nullptr;
   VGG_CUDA_TRY(cudaMalloc(&sink, kThreads * sizeof(float)), "cudaMalloc(peak sink)");
-  struct Free { float* p; ~Free() { cudaFree(p); cudaGetLastError(); } } free_sink{sink};
+  struct Free {
+    float* p;
+    ~Free() {
+      cudaFree(p);
+      cudaGetLastError();
+    }
+  } free_sink{sink};
   cudaEvent_t e0 = nullptr, e1 = nullptr;
   VGG_CUDA_TRY(cudaEventCreate(&e0), "cudaEventCreate");
   VGG_CUDA_TRY(cudaEventCreate(&e1), "cudaEventCreate");
-  struct FreeEv { cudaEvent_t a, b; ~FreeEv() { cudaEventDestroy(a); cudaEventDestroy(b); cudaGetLastError(); } } free_ev{e0, e1};
+  struct FreeEv {
+    cudaEvent_t a, b;
+    ~FreeEv() {
+      cudaEventDestroy(a);
+      cudaEventDestroy(b);
+      cudaGetLastError();
+    }
+  } free_ev{e0, e1};
   const int blocks = prop.multiProcessorCount * 4;
   const Math math = MathOf(p);
   long long iters = 1 << 12;

@@ -24,12 +24,18 @@ class ReferenceBackend final : public Backend {
 
   Status alloc(size_t floats, float** out) override {
     *out = new (std::nothrow) float[floats ? floats : 1];
-    return *out ? Status::Ok() : DeviceError("reference: out of host memory allocating " +
-                                             std::to_string(floats) + " floats");
+    return *out ? Status::Ok()
+                : DeviceError("reference: out of host memory allocating " + std::to_string(floats) + " floats");
   }
   void release(float* p) override { delete[] p; }
-  Status upload(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
-  Status download(float* d, const float* s, size_t n) override { std::memcpy(d, s, n * sizeof(float)); return {}; }
+  Status upload(float* d, const float* s, size_t n) override {
+    std::memcpy(d, s, n * sizeof(float));
+    return {};
+  }
+  Status download(float* d, const float* s, size_t n) override {
+    std::memcpy(d, s, n * sizeof(float));
+    return {};
+  }
   Status synchronize() override { return {}; }
 
   ConvAlgorithm choose_conv_algorithm(const ConvShape&, ConvAlgorithm) const override { return ConvAlgorithm::kDirect; }
@@ -54,7 +60,10 @@ class ReferenceBackend final : public Backend {
     ref::conv2d(s, x, rc.w.data(), rc.b.empty() ? nullptr : rc.b.data(), relu, y);
     return {};
   }
-  Status maxpool2d(const PoolShape& s, const float* x, float* y) override { ref::maxpool2d(s, x, y); return {}; }
+  Status maxpool2d(const PoolShape& s, const float* x, float* y) override {
+    ref::maxpool2d(s, x, y);
+    return {};
+  }
   Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override {
     ref::lrn(N, C, H, W, p, x, y);
     return {};

@@ -15,18 +15,18 @@ namespace vgg::cpu::avx2 {
 namespace {
 #include "cpu/templates/gemm.h"
 #include "cpu/templates/gemv.h"
-#include "cpu/templates/winograd_common.h"
 #include "cpu/templates/winograd2x2.h"
 #include "cpu/templates/winograd4x4.h"
+#include "cpu/templates/winograd_common.h"
 
 struct Traits {
   static constexpr int kMR = 6, kVL = 8, kNV = 2, kKC = 384, kNC = 480;
   static constexpr int kPrefetchK = 80;  // A prefetch distance in k steps (~2 KB ahead)
 
   template <int NV>
-  static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a,
-                                                        const float* __restrict b, float* __restrict c,
-                                                        size_t ldc, int flags, const float* bias) {
+  static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a, const float* __restrict b,
+                                                         float* __restrict c, size_t ldc, int flags,
+                                                         const float* bias) {
     constexpr int W = NV * kVL;
     __m256 acc[kMR][NV];
     if (flags & kTileFirst) {
@@ -80,9 +80,9 @@ struct Traits {
   // 8 k's of a 6-row panel are 48 floats = 6 ymm; ymm v lane e holds row (8v+e) mod 6 of k (8v+e)/6,
   // so x[k..k+7] is permuted into the matching pattern and one FMA per ymm does the work.
   static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
-    alignas(32) static const int32_t kIdx[6][8] = {
-        {0, 0, 0, 0, 0, 0, 1, 1}, {1, 1, 1, 1, 2, 2, 2, 2}, {2, 2, 3, 3, 3, 3, 3, 3},
-        {4, 4, 4, 4, 4, 4, 5, 5}, {5, 5, 5, 5, 6, 6, 6, 6}, {6, 6, 7, 7, 7, 7, 7, 7}};
+    alignas(32) static const int32_t kIdx[6][8] = {{0, 0, 0, 0, 0, 0, 1, 1}, {1, 1, 1, 1, 2, 2, 2, 2},
+                                                   {2, 2, 3, 3, 3, 3, 3, 3}, {4, 4, 4, 4, 4, 4, 5, 5},
+                                                   {5, 5, 5, 5, 6, 6, 6, 6}, {6, 6, 7, 7, 7, 7, 7, 7}};
     __m256i idx[6];
     for (int v = 0; v < 6; ++v) idx[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(kIdx[v]));
     __m256 acc[6];
@@ -117,7 +117,9 @@ namespace vgg::cpu {
 
 using avx2::Traits;
 void gemm_f32_6x16__avx2(const ConvGemmArgs& g, const GemmTask& t) { avx2::ConvGemm<Traits>(g, t); }
-void gemv_f32_6xk__avx2(const ConvGemmArgs& g, int p0, int p1, const float* bcol) { avx2::ConvGemv<Traits>(g, p0, p1, bcol); }
+void gemv_f32_6xk__avx2(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
+  avx2::ConvGemv<Traits>(g, p0, p1, bcol);
+}
 void conv2d_nchw_f32_3x3s1_winograd2x2__avx2(const WinogradArgs& g, const GemmTask& t) {
   avx2::ConvWinograd2x2<Traits>(g, t);
 }
@@ -126,8 +128,14 @@ void conv2d_nchw_f32_3x3s1_winograd4x4__avx2(const WinogradArgs& g, const GemmTa
 }
 
 const IsaKernels& Avx2Kernels() {
-  static const IsaKernels k = {CpuIsa::kAvx2, Traits::kMR, Traits::kVL, Traits::kNV * Traits::kVL, Traits::kKC, Traits::kNC,
-                               VGG_CPU_KERNEL(gemm_f32_6x16__avx2), VGG_CPU_KERNEL(gemv_f32_6xk__avx2),
+  static const IsaKernels k = {CpuIsa::kAvx2,
+                               Traits::kMR,
+                               Traits::kVL,
+                               Traits::kNV * Traits::kVL,
+                               Traits::kKC,
+                               Traits::kNC,
+                               VGG_CPU_KERNEL(gemm_f32_6x16__avx2),
+                               VGG_CPU_KERNEL(gemv_f32_6xk__avx2),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__avx2),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__avx2),
                                VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__avx2)};

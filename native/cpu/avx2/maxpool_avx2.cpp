@@ -1,5 +1,5 @@
-// maxpool2d_nchw_f32_2x2s2__avx2: one output row of VGG's 2×2 stride-2 max pooling with AVX2 (compiled with -mavx2 -mfma;
-// used only when cpuid reports them), bit-identical to ref::maxpool2d.
+// maxpool2d_nchw_f32_2x2s2__avx2: one output row of VGG's 2×2 stride-2 max pooling with AVX2 (compiled with -mavx2
+// -mfma; used only when cpuid reports them), bit-identical to ref::maxpool2d.
 #include <immintrin.h>
 
 #include "cpu/cpu_kernels.h"
@@ -9,8 +9,9 @@ namespace {
 
 // m ← step(m, v) of ref::maxpool2d for 8 lanes: keep m if m is NaN, else take v if v is NaN or v > m.
 inline __m256 MaxStep8(__m256 m, __m256 v) {
-  const __m256 take = _mm256_andnot_ps(_mm256_cmp_ps(m, m, _CMP_UNORD_Q),
-                                       _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+  const __m256 take =
+      _mm256_andnot_ps(_mm256_cmp_ps(m, m, _CMP_UNORD_Q),
+                       _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
   return _mm256_blendv_ps(m, v, take);
 }
 

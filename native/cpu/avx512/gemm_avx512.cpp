@@ -18,18 +18,18 @@ namespace vgg::cpu::avx512 {
 namespace {
 #include "cpu/templates/gemm.h"
 #include "cpu/templates/gemv.h"
-#include "cpu/templates/winograd_common.h"
 #include "cpu/templates/winograd2x2.h"
 #include "cpu/templates/winograd4x4.h"
+#include "cpu/templates/winograd_common.h"
 
 struct Traits {
   static constexpr int kMR = 8, kVL = 16, kNV = 3, kKC = 384, kNC = 480;
   static constexpr int kPrefetchK = 64;  // A prefetch distance in k steps (2 KB ahead)
 
   template <int NV>
-  static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a,
-                                                        const float* __restrict b, float* __restrict c,
-                                                        size_t ldc, int flags, const float* bias) {
+  static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a, const float* __restrict b,
+                                                         float* __restrict c, size_t ldc, int flags,
+                                                         const float* bias) {
     constexpr int W = NV * kVL;
     __m512 acc[kMR][NV];
     if (flags & kTileFirst) {
@@ -117,7 +117,9 @@ namespace vgg::cpu {
 
 using avx512::Traits;
 void gemm_f32_8x48__avx512(const ConvGemmArgs& g, const GemmTask& t) { avx512::ConvGemm<Traits>(g, t); }
-void gemv_f32_8xk__avx512(const ConvGemmArgs& g, int p0, int p1, const float* bcol) { avx512::ConvGemv<Traits>(g, p0, p1, bcol); }
+void gemv_f32_8xk__avx512(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
+  avx512::ConvGemv<Traits>(g, p0, p1, bcol);
+}
 void conv2d_nchw_f32_3x3s1_winograd2x2__avx512(const WinogradArgs& g, const GemmTask& t) {
   avx512::ConvWinograd2x2<Traits>(g, t);
 }
@@ -126,8 +128,14 @@ void conv2d_nchw_f32_3x3s1_winograd4x4__avx512(const WinogradArgs& g, const Gemm
 }
 
 const IsaKernels& Avx512Kernels() {
-  static const IsaKernels k = {CpuIsa::kAvx512, Traits::kMR, Traits::kVL, Traits::kNV * Traits::kVL, Traits::kKC, Traits::kNC,
-                               VGG_CPU_KERNEL(gemm_f32_8x48__avx512), VGG_CPU_KERNEL(gemv_f32_8xk__avx512),
+  static const IsaKernels k = {CpuIsa::kAvx512,
+                               Traits::kMR,
+                               Traits::kVL,
+                               Traits::kNV * Traits::kVL,
+                               Traits::kKC,
+                               Traits::kNC,
+                               VGG_CPU_KERNEL(gemm_f32_8x48__avx512),
+                               VGG_CPU_KERNEL(gemv_f32_8xk__avx512),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__avx512),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__avx512),
                                VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__avx512)};

@@ -1,6 +1,6 @@
-// maxpool2d_nchw_f32_2x2s2__avx512: one output row of VGG's 2×2 stride-2 max pooling with AVX512 (compiled with -mavx512f/bw/vl/dq;
-// used only when cpuid reports them), bit-identical to ref::maxpool2d.
-// GCC 12 flags its own avx512fintrin.h helpers (_mm512_undefined_*) as uninitialized: a known false positive.
+// maxpool2d_nchw_f32_2x2s2__avx512: one output row of VGG's 2×2 stride-2 max pooling with AVX512 (compiled with
+// -mavx512f/bw/vl/dq; used only when cpuid reports them), bit-identical to ref::maxpool2d. GCC 12 flags its own
+// avx512fintrin.h helpers (_mm512_undefined_*) as uninitialized: a known false positive.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -12,8 +12,9 @@ namespace {
 
 // m ← step(m, v) of ref::maxpool2d for 16 lanes: keep m if m is NaN, else take v if v is NaN or v > m.
 inline __m512 MaxStep16(__m512 m, __m512 v) {
-  const __mmask16 take = _mm512_kandn(_mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q),
-                                      _mm512_kor(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)));
+  const __mmask16 take =
+      _mm512_kandn(_mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q),
+                   _mm512_kor(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q)));
   return _mm512_mask_blend_ps(take, m, v);
 }
 

@@ -101,7 +101,10 @@ __attribute__((noinline)) void PackB(const ConvShape& s, const float* x, int pc,
       t += group;
       while (t >= s.S) {
         t -= s.S;
-        if (++r == s.R) { r = 0; ++c; }
+        if (++r == s.R) {
+          r = 0;
+          ++c;
+        }
       }
     }
   }
@@ -127,9 +130,15 @@ inline void TileNV(int kc, const float* a, const float* b, float* c, size_t ldc,
 template <class T>
 inline void TileDispatch(int nv, int kc, const float* a, const float* b, float* c, size_t ldc, int flags,
                          const float* bias) {
-  if constexpr (T::kNV >= 4) { if (nv == 4) return TileNV<T, 4>(kc, a, b, c, ldc, flags, bias); }
-  if constexpr (T::kNV >= 3) { if (nv == 3) return TileNV<T, 3>(kc, a, b, c, ldc, flags, bias); }
-  if constexpr (T::kNV >= 2) { if (nv == 2) return TileNV<T, 2>(kc, a, b, c, ldc, flags, bias); }
+  if constexpr (T::kNV >= 4) {
+    if (nv == 4) return TileNV<T, 4>(kc, a, b, c, ldc, flags, bias);
+  }
+  if constexpr (T::kNV >= 3) {
+    if (nv == 3) return TileNV<T, 3>(kc, a, b, c, ldc, flags, bias);
+  }
+  if constexpr (T::kNV >= 2) {
+    if (nv == 2) return TileNV<T, 2>(kc, a, b, c, ldc, flags, bias);
+  }
   TileNV<T, 1>(kc, a, b, c, ldc, flags, bias);
 }
 
@@ -172,7 +181,10 @@ void ConvGemm(const ConvGemmArgs& g, const GemmTask& task) {
           for (int jl = 0; jl < nr; ++jl) {
             const float* src = g.y + nn * img + size_t(m0) * PQ + qq;
             for (int i = 0; i < rows; ++i) tmp[i * ldt + jl] = src[size_t(i) * PQ];
-            if (++qq == PQ) { qq = 0; ++nn; }
+            if (++qq == PQ) {
+              qq = 0;
+              ++nn;
+            }
           }
         }
         TileDispatch<T>(nv, kc, a, b, tmp, size_t(ldt), flags, bias);
@@ -180,7 +192,10 @@ void ConvGemm(const ConvGemmArgs& g, const GemmTask& task) {
         for (int jl = 0; jl < nr; ++jl) {
           float* dst = g.y + nn * img + size_t(m0) * PQ + qq;
           for (int i = 0; i < rows; ++i) dst[size_t(i) * PQ] = tmp[i * ldt + jl];
-          if (++qq == PQ) { qq = 0; ++nn; }
+          if (++qq == PQ) {
+            qq = 0;
+            ++nn;
+          }
         }
       };
       // A micro-panel (MR × kc) stays in L1 while the B panels of the block stream from L2. (The other
@@ -190,4 +205,3 @@ void ConvGemm(const ConvGemmArgs& g, const GemmTask& task) {
     }
   }
 }
-

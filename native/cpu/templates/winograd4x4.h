@@ -38,7 +38,8 @@ void ConvWinograd4x4(const WinogradArgs& g, const GemmTask& task) {
       const float* xc = g.x + (size_t(r.n) * C + c) * plane;
       LoadTileRows(xc, H, W, 4 * r.ty - 1, w0, width, 6, rows[0], sizeof(rows[0]) / sizeof(float));
       for (int i = 0; i < width; ++i) {
-        const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i], d4 = rows[4][i], d5 = rows[5][i];
+        const float d0 = rows[0][i], d1 = rows[1][i], d2 = rows[2][i], d3 = rows[3][i], d4 = rows[4][i],
+                    d5 = rows[5][i];
         t[0][i] = 4.f * d0 - 5.f * d2 + d4;
         t[1][i] = (d3 + d4) - 4.f * (d1 + d2);
         t[2][i] = 4.f * (d1 - d2) + (d4 - d3);
