@@ -9,11 +9,14 @@
 
 namespace vgg::cpu::scalar {
 namespace {
+// Textual includes, in dependency order (each template uses what the ones before it define).
+// clang-format off
 #include "cpu/templates/gemm.h"
 #include "cpu/templates/gemv.h"
+#include "cpu/templates/winograd_common.h"
 #include "cpu/templates/winograd2x2.h"
 #include "cpu/templates/winograd4x4.h"
-#include "cpu/templates/winograd_common.h"
+// clang-format on
 
 struct Traits {
   static constexpr int kMR = 4, kVL = 4, kNV = 2, kKC = 256, kNC = 256;

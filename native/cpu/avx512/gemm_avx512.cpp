@@ -16,11 +16,14 @@
 
 namespace vgg::cpu::avx512 {
 namespace {
+// Textual includes, in dependency order (each template uses what the ones before it define).
+// clang-format off
 #include "cpu/templates/gemm.h"
 #include "cpu/templates/gemv.h"
+#include "cpu/templates/winograd_common.h"
 #include "cpu/templates/winograd2x2.h"
 #include "cpu/templates/winograd4x4.h"
-#include "cpu/templates/winograd_common.h"
+// clang-format on
 
 struct Traits {
   static constexpr int kMR = 8, kVL = 16, kNV = 3, kKC = 384, kNC = 480;
