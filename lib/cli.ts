@@ -8,15 +8,21 @@ import { Command, InvalidArgumentError as CommanderArgError, Option } from 'comm
 import { SingleBar } from 'cli-progress';
 
 import { backends } from './backends';
-import { VggError } from './errors';
+import { InvalidArgumentError, VggError } from './errors';
 import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
-import { ConvAlgorithm, DeviceName, ForwardMode } from './options';
+import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
 import { formatSummary, summary } from './summary';
 
 function intOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new CommanderArgError(`expected a positive integer, got '${value}'`);
+  return n;
+}
+
+function countOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CommanderArgError(`expected an integer >= 0, got '${value}'`);
   return n;
 }
 
@@ -44,6 +50,9 @@ interface ClassifyFlags {
 }
 
 async function classifyCommand(images: string[], o: ClassifyFlags): Promise<number> {
+  const mode = parseMode(o.mode, '--mode');
+  if ((o.grid ?? 1) > 1 && mode !== 'fc')
+    throw new InvalidArgumentError(`--grid: multi-crop needs --mode fc (dense evaluation takes the whole image)`);
   const c = await loadClassifier(o.weights, {
     arch: o.arch,
     device: o.device as DeviceName, // checked by loadClassifier
@@ -51,7 +60,7 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     convAlgorithm: o.convAlgorithm,
     preprocess: o.preprocess,
   });
-  const scales = o.scales ?? defaultScales(c.model.config.inputSize, o.mode, c.ownPreprocess);
+  const scales = o.scales ?? defaultScales(c.model.config.inputSize, mode, c.ownPreprocess);
   const bar =
     process.stdout.isTTY && !o.json && images.length > 1
       ? new SingleBar({ format: 'classifying [{bar}] {value}/{total} images', clearOnComplete: true })
@@ -61,7 +70,7 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
   let failed = 0;
   for (const file of images) {
     try {
-      const r = await classifyImage(c, file, { mode: o.mode, scales, flip: o.flip, grid: o.grid, top: o.top });
+      const r = await classifyImage(c, file, { mode, scales, flip: o.flip, grid: o.grid, top: o.top });
       results.push({ file, top: r.top, views: r.views });
       if (!o.json && !bar)
         console.log(`${file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
@@ -82,7 +91,7 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     arch: c.model.config.name,
     source: c.source,
     device: c.model.device,
-    mode: o.mode,
+    mode,
     scales,
     flip: !!o.flip,
   };
@@ -135,20 +144,18 @@ export function buildProgram(): Command {
     .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
     .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
-    .addOption(
-      new Option(
-        '--mode <mode>',
-        'dense: dense evaluation of the whole image (paper §3.2); fc: centre crop or --grid crops',
-      )
-        .choices(['dense', 'fc'])
-        .default('dense'),
+    // Checked by the library, whose error names the choices (and the former name 'fully-conv').
+    .option(
+      '--mode <mode>',
+      "'dense': dense evaluation of the whole image (paper §3.2); 'fc': centre crop or --grid crops",
+      'dense',
     )
     .option('--scales <list>', 'test scales Q: shorter side in pixels, e.g. 256,384,512 (0: keep size)', scalesOption)
     .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
     .option('--grid <n>', 'fc mode: n×n grid of crops per scale (multi-crop)', intOption)
     .option('--top <k>', 'number of classes to print', intOption, 5)
-    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N'", 'auto')
-    .option('--threads <n>', 'CPU threads (default: all cores)', intOption)
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
+    .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
     .addOption(
       new Option(
         '--conv-algorithm <name>',

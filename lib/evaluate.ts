@@ -167,6 +167,9 @@ export async function classifyImage(
   const top = opts.top ?? 5;
   if (!Number.isInteger(top) || top < 1)
     throw new InvalidArgumentError(`options.top: expected a positive integer, got ${describeValue(top)}`);
+  for (const k of ['flip', 'keepScoreMaps'] as const)
+    if (opts[k] !== undefined && typeof opts[k] !== 'boolean')
+      throw new InvalidArgumentError(`options.${k}: expected a boolean, got ${describeValue(opts[k])}`);
 
   const K = model.config.numClasses;
   const sum = new Float64Array(K);

@@ -11,7 +11,7 @@ import { types } from 'util';
 
 import { chooseDevice } from './backends';
 import { describeValue } from './describe';
-import { DisposedError, InvalidArgumentError } from './errors';
+import { DeviceError, DisposedError, InvalidArgumentError } from './errors';
 import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
 import {
   ConvAlgorithm,
@@ -169,7 +169,7 @@ export class Model {
     if (this.pending === 0) return wrap(out, await this.track(net.forward(input, x.data)), mode);
     // Forwards of one model run one at a time; queue here rather than tie up libuv pool threads waiting
     // on the native lock. The input is copied now: the caller may reuse its buffer meanwhile.
-    const copy = x.data.slice();
+    const copy = copyInput(x.data);
     const run = this.queue.then(() => net.forward(input, copy));
     return wrap(out, await this.track(run), mode);
   }
@@ -239,6 +239,17 @@ export class Model {
   }
 }
 
+/** A copy of a queued forward's input; running out of memory is a DeviceError, like the native copy. */
+function copyInput(data: Float32Array): Float32Array {
+  try {
+    return data.slice();
+  } catch (e) {
+    throw new DeviceError(
+      `forward: out of host memory copying the input (${data.length} floats): ${(e as Error).message}`,
+    );
+  }
+}
+
 /** A step of the layer program as the native planner takes it: every field, no name. */
 function nativeLayer(s: LayerStep): NativeLayer {
   switch (s.kind) {
@@ -265,6 +276,8 @@ function wrap(out: number[], y: Float32Array, mode: ForwardMode): Tensor {
 
 /** Seeded He-initialised weights in layer-program order (see Model.random). */
 export function randomWeights(arch: string | VggConfig, seed = 1): LayerWeights[] {
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32)
+    throw new InvalidArgumentError(`seed: expected an integer in [0, 2^32), got ${describeValue(seed)}`);
   return weightShapes(resolveConfig(arch)).map((s, i) => {
     const [K, C, R, S] = s.weight;
     return {

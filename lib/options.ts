@@ -17,8 +17,9 @@ export function optionKeys<T extends object>(
 
 /**
  * Reads an options bag: null or undefined → {}; anything but a plain object (a primitive, an array, a
- * function) → InvalidArgumentError; an own key not in `known` → InvalidArgumentError
- * `<what>.<key>: unknown option; expected one of <known>`. The object itself is returned (not copied).
+ * function, a Map, a Date, …) → InvalidArgumentError; an own key not in `known` → InvalidArgumentError
+ * `<what>.<key>: unknown option; expected one of <known>`. Returns a snapshot of the own enumerable
+ * properties (each getter runs once, inherited properties are ignored), so what is checked is what is used.
  * @param what  how the bag is named in messages ('options', 'preprocess', …)
  */
 export function readOptions<T extends object>(
@@ -27,12 +28,13 @@ export function readOptions<T extends object>(
   what = 'options',
 ): Partial<T> {
   if (options === null || options === undefined) return {};
-  if (typeof options !== 'object' || Array.isArray(options) || ArrayBuffer.isView(options))
+  if (typeof options !== 'object' || Object.prototype.toString.call(options) !== '[object Object]')
     throw new InvalidArgumentError(`${what}: expected an object, got ${describeValue(options)}`);
-  for (const key of Object.keys(options))
+  const snapshot: Partial<T> = { ...options };
+  for (const key of Object.keys(snapshot))
     if (!(known as readonly string[]).includes(key))
       throw new InvalidArgumentError(`${what}.${key}: unknown option; expected one of ${known.join(', ')}`);
-  return options;
+  return snapshot;
 }
 
 /** One of `allowed`, else InvalidArgumentError `<what>: expected 'a' | 'b', got …`. */

@@ -41,7 +41,7 @@ export function checkSpec(spec: PreprocessSpec, channels: number): PreprocessSpe
     throw new InvalidArgumentError(
       `preprocess: expected a spec {colorSpace, scale, mean, std}, got ${describeValue(spec)}`,
     );
-  readOptions(spec, SPEC_KEYS, 'preprocess');
+  spec = readOptions(spec, SPEC_KEYS, 'preprocess') as PreprocessSpec;
   const n = spec.colorSpace === 'grey' ? 1 : 3;
   if (!['rgb', 'bgr', 'grey'].includes(spec.colorSpace))
     throw new InvalidArgumentError(
@@ -102,6 +102,8 @@ export async function decodeImage(
   if (colorSpace !== 'rgb' && colorSpace !== 'bgr' && colorSpace !== 'grey')
     throw new InvalidArgumentError(`colorSpace: expected 'rgb' | 'bgr' | 'grey', got '${String(colorSpace)}'`);
   const opts = readOptions(options, IMAGE_OPTION_KEYS);
+  if (opts.flip !== undefined && typeof opts.flip !== 'boolean')
+    throw new InvalidArgumentError(`options.flip: expected a boolean, got ${describeValue(opts.flip)}`);
   for (const k of ['shorterSide', 'crop'] as const) {
     const v = opts[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 16384))
@@ -149,6 +151,7 @@ export async function decodeImage(
 /** Normalises decoded pixels into NCHW f32 [1, C, H, W] following `spec`. */
 export function toTensor(img: DecodedImage, spec: PreprocessSpec): Tensor {
   const { width: W, height: H, channels: C, pixels } = img;
+  spec = checkSpec(spec, C);
   const out = new Float32Array(C * H * W);
   const plane = H * W;
   for (let c = 0; c < C; c++) {
@@ -166,5 +169,6 @@ export async function loadImage(
   spec: PreprocessSpec,
   opts: ImageOptions | null = {},
 ): Promise<Tensor> {
-  return toTensor(await decodeImage(input, spec.colorSpace, opts), spec);
+  const checked = checkSpec(spec, spec?.colorSpace === 'grey' ? 1 : 3);
+  return toTensor(await decodeImage(input, checked.colorSpace, opts), checked);
 }

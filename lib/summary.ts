@@ -41,6 +41,8 @@ export interface ModelSummary {
  */
 export function summary(arch: string | VggConfig, input?: number | [number, number]): ModelSummary {
   const cfg = resolveConfig(arch);
+  if (input !== undefined && typeof input !== 'number' && !(Array.isArray(input) && input.length === 2))
+    throw new InvalidArgumentError(`input: expected a size or [height, width], got ${describeValue(input)}`);
   const [H0, W0] =
     input === undefined ? [cfg.inputSize, cfg.inputSize] : typeof input === 'number' ? [input, input] : input;
   for (const v of [H0, W0])

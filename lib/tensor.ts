@@ -30,8 +30,10 @@ export class Tensor {
    *   elements, data that is not a Float32Array (other typed arrays are not converted), a wrong length.
    *   UnsupportedError for a device other than 'cpu'.
    */
-  constructor(dims: readonly number[], data: Float32Array, layout?: Layout, device: Device = 'cpu') {
-    if (!Array.isArray(dims)) throw new InvalidArgumentError(`dims: expected an array, got ${describeValue(dims)}`);
+  constructor(dimsIn: readonly number[], data: Float32Array, layout?: Layout, device: Device = 'cpu') {
+    if (!Array.isArray(dimsIn)) throw new InvalidArgumentError(`dims: expected an array, got ${describeValue(dimsIn)}`);
+    // One read of every element (holes become undefined): what is checked is what is kept.
+    const dims = Array.from(dimsIn);
     if (layout !== undefined && layout !== 'NCHW' && layout !== 'NC')
       throw new InvalidArgumentError(`layout: expected 'NCHW' | 'NC', got '${String(layout)}'`);
     const lay: Layout = layout ?? (dims.length === 2 ? 'NC' : 'NCHW');
@@ -43,7 +45,7 @@ export class Tensor {
       );
     if (device !== 'cpu') throw new UnsupportedError(`device '${device}': only 'cpu' tensors exist in this version`);
     checkData(data, checkDims(dims, 'dims'));
-    this.dims = Object.freeze([...dims]);
+    this.dims = Object.freeze(dims);
     this.layout = lay;
     this.device = device;
     this.data = data;
@@ -85,7 +87,7 @@ export const MAX_ELEMENTS = 2 ** 32;
  */
 export function checkDims(dims: readonly number[], what: string): number {
   let count = 1;
-  dims.forEach((d, i) => {
+  Array.from(dims).forEach((d, i) => {
     if (typeof d !== 'number' || !Number.isInteger(d))
       throw new InvalidArgumentError(`${what}[${i}]: expected an integer, got ${describeValue(d)}`);
     if (d < 1 || d > MAX_DIM)

@@ -1,5 +1,7 @@
 // The engine: topologies as data, the paper's totals, both forward modes, batches, planning, bad input.
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 
 import {
   ARCHS,
@@ -296,6 +298,25 @@ describe('memory', () => {
       }
       console.log(`RSS after each dispose (MB): ${after.map((v) => v.toFixed(0)).join(', ')}`);
       expect(after[3] - after[0]).toBeLessThan(40); // a leak or allocator retention would add ~500 MB per cycle
+    },
+  );
+
+  // Once aborted the process ('terminate called after throwing std::bad_alloc'): the async forward copies
+  // its input, and a 3.2 GB input under an 8 GB address-space limit cannot be copied.
+  testIf(process.platform === 'linux', 'uses bash ulimit -v (Linux only)')(
+    'an async forward whose input cannot be copied is a DeviceError, not an abort',
+    () => {
+      const script = `
+        const v = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
+        const m = v.Model.random({ name: 't', inChannels: 3, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 }, 1,
+          { device: 'cpu', threads: 1 });
+        const x = new v.Tensor([1, 3, 16384, 16384], new Float32Array(3 * 16384 * 16384));
+        m.forward(x, { mode: 'dense' }).then(() => console.log('resolved'), (e) => console.log(e.code));`;
+      const r = spawnSync('bash', ['-c', `ulimit -v 8000000; exec "${process.execPath}" -e "$0"`, script], {
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toBe('ERR_VGG_DEVICE');
     },
   );
 });

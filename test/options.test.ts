@@ -7,9 +7,11 @@ import * as path from 'path';
 import sharp from 'sharp';
 
 import {
+  checkSpec,
   classifyImage,
   Classifier,
   decodeImage,
+  DecodedImage,
   DEFAULT_MODEL_OPTIONS,
   defaultWeightsPath,
   importOnnx,
@@ -21,7 +23,9 @@ import {
   PRESETS,
   randomWeights,
   saveWeights,
+  summary,
   Tensor,
+  toTensor,
   VggConfig,
 } from '../lib';
 import { buildOnnxBytes } from './support/onnx-graph';
@@ -186,5 +190,56 @@ describe('one parser and one default per model option', () => {
     expect(c.model.device).toBe('cpu');
     expect(c.model.info().convAlgorithms.every((a) => a.algorithm === 'gemm')).toBe(true);
     c.model.dispose();
+  });
+});
+
+// Found by a break-it run after the options work: each once slipped through uncoded or unchecked.
+describe('what a hostile caller tried', () => {
+  test('options must be plain objects; inherited keys are ignored; each getter is read once', async () => {
+    expect(await invalid(() => Model.random(tiny, 1, new Map() as object))).toMatch(/^options: expected an object/);
+    expect(await invalid(() => Model.random(tiny, 1, new Date() as object))).toMatch(/^options: expected an object/);
+    const inherited = Object.create({ device: 'bogus' }) as object;
+    Model.random(tiny, 1, inherited).dispose(); // the prototype's 'bogus' is not an option of this object
+    let reads = 0;
+    const flaky = {
+      get threads() {
+        return reads++ === 0 ? 1 : 1e9;
+      },
+    };
+    const m = Model.random(tiny, 1, flaky);
+    expect(reads).toBe(1);
+    m.dispose();
+  });
+  test('Tensor dims: holes are rejected and a getter cannot change a checked dim', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => new Tensor([1, , 2, 2] as number[], new Float32Array(4))).toThrow(/dims\[1\]: expected an integer/);
+    let n = 0;
+    const dims = [1, 3, 0, 5];
+    Object.defineProperty(dims, 2, { get: () => (n++ === 0 ? 224 : 5), enumerable: true });
+    const t = new Tensor(dims, new Float32Array(3 * 224 * 5));
+    expect(t.dims).toEqual([1, 3, 224, 5]);
+  });
+  test('seeds, summary input, image flags and preprocess specs are checked', async () => {
+    expect(await invalid(() => Model.random(tiny, NaN))).toMatch(/^seed: expected an integer in \[0, 2\^32\)/);
+    expect(await invalid(() => randomWeights(tiny, 2 ** 40))).toMatch(/^seed:/);
+    expect(await invalid(() => summary('vgg16', { input: 384 } as unknown as number))).toMatch(
+      /^input: expected a size or \[height, width\]/,
+    );
+    const digit = 'samples/digit-7-1401.png';
+    expect(await invalid(() => decodeImage(digit, 'grey', { flip: 'yes' as unknown as boolean }))).toMatch(
+      /^options\.flip: expected a boolean/,
+    );
+    expect(await invalid(() => loadImage(digit, null as unknown as typeof PRESETS.torchvision))).toMatch(
+      /^preprocess:/,
+    );
+    const grey = { colorSpace: 'grey' as const, scale: 1, mean: [0], std: [1] };
+    expect(await invalid(() => loadImage(digit, { ...grey, meen: 0 } as typeof grey))).toMatch(/^preprocess\.meen:/);
+    const img: DecodedImage = { width: 1, height: 1, channels: 3, pixels: new Uint8Array(3) as DecodedImage['pixels'] };
+    expect(await invalid(() => toTensor(img, { colorSpace: 'rgb', scale: 1, mean: [0], std: [1] }))).toMatch(
+      /^preprocess\.mean: expected 3 finite numbers/,
+    );
+    expect(await invalid(() => toTensor(img, { ...checkSpec(PRESETS.torchvision, 3), std: [0, 1, 1] }))).toMatch(
+      /^preprocess\.std:/,
+    );
   });
 });

@@ -1,5 +1,7 @@
 #include "binding/network_wrap.h"
 
+#include <new>
+#include <string>
 #include <vector>
 
 #include "binding/args.h"
@@ -193,7 +195,13 @@ NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const cha
 Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Call c = Prepare(info, "forward");
-  auto* w = new ForwardWorker(env, c.net, c.in, c.x, c.y);
+  ForwardWorker* w = nullptr;
+  try {  // the worker copies the input: that copy can fail for a huge tensor
+    w = new ForwardWorker(env, c.net, c.in, c.x, c.y);
+  } catch (const std::bad_alloc&) {
+    Throw(env, vgg::DeviceError("forward: out of host memory copying the input (" + std::to_string(c.in.size()) +
+                                " floats)"));
+  }
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
