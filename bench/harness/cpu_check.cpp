@@ -58,10 +58,22 @@ int CmdCheck(const CpuArgs& a, const CaseList& cases) {
   for (const std::string& tag : a.tags) tags += (tags.empty() ? "" : ",") + tag;
   std::printf("backend: %s\ncases: %s, conv tags %s, pool, lrn\n\n", be->kernel_family().c_str(), cases.dir.c_str(),
               tags.c_str());
+  // --only NAME keeps the cases whose name contains NAME; a selection that matches nothing is an error,
+  // not an empty pass.
+  auto keep = [&](const std::string& name) { return a.only.empty() || name.find(a.only) != std::string::npos; };
   Tally t;
-  for (const ConvCase& c : cases.Conv(a.tags)) CheckConv(*be, c, a.cpu.threads, t);
-  for (const PoolCase& c : cases.Pool({"pool"})) CheckPoolCase(*be, c, t);
-  for (const LrnCase& c : cases.Lrn({"lrn"})) CheckLrnCase(*be, c, t);
+  size_t selected = 0;
+  for (const ConvCase& c : cases.Conv(a.tags))
+    if (keep(c.name)) ++selected, CheckConv(*be, c, a.cpu.threads, t);
+  for (const PoolCase& c : cases.Pool({"pool"}))
+    if (keep(c.name)) ++selected, CheckPoolCase(*be, c, t);
+  for (const LrnCase& c : cases.Lrn({"lrn"}))
+    if (keep(c.name)) ++selected, CheckLrnCase(*be, c, t);
+  if (selected == 0) {
+    std::fprintf(stderr, "check: no case matches --tags %s%s%s\n", tags.c_str(), a.only.empty() ? "" : " --only ",
+                 a.only.c_str());
+    return 2;
+  }
   return t.Summary("check", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 

@@ -14,7 +14,7 @@ struct CpuArgs {
   // conv: the algorithm requested for every layer (each layer gets choose_conv_algorithm(shape, this)).
   vgg::ConvAlgorithm algorithm = vgg::ConvAlgorithm::kAuto;
   int runs = 7, warmup = 2;
-  std::string only;                                                   // conv: only the rows whose name contains this
+  std::string only;  // conv, check: only the rows whose name contains this
   Tags tags = {"vgg16", "tile_edges", "geometry", "fc", "winograd"};  // check: the conv cases compared
 };
 

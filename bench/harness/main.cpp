@@ -5,9 +5,10 @@
 //       Times every distinct vgg16 conv layer shape at 224×224 (batch 1) and FC6/FC7/FC8 at batch 1 and 8
 //       on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s (FLOPs = 2 × MACs), % of the
 //       FMA peak measured in this same run, and the kernel plan_conv names for the layer.
-//   vggnet_harness check [--isa ...] [--threads N] [--tags vgg16,tile_edges,geometry,fc,winograd]
+//   vggnet_harness check [--isa ...] [--threads N] [--tags vgg16,tile_edges,geometry,fc,winograd] [--only NAME]
 //       The cpu backend against the reference kernels: every conv case with those tags, for each algorithm
-//       that can serve it; every pool and lrn case. Exit status 1 on any failure.
+//       that can serve it; every pool and lrn case (--only: those whose name contains NAME). Exit status 1
+//       on any failure, 2 when no case is selected.
 //   vggnet_harness peak  [--threads N]
 //       Only the FMA peak loops (AVX2 and AVX-512).
 //   vggnet_harness cuda-check | cuda-bench [...]
@@ -41,6 +42,13 @@ int Usage(const std::string& why) {
   return 2;
 }
 
+// A whole decimal number in [lo, hi] (no sign, no trailing text), or -1.
+int ParseCount(const std::string& v, int lo, int hi) {
+  if (v.empty() || v.size() > 6 || v.find_first_not_of("0123456789") != std::string::npos) return -1;
+  const int n = std::atoi(v.c_str());
+  return n >= lo && n <= hi ? n : -1;
+}
+
 // Parses the arguments of conv, check and peak; an empty string when they are fine, else why not.
 std::string ParseCpuArgs(int argc, char** argv, vggh::CpuArgs* o) {
   o->cmd = argv[1];
@@ -54,11 +62,12 @@ std::string ParseCpuArgs(int argc, char** argv, vggh::CpuArgs* o) {
       if (!vgg::ParseConvAlgorithm(v, &o->algorithm) || o->algorithm == vgg::ConvAlgorithm::kDirect)
         return "--algorithm: expected auto|gemm|winograd2x2|winograd4x4, got '" + v + "'";
     } else if (a == "--threads") {
-      o->cpu.threads = std::atoi(v.c_str());
+      if ((o->cpu.threads = ParseCount(v, 0, 1024)) < 0)
+        return "--threads: expected an integer in [0, 1024], got '" + v + "'";
     } else if (a == "--runs") {
-      o->runs = std::max(1, std::atoi(v.c_str()));
+      if ((o->runs = ParseCount(v, 1, 100000)) < 0) return "--runs: expected an integer >= 1, got '" + v + "'";
     } else if (a == "--warmup") {
-      o->warmup = std::max(0, std::atoi(v.c_str()));
+      if ((o->warmup = ParseCount(v, 0, 100000)) < 0) return "--warmup: expected an integer >= 0, got '" + v + "'";
     } else if (a == "--only") {
       o->only = v;
     } else if (a == "--tags") {
