@@ -232,6 +232,34 @@ describe('concurrency and buffer ownership', () => {
   const model = Model.random(tiny, 4, { device: 'cpu' });
   afterAll(() => model.dispose());
 
+  // Once aborted the whole process ("terminate called after throwing an instance of 'Napi::Error'"): the
+  // forward completed after its worker's environment was gone. Run in a child so an abort cannot take
+  // jest down; each worker has one forward running and one queued when it is terminated.
+  test('terminating a worker_thread while its forwards are pending leaves the process running', () => {
+    const dist = path.resolve(__dirname, '..', 'dist');
+    const script = `
+      const { Worker } = require('worker_threads');
+      const code = \`
+        const v = require(\${JSON.stringify(${JSON.stringify(dist)})});
+        const cfg = { name: 't', inChannels: 3, inputSize: 32, stages: [[64, 64], [128]], fc: [64], numClasses: 10 };
+        const m = v.Model.random(cfg, 1, { device: 'cpu', threads: 1 });
+        const x = new v.Tensor([1, 3, 384, 384], new Float32Array(3 * 384 * 384));
+        m.forward(x, { mode: 'dense' });
+        m.forward(x, { mode: 'dense' });
+        require('worker_threads').parentPort.postMessage('started');\`;
+      let exited = 0;
+      const once = () => {
+        const w = new Worker(code, { eval: true });
+        w.on('message', () => setTimeout(() => w.terminate(), 20));
+        w.on('exit', () => (++exited < 3 ? once() : console.log('survived ' + exited)));
+      };
+      once();`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+    expect(r.stderr).not.toMatch(/terminate called/);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('survived 3');
+  });
+
   test('parallel forwards on one model give the sequential results, in call order', async () => {
     const xs = [1, 2, 3, 4, 5].map((s) => input([1, 3, 32, 32], s));
     const sequential: Float32Array[] = [];

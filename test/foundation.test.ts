@@ -270,6 +270,30 @@ describe('errors', () => {
       net.dispose();
       expect(() => net.plan([1, 1, 8, 8])).toThrow(DisposedError);
     });
+    // Once a use after free (a segfault in the CPU weight packing): the binding kept raw pointers while
+    // later getters could still free the buffers behind them.
+    test('a getter that detaches an already-read weight buffer is caught, not used after free', () => {
+      const w0 = new Float32Array(4 * 9);
+      const hostile = [w0, weights[1], weights[2]];
+      Object.defineProperty(hostile, 2, {
+        get: () => {
+          structuredClone(w0.buffer, { transfer: [w0.buffer] }); // detaches w0
+          return weights[2];
+        },
+      });
+      expect(() => make(options, hostile)).toThrow(/weights\[0\]: expected 36 elements, got 0/);
+      const w1 = new Float32Array(8 * 4 * 4 * 4);
+      const detachLater = {
+        ...options,
+        get device() {
+          structuredClone(w1.buffer, { transfer: [w1.buffer] });
+          return 'cpu';
+        },
+      };
+      expect(() => make(detachLater, [weights[0], w1, weights[2]])).toThrow(
+        /weights\[1\]: expected 512 elements, got 0/,
+      );
+    });
   });
 
   testIf(backends().cuda.devices.length === 0, 'this host has a CUDA device')(

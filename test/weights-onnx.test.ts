@@ -609,6 +609,14 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
     await expectError(f, ...U, /value 'relu_\d+' feeds 2 nodes .*Sigmoid node 'side'/);
   });
 
+  // Once a hang (the loader walked the chain forever, its memory growing): a node's output feeding back.
+  test('a cycle: a Relu whose output is the graph input', async () => {
+    const f = variant('cycle.onnx', (b) => {
+      b.nodes.find((n) => n.opType === 'Relu')!.output = ['data'];
+    });
+    await expectError(f, ...F, /the graph has a cycle through Conv node 'conv_0'/);
+  });
+
   test('two graph inputs; a DOUBLE initializer; an opset out of range', async () => {
     const two = build(small, w).model();
     two.graph!.input!.push({ name: 'extra', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }] } } } });

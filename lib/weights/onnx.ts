@@ -358,6 +358,8 @@ function walkGraph(
     if (ops[ops.length - 1]?.t === 'softmax')
       throw new UnsupportedError(`${nodeLabel(next[0])}: nodes after Softmax are not supported`);
     const n = next[0];
+    // A node met twice: its output leads back into the chain (hostile or corrupt files; once a hang).
+    if (visited.has(n)) throw new FormatError(`${file}: the graph has a cycle through ${nodeLabel(n)}`);
     visited.add(n);
     const op = n.opType ?? '';
     if (n.input?.[0] !== cur && op !== 'Add')

@@ -78,6 +78,14 @@ class ForwardWorker final : public Napi::AsyncWorker {
     else deferred_.Reject(MakeError(env, status_).Value());
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  // When the environment is being torn down (a worker_thread terminated mid-forward), opening a handle
+  // scope or settling the promise fails and node-addon-api throws; uncaught, that aborts the process.
+  // Nobody can await the promise any more: drop it and free the worker.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    try {
+      Napi::AsyncWorker::OnWorkComplete(env, status);
+    } catch (const Napi::Error&) { Destroy(); }
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
