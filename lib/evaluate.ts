@@ -11,7 +11,7 @@ import { InvalidArgumentError } from './errors';
 import { checkLabels, shortLabel } from './labels';
 import { Model } from './model';
 import { ForwardMode, optionKeys, parseMode, readOptions } from './options';
-import { checkSpec, decodeImage, DecodedImage, PreprocessSpec, toTensor } from './preprocess';
+import { checkSpec, decodeImage, DecodedImage, normalize, PreprocessSpec } from './preprocess';
 import { Tensor } from './tensor';
 
 /** A model with what it needs to classify images (see loadClassifier). */
@@ -187,7 +187,7 @@ export async function classifyImage(
       );
     const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
     if (mode === 'dense') {
-      const map = await model.forward(stack(base.map((b) => toTensor(b, spec))), { mode: 'dense' });
+      const map = await model.forward(stack(base.map((b) => normalize(b, spec))), { mode: 'dense' });
       const scores = spatialMean(map);
       base.forEach((_, i) => {
         softmax(scores.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
@@ -212,7 +212,7 @@ export async function classifyImage(
               grid === 1 ? Math.round((b.width - size) / 2) : Math.round((gx * (b.width - size)) / (grid - 1));
             const topY =
               grid === 1 ? Math.round((b.height - size) / 2) : Math.round((gy * (b.height - size)) / (grid - 1));
-            crops.push(toTensor(cropImage(b, left, topY, size), spec));
+            crops.push(normalize(cropImage(b, left, topY, size), spec));
           }
       const logits = await model.forward(stack(crops), { mode: 'fc' });
       for (let i = 0; i < crops.length; i++) {

@@ -251,7 +251,7 @@ function copyInput(data: Float32Array): Float32Array {
 }
 
 /** A step of the layer program as the native planner takes it: every field, no name. */
-function nativeLayer(s: LayerStep): NativeLayer {
+export function nativeLayer(s: LayerStep): NativeLayer {
   switch (s.kind) {
     case 'conv':
       return {

@@ -150,8 +150,13 @@ export async function decodeImage(
 
 /** Normalises decoded pixels into NCHW f32 [1, C, H, W] following `spec`. */
 export function toTensor(img: DecodedImage, spec: PreprocessSpec): Tensor {
+  return normalize(img, checkSpec(spec, img.channels));
+}
+
+/** toTensor for a spec already checked against the image's channel count (the per-view path of
+ *  classifyImage and loadImage, which check the spec once; not exported from the package). */
+export function normalize(img: DecodedImage, spec: PreprocessSpec): Tensor {
   const { width: W, height: H, channels: C, pixels } = img;
-  spec = checkSpec(spec, C);
   const out = new Float32Array(C * H * W);
   const plane = H * W;
   for (let c = 0; c < C; c++) {
@@ -170,5 +175,5 @@ export async function loadImage(
   opts: ImageOptions | null = {},
 ): Promise<Tensor> {
   const checked = checkSpec(spec, spec?.colorSpace === 'grey' ? 1 : 3);
-  return toTensor(await decodeImage(input, checked.colorSpace, opts), checked);
+  return normalize(await decodeImage(input, checked.colorSpace, opts), checked);
 }

@@ -9,11 +9,12 @@
  * mantissa, fp32 accumulation), so conv results are compared by relative L2 error with the tf32 bound
  * (1e-3); the other ops are fp32 and compared as tightly as the cpu kernels are.
  */
-import { backends, Model, Tensor, VggConfig } from '../lib';
+import { backends, Model, Tensor } from '../lib';
 import { fillUniform } from '../lib/random';
 import { convCases, lrnCases, poolCases } from './support/cases';
 import { Kernels, kernels as makeKernels } from './support/kernels';
 import { testIf } from './support/skip';
+import { tiny } from './support/configs';
 
 const report = backends();
 const devices = report.cuda.devices;
@@ -122,15 +123,6 @@ describe('cuda backend vs the reference kernels', () => {
 });
 
 describe("a Model on 'cuda:0' vs 'cpu'", () => {
-  const tiny: VggConfig = {
-    name: 'tiny',
-    inChannels: 3,
-    inputSize: 32,
-    stages: [[8], [8, { channels: 16, kernel: 1 }], [16]],
-    fc: [24, 24],
-    numClasses: 7,
-  };
-
   onGpu("'fc' and 'dense' forward agree within the tf32 bound", async () => {
     const gpu = Model.random(tiny, 3, { device: 'cuda:0' });
     const cpu = Model.random(tiny, 3, { device: 'cpu' });

@@ -17,6 +17,7 @@ import {
 } from '../lib';
 import { fillUniform } from '../lib/random';
 import { testIf } from './support/skip';
+import { tiny } from './support/configs';
 
 // Table 2 of the paper gives parameters in millions; these are the exact counts (torchvision agrees for
 // A, B, D, E). GMACs at 224×224: the sum over layers of P·Q·K·C·R·S.
@@ -28,15 +29,6 @@ const TOTALS: [string, number, string][] = [
   ['vgg16', 138_357_544, '15.470'],
   ['vgg19', 143_667_240, '19.632'],
 ];
-
-const tiny: VggConfig = {
-  name: 'tiny',
-  inChannels: 3,
-  inputSize: 32,
-  stages: [[8], [8, { channels: 16, kernel: 1 }], [16]],
-  fc: [24, 24],
-  numClasses: 7,
-};
 
 function input(dims: number[], seed: number): Tensor {
   return new Tensor(dims, fillUniform(new Float32Array(dims.reduce((a, b) => a * b, 1)), -1, 1, seed));

@@ -18,7 +18,8 @@ import {
   VggConfig,
   VggError,
 } from '../lib';
-import { native, NativeBackendOptions, NativeLayer, nativePath, packageRoot } from '../lib/native';
+import { nativeLayer } from '../lib/model';
+import { native, NativeBackendOptions, nativePath, packageRoot } from '../lib/native';
 import { kernels } from './support/kernels';
 import { testIf } from './support/skip';
 
@@ -228,19 +229,7 @@ describe('errors', () => {
 
   describe('the shipped binding re-checks what memory safety needs, with the same classes', () => {
     const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
-    const layers = layerProgram(cfg).map((s): NativeLayer =>
-      s.kind === 'conv'
-        ? {
-            kind: 'conv',
-            inChannels: s.inChannels,
-            outChannels: s.outChannels,
-            kernel: s.kernel,
-            stride: s.stride,
-            pad: s.pad,
-            relu: s.relu,
-          }
-        : { kind: 'maxpool', window: 2, stride: 2 },
-    );
+    const layers = layerProgram(cfg).map(nativeLayer);
     const weights = [new Float32Array(4 * 9), new Float32Array(8 * 4 * 4 * 4), new Float32Array(3 * 8)];
     const biases = [new Float32Array(4), new Float32Array(8), new Float32Array(3)];
     const options: NativeBackendOptions = {

@@ -27,6 +27,7 @@ import {
   weightShapes,
 } from '../lib';
 import { fillUniform, uniform } from '../lib/random';
+import { small } from './support/configs';
 
 // Jest gives each test file its own realm: onnxruntime-common's `instanceof Float32Array` then rejects the
 // arrays ORT's addon returns (microsoft/onnxruntime#16622). Accept a Float32Array of any realm.
@@ -377,15 +378,6 @@ async function compare(
   return got;
 }
 
-// 2 stages with a 1×1 conv, pool5 4×4 (FC6 is a 4×4 kernel over 12 channels: its C,H,W order matters).
-const small: VggConfig = {
-  name: 'small',
-  inChannels: 3,
-  inputSize: 16,
-  stages: [[8], [12, { channels: 12, kernel: 1 }]],
-  fc: [20, 20],
-  numClasses: 5,
-};
 const smallExpected = {
   inChannels: 3,
   inputSize: 16,

@@ -33,6 +33,7 @@ import {
   writeSafetensors,
 } from '../lib';
 import { fillUniform, uniform } from '../lib/random';
+import { small } from './support/configs';
 
 let dir: string;
 let seq = 0;
@@ -231,16 +232,6 @@ function expectSameWeights(a: LayerWeights[], b: LayerWeights[]): void {
 function input(dims: number[], seed: number): Tensor {
   return new Tensor(dims, fillUniform(new Float32Array(prod(dims)), -1, 1, seed));
 }
-
-/** 2 stages (a 1×1 conv in stage 2), 16×16 → pool5 4×4, so FC6 is a 4×4 kernel: its C,H,W order matters. */
-const small: VggConfig = {
-  name: 'small',
-  inChannels: 3,
-  inputSize: 16,
-  stages: [[8], [12, { channels: 12, kernel: 1 }]],
-  fc: [20, 20],
-  numClasses: 5,
-};
 
 // ---------------------------------------------------------------------------------------------------------
 
