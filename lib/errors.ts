@@ -9,7 +9,11 @@ export type VggErrorCode =
   | 'ERR_VGG_DEVICE'
   | 'ERR_VGG_FORMAT'
   | 'ERR_VGG_DISPOSED'
-  | 'ERR_VGG_NATIVE_LOAD';
+  | 'ERR_VGG_NATIVE_LOAD'
+  | 'ERR_VGG_BUSY'
+  | 'ERR_VGG_TIMEOUT'
+  | 'ERR_VGG_ABORTED'
+  | 'ERR_VGG_MEMORY_BUDGET';
 
 /** Base class of every error vggnet throws. */
 export class VggError extends Error {
@@ -60,5 +64,37 @@ export class DisposedError extends VggError {
 export class NativeLoadError extends VggError {
   constructor(message: string) {
     super('ERR_VGG_NATIVE_LOAD', message);
+  }
+}
+
+/** A model's queue is full (ModelOptions.maxQueue): the request was refused at once, nothing was computed. Retry later. */
+export class BusyError extends VggError {
+  constructor(message: string) {
+    super('ERR_VGG_BUSY', message);
+  }
+}
+
+/** A request's deadline (ForwardOptions.timeoutMs) passed before its result was ready. */
+export class TimeoutError extends VggError {
+  constructor(message: string) {
+    super('ERR_VGG_TIMEOUT', message);
+  }
+}
+
+/** The caller aborted the request (ForwardOptions.signal); `cause` is the signal's reason. */
+export class AbortedError extends VggError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_VGG_ABORTED', message);
+    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
+  }
+}
+
+/**
+ * A forward's plan (activations, workspace, staging) would exceed the model's memory budget
+ * (ModelOptions.memoryBudget): refused before allocating anything. The message gives both sizes in bytes.
+ */
+export class MemoryBudgetError extends VggError {
+  constructor(message: string) {
+    super('ERR_VGG_MEMORY_BUDGET', message);
   }
 }
