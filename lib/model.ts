@@ -12,7 +12,8 @@ import { types } from 'util';
 import { chooseDevice } from './backends';
 import { describeValue } from './describe';
 import { DeviceError, DisposedError, InvalidArgumentError } from './errors';
-import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
+import { resolveMemoryBudget } from './memory';
+import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork, NativePlanMemory } from './native';
 import {
   ConvAlgorithm,
   ForwardMode,
@@ -58,8 +59,15 @@ export interface ModelInfo {
   kernelFamily: string;
   /** Bytes of packed weights held by the backend (host or device memory). */
   weightBytes: number;
-  /** Input shapes whose plans are cached (at most 4, most recently used kept). */
+  /** Input shapes whose plans are cached (plans are metadata: at most 64 kept, most recently used first). */
   plansCached: number;
+  /**
+   * Bytes of backend memory held for forwards now: one arena shared by every input shape, grown to the
+   * largest recent need, shrunk after 8 forwards in a row that needed under half of it, freed by releasePlans().
+   */
+  arenaBytes: number;
+  /** The memory budget in force (ModelOptions.memoryBudget resolved), bytes; Infinity: none. */
+  memoryBudget: number;
   /** The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved), in program order. */
   convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'> }[];
 }
@@ -114,7 +122,14 @@ export class Model {
         `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
       );
     const net = new (native().Network)(
-      { device: choice.device, threads: o.threads, isa: o.isa, precision: o.precision, convAlgorithm: o.convAlgorithm },
+      {
+        device: choice.device,
+        threads: o.threads,
+        isa: o.isa,
+        precision: o.precision,
+        convAlgorithm: o.convAlgorithm,
+        memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
+      },
       layerProgram(config).map(nativeLayer),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
@@ -155,16 +170,36 @@ export class Model {
   }
 
   /**
+   * The backend memory a forward of an input of shape (N,C,H,W) needs, bytes, without running or
+   * allocating: activations (the two ping-pong buffers), workspace (the largest conv scratch), staging
+   * (input and output in backend memory) and their total, which ModelOptions.memoryBudget caps.
+   * @throws InvalidArgumentError like forward(), DisposedError
+   */
+  planMemory(dims: readonly number[], mode: ForwardMode = 'fc'): NativePlanMemory {
+    const input = checkInput(this.config, dims, parseMode(mode, 'mode'), 'dims');
+    return this.live('planMemory').memory(input);
+  }
+
+  /**
+   * Frees the memory held for forwards (see ModelInfo.arenaBytes) and forgets the cached plans; the next
+   * forward plans and allocates again. Safe while a forward runs (it waits for it). @throws DisposedError
+   */
+  releasePlans(): void {
+    this.live('releasePlans').releasePlans();
+  }
+
+  /**
    * Runs the network off the JS thread.
    * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
    * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
    *          for the paper's nets. NaN/Inf in the input propagate to the output.
    * Concurrent calls on one model run one after another, in call order; a call queued behind a running
    * one when dispose() comes is rejected with DisposedError (the running one completes).
-   * @throws InvalidArgumentError (unknown option, mode, wrong rank, channels, size for the mode), DisposedError
+   * @throws InvalidArgumentError (unknown option, mode, wrong rank, channels, size for the mode), DisposedError; MemoryBudgetError when
+   *   the input needs more memory than ModelOptions.memoryBudget allows (planMemory tells how much)
    */
   async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
-    const { input, out, mode } = this.prepare(x, options);
+    const { input, out, mode } = this.prepare(x, options, 'forward');
     const net = this.live('forward'); // before awaiting: dispose() may come meanwhile
     if (this.pending === 0) return wrap(out, await this.track(net.forward(input, x.data)), mode);
     // Forwards of one model run one at a time; queue here rather than tie up libuv pool threads waiting
@@ -176,7 +211,7 @@ export class Model {
 
   /** Synchronous forward: blocks the event loop for the whole run; prefer forward(). Same arguments and errors. */
   forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor {
-    const { input, out, mode } = this.prepare(x, options);
+    const { input, out, mode } = this.prepare(x, options, 'forwardSync');
     return wrap(out, this.live('forwardSync').forwardSync(input, x.data), mode);
   }
 
@@ -190,6 +225,8 @@ export class Model {
       kernelFamily: i.kernelFamily,
       weightBytes: i.weightBytes,
       plansCached: i.plansCached,
+      arenaBytes: i.arenaBytes,
+      memoryBudget: i.memoryBudget === 0 ? Infinity : i.memoryBudget,
       convAlgorithms: i.convAlgorithms.map((c) => ({
         layer: c.layer,
         name: this.program[c.layer].name,
@@ -230,11 +267,13 @@ export class Model {
   private prepare(
     x: Tensor,
     options: ForwardOptions | null | undefined,
+    method: string,
   ): { input: Dims4; out: number[]; mode: ForwardMode } {
     const mode = parseMode(readOptions(options, FORWARD_OPTION_KEYS).mode ?? 'fc');
     if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
     if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
     const input = checkInput(this.config, x.dims, mode);
+    this.live(method).checkBudget(input); // before the input is copied or queued
     return { input, out: resultDims(this.config, this.program, input, mode), mode };
   }
 }

@@ -95,6 +95,14 @@ export interface ModelOptions {
    * (test/kernels.test.ts).
    */
   convAlgorithm?: ConvAlgorithm;
+  /**
+   * The most backend memory one forward may use, bytes: the two activation buffers, the largest conv
+   * workspace and the staging of input and output (Model.planMemory tells what an input needs; packed
+   * weights are not counted). A forward that would need more fails with MemoryBudgetError before anything
+   * is allocated. 'auto' (default): half the host's memory (os.totalmem) on the CPU and the reference
+   * backend, 80% of the GPU's memory on CUDA; Infinity: no limit.
+   */
+  memoryBudget?: number | 'auto';
 }
 
 /** The keys of ModelOptions, as a record (for bags that extend it) and as a list. */
@@ -104,6 +112,7 @@ export const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, true>> = O
   isa: true,
   precision: true,
   convAlgorithm: true,
+  memoryBudget: true,
 });
 export const MODEL_OPTION_KEYS = optionKeys<ModelOptions>(MODEL_OPTION_FIELDS);
 
@@ -117,6 +126,7 @@ export const DEFAULT_MODEL_OPTIONS: Readonly<ResolvedModelOptions> = Object.free
   isa: 'auto',
   precision: 'tf32',
   convAlgorithm: 'auto',
+  memoryBudget: 'auto',
 });
 
 const MAX_THREADS = 1024;
@@ -157,6 +167,15 @@ export function parseConvAlgorithm(value: unknown, what = 'options.convAlgorithm
   return oneOf(value, CONV_ALGORITHMS, what);
 }
 
+/** 'auto', Infinity, or a positive integer number of bytes below 2^53. @throws InvalidArgumentError */
+export function parseMemoryBudget(value: unknown, what = 'options.memoryBudget'): number | 'auto' {
+  if (value === 'auto' || value === Infinity) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+  throw new InvalidArgumentError(
+    `${what}: expected 'auto', Infinity or a positive integer number of bytes, got ${describeValue(value)}`,
+  );
+}
+
 /** 'fc' | 'dense'; the former name 'fully-conv' gets a hint. @throws InvalidArgumentError */
 export function parseMode(value: unknown, what = 'options.mode'): ForwardMode {
   return oneOf(
@@ -177,6 +196,7 @@ export function resolveModelOptions(options: ModelOptions | null | undefined): R
     isa: parseIsa(o.isa ?? d.isa),
     precision: parsePrecision(o.precision ?? d.precision),
     convAlgorithm: parseConvAlgorithm(o.convAlgorithm ?? d.convAlgorithm),
+    memoryBudget: parseMemoryBudget(o.memoryBudget ?? d.memoryBudget),
   };
 }
 

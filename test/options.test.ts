@@ -31,7 +31,7 @@ import {
 import { buildOnnxBytes } from './support/onnx-graph';
 
 const tiny: VggConfig = { name: 'opts', inChannels: 3, inputSize: 16, stages: [[4], [8]], fc: [8], numClasses: 3 };
-const MODEL_KEYS = 'device, threads, isa, precision, convAlgorithm';
+const MODEL_KEYS = 'device, threads, isa, precision, convAlgorithm, memoryBudget';
 
 /** The InvalidArgumentError a call throws (or rejects with), for its message. */
 async function invalid(f: () => unknown): Promise<string> {
@@ -163,6 +163,7 @@ describe('one parser and one default per model option', () => {
       isa: 'auto',
       precision: 'tf32',
       convAlgorithm: 'auto',
+      memoryBudget: 'auto',
     });
     expect(Object.isFrozen(DEFAULT_MODEL_OPTIONS)).toBe(true);
   });
@@ -181,6 +182,12 @@ describe('one parser and one default per model option', () => {
       { convAlgorithm: 'fft' },
       /^options\.convAlgorithm: expected 'auto' \| 'gemm' \| 'winograd2x2' \| 'winograd4x4' \| 'direct', got 'fft'$/,
     ],
+    [
+      { memoryBudget: 0 },
+      /^options\.memoryBudget: expected 'auto', Infinity or a positive integer number of bytes, got number 0$/,
+    ],
+    [{ memoryBudget: 1.5 }, /^options\.memoryBudget: .* got number 1\.5$/],
+    [{ memoryBudget: '1GB' }, /^options\.memoryBudget: .* got '1GB'$/],
   ])('%j is rejected in JS, naming option, expected and got', async (o, re) => {
     expect(await invalid(() => Model.random(tiny, 1, o as object))).toMatch(re);
     expect(await invalid(() => loadClassifier(defaultWeightsPath(), o as object))).toMatch(re); // the same parser
