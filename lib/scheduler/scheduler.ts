@@ -263,7 +263,7 @@ export class Scheduler {
       c.timedOut++;
       r.reject(
         new TimeoutError(
-          `${this.label}: no result within timeoutMs ${r.timeoutMs} ms; it passed ${where}, after ${elapsed} ms`,
+          `${this.label}: no result within timeoutMs ${Math.round(r.timeoutMs! * 10) / 10} ms; it passed ${where}, after ${elapsed} ms`,
         ),
       );
     }
