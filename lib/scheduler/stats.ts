@@ -10,7 +10,7 @@ export interface SchedulerStats {
   queuedImages: number;
   /** Requests whose forward is computing now and that still wait for its result. */
   running: number;
-  /** Model.forward calls whose arguments were valid, whatever became of them. */
+  /** Model.forward calls with valid arguments made before dispose(), whatever became of them. */
   submitted: number;
   /** Requests resolved with their result. */
   completed: number;
