@@ -197,7 +197,8 @@ export class Model {
    * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
    * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
    *          for the paper's nets. NaN/Inf in the input propagate to the output. Each image's result is
-   *          the same whether it ran alone or in a batch.
+   *          the same whether it ran alone or in a batch (a failed batch is re-run request by request, so
+   *          an error, too, is the request's own).
    * @throws InvalidArgumentError (unknown option, mode, signal, timeoutMs, wrong rank, channels, size for the
    *   mode), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
    *   (options.signal fired first; cause: its reason), TimeoutError (options.timeoutMs passed first),

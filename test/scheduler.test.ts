@@ -2,7 +2,9 @@
 // input gives, bit for bit; a full queue refuses at once; abort signals and deadlines drop queued work (it is
 // never computed) and reject running work at once; dispose() rejects what waits; the counters add up.
 // Real forwards of small configs throughout: what was computed is read from the counters.
+import { spawnSync } from 'child_process';
 import { getEventListeners } from 'events';
+import * as path from 'path';
 
 import {
   AbortedError,
@@ -18,6 +20,7 @@ import {
 } from '../lib';
 import { fillUniform } from '../lib/random';
 import { small } from './support/configs';
+import { testIf } from './support/skip';
 
 function input(dims: number[], seed: number): Tensor {
   return new Tensor(dims, fillUniform(new Float32Array(dims.reduce((a, b) => a * b, 1)), -1, 1, seed));
@@ -292,4 +295,43 @@ describe('counters', () => {
     expect(m.schedulerOptions).toEqual({ maxQueue: 6, maxBatch: 3, maxDelayMs: 5 });
     m.dispose();
   });
+});
+
+describe('a failed batch', () => {
+  // Four 1024×1024 dense views of a net whose first conv has 64 channels: one view needs 2 × 256 MB of
+  // activations, the batch of four 2 × 1 GB. Under a 2.5 GB address-space limit the batch's plan cannot be
+  // allocated (DeviceError) while each view alone can: each caller must get what its own forward gives.
+  // In a child process, so the limit does not apply to jest.
+  testIf(process.platform === 'linux', 'uses bash ulimit -v (Linux only)')(
+    "its requests are re-run one by one: each gets the outcome of its own forward, not its neighbours'",
+    () => {
+      const script = `
+        const v = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
+        const cfg = { name: 'wide1', inChannels: 3, inputSize: 16, stages: [[64]], fc: [8], numClasses: 3 };
+        const m = v.Model.random(cfg, 1, { device: 'cpu', threads: 1, maxBatch: 4, maxDelayMs: 1000 });
+        const n = 3 * 1024 * 1024;
+        const xs = [0, 1, 2, 3].map((i) => new v.Tensor([1, 3, 1024, 1024], new Float32Array(n).fill(0.25 * i - 0.3)));
+        const same = (a, b) => Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer));
+        (async () => {
+          const ys = await Promise.all(xs.map((x) => m.forward(x, { mode: 'dense' })));
+          const alone = await m.forward(xs[3], { mode: 'dense' });
+          const s = m.stats();
+          console.log(JSON.stringify({ sameAsAlone: same(ys[3], alone), distinct: !same(ys[0], ys[3]),
+            retriedAlone: s.retriedAlone, failed: s.failed, completed: s.completed, batchSizes: s.batchSizes }));
+        })().catch((e) => console.log(JSON.stringify({ error: e.code, message: e.message })));`;
+      const r = spawnSync('bash', ['-c', `ulimit -v 2500000; exec "${process.execPath}" -e "$0"`, script], {
+        encoding: 'utf8',
+        env: { ...process.env, MALLOC_ARENA_MAX: '1' }, // glibc reserves 64 MB of address space per arena
+      });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout.trim())).toEqual({
+        sameAsAlone: true,
+        distinct: true,
+        retriedAlone: 4,
+        failed: 0,
+        completed: 5,
+        batchSizes: { 4: 1, 1: 5 },
+      });
+    },
+  );
 });

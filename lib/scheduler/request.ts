@@ -26,6 +26,8 @@ export class Request {
   /** performance.now() when its forward started (running state). */
   startedAt = 0;
   state: RequestState = 'queued';
+  /** Runs in a forward of its own (set when a batch it was in failed: see Scheduler). */
+  alone = false;
   readonly promise: Promise<Float32Array>;
   private resolveFn!: (y: Float32Array) => void;
   private rejectFn!: (e: unknown) => void;

@@ -8,6 +8,11 @@
  *
  * A request that gives up (its signal fires, its deadline passes) is rejected at once: if it was queued it
  * leaves the queue and is never computed; if its batch is computing, its part of the result is discarded.
+ *
+ * A caller's outcome does not depend on whom it was batched with: when a forward of several requests fails
+ * (e.g. out of memory, or over a memory budget, for ΣN images where each request alone fits), its requests go
+ * back to the head of the queue, in order, and each runs in a forward of its own; a request fails only with
+ * the error of its own forward.
  */
 import { AbortedError, BusyError, DisposedError, TimeoutError } from '../errors';
 import type { Dims4 } from '../native';
@@ -154,13 +159,13 @@ export class Scheduler {
    */
   private collect(head: Request): { batch: Request[]; full: boolean } {
     const max = this.options.maxBatch;
-    if (head.images >= max) return { batch: [head], full: true };
+    if (head.images >= max || head.alone) return { batch: [head], full: true };
     const batch = [head];
     let images = head.images,
       passedOver = false;
     for (let i = 1; i < this.queue.length && images < max; i++) {
       const r = this.queue[i];
-      if (r.key !== head.key) continue;
+      if (r.key !== head.key || r.alone) continue;
       if (images + r.images > max) passedOver = true;
       else {
         batch.push(r);
@@ -193,13 +198,18 @@ export class Scheduler {
     c.batchSizes[images] = (c.batchSizes[images] ?? 0) + 1;
     const [, C, H, W] = batch[0].dims;
     let forward: Promise<Float32Array>;
+    let x: Float32Array | undefined;
     try {
-      forward = this.run([images, C, H, W], gatherInputs(batch.map((r) => r.data)));
+      x = gatherInputs(batch.map((r) => r.data));
+      forward = this.run([images, C, H, W], x);
     } catch (e) {
       forward = Promise.reject(e);
     }
     this.running = batch;
-    for (const r of batch) r.data = new Float32Array(0); // the forward has its own copy now
+    // The forward has its own copy now; the gathered input is kept only to re-run the requests of a failed
+    // batch one by one (a single request is never re-run).
+    const inputs = batch.length > 1 && x ? x : undefined;
+    for (const r of batch) r.data = new Float32Array(0);
     forward.then(
       (y) => {
         const done = performance.now();
@@ -219,15 +229,40 @@ export class Scheduler {
       },
       (e: unknown) => {
         c.computeMsSum += performance.now() - now;
-        for (const r of batch) {
-          if (r.state !== 'running') continue;
-          c.running--;
-          c.failed++;
-          r.reject(e);
-        }
+        if (inputs && !this.closed) this.requeueAlone(batch, inputs);
+        else
+          for (const r of batch) {
+            if (r.state !== 'running') continue;
+            c.running--;
+            c.failed++;
+            r.reject(e);
+          }
         this.finishBatch();
       },
     );
+  }
+
+  /** The requests of a failed batch that still wait for a result go back to the head, each to run alone. */
+  private requeueAlone(batch: Request[], inputs: Float32Array): void {
+    const c = this.counters;
+    const back: Request[] = [];
+    const perImage = inputs.length / batch.reduce((a, r) => a + r.images, 0);
+    let at = 0;
+    for (const r of batch) {
+      const length = r.images * perImage;
+      if (r.state === 'running') {
+        r.data = inputs.subarray(at, at + length);
+        r.state = 'queued';
+        r.alone = true;
+        c.running--;
+        c.queued++;
+        c.queuedImages += r.images;
+        c.retriedAlone++;
+        back.push(r);
+      }
+      at += length;
+    }
+    this.queue.unshift(...back);
   }
 
   private finishBatch(): void {

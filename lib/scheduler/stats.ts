@@ -29,6 +29,11 @@ export interface SchedulerStats {
    * discarded). The others of aborted + timedOut left the queue and were never computed.
    */
   discarded: number;
+  /**
+   * Requests put back in the queue to run alone because the forward of the batch they were in failed (each
+   * then gets the outcome of its own forward). Their images count again in batchedItems when they run.
+   */
+  retriedAlone: number;
   /** Forwards run by the scheduler (each one batch of one or more requests). */
   batches: number;
   /** Images computed by those forwards (the sum of their N). */
@@ -59,6 +64,7 @@ export function emptyStats(): SchedulerStats {
     timedOut: 0,
     droppedOnDispose: 0,
     discarded: 0,
+    retriedAlone: 0,
     batches: 0,
     batchedItems: 0,
     batchedRequests: 0,
