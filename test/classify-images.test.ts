@@ -133,10 +133,13 @@ describe('ClassifyOptions signal and timeoutMs reach every forward', () => {
   afterAll(() => model.dispose());
 
   test('a deadline that passes while a view waits behind another forward: TimeoutError, the view never computed', async () => {
-    const busy = model.forward(new Tensor([1, 3, 512, 512], new Float32Array(3 * 512 * 512)), { mode: 'dense' });
+    const busy = model.forward(new Tensor([1, 3, 768, 768], new Float32Array(3 * 768 * 768)), { mode: 'dense' });
     const before = model.stats();
-    // decoding takes a few ms; then the view's forward waits behind `busy` (~0.2–1 s) until its deadline
-    const late = classifyImage(clf, image, { scales: [0, 0], timeoutMs: 150 });
+    // a 40×40 image decodes in about a millisecond; its view's forward then waits behind `busy` (~0.5–2 s)
+    const small = await sharp({ create: { width: 40, height: 40, channels: 3, background: '#468' } })
+      .png()
+      .toBuffer();
+    const late = classifyImage(clf, small, { scales: [0, 0], timeoutMs: 100 });
     await expect(late).rejects.toBeInstanceOf(TimeoutError);
     await expect(late).rejects.toThrow(
       /^Model\.forward \(wide\): no result within timeoutMs [\d.]+ ms; it passed while queued/,

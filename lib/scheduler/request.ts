@@ -1,9 +1,11 @@
 /**
  * One request on a scheduler: its input, its promise, and what may end it early — its caller's
- * AbortSignal and its deadline. Settles exactly once; settling removes the abort listener and clears the
- * deadline timer, so a long-lived signal shared by many requests keeps no listener per finished request.
+ * AbortSignal (watched through the scheduler's AbortWatch) and its deadline. Settles exactly once; settling
+ * stops watching the signal and clears the deadline timer, so a long-lived signal keeps nothing of a
+ * finished request.
  */
 import type { Dims4 } from '../native';
+import type { AbortWatch } from './abort-watch';
 
 /** Where a request is: waiting in the queue, in a forward that is computing, or done. */
 export type RequestState = 'queued' | 'running' | 'settled';
@@ -32,12 +34,13 @@ export class Request {
   private resolveFn!: (y: Float32Array) => void;
   private rejectFn!: (e: unknown) => void;
   private readonly signal: AbortSignal | undefined;
-  private readonly onAbort: (() => void) | undefined;
+  private readonly watch: AbortWatch<Request>;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   /**
-   * @param onGiveUp  called once, synchronously, when the signal fires or the deadline passes before the
-   *   request settled; it decides what to do (remove from the queue, reject) — the request itself does nothing
+   * @param watch  the scheduler's watch of abort signals (it calls the scheduler when `signal` fires)
+   * @param onTimeout  called once when the deadline passes before the request settled; it decides what to
+   *   do (remove from the queue, reject) — the request itself does nothing
    */
   constructor(
     dims: Dims4,
@@ -45,7 +48,8 @@ export class Request {
     now: number,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
-    onGiveUp: (r: Request, why: GiveUp) => void,
+    watch: AbortWatch<Request>,
+    onTimeout: (r: Request) => void,
   ) {
     this.dims = dims;
     this.data = data;
@@ -57,11 +61,9 @@ export class Request {
       this.rejectFn = reject;
     });
     this.signal = signal;
-    if (signal) {
-      this.onAbort = () => onGiveUp(this, 'aborted');
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
-    if (timeoutMs !== undefined) this.timer = setTimeout(() => onGiveUp(this, 'timedOut'), timeoutMs);
+    this.watch = watch;
+    if (signal) watch.add(signal, this);
+    if (timeoutMs !== undefined) this.timer = setTimeout(() => onTimeout(this), timeoutMs);
   }
 
   /** Images in the request (its N). */
@@ -86,7 +88,7 @@ export class Request {
   private finish(): boolean {
     if (this.state === 'settled') return false;
     this.state = 'settled';
-    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    if (this.signal) this.watch.remove(this.signal, this);
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.data = EMPTY; // a copied input is not kept alive by whoever still holds the request

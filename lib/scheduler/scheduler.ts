@@ -16,6 +16,7 @@
  */
 import { AbortedError, BusyError, DisposedError, TimeoutError } from '../errors';
 import type { Dims4 } from '../native';
+import { AbortWatch } from './abort-watch';
 import { gatherInputs, splitOutput } from './batch';
 import { GiveUp, Request } from './request';
 import { emptyStats, SchedulerStats, snapshotStats } from './stats';
@@ -55,6 +56,7 @@ export class Scheduler {
   private delay: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private readonly counters: SchedulerStats = emptyStats();
+  private readonly signals = new AbortWatch<Request>((r) => this.giveUp(r, 'aborted'));
 
   /**
    * @param copy  copies an input that has to wait (may throw, e.g. DeviceError when out of memory)
@@ -110,7 +112,9 @@ export class Scheduler {
       c.failed++;
       return Promise.reject(e);
     }
-    const r = new Request(s.dims, data, performance.now(), s.signal, s.timeoutMs, (q, why) => this.giveUp(q, why));
+    const r = new Request(s.dims, data, performance.now(), s.signal, s.timeoutMs, this.signals, (q) =>
+      this.giveUp(q, 'timedOut'),
+    );
     this.queue.push(r);
     c.queued++;
     c.queuedImages += r.images;
