@@ -17,7 +17,8 @@ const EMPTY = new Float32Array(0);
 
 export class Request {
   readonly dims: Dims4;
-  /** The input (N,C,H,W) NCHW f32: the caller's own array when the forward starts at the call, else a copy. */
+  /** The input (N,C,H,W) NCHW f32: the caller's own array when the forward starts at the call, else a copy
+   *  (a view of its failed batch's input when re-run alone). */
   data: Float32Array;
   /** Batch key: the per-image dims 'C,H,W'. */
   readonly key: string;
