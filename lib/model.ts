@@ -20,15 +20,19 @@ import {
   ModelOptions,
   optionKeys,
   parseMode,
+  parseSignal,
+  parseTimeoutMs,
   readOptions,
   resolveModelOptions,
 } from './options';
 import { fillNormal } from './random';
+import { Scheduler, SchedulerOptions, SchedulerStats } from './scheduler';
 import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
 import { LayerStep, layerProgram, resolveConfig, VggConfig, weightShapes } from './topology';
 
 export type { ForwardMode, ModelOptions } from './options';
+export type { SchedulerOptions, SchedulerStats } from './scheduler';
 
 /** Weights of one conv/FC layer: weight (K,C,R,S) OIHW f32, bias (K) f32. */
 export interface LayerWeights {
@@ -39,9 +43,21 @@ export interface LayerWeights {
 export interface ForwardOptions {
   /** Default 'fc'. See ForwardMode. */
   mode?: ForwardMode;
+  /**
+   * The caller's cancel: when it fires while the request is queued, the request leaves the queue and is
+   * never computed; while its batch computes, the call rejects at once and its result is discarded. Either
+   * way the call rejects with AbortedError (cause: the signal's reason); a signal already aborted at the
+   * call rejects at once. Model.forward only (forwardSync cannot be cancelled).
+   */
+  signal?: AbortSignal;
+  /**
+   * Deadline in ms from the call, a number in (0, 2^31 − 1]: when it passes before the result, the call
+   * rejects with TimeoutError and the request is dropped as for `signal`. Default: none. Model.forward only.
+   */
+  timeoutMs?: number;
 }
 
-const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true });
+const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true, signal: true, timeoutMs: true });
 
 /** The plan of one layer of the layer program for one input shape (Model.plan). */
 export interface LayerPlan extends NativeLayerPlan {
@@ -79,13 +95,26 @@ export class Model {
   readonly deviceReason: string;
   private readonly program: readonly LayerStep[];
   private net: NativeNetwork | null;
+  private readonly scheduler: Scheduler;
 
-  private constructor(config: VggConfig, net: NativeNetwork, device: string, reason: string) {
+  private constructor(
+    config: VggConfig,
+    net: NativeNetwork,
+    device: string,
+    reason: string,
+    scheduling: SchedulerOptions,
+  ) {
     this.config = config;
     this.program = layerProgram(config);
     this.net = net;
     this.device = device;
     this.deviceReason = reason;
+    this.scheduler = new Scheduler(
+      scheduling,
+      (dims, x) => this.live('forward').forward(dims, x),
+      `Model.forward (${config.name})`,
+      copyInput,
+    );
   }
 
   /**
@@ -134,7 +163,11 @@ export class Model {
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
     );
-    return new Model(config, net, choice.device, choice.reason);
+    return new Model(config, net, choice.device, choice.reason, {
+      maxQueue: o.maxQueue,
+      maxBatch: o.maxBatch,
+      maxDelayMs: o.maxDelayMs,
+    });
   }
 
   /**
@@ -189,30 +222,56 @@ export class Model {
   }
 
   /**
-   * Runs the network off the JS thread.
+   * Runs the network off the JS thread, through the model's scheduler (ModelOptions maxQueue, maxBatch,
+   * maxDelayMs): concurrent calls wait in a bounded queue and run one forward at a time; calls whose inputs
+   * have the same per-image dims [C,H,W] are coalesced along N into one forward of up to maxBatch images
+   * (whatever their mode: at the training size 'fc' and 'dense' compute the same thing) and each gets its
+   * own images' result. A call on an idle model with maxDelayMs 0 starts at once.
+   * The input is taken at the call (copied when it has to wait): the caller may reuse its buffer at once.
    * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
    * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
-   *          for the paper's nets. NaN/Inf in the input propagate to the output.
-   * Concurrent calls on one model run one after another, in call order; a call queued behind a running
-   * one when dispose() comes is rejected with DisposedError (the running one completes).
-   * @throws InvalidArgumentError (unknown option, mode, wrong rank, channels, size for the mode), DisposedError; MemoryBudgetError when
-   *   the input needs more memory than ModelOptions.memoryBudget allows (planMemory tells how much)
+   *          for the paper's nets. NaN/Inf in the input propagate to the output. Each image's result is
+   *          the same whether it ran alone or in a batch (a failed batch is re-run request by request, so
+   *          an error, too, is the request's own).
+   * @throws InvalidArgumentError (unknown option, mode, signal, timeoutMs, wrong rank, channels, size for the
+   *   mode), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
+   *   (options.signal fired first; cause: its reason), TimeoutError (options.timeoutMs passed first),
+   *   DisposedError (disposed before the call, or while the call was queued: the running forward completes),
+   *   MemoryBudgetError (the input needs more than ModelOptions.memoryBudget: refused before it is queued;
+   *   planMemory tells how much)
    */
   async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
-    const { input, out, mode } = this.prepare(x, options, 'forward');
-    const net = this.live('forward'); // before awaiting: dispose() may come meanwhile
-    if (this.pending === 0) return wrap(out, await this.track(net.forward(input, x.data)), mode);
-    // Forwards of one model run one at a time; queue here rather than tie up libuv pool threads waiting
-    // on the native lock. The input is copied now: the caller may reuse its buffer meanwhile.
-    const copy = copyInput(x.data);
-    const run = this.queue.then(() => net.forward(input, copy));
-    return wrap(out, await this.track(run), mode);
+    const { input, out, mode, signal, timeoutMs } = this.prepare(x, options, 'forward');
+    return wrap(out, await this.scheduler.submit({ dims: input, data: x.data, signal, timeoutMs }), mode);
   }
 
-  /** Synchronous forward: blocks the event loop for the whole run; prefer forward(). Same arguments and errors. */
+  /**
+   * Synchronous forward, outside the scheduler: blocks the event loop for the whole run (and, while an
+   * async forward of this model computes, until it ends); not queued, batched, counted in stats() or
+   * refused when the queue is full. Prefer forward(). Same arguments and errors as forward(), except that
+   * options.signal and options.timeoutMs are refused (InvalidArgumentError): a blocking call cannot be
+   * cancelled.
+   */
   forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor {
-    const { input, out, mode } = this.prepare(x, options, 'forwardSync');
+    const { input, out, mode, signal, timeoutMs } = this.prepare(x, options, 'forwardSync');
+    if (signal !== undefined || timeoutMs !== undefined)
+      throw new InvalidArgumentError(
+        `options.${signal !== undefined ? 'signal' : 'timeoutMs'}: forwardSync cannot be cancelled; use forward()`,
+      );
     return wrap(out, this.live('forwardSync').forwardSync(input, x.data), mode);
+  }
+
+  /**
+   * The scheduler's counters now (a copy): queue depth, requests by outcome, forwards and their sizes, time
+   * waited and computed. See SchedulerStats. Readable after dispose().
+   */
+  stats(): SchedulerStats {
+    return this.scheduler.stats();
+  }
+
+  /** The scheduling options the model was created with (ModelOptions maxQueue, maxBatch, maxDelayMs resolved). */
+  get schedulerOptions(): Readonly<SchedulerOptions> {
+    return this.scheduler.options;
   }
 
   /** Device and backend in use, kernel family, bytes of packed weights, plans cached, each conv/FC layer's algorithm. */
@@ -235,27 +294,19 @@ export class Model {
     };
   }
 
-  /** Frees native (and device) memory. Any later call throws DisposedError. Idempotent. */
+  /**
+   * Frees native (and device) memory. Requests still queued reject with DisposedError (never computed); the
+   * forward computing now completes and its callers get their results. Any later call throws DisposedError.
+   * Idempotent.
+   */
   dispose(): void {
+    this.scheduler.close();
     this.net?.dispose();
     this.net = null;
   }
 
   get disposed(): boolean {
     return this.net === null;
-  }
-
-  private pending = 0;
-  private queue: Promise<unknown> = Promise.resolve();
-
-  /** Counts a run in flight; the queue settles when it does. */
-  private track<T>(run: Promise<T>): Promise<T> {
-    this.pending++;
-    const done = () => {
-      this.pending--;
-    };
-    this.queue = run.then(done, done);
-    return run;
   }
 
   private live(method: string): NativeNetwork {
@@ -268,17 +319,20 @@ export class Model {
     x: Tensor,
     options: ForwardOptions | null | undefined,
     method: string,
-  ): { input: Dims4; out: number[]; mode: ForwardMode } {
-    const mode = parseMode(readOptions(options, FORWARD_OPTION_KEYS).mode ?? 'fc');
+  ): { input: Dims4; out: number[]; mode: ForwardMode; signal?: AbortSignal; timeoutMs?: number } {
+    const o = readOptions(options, FORWARD_OPTION_KEYS);
+    const mode = parseMode(o.mode ?? 'fc');
+    const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
+    const timeoutMs = o.timeoutMs === undefined ? undefined : parseTimeoutMs(o.timeoutMs);
     if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
     if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
     const input = checkInput(this.config, x.dims, mode);
     this.live(method).checkBudget(input); // before the input is copied or queued
-    return { input, out: resultDims(this.config, this.program, input, mode), mode };
+    return { input, out: resultDims(this.config, this.program, input, mode), mode, signal, timeoutMs };
   }
 }
 
-/** A copy of a queued forward's input; running out of memory is a DeviceError, like the native copy. */
+/** A copy of a waiting forward's input; running out of memory is a DeviceError, like the native copy. */
 function copyInput(data: Float32Array): Float32Array {
   try {
     return data.slice();
