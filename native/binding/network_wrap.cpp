@@ -1,5 +1,7 @@
 #include "binding/network_wrap.h"
 
+#include <algorithm>
+#include <cstring>
 #include <new>
 #include <string>
 #include <vector>
@@ -59,19 +61,24 @@ Napi::Array Dims(Napi::Env env, const vgg::Shape4& s) {
 
 class ForwardWorker final : public Napi::AsyncWorker {
  public:
-  ForwardWorker(Napi::Env env, std::shared_ptr<vgg::Network> net, vgg::Shape4 in, Napi::Float32Array x,
-                Napi::Float32Array y)
+  // Throws std::bad_alloc when the input's copy cannot be allocated.
+  ForwardWorker(Napi::Env env, std::shared_ptr<vgg::Network> net, std::shared_ptr<InputPool> pool, vgg::Shape4 in,
+                Napi::Float32Array x, Napi::Float32Array y)
       : Napi::AsyncWorker(env, "vggnet:forward"),
         deferred_(Napi::Promise::Deferred::New(env)),
         net_(std::move(net)),
+        pool_(std::move(pool)),
         in_(in),
-        x_(x.Data(), x.Data() + x.ElementLength()),
+        x_(pool_->Take(x.ElementLength())),
         y_(y.Data()),
-        y_ref_(Napi::Persistent(static_cast<Napi::Object>(y))) {}
+        y_ref_(Napi::Persistent(static_cast<Napi::Object>(y))) {
+    std::memcpy(x_.data.get(), x.Data(), x.ElementLength() * sizeof(float));
+  }
+  ~ForwardWorker() override { pool_->Give(std::move(x_)); }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = net_->Forward(in_, x_.data(), y_); }
+  void Execute() override { status_ = net_->Forward(in_, x_.data.get(), y_); }
   void OnOK() override {
     Napi::Env env = Env();
     if (status_.ok()) deferred_.Resolve(y_ref_.Value());
@@ -90,16 +97,46 @@ class ForwardWorker final : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<vgg::Network> net_;  // keeps the network alive past dispose() until this run ends
+  std::shared_ptr<InputPool> pool_;
   vgg::Shape4 in_;
   // The input is copied when forward() is called: the caller may detach, resize or refill its buffer
   // before the pool thread runs (a reference keeps an ArrayBuffer alive, not its contents in place).
-  std::vector<float> x_;
+  InputPool::Buffer x_;
   float* y_;  // our own fresh array, referenced until the promise settles; the caller cannot reach it yet
   Napi::ObjectReference y_ref_;
   vgg::Status status_;
 };
 
 }  // namespace
+
+InputPool::Buffer InputPool::Take(size_t floats) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = free_.begin(); it != free_.end(); ++it)
+      if (it->capacity >= floats) {
+        Buffer b = std::move(*it);
+        free_.erase(it);
+        return b;
+      }
+    if (!free_.empty()) free_.erase(free_.begin());  // too small: make room for the new size
+  }
+  Buffer b;
+  b.data.reset(vgg::AlignedFloats(floats));
+  if (!b.data) throw std::bad_alloc();
+  b.capacity = floats;
+  return b;
+}
+
+void InputPool::Give(Buffer b) {
+  if (!b.data || b.capacity * sizeof(float) > kMaxKeptBytes) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (free_.size() < kKept) free_.push_back(std::move(b));
+}
+
+void InputPool::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.clear();
+}
 
 Napi::Function NetworkWrap::Init(Napi::Env env) {
   return DefineClass(
@@ -216,6 +253,7 @@ Napi::Value NetworkWrap::CheckBudget(const Napi::CallbackInfo& info) {
 
 Napi::Value NetworkWrap::ReleasePlans(const Napi::CallbackInfo& info) {
   Live(info.Env(), "releasePlans")->ReleasePlans();
+  inputs_->Clear();
   return info.Env().Undefined();
 }
 
@@ -237,7 +275,7 @@ Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Call c = Prepare(info, "forward");
   ForwardWorker* w = nullptr;
   try {  // the worker copies the input: that copy can fail for a huge tensor
-    w = new ForwardWorker(env, c.net, c.in, c.x, c.y);
+    w = new ForwardWorker(env, c.net, inputs_, c.in, c.x, c.y);
   } catch (const std::bad_alloc&) {
     Throw(env, vgg::DeviceError("forward: out of host memory copying the input (" + std::to_string(c.in.size()) +
                                 " floats)"));
@@ -280,6 +318,7 @@ Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
 
 Napi::Value NetworkWrap::Dispose(const Napi::CallbackInfo& info) {
   net_.reset();
+  inputs_->Clear();
   return info.Env().Undefined();
 }
 

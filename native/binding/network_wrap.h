@@ -2,10 +2,33 @@
 #include <napi.h>
 
 #include <memory>
+#include <mutex>
+#include <vector>
 
+#include "core/host_memory.h"
 #include "core/network.h"
 
 namespace vggjs {
+
+// Host buffers for the input copies of async forwards, reused: a fresh allocation faults in every page of
+// the copy on the JS thread (over 100 ms for a 20 MB input on a virtual machine), a reused one does not.
+// Keeps the kKept most recent buffers of at most kMaxKeptBytes each.
+class InputPool {
+ public:
+  struct Buffer {
+    vgg::AlignedBuf data;  // large ones mapped with huge pages advised: few faults on first touch
+    size_t capacity = 0;   // floats
+  };
+  Buffer Take(size_t floats);  // throws std::bad_alloc
+  void Give(Buffer b);
+  void Clear();
+
+ private:
+  static constexpr size_t kKept = 2;
+  static constexpr size_t kMaxKeptBytes = size_t(256) << 20;
+  std::mutex mu_;
+  std::vector<Buffer> free_;
+};
 
 // `Network`: a native network on one backend. forward() runs on the libuv pool and resolves on the JS
 // thread; dispose() drops the native network (memory is returned once any in-flight forward finishes).
@@ -33,6 +56,7 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
   std::shared_ptr<vgg::Network> net_;
+  std::shared_ptr<InputPool> inputs_ = std::make_shared<InputPool>();
 };
 
 }  // namespace vggjs

@@ -1,22 +1,11 @@
-// Host buffers for the CPU backend: 64-byte aligned (every packed panel and alloc() buffer), and those of
-// 1 MiB or more mapped straight from the kernel and unmapped on release, so dispose() returns weights and
-// activations to the system (glibc keeps freed heap blocks below its adaptive mmap threshold, up to
-// 32 MB, and RSS crept up by tens of MB per load/dispose cycle).
+// The CPU backend's host buffers are core/host_memory.h's (the binding uses them too).
 #pragma once
-#include <cstddef>
-#include <memory>
+#include "core/host_memory.h"
 
 namespace vgg::cpu {
-
-constexpr size_t kAlign = 64;  // bytes
-
-// `floats` floats, 64-byte aligned, or null when out of memory. Release with FreeFloats.
-float* AlignedFloats(size_t floats);
-void FreeFloats(float* p);
-
-struct FreeDeleter {
-  void operator()(float* p) const { FreeFloats(p); }
-};
-using AlignedBuf = std::unique_ptr<float, FreeDeleter>;
-
+using vgg::AlignedBuf;
+using vgg::AlignedFloats;
+using vgg::FreeDeleter;
+using vgg::FreeFloats;
+using vgg::kAlign;
 }  // namespace vgg::cpu

@@ -1,4 +1,4 @@
-#include "cpu/aligned_buffer.h"
+#include "core/host_memory.h"
 
 #include <sys/mman.h>
 
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-namespace vgg::cpu {
+namespace vgg {
 
 namespace {
 constexpr size_t kMapThreshold = size_t(1) << 20;
@@ -48,4 +48,4 @@ void FreeFloats(float* p) {
   else std::free(base);
 }
 
-}  // namespace vgg::cpu
+}  // namespace vgg
