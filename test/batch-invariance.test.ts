@@ -10,7 +10,7 @@
  * The CUDA backend is not checked here (no GPU on the build machines).
  */
 import { LayerWeights, Model, randomWeights, Tensor, VggConfig } from '../lib';
-import type { CpuIsa } from '../lib/options';
+import type { CpuIsa, ModelOptions } from '../lib/options';
 import { fillUniform } from '../lib/random';
 import { small, tiny } from './support/configs';
 import { testing } from './support/kernels';
@@ -37,7 +37,8 @@ function expectSameBits(got: Float32Array, want: Float32Array, what: string): vo
 
 /**
  * Runs N_MAX images one at a time, then the first N of them as one batch for each N in BATCHES, on a model
- * of `arch` with `weights` forced to `isa`; checks every row. Returns the model's plan at batch 8.
+ * of `arch` with `weights` on the CPU forced to `isa` (or on the reference backend); checks every row.
+ * Returns the model's plan at batch 8.
  */
 async function checkNetwork(
   arch: string | VggConfig,
@@ -46,7 +47,9 @@ async function checkNetwork(
   mode: 'fc' | 'dense',
   [H, W]: [number, number],
 ): Promise<{ name: string; kernel: string }[]> {
-  const model = await Model.create(arch, weights, { isa: isa as CpuIsa, threads: 2 });
+  const options: ModelOptions =
+    isa === 'reference' ? { device: 'reference' } : { device: 'cpu', isa: isa as CpuIsa, threads: 2 };
+  const model = await Model.create(arch, weights, options);
   try {
     const img = 3 * H * W;
     const x = fillUniform(new Float32Array(N_MAX * img), -1, 1, 11);
@@ -83,6 +86,11 @@ describe.each(FAMILIES.map((f) => [f] as const))('batch of N = each image alone,
   test('small (16×16, FC6 a 4×4 kernel over 12 channels), fc mode', async () => {
     await checkNetwork(small, randomWeights(small, 7), isa, 'fc', [16, 16]);
   });
+});
+
+test('the reference backend (direct loops, double sums per output): tiny, fc mode', async () => {
+  const plan = await checkNetwork(tiny, randomWeights(tiny, 8), 'reference', 'fc', [32, 32]);
+  expect(fcKernels(plan)).toEqual(['ref::conv2d', 'ref::conv2d', 'ref::conv2d']);
 });
 
 describe('vgg11 (config A) at 224×224, fc mode: full-size FC layers', () => {

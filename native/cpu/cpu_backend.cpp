@@ -1,7 +1,7 @@
 // The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
-// B, a column-grouped GEMV for FC layers (one output position per image) over the same packed weights, or Winograd
-// F(2×2)/F(4×4) for 3×3 layers (algorithm per layer: conv_planner.h); the ISA family chosen once (scalar / avx2+fma /
-// avx512); one persistent thread pool shared by all ops.
+// B, a column-grouped GEMV for FC layers (one output position per image) over the same packed weights,
+// or Winograd F(2×2)/F(4×4) for 3×3 layers (algorithm per layer: conv_planner.h); the ISA family chosen
+// once (scalar / avx2+fma / avx512); one persistent thread pool shared by all ops.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
