@@ -102,9 +102,9 @@ struct IsaKernels {
   int kc, nc;  // cache blocking: reduction depth, columns per packed B block
   // C·R·S × (N·P·Q) GEMM for one thread's task, e.g. gemm_f32_8x48__avx512.
   Kernel<ConvGemmFn> gemm;
-  // GEMV for GEMV-shaped layers (P = Q = 1), reading the packed weights from memory once per call and
-  // computing each output in the GEMM's order. `gemv` takes one column at a time (batch 1; e.g.
-  // gemv_f32_8xk__avx512), `gemv_cols` groups of up to `gemv_group` columns whose accumulators share each
+  // GEMV for GEMV-shaped layers (P = Q = 1), reading the packed weights from memory once per call (per
+  // kGemvPassColumns columns) and computing each output in the GEMM's order. `gemv` takes one column at a time (batch
+  // 1; e.g. gemv_f32_8xk__avx512), `gemv_cols` groups of up to `gemv_group` columns whose accumulators share each
   // weight load (batch 2 and up; e.g. gemv_f32_8xk_n8__avx512). Both work on blocks of `gemv_panels` panels.
   int gemv_panels, gemv_group;
   Kernel<ConvGemvFn> gemv;
