@@ -215,7 +215,8 @@ export class Model {
 
   /**
    * Frees the memory held for forwards (see ModelInfo.arenaBytes) and forgets the cached plans; the next
-   * forward plans and allocates again. Safe while a forward runs (it waits for it). @throws DisposedError
+   * forward plans and allocates again. Never waits: while a forward computes, its arena is freed when it
+   * ends. @throws DisposedError
    */
   releasePlans(): void {
     this.live('releasePlans').releasePlans();

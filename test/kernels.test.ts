@@ -157,15 +157,24 @@ function refConv(c: ConvCase): Float32Array {
 
 // ---- which cases each conv kernel serves ----------------------------------------------------------
 
-const columns = (s: ConvShape) => s.N * outHW(s)[0] * outHW(s)[1];
+/** One output position per image (P = Q = 1): the FC layers, at any batch. */
+const gemvShaped = (s: ConvShape) => outHW(s)[0] === 1 && outHW(s)[1] === 1;
 const winogradServes = (s: ConvShape) =>
   s.R === 3 && s.S === 3 && s.stride === 1 && s.pad === 1 && s.C >= 64 && s.K >= 64;
 const CPU_SUITES = ['vgg16', 'tile_edges', 'geometry', 'fc', 'winograd'];
 
-/** The cases the kernel runs on when its algorithm is requested: GEMV kernels serve single-column convs. */
+/** The GEMM-algorithm kernel the cpu backend plans for s: GEMV-shaped layers take the GEMV (one column at
+ *  batch 1, column groups above), every other layer the blocked GEMM. */
+function gemmKernelKind(s: ConvShape): 'gemv' | 'gemv_cols' | 'gemm' {
+  if (!gemvShaped(s)) return 'gemm';
+  return s.N === 1 ? 'gemv' : 'gemv_cols';
+}
+const kindOf = (name: string) => (/^gemv_.*_n\d+__/.test(name) ? 'gemv_cols' : /^gemv_/.test(name) ? 'gemv' : 'gemm');
+
+/** The cases the kernel runs on when its algorithm is requested. */
 function casesFor(k: CpuKernel): ConvCase[] {
   const all = convCases(...CPU_SUITES);
-  if (k.algorithm === 'gemm') return all.filter((c) => (columns(c.s) === 1) === /^gemv_/.test(k.name));
+  if (k.algorithm === 'gemm') return all.filter((c) => gemmKernelKind(c.s) === kindOf(k.name));
   return all.filter((c) => winogradServes(c.s));
 }
 
@@ -192,6 +201,7 @@ test('the kernel list names every family, op and algorithm once, by symbol', () 
     expect(fam).toEqual([
       expect.stringMatching(new RegExp(`^gemm_f32_\\d+x\\d+__${isa}$`)),
       expect.stringMatching(new RegExp(`^gemv_f32_\\d+xk__${isa}$`)),
+      expect.stringMatching(new RegExp(`^gemv_f32_\\d+xk_n\\d+__${isa}$`)),
       `conv2d_nchw_f32_3x3s1_winograd2x2__${isa}`,
       `conv2d_nchw_f32_3x3s1_winograd4x4__${isa}`,
       `maxpool2d_nchw_f32_2x2s2__${isa}`,
@@ -203,6 +213,7 @@ test('the kernel list names every family, op and algorithm once, by symbol', () 
 for (const kernel of ALL.filter((k) => k.op === 'conv2d')) {
   const cases = casesFor(kernel);
   describe(`${kernel.name} vs the reference`, () => {
+    test('serves some cases of the shared list', () => expect(cases.length).toBeGreaterThan(3));
     let k: Kernels;
     let k1: Kernels;
     beforeAll(() => {
@@ -214,8 +225,8 @@ for (const kernel of ALL.filter((k) => k.op === 'conv2d')) {
       checkConv(k, kernel, c),
     );
     testIf(kernel.supported, skipReason(kernel))(`threads=1 and threads=${THREADS} give bit-identical results`, () => {
-      // Each output is one sequential chain of FMAs in k order (gemm), a fixed lane order (gemv), or a fixed
-      // transform order (winograd), never depending on how rows and columns are split over threads.
+      // Each output is one sequential chain of FMAs in k order (gemm, gemv) or a fixed transform order
+      // (winograd), never depending on how rows and columns are split over threads.
       for (const c of cases.filter((_, i) => i % 3 === 0)) {
         const d = dataFor(c);
         expectIdentical(
@@ -262,6 +273,118 @@ for (const kernel of ALL.filter((k) => k.op === 'maxpool2d')) {
   });
 }
 
+// ---- batch invariance: an image's result never depends on the batch it runs in ---------------------------
+
+/** Shapes with every path a batch can take: GEMV-shaped (1×1 FC with K off the panel sizes and Kdim across
+ *  KC blocks, FC6 as 7×7 valid, a padded 3×3 on a 1×1 map whose columns are gathered), the blocked GEMM
+ *  and Winograd. N is set per run. */
+const INVARIANCE_SHAPES: [string, ConvShape][] = [
+  ['FC 1x1 C=300 K=77', { N: 1, C: 300, H: 1, W: 1, K: 77, R: 1, S: 1, stride: 1, pad: 0 }],
+  ['FC 1x1 C=1030 K=203 (3 KC blocks)', { N: 1, C: 1030, H: 1, W: 1, K: 203, R: 1, S: 1, stride: 1, pad: 0 }],
+  ['FC6-like 7x7 valid C=16 K=53', { N: 1, C: 16, H: 7, W: 7, K: 53, R: 7, S: 7, stride: 1, pad: 0 }],
+  ['3x3 pad 1 on 1x1 (gathered) C=90 K=11', { N: 1, C: 90, H: 1, W: 1, K: 11, R: 3, S: 3, stride: 1, pad: 1 }],
+  ['GEMM 3x3 C=9 K=20 @6x7', { N: 1, C: 9, H: 6, W: 7, K: 20, R: 3, S: 3, stride: 1, pad: 1 }],
+  ['Winograd C=64 K=64 @5x6', { N: 1, C: 64, H: 5, W: 6, K: 64, R: 3, S: 3, stride: 1, pad: 1 }],
+];
+const BATCHES = [2, 3, 5, 8, 17];
+
+describe('batch invariance: each image of a batch gets the bits it gets alone (every supported family)', () => {
+  const families = [...new Set(ALL.filter((k) => k.supported).map((k) => k.isa))];
+  const cases = families.flatMap((isa) => INVARIANCE_SHAPES.map(([name, s]) => [isa, name, s] as const));
+
+  test.each(cases)('%s: %s, batches 2, 3, 5, 8, 17', (isa, name, s0) => {
+    const k = kernels({ isa, threads: THREADS });
+    const kdim = s0.C * s0.R * s0.S;
+    const img = s0.C * s0.H * s0.W;
+    const seed = seedOf(`invariance ${name}`);
+    const a = Math.sqrt(3 / kdim);
+    const w = uniform(s0.K * kdim, seed + 1, -a, a);
+    const b = uniform(s0.K, seed + 2, -0.5, 0.5);
+    const nMax = Math.max(...BATCHES);
+    const x = uniform(nMax * img, seed);
+    x[3 * img + 1] = NaN; // image 3 carries NaN and Inf: they stay in their own image
+    x[4 * img + 2] = -Infinity;
+    const [P, Q] = outHW(s0);
+    const out = s0.K * P * Q;
+    const alone = Array.from({ length: nMax }, (_, n) =>
+      k.conv2d({ ...s0, N: 1 }, x.subarray(n * img, (n + 1) * img), w, b, true),
+    );
+    for (const N of BATCHES) {
+      const s = { ...s0, N };
+      const y = k.conv2d(s, x.subarray(0, N * img), w, b, true);
+      const what = `${isa} '${name}' batch ${N} [${k.planConv(s).kernel}] (seed ${seed})`;
+      for (let n = 0; n < N; n++) expectIdentical(y.subarray(n * out, (n + 1) * out), alone[n], `${what} image ${n}`);
+    }
+  });
+
+  test.each(families.map((f) => [f] as const))(
+    '%s: 300 images (two GEMV passes of at most 256 columns) give the single-image bits',
+    (isa) => {
+      const k = kernels({ isa, threads: THREADS });
+      const s = { N: 300, C: 40, H: 1, W: 1, K: 21, R: 1, S: 1, stride: 1, pad: 0 };
+      const seed = seedOf('invariance 300');
+      const x = uniform(300 * 40, seed);
+      const w = uniform(21 * 40, seed + 1, -0.27, 0.27);
+      const y = k.conv2d(s, x, w, null, false);
+      for (const n of [0, 1, 255, 256, 299])
+        expectIdentical(
+          y.subarray(n * 21, (n + 1) * 21),
+          k.conv2d({ ...s, N: 1 }, x.subarray(n * 40, (n + 1) * 40), w, null, false),
+          `${isa} image ${n} of 300 (seed ${seed})`,
+        );
+    },
+  );
+
+  // The GEMV and the blocked GEMM compute each output in one order (bias, then a chain of multiply-adds in
+  // k order, then ReLU): the same columns laid out so that the GEMM serves them give the same bits.
+  test.each(families.map((f) => [f] as const))("%s: the GEMV gives the blocked GEMM's bits", (isa) => {
+    const k = kernels({ isa, threads: THREADS });
+    const seed = seedOf('gemv vs gemm');
+    // FC 1x1 on N images (GEMV) vs a 1x1 conv on one 1 x N map (GEMM): x transposed (n, c) -> (c, n).
+    {
+      const N = 11,
+        C = 700,
+        K = 45;
+      const x = uniform(N * C, seed);
+      const w = uniform(K * C, seed + 1, -0.06, 0.06);
+      const b = uniform(K, seed + 2, -0.5, 0.5);
+      const fc = { N, C, H: 1, W: 1, K, R: 1, S: 1, stride: 1, pad: 0 };
+      const map = { N: 1, C, H: 1, W: N, K, R: 1, S: 1, stride: 1, pad: 0 };
+      expect([kindOf(k.planConv(fc).kernel), kindOf(k.planConv(map).kernel)]).toEqual(['gemv_cols', 'gemm']);
+      const xt = new Float32Array(N * C);
+      for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) xt[c * N + n] = x[n * C + c];
+      const yg = k.conv2d(fc, x, w, b, true); // (N, K)
+      const ym = k.conv2d(map, xt, w, b, true); // (1, K, 1, N)
+      const yt = new Float32Array(N * K);
+      for (let n = 0; n < N; n++) for (let m = 0; m < K; m++) yt[n * K + m] = ym[m * N + n];
+      expectIdentical(yg, yt, `${isa} FC 1x1 GEMV vs GEMM (seed ${seed})`);
+    }
+    // FC6-like 7x7 valid on N images (GEMV) vs the same 7x7 conv on the images side by side, a 7 × (7N + 6)
+    // map, zeros on the right (GEMM): output column 7n sees exactly image n. Batch 1 too (the one-column GEMV).
+    for (const N of [1, 4]) {
+      const C = 12,
+        K = 30;
+      const x = uniform(N * C * 49, seed + 3);
+      const w = uniform(K * C * 49, seed + 4, -0.07, 0.07);
+      const b = uniform(K, seed + 5, -0.5, 0.5);
+      const fc = { N, C, H: 7, W: 7, K, R: 7, S: 7, stride: 1, pad: 0 };
+      const map = { N: 1, C, H: 7, W: 7 * N + 6, K, R: 7, S: 7, stride: 1, pad: 0 };
+      expect(kindOf(k.planConv(map).kernel)).toBe('gemm');
+      const xs = new Float32Array(C * 7 * (7 * N + 6));
+      for (let n = 0; n < N; n++)
+        for (let c = 0; c < C; c++)
+          for (let h = 0; h < 7; h++)
+            for (let v = 0; v < 7; v++) xs[(c * 7 + h) * (7 * N + 6) + 7 * n + v] = x[((n * C + c) * 7 + h) * 7 + v];
+      const yg = k.conv2d(fc, x, w, b, true); // (N, K)
+      const ym = k.conv2d(map, xs, w, b, true); // (1, K, 1, 7N)
+      const Q = 7 * N;
+      const yt = new Float32Array(N * K);
+      for (let n = 0; n < N; n++) for (let m = 0; m < K; m++) yt[n * K + m] = ym[m * Q + 7 * n];
+      expectIdentical(yg, yt, `${isa} FC6-like 7x7 batch ${N} GEMV vs GEMM (seed ${seed})`);
+    }
+  });
+});
+
 describe('cpu backend, every supported family', () => {
   const families = [...new Set(ALL.filter((k) => k.supported).map((k) => k.isa))];
 
@@ -270,13 +393,9 @@ describe('cpu backend, every supported family', () => {
     (isa) => {
       const k = kernels({ isa, threads: THREADS });
       for (const c of convCases(...CPU_SUITES)) {
-        const want = winogradServes(c.s)
-          ? `conv2d_nchw_f32_3x3s1_winograd4x4__${isa}`
-          : columns(c.s) === 1
-            ? `gemv_`
-            : `gemm_`;
         const plan = k.planConv(c.s);
-        expect(plan.kernel.startsWith(want) && plan.kernel.endsWith(`__${isa}`)).toBe(true);
+        if (winogradServes(c.s)) expect(plan.kernel).toBe(`conv2d_nchw_f32_3x3s1_winograd4x4__${isa}`);
+        else expect([kindOf(plan.kernel), plan.kernel.endsWith(`__${isa}`)]).toEqual([gemmKernelKind(c.s), true]);
         expect(plan.algorithm).toBe(winogradServes(c.s) ? 'winograd4x4' : 'gemm');
       }
     },

@@ -112,6 +112,30 @@ describe('one arena for every input shape', () => {
   });
 });
 
+// Once (this session): checkBudget, plan() and info() took the lock a running forward holds, so every call on
+// the JS thread — including the scheduler's next submit — waited for the whole forward.
+describe('nothing on the JS thread waits for a running forward', () => {
+  test('plan, planMemory, info, a budget check and releasePlans return at once during a long forward', async () => {
+    const m = await Model.random(tiny, 1, { device: 'cpu', threads: 1 });
+    const x = input([1, 3, 1024, 1024], 4);
+    const t0 = performance.now();
+    await m.forward(x, { mode: 'dense' });
+    const forwardMs = performance.now() - t0;
+    const busy = m.forward(x, { mode: 'dense' });
+    const t1 = performance.now();
+    m.plan([1, 3, 999, 997], 'dense');
+    m.planMemory([2, 3, 640, 480], 'dense');
+    m.info();
+    m.releasePlans();
+    const callsMs = performance.now() - t1;
+    expect(callsMs).toBeLessThan(forwardMs / 4);
+    expect(m.info().arenaBytes).toBeGreaterThan(0); // still in use by the running forward
+    await busy;
+    expect(m.info().arenaBytes).toBe(0); // freed when it ended
+    m.dispose();
+  });
+});
+
 // Threads of this process, from /proc (Linux).
 const threadsNow = () => Number(/^Threads:\s+(\d+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]);
 

@@ -184,7 +184,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
         "");
     std::printf("\n");
   }
-  for (int N : {1, 8}) {
+  for (int N : a.batches) {
     double fc_s = 0;
     std::string names;
     for (const LayerGroup& g : GroupConvLayers(net, net.Input(N), true)) {

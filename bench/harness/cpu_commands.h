@@ -2,6 +2,7 @@
 // against the reference kernels over the shared case list) and peak (the FMA peak loops).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "cases.h"
 #include "core/backend.h"
@@ -16,9 +17,10 @@ struct CpuArgs {
   int runs = 7, warmup = 2;
   std::string only;  // conv, check: only the rows whose name contains this
   Tags tags = {"vgg16", "tile_edges", "geometry", "fc", "winograd"};  // check: the conv cases compared
+  std::vector<int> batches = {1, 4, 8};                               // conv: the batches FC6–FC8 run at
 };
 
-// vgg16 at 224×224 (batch 1): each distinct conv layer shape, then FC6–FC8 at batch 1 and 8: median ms,
+// vgg16 at 224×224 (batch 1): each distinct conv layer shape, then FC6–FC8 at each of a.batches: median ms,
 // GFLOP/s (FLOPs = 2 × MACs), % of the FMA peak measured in the same run, and the kernel plan_conv names.
 int CmdConv(const CpuArgs& a, const CaseList& cases);
 // Every conv case carrying one of a.tags, for each algorithm that can serve it, plus the pool and lrn

@@ -1,10 +1,11 @@
 // vggnet_harness: Node-free C++ benchmarks and checks of the backends.
 //
 //   vggnet_harness conv  [--isa auto|scalar|avx2|avx512] [--threads N] [--runs R] [--warmup W] [--only NAME]
-//                        [--algorithm auto|gemm|winograd2x2|winograd4x4]
-//       Times every distinct vgg16 conv layer shape at 224×224 (batch 1) and FC6/FC7/FC8 at batch 1 and 8
-//       on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s (FLOPs = 2 × MACs), % of the
-//       FMA peak measured in this same run, and the kernel plan_conv names for the layer.
+//                        [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches 1,4,8]
+//       Times every distinct vgg16 conv layer shape at 224×224 (batch 1) and FC6/FC7/FC8 at each batch of
+//       --batches (default 1,4,8) on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s
+//       (FLOPs = 2 × MACs), % of the FMA peak measured in this same run, and the kernel plan_conv names for
+//       the layer.
 //   vggnet_harness check [--isa ...] [--threads N] [--tags vgg16,tile_edges,geometry,fc,winograd] [--only NAME]
 //       The cpu backend against the reference kernels: every conv case with those tags, for each algorithm
 //       that can serve it; every pool and lrn case (--only: those whose name contains NAME). Exit status 1
@@ -34,11 +35,12 @@ namespace {
 
 int Usage(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "%s\n", why.c_str());
-  std::fprintf(stderr,
-               "usage: vggnet_harness conv|check|peak [--isa auto|scalar|avx2|avx512] [--threads N] [--runs R] "
-               "[--warmup W] [--only NAME] [--algorithm auto|gemm|winograd2x2|winograd4x4] [--tags T,...] "
-               "[--cases DIR]\n"
-               "       vggnet_harness cuda-check|cuda-bench [...] [--cases DIR]   (see cuda-check --help)\n");
+  std::fprintf(
+      stderr,
+      "usage: vggnet_harness conv|check|peak [--isa auto|scalar|avx2|avx512] [--threads N] [--runs R] "
+      "[--warmup W] [--only NAME] [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches B,...] [--tags T,...] "
+      "[--cases DIR]\n"
+      "       vggnet_harness cuda-check|cuda-bench [...] [--cases DIR]   (see cuda-check --help)\n");
   return 2;
 }
 
@@ -70,6 +72,14 @@ std::string ParseCpuArgs(int argc, char** argv, vggh::CpuArgs* o) {
       if ((o->warmup = ParseCount(v, 0, 100000)) < 0) return "--warmup: expected an integer >= 0, got '" + v + "'";
     } else if (a == "--only") {
       o->only = v;
+    } else if (a == "--batches") {
+      o->batches.clear();
+      for (const std::string& b : vggh::SplitList(v)) {
+        const int n = ParseCount(b, 1, 4096);
+        if (n < 0) return "--batches: expected a list of integers in [1, 4096], got '" + v + "'";
+        o->batches.push_back(n);
+      }
+      if (o->batches.empty()) return "--batches: empty list";
     } else if (a == "--tags") {
       o->tags = vggh::SplitList(v);
       if (o->tags.empty()) return "--tags: empty list";

@@ -120,7 +120,7 @@ size_t Network::weight_bytes() const {
 }
 
 int Network::num_plans_cached() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(plans_mu_);
   return int(plans_.size());
 }
 
@@ -153,15 +153,16 @@ Status Network::OutputShape(const Shape4& in, Shape4* out) const {
   return {};
 }
 
-Status Network::GetPlan(const Shape4& in, ShapePlan** out) {
+Status Network::GetPlan(const Shape4& in, std::shared_ptr<const ShapePlan>* out) {
+  std::lock_guard<std::mutex> lock(plans_mu_);
   for (auto it = plans_.begin(); it != plans_.end(); ++it) {
     if ((*it)->in == in) {
       plans_.splice(plans_.begin(), plans_, it);  // most recently used first
-      *out = plans_.front().get();
+      *out = plans_.front();
       return {};
     }
   }
-  auto plan = std::make_unique<ShapePlan>();
+  auto plan = std::make_shared<ShapePlan>();
   plan->in = in;
   VGG_RETURN_IF_ERROR(OutputShape(in, &plan->out));
   Shape4 s = in;
@@ -181,9 +182,9 @@ Status Network::GetPlan(const Shape4& in, ShapePlan** out) {
     plan->shapes.push_back(s);
     if (i + 1 < layers_.size()) plan->act_floats = std::max(plan->act_floats, s.size());  // the last layer writes y
   }
-  plans_.push_front(std::move(plan));
-  if (plans_.size() > kMaxCachedPlans) plans_.pop_back();
-  *out = plans_.front().get();
+  plans_.push_front(plan);
+  if (plans_.size() > kMaxCachedPlans) plans_.pop_back();  // a run still using it holds its own reference
+  *out = std::move(plan);
   return {};
 }
 
@@ -223,8 +224,7 @@ Status Network::Reserve(const ShapePlan& plan, bool staging) {
 }
 
 Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ShapePlan* plan = nullptr;
+  std::shared_ptr<const ShapePlan> plan;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
   out->clear();
   for (size_t i = 0; i < layers_.size(); ++i) out->push_back({layers_[i].kind, plan->conv[i], plan->shapes[i + 1]});
@@ -232,34 +232,38 @@ Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
 }
 
 Status Network::Memory(const Shape4& in, PlanMemory* out) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ShapePlan* plan = nullptr;
+  std::shared_ptr<const ShapePlan> plan;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
   *out = plan->Memory(true);
   return {};
 }
 
 Status Network::CheckBudget(const Shape4& in) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ShapePlan* plan = nullptr;
+  std::shared_ptr<const ShapePlan> plan;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
   return FitsBudget(*plan, true);
 }
 
 void Network::ReleasePlans() {
-  std::lock_guard<std::mutex> lock(mu_);
-  plans_.clear();
+  {
+    std::lock_guard<std::mutex> lock(plans_mu_);
+    plans_.clear();
+  }
+  std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
+  if (!run.owns_lock()) {
+    release_pending_ = true;  // a forward runs: it frees the arena when it ends (the caller never waits)
+    return;
+  }
   arena_->Free();
+  arena_bytes_ = 0;
 }
 
-size_t Network::arena_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return arena_->bytes();
-}
+size_t Network::arena_bytes() const { return arena_bytes_; }
 
 // Layer i reads x (i = 0) or the activation buffer the previous layer wrote, and writes y (last layer)
 // or the other activation buffer.
-Status Network::RunLayers(ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer) {
+Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y,
+                          const std::function<Status(size_t)>& after_layer) {
   Backend& be = *backend_;
   const float* src = x;
   int next = 0;
@@ -285,24 +289,33 @@ Status Network::RunLayers(ShapePlan& plan, const float* x, float* y, const std::
 }
 
 Status Network::Forward(const Shape4& in, const float* x_host, float* y_host) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ShapePlan* plan = nullptr;
+  std::shared_ptr<const ShapePlan> plan;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
-  VGG_RETURN_IF_ERROR(Reserve(*plan, true));
+  std::lock_guard<std::mutex> run(run_mu_);
+  Status st = Reserve(*plan, true);
   Backend& be = *backend_;
-  VGG_RETURN_IF_ERROR(be.upload(arena_->in, x_host, in.size()));
-  VGG_RETURN_IF_ERROR(RunLayers(*plan, arena_->in, arena_->out, nullptr));
-  VGG_RETURN_IF_ERROR(be.download(y_host, arena_->out, plan->out.size()));
-  return be.synchronize();
+  if (st.ok()) st = be.upload(arena_->in, x_host, in.size());
+  if (st.ok()) st = RunLayers(*plan, arena_->in, arena_->out, nullptr);
+  if (st.ok()) st = be.download(y_host, arena_->out, plan->out.size());
+  if (st.ok()) st = be.synchronize();
+  EndRun();
+  return st;
 }
 
 Status Network::ForwardDevice(const Shape4& in, const float* x, float* y,
                               const std::function<Status(size_t)>& after_layer) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ShapePlan* plan = nullptr;
+  std::shared_ptr<const ShapePlan> plan;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
-  VGG_RETURN_IF_ERROR(Reserve(*plan, false));
-  return RunLayers(*plan, x, y, after_layer);
+  std::lock_guard<std::mutex> run(run_mu_);
+  Status st = Reserve(*plan, false);
+  if (st.ok()) st = RunLayers(*plan, x, y, after_layer);
+  EndRun();
+  return st;
+}
+
+void Network::EndRun() {
+  if (release_pending_.exchange(false)) arena_->Free();
+  arena_bytes_ = arena_->bytes();
 }
 
 }  // namespace vgg

@@ -5,6 +5,7 @@
 // capped by the memory budget: a new shape that fits costs no allocation and no page faults, and a
 // steady-state forward allocates nothing.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -99,19 +100,27 @@ class Network {
   struct ShapePlan;
   struct Arena;
   Network();
-  Status GetPlan(const Shape4& in, ShapePlan** out);
+  // The cached plan for `in`, built when new (takes plans_mu_ only: never waits for a running forward).
+  Status GetPlan(const Shape4& in, std::shared_ptr<const ShapePlan>* out);
   Status FitsBudget(const ShapePlan& plan, bool staging) const;
   // Makes the arena big enough for `plan` (with staging for a host forward), within the budget.
   Status Reserve(const ShapePlan& plan, bool staging);
-  Status RunLayers(ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer);
+  // After a run, under run_mu_: frees the arena when ReleasePlans came meanwhile, publishes its size.
+  void EndRun();
+  Status RunLayers(const ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer);
 
   std::shared_ptr<Backend> backend_;
   std::vector<LayerSpec> layers_;
   std::vector<std::unique_ptr<PackedConv>> packed_;  // one per conv layer
-  std::list<std::unique_ptr<ShapePlan>> plans_;      // most recently used first
-  std::unique_ptr<Arena> arena_;
+  // Two locks, so that planning, plan(), memory(), checkBudget() and info() never wait for a forward (they
+  // run on the JS thread): plans_mu_ guards the plan cache only; run_mu_ serialises runs and owns the arena.
+  std::list<std::shared_ptr<ShapePlan>> plans_;  // most recently used first
+  mutable std::mutex plans_mu_;
+  std::unique_ptr<Arena> arena_;  // under run_mu_
+  std::mutex run_mu_;
+  std::atomic<size_t> arena_bytes_{0};
+  std::atomic<bool> release_pending_{false};
   NetworkOptions options_;
-  mutable std::mutex mu_;
 };
 
 }  // namespace vgg

@@ -98,9 +98,12 @@ Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvA
   pc->Mpad = (s.K + k.mr - 1) / k.mr * k.mr;
   pc->Kdim = int(kdim);
   const size_t n = m ? size_t(m + 2) * (m + 2) * s.C * pc->Mpad : size_t(kdim) * pc->Mpad;
-  pc->a.reset(AlignedFloats(n));
+  // 16 floats past the end, zeros: a kernel's full-vector loads of the last panel (avx2 GEMV: 8 floats
+  // of a 6-row panel) stay inside the buffer.
+  pc->a.reset(AlignedFloats(n + 16));
   pc->bias.reset(AlignedFloats(size_t(pc->Mpad)));
   if (!pc->a || !pc->bias) return DeviceError("cpu.pack_conv: out of host memory for " + std::to_string(n) + " floats");
+  std::fill(pc->a.get() + n, pc->a.get() + n + 16, 0.f);
   if (m) PackWinogradPanels(k, pool, s, w, m, pc->Mpad, pc->a.get());
   else PackGemmPanels(k, pool, s, w, pc->Kdim, pc->Mpad, pc->a.get());
   PackBias(b, s.K, pc->Mpad, pc->bias.get());

@@ -56,6 +56,24 @@ Grid ChooseGrid(const IsaKernels& k, int threads, int M, int cols, int kdim) {
   return best;
 }
 
+const Kernel<ConvGemvFn>* GemvKernel(const IsaKernels& k, const ConvShape& s) {
+  if (!GemvShaped(s)) return nullptr;
+  return s.N == 1 ? &k.gemv : &k.gemv_cols;
+}
+
+// Memory-bound at small batches: a few chunks per thread, claimed dynamically, so a thread the host slows
+// down does less. Each column chunk reads the weights again, so columns split only when the panel blocks
+// alone give fewer than 4 tasks per thread (FC8's 1000 rows on many threads).
+Grid ChooseGemvGrid(const IsaKernels& k, int threads, int M, int cols) {
+  if (threads == 1) return {};
+  const int panels = (M + k.mr - 1) / k.mr;
+  const int blocks = (panels + k.gemv_panels - 1) / k.gemv_panels;
+  const int groups = (cols + k.gemv_group - 1) / k.gemv_group;
+  Grid g{std::min(blocks, 8 * threads), 1};
+  if (g.tm < 4 * threads) g.tn = std::min(groups, (4 * threads + g.tm - 1) / g.tm);
+  return g;
+}
+
 // Blocks of tiles sized so a thread's V and M buffers stay near kWinoBudget (at least one NR panel), then
 // rows split until there are a few tasks per thread.
 WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int m) {
@@ -93,7 +111,7 @@ size_t ConvWorkspaceFloats(const IsaKernels& k, int threads, const ConvShape& s,
   }
   const int cols = s.N * s.P() * s.Q();
   const int kdim = s.C * s.R * s.S;
-  if (cols == 1) return FcShaped(s) ? 0 : (size_t(kdim) + 15) / 16 * 16;
+  if (GemvKernel(k, s)) return s.N == 1 && FcShaped(s) ? 0 : size_t(threads) * GemvWorkspacePerThread(k, kdim, s.N);
   return size_t(threads) * GemmWorkspacePerThread(k, kdim, cols);
 }
 

@@ -19,8 +19,16 @@ ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested);
 // 2 or 4 for the Winograd algorithms, 0 otherwise.
 int WinogradTile(ConvAlgorithm a);
 
-// The single im2col column equals x when the kernel covers the whole unpadded input (FC6 at batch 1).
+// The single im2col column of an image equals the image when the kernel covers the whole unpadded input
+// (FC6 as a 7×7 valid conv on pool5, FC7 and FC8 as 1×1 convs on 1×1 maps).
 inline bool FcShaped(const ConvShape& s) { return s.pad == 0 && s.R == s.H && s.S == s.W; }
+// One output position per image (P = Q = 1): FC-shaped layers, or a padded conv on a 1×1 map.
+inline bool GemvShaped(const ConvShape& s) { return s.P() == 1 && s.Q() == 1; }
+
+// The GEMV kernel for a GEMM-algorithm layer of shape s: for a GEMV-shaped layer `gemv` at batch 1 and
+// `gemv_cols` above (faster than the blocked GEMM at every batch measured, 1 to 64: bench/RESULTS.md; the
+// two give the same bits anyway, cpu_kernels.h); null for the others, which run the blocked GEMM.
+const Kernel<ConvGemvFn>* GemvKernel(const IsaKernels& k, const ConvShape& s);
 
 // How one GEMM is split over threads: tm row groups × tn column groups.
 struct Grid {
@@ -34,6 +42,10 @@ struct WinoPlan {
   int tiles = 0, ntp = 0, rows_cap = 0;
 };
 WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int m);
+
+// How one GEMV is split: tm chunks of blocks of k.gemv_panels panels × tn chunks of columns (groups of
+// k.gemv_group); columns are split only when there are too few panel blocks to go round the threads.
+Grid ChooseGemvGrid(const IsaKernels& k, int threads, int M, int cols);
 
 // Task t of a tm × tn grid over `panels` row panels and `units` column units of `unit` columns each
 // (clipped to `cols`): near-equal shares, so every task of a row or column of the grid costs the same.

@@ -1,7 +1,8 @@
 // The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
-// B, a GEMV for single-column FC layers over the same packed weights, or Winograd F(2×2)/F(4×4) for 3×3
-// layers (algorithm per layer: conv_planner.h); the ISA family chosen once (scalar / avx2+fma / avx512);
-// one persistent thread pool shared by all ops, and by every CPU backend of the same size in the process.
+// B, a column-grouped GEMV for FC layers (one output position per image) over the same packed weights,
+// or Winograd F(2×2)/F(4×4) for 3×3 layers (algorithm per layer: conv_planner.h); the ISA family chosen
+// once (scalar / avx2+fma / avx512); one persistent thread pool shared by all ops, and by every CPU
+// backend of the same size in the process.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,9 +41,9 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
     std::string isa = k_.isa == CpuIsa::kAvx512 ? "avx512" : k_.isa == CpuIsa::kAvx2 ? "avx2" : "scalar";
-    return isa + " (" + why_ + "): " + k_.gemm.name + ", " + k_.gemv.name + ", " + k_.winograd2x2.name + ", " +
-           k_.winograd4x4.name + ", " + k_.maxpool_2x2s2_row.name + ", " + std::to_string(pool_.threads()) +
-           (pool_.threads() == 1 ? " thread" : " threads");
+    return isa + " (" + why_ + "): " + k_.gemm.name + ", " + k_.gemv.name + ", " + k_.gemv_cols.name + ", " +
+           k_.winograd2x2.name + ", " + k_.winograd4x4.name + ", " + k_.maxpool_2x2s2_row.name + ", " +
+           std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
   }
 
   Status alloc(size_t floats, float** out) override {
@@ -76,10 +77,10 @@ class CpuBackend final : public Backend {
   Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const override {
     const auto& pc = static_cast<const CpuPackedConv&>(w);
     if (pc.kernels != &k_) return InvalidArgument("cpu.plan_conv: weights were packed by another backend");
-    const int64_t cols = int64_t(s.N) * s.P() * s.Q();
+    const auto* gemv = pc.winograd ? nullptr : cpu::GemvKernel(k_, s);
     const char* kernel = pc.winograd == 4   ? k_.winograd4x4.name
                          : pc.winograd == 2 ? k_.winograd2x2.name
-                         : cols == 1        ? k_.gemv.name
+                         : gemv             ? gemv->name
                                             : k_.gemm.name;
     *out = {pc.algo, kernel, cpu::ConvWorkspaceFloats(k_, pool_.threads(), s, pc.algo)};
     return {};
@@ -112,7 +113,7 @@ class CpuBackend final : public Backend {
     g.relu = relu;
     g.x = x;
     g.y = y;
-    if (g.cols == 1) return Gemv(g, workspace);
+    if (const auto* gemv = cpu::GemvKernel(k_, s)) return Gemv(*gemv, g, workspace);
     const cpu::Grid grid = cpu::ChooseGrid(k_, pool_.threads(), s.K, g.cols, g.Kdim);
     const size_t per_thread = cpu::GemmWorkspacePerThread(k_, g.Kdim, g.cols);
     const int panels = g.Mpad / k_.mr;
@@ -212,32 +213,21 @@ class CpuBackend final : public Backend {
     return {};
   }
 
-  // GEMV: one output column (batch-1 FC layers). The column of im2col is x itself when the kernel covers
-  // the whole unpadded input; otherwise it is gathered into the workspace.
-  Status Gemv(const ConvGemmArgs& g, float* workspace) {
-    const float* bcol = g.x;
-    if (!cpu::FcShaped(g.s)) {
-      Im2colColumn(g.s, g.x, workspace);
-      bcol = workspace;
-    }
-    // Memory-bound: chunks of panels claimed dynamically, so a thread the host slows down does less.
-    const int panels = g.Mpad / k_.mr;
-    const int T = pool_.threads();
-    const int chunks = T == 1 ? 1 : std::min(panels, 8 * T);
-    pool_.Run(chunks, [&](int t) {
-      k_.gemv.fn(g, int(int64_t(panels) * t / chunks), int(int64_t(panels) * (t + 1) / chunks), bcol);
+  // GEMV-shaped layers (one output position per image): chunks of panel blocks over the threads, each
+  // with every column, so the weights stream from memory once per call.
+  Status Gemv(const cpu::Kernel<cpu::ConvGemvFn>& kernel, const ConvGemmArgs& g, float* workspace) {
+    const cpu::Grid grid = cpu::ChooseGemvGrid(k_, pool_.threads(), g.M, g.cols);
+    const int panels = g.Mpad / k_.mr, blocks = (panels + k_.gemv_panels - 1) / k_.gemv_panels;
+    const int groups = (g.cols + k_.gemv_group - 1) / k_.gemv_group;
+    const size_t per_thread = workspace ? cpu::GemvWorkspacePerThread(k_, g.Kdim, g.cols) : 0;
+    pool_.Run(grid.tm * grid.tn, [&](int t, int thread) {
+      GemmTask task = cpu::GridTask(t, grid.tm, grid.tn, blocks, groups, k_.gemv_group, g.cols,
+                                    workspace + size_t(thread) * per_thread);
+      task.p0 *= k_.gemv_panels;
+      task.p1 = std::min(task.p1 * k_.gemv_panels, panels);
+      if (task.p0 < task.p1 && task.c0 < task.c1) kernel.fn(g, task);
     });
     return {};
-  }
-
-  static void Im2colColumn(const ConvShape& s, const float* x, float* col) {
-    size_t k = 0;
-    for (int c = 0; c < s.C; ++c)
-      for (int r = 0; r < s.R; ++r)
-        for (int t = 0; t < s.S; ++t, ++k) {
-          const int h = r - s.pad, w = t - s.pad;  // P = Q = 1: p = q = 0
-          col[k] = (h >= 0 && h < s.H && w >= 0 && w < s.W) ? x[(size_t(c) * s.H + h) * s.W + w] : 0.f;
-        }
   }
 
   // Runs fn(a, b) over [0, n) split into contiguous ranges, one per thread when the work is worth it.

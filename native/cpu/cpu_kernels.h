@@ -10,7 +10,11 @@
 //      rows K..Kpad-1 are zeros. Offset of panel (pc, ip) = pc·Kpad + ip·MR·kc.
 //  B = im2col, never materialised: each thread packs KC × NC blocks straight from x into NR-wide
 //      panels (kc × NR floats, the last panel narrower) inside its slice of the conv workspace.
-//  Columns j = (n, p, q) span the batch, so FC layers at batch 8/64 are ordinary GEMMs.
+//  Columns j = (n, p, q) span the batch.
+// GEMV-shaped layers (one output position per image, P = Q = 1: the FC layers, at any batch) run the
+// column-grouped GEMV (templates/gemv.h) over the same packed A instead.
+// Every path computes each output in one order: bias, then a sequential chain of multiply-adds over
+// k = 0 … C·R·S−1, then ReLU; so an image's result never depends on the batch it runs in.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -72,7 +76,9 @@ inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap, int point
 }
 
 using ConvGemmFn = void(const ConvGemmArgs& g, const GemmTask& t);
-using ConvGemvFn = void(const ConvGemmArgs& g, int p0, int p1, const float* bcol);
+// GEMV-shaped layers: row panels [t.p0, t.p1) × columns (images) [t.c0, t.c1), scratch
+// GemvWorkspacePerThread() floats at t.ws (none for one column of an FC-shaped layer).
+using ConvGemvFn = void(const ConvGemmArgs& g, const GemmTask& t);
 using WinogradFn = void(const WinogradArgs& g, const GemmTask& t);
 using MaxPoolRowFn = void(const float* r0, const float* r1, float* y, int Q);
 
@@ -96,9 +102,13 @@ struct IsaKernels {
   int kc, nc;  // cache blocking: reduction depth, columns per packed B block
   // C·R·S × (N·P·Q) GEMM for one thread's task, e.g. gemm_f32_8x48__avx512.
   Kernel<ConvGemmFn> gemm;
-  // Single-column GEMM (GEMV) over row panels [p0, p1): y column = A × bcol (Kdim floats, contiguous).
-  // Streams the packed weights once at memory speed. E.g. gemv_f32_8xk__avx512.
+  // GEMV for GEMV-shaped layers (P = Q = 1), reading the packed weights from memory once per call (per
+  // kGemvPassColumns columns) and computing each output in the GEMM's order. `gemv` takes one column at a time (batch
+  // 1; e.g. gemv_f32_8xk__avx512), `gemv_cols` groups of up to `gemv_group` columns whose accumulators share each
+  // weight load (batch 2 and up; e.g. gemv_f32_8xk_n8__avx512). Both work on blocks of `gemv_panels` panels.
+  int gemv_panels, gemv_group;
   Kernel<ConvGemvFn> gemv;
+  Kernel<ConvGemvFn> gemv_cols;
   // Winograd F(2×2, 3×3) for one thread's task: row panels [p0, p1) × tiles [c0, c1) (c0 a multiple of
   // vl, c1 − c0 <= ntp), scratch WinogradWorkspacePerThread() floats at t.ws.
   Kernel<WinogradFn> winograd2x2;
@@ -125,6 +135,7 @@ inline void MaxPool2x2s2RowScalar(const float* r0, const float* r1, float* y, in
 // The kernels of each family (defined in that family's units).
 ConvGemmFn gemm_f32_4x8__scalar, gemm_f32_6x16__avx2, gemm_f32_8x48__avx512;
 ConvGemvFn gemv_f32_4xk__scalar, gemv_f32_6xk__avx2, gemv_f32_8xk__avx512;
+ConvGemvFn gemv_f32_4xk_n4__scalar, gemv_f32_6xk_n3__avx2, gemv_f32_8xk_n8__avx512;
 WinogradFn conv2d_nchw_f32_3x3s1_winograd2x2__scalar, conv2d_nchw_f32_3x3s1_winograd2x2__avx2,
     conv2d_nchw_f32_3x3s1_winograd2x2__avx512;
 WinogradFn conv2d_nchw_f32_3x3s1_winograd4x4__scalar, conv2d_nchw_f32_3x3s1_winograd4x4__avx2,
@@ -142,6 +153,17 @@ inline size_t GemmWorkspacePerThread(const IsaKernels& k, int kdim, int cols) {
   nc = (nc + k.nr - 1) / k.nr * k.nr;
   const size_t runs = size_t(nc) * 8;  // column-run records (gemm_driver.h ColRun), stored in float-sized slots
   return (size_t(kc) * nc + runs + 15) / 16 * 16;
+}
+
+// Most columns of one GEMV pass over the weights: a task with more makes several passes, which keeps its
+// packed block of B (KC × 256 floats) inside L2 (at that many columns the layer is compute-bound).
+constexpr int kGemvPassColumns = 256;
+
+// Floats of per-thread scratch of the GEMV path: a KC-deep block of a pass's columns, packed k-major.
+inline size_t GemvWorkspacePerThread(const IsaKernels& k, int kdim, int cols) {
+  const int kc = kdim < k.kc ? kdim : k.kc;
+  const int pass = cols < kGemvPassColumns ? cols : kGemvPassColumns;
+  return (size_t(kc) * pass + 15) / 16 * 16;
 }
 
 }  // namespace vgg::cpu

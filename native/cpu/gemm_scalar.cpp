@@ -1,5 +1,5 @@
 // Portable scalar kernel family: plain C++ loops (the compiler may use the x86-64 baseline SSE2), so a
-// prebuilt binary runs on any CPU. Kernels: gemm_f32_4x8__scalar, gemv_f32_4xk__scalar,
+// prebuilt binary runs on any CPU. Kernels: gemm_f32_4x8__scalar, gemv_f32_4xk__scalar, gemv_f32_4xk_n4__scalar,
 // conv2d_nchw_f32_3x3s1_winograd{2x2,4x4}__scalar, maxpool2d_nchw_f32_2x2s2__scalar.
 #include <cstddef>
 #include <cstdint>
@@ -41,8 +41,10 @@ struct Traits {
       }
   }
 
-  static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
-    GemvPanelGeneric<kMR, kKC>(A, Mpad, Kdim, ip, x, out);
+  static constexpr int kGemvPanels = 2, kGemvGroup = 4;
+  template <int NB>
+  static void GemvBlock(const GemvTile& t) {
+    GemvBlockGeneric<kMR, kGemvPanels, NB>(t);
   }
 
   static void CopyRun(float* d, const float* src, int len, int i0, int i1) { CopyRunGeneric(d, src, len, i0, i1); }
@@ -55,8 +57,9 @@ namespace vgg::cpu {
 
 using scalar::Traits;
 void gemm_f32_4x8__scalar(const ConvGemmArgs& g, const GemmTask& t) { scalar::ConvGemm<Traits>(g, t); }
-void gemv_f32_4xk__scalar(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
-  scalar::ConvGemv<Traits>(g, p0, p1, bcol);
+void gemv_f32_4xk__scalar(const ConvGemmArgs& g, const GemmTask& t) { scalar::ConvGemvCols<Traits, 1>(g, t); }
+void gemv_f32_4xk_n4__scalar(const ConvGemmArgs& g, const GemmTask& t) {
+  scalar::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
 void conv2d_nchw_f32_3x3s1_winograd2x2__scalar(const WinogradArgs& g, const GemmTask& t) {
   scalar::ConvWinograd2x2<Traits>(g, t);
@@ -76,7 +79,10 @@ const IsaKernels& ScalarKernels() {
                                Traits::kKC,
                                Traits::kNC,
                                VGG_CPU_KERNEL(gemm_f32_4x8__scalar),
+                               Traits::kGemvPanels,
+                               Traits::kGemvGroup,
                                VGG_CPU_KERNEL(gemv_f32_4xk__scalar),
+                               VGG_CPU_KERNEL(gemv_f32_4xk_n4__scalar),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__scalar),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__scalar),
                                VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__scalar)};

@@ -34,6 +34,7 @@ Napi::Value CpuKernels(const Napi::CallbackInfo& info) {
     const std::pair<const char*, const char*> ops[][2] = {
         {{f.k.gemm.name, "conv2d"}, {"gemm", ""}},
         {{f.k.gemv.name, "conv2d"}, {"gemm", ""}},
+        {{f.k.gemv_cols.name, "conv2d"}, {"gemm", ""}},
         {{f.k.winograd2x2.name, "conv2d"}, {"winograd2x2", ""}},
         {{f.k.winograd4x4.name, "conv2d"}, {"winograd4x4", ""}},
         {{f.k.maxpool_2x2s2_row.name, "maxpool2d"}, {"", ""}},

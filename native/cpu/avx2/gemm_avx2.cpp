@@ -1,6 +1,7 @@
 // AVX2+FMA kernel family (compiled with -mavx2 -mfma; used only when cpuid reports both).
 // Kernels: gemm_f32_6x16__avx2 (6 rows × 2 ymm columns = 12 accumulators; also 6x8 for tails),
-//          gemv_f32_6xk__avx2 (single column, streams the packed 6-row panels at memory speed),
+//          gemv_f32_6xk__avx2 and gemv_f32_6xk_n3__avx2 (GEMV-shaped layers, one column at a time or groups
+//          of up to 3 sharing each load of the packed 6-row panels; the weights stream once per call),
 //          conv2d_nchw_f32_3x3s1_winograd{2x2,4x4}__avx2 (the templates around this unit's microkernel).
 // Its max pool is in maxpool_avx2.cpp.
 #include <immintrin.h>
@@ -80,36 +81,54 @@ struct Traits {
     }
   }
 
-  // 8 k's of a 6-row panel are 48 floats = 6 ymm; ymm v lane e holds row (8v+e) mod 6 of k (8v+e)/6,
-  // so x[k..k+7] is permuted into the matching pattern and one FMA per ymm does the work.
-  static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
-    alignas(32) static const int32_t kIdx[6][8] = {{0, 0, 0, 0, 0, 0, 1, 1}, {1, 1, 1, 1, 2, 2, 2, 2},
-                                                   {2, 2, 3, 3, 3, 3, 3, 3}, {4, 4, 4, 4, 4, 4, 5, 5},
-                                                   {5, 5, 5, 5, 6, 6, 6, 6}, {6, 6, 7, 7, 7, 7, 7, 7}};
-    __m256i idx[6];
-    for (int v = 0; v < 6; ++v) idx[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(kIdx[v]));
-    __m256 acc[6];
-    for (int v = 0; v < 6; ++v) acc[v] = _mm256_setzero_ps();
-    float tail[kMR] = {0, 0, 0, 0, 0, 0};
-    for (int pc = 0; pc < Kdim; pc += kKC) {
-      const int kc = Min(kKC, Kdim - pc);
-      const float* a = A + size_t(pc) * Mpad + size_t(ip) * kMR * kc;
-      const float* xb = x + pc;
-      int k = 0;
-      for (; k + 8 <= kc; k += 8) {
-        const __m256 xv = _mm256_loadu_ps(xb + k);
-        const float* ak = a + k * kMR;
-        for (int v = 0; v < 6; v += 2) _mm_prefetch(reinterpret_cast<const char*>(ak + 512 + 8 * v), _MM_HINT_T0);
-        for (int v = 0; v < 6; ++v)
-          acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(ak + 8 * v), _mm256_permutevar8x32_ps(xv, idx[v]), acc[v]);
+  // GEMV: 3 panels × NB columns, one ymm per panel and column (lanes 0-5 the panel's rows at k; lanes 6-7
+  // read the next 2 floats, which PackConv pads past the end, and are never stored), one FMA per panel and
+  // column per k with a broadcast of the column's value, like Tile (a·b + acc, fused). 3·NB + 3 + 1 ymm.
+  static constexpr int kGemvPanels = 3, kGemvGroup = 3;
+
+  template <int NB>
+  static void GemvBlock(const GemvTile& t) {
+    constexpr int PB = kGemvPanels;
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 acc[PB][NB];
+    __m256i mrow[PB];
+    const float* a[PB];
+    for (int j = 0; j < PB; ++j) {
+      a[j] = t.a[j];
+      mrow[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(t.rows[j]), iota);
+      if (t.flags & kTileFirst) {
+        const __m256 b = _mm256_maskload_ps(t.bias[j], _mm256_cmpgt_epi32(_mm256_set1_epi32(kMR), iota));
+        for (int c = 0; c < NB; ++c) acc[j][c] = b;
+      } else {
+        for (int c = 0; c < NB; ++c) acc[j][c] = _mm256_maskload_ps(t.y[j] + c * t.ldy, mrow[j]);
       }
-      for (; k < kc; ++k)
-        for (int i = 0; i < kMR; ++i) tail[i] += a[k * kMR + i] * xb[k];
     }
-    alignas(32) float lanes[48];
-    for (int v = 0; v < 6; ++v) _mm256_store_ps(lanes + 8 * v, acc[v]);
-    for (int i = 0; i < kMR; ++i) out[i] = tail[i];
-    for (int l = 0; l < 48; ++l) out[l % kMR] += lanes[l];
+    const float* xp = t.xp;
+    auto step = [&](int k) __attribute__((always_inline)) {
+      __m256 av[PB];
+      for (int j = 0; j < PB; ++j) av[j] = _mm256_loadu_ps(a[j] + k * kMR);
+      for (int c = 0; c < NB; ++c) {
+        const __m256 xb = _mm256_broadcast_ss(xp + k * NB + c);
+        for (int j = 0; j < PB; ++j) acc[j][c] = _mm256_fmadd_ps(av[j], xb, acc[j][c]);
+      }
+    };
+    const int kc = t.kc;
+    int k = 0;
+    for (; k + 2 <= kc; k += 2) {
+      // A streams from memory for the first column group: 48 bytes per panel per 2 k's.
+      for (int j = 0; j < PB; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(a[j] + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+      step(k);
+      step(k + 1);
+    }
+    if (k < kc) step(k);
+    if (t.flags & kTileRelu) {
+      const __m256 z = _mm256_setzero_ps();
+      for (int j = 0; j < PB; ++j)
+        for (int c = 0; c < NB; ++c) acc[j][c] = _mm256_max_ps(z, acc[j][c]);  // as Tile: NaN and −0 kept
+    }
+    for (int j = 0; j < PB; ++j)
+      for (int c = 0; c < NB; ++c) _mm256_maskstore_ps(t.y[j] + c * t.ldy, mrow[j], acc[j][c]);
   }
 };
 
@@ -120,8 +139,9 @@ namespace vgg::cpu {
 
 using avx2::Traits;
 void gemm_f32_6x16__avx2(const ConvGemmArgs& g, const GemmTask& t) { avx2::ConvGemm<Traits>(g, t); }
-void gemv_f32_6xk__avx2(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
-  avx2::ConvGemv<Traits>(g, p0, p1, bcol);
+void gemv_f32_6xk__avx2(const ConvGemmArgs& g, const GemmTask& t) { avx2::ConvGemvCols<Traits, 1>(g, t); }
+void gemv_f32_6xk_n3__avx2(const ConvGemmArgs& g, const GemmTask& t) {
+  avx2::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
 void conv2d_nchw_f32_3x3s1_winograd2x2__avx2(const WinogradArgs& g, const GemmTask& t) {
   avx2::ConvWinograd2x2<Traits>(g, t);
@@ -138,7 +158,10 @@ const IsaKernels& Avx2Kernels() {
                                Traits::kKC,
                                Traits::kNC,
                                VGG_CPU_KERNEL(gemm_f32_6x16__avx2),
+                               Traits::kGemvPanels,
+                               Traits::kGemvGroup,
                                VGG_CPU_KERNEL(gemv_f32_6xk__avx2),
+                               VGG_CPU_KERNEL(gemv_f32_6xk_n3__avx2),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__avx2),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__avx2),
                                VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__avx2)};

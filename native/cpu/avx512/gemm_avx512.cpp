@@ -1,6 +1,7 @@
 // AVX-512 kernel family (compiled with -mavx512f/bw/vl/dq; used only when cpuid reports them and FMA).
 // Kernels: gemm_f32_8x48__avx512 (8 rows × 3 zmm columns = 24 accumulators; 8x32 and 8x16 for tails),
-//          gemv_f32_8xk__avx512 (single column, streams the packed 8-row panels at memory speed),
+//          gemv_f32_8xk__avx512 and gemv_f32_8xk_n8__avx512 (GEMV-shaped layers, one column at a time or
+//          groups of up to 8 sharing each load of the packed 8-row panels; the weights stream once per call),
 //          conv2d_nchw_f32_3x3s1_winograd{2x2,4x4}__avx512 (the templates around this unit's microkernel).
 // Its max pool is in maxpool_avx512.cpp.
 // GCC 12 flags its own avx512fintrin.h helpers (_mm512_undefined_*) as uninitialized: a known false positive.
@@ -81,35 +82,61 @@ struct Traits {
     }
   }
 
-  // 2 k's of an 8-row panel are one zmm (lane e: row e mod 8 of k e/8): x[k..k+15] is permuted into
-  // [x[2v]×8, x[2v+1]×8] for zmm v of each 16-k chunk.
-  static void GemvPanel(const float* A, int Mpad, int Kdim, int ip, const float* x, float* out) {
-    __m512i idx[8];
-    for (int v = 0; v < 8; ++v)
-      idx[v] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(2 * v)), _mm256_set1_epi32(2 * v + 1), 1);
-    __m512 acc[4];
-    for (int u = 0; u < 4; ++u) acc[u] = _mm512_setzero_ps();
-    float tail[kMR] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int pc = 0; pc < Kdim; pc += kKC) {
-      const int kc = Min(kKC, Kdim - pc);
-      const float* a = A + size_t(pc) * Mpad + size_t(ip) * kMR * kc;
-      const float* xb = x + pc;
-      int k = 0;
-      for (; k + 16 <= kc; k += 16) {
-        const __m512 xv = _mm512_loadu_ps(xb + k);
-        const float* ak = a + k * kMR;
-        for (int v = 0; v < 8; ++v) _mm_prefetch(reinterpret_cast<const char*>(ak + 1024 + 16 * v), _MM_HINT_T0);
-        for (int v = 0; v < 8; ++v)
-          acc[v & 3] = _mm512_fmadd_ps(_mm512_loadu_ps(ak + 16 * v), _mm512_permutexvar_ps(idx[v], xv), acc[v & 3]);
+  // GEMV: 6 panels as 3 zmm of 2 panels (lanes 0-7 rows of the first, 8-15 of the second) × NB columns:
+  // 3·NB accumulators, one FMA per zmm and column per k, a broadcast of the column's value as the other
+  // operand, like Tile (a·b + acc, fused).
+  static constexpr int kGemvPanels = 6, kGemvGroup = 8;
+  static inline __m512 Join(__m256 lo, __m256 hi) { return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1); }
+
+  template <int NB>
+  static void GemvBlock(const GemvTile& t) {
+    constexpr int PAIRS = kGemvPanels / 2;
+    __m512 acc[PAIRS][NB];
+    __mmask8 mlo[PAIRS], mhi[PAIRS];
+    const float* a[kGemvPanels];
+    for (int j = 0; j < kGemvPanels; ++j) a[j] = t.a[j];
+    for (int p = 0; p < PAIRS; ++p) {
+      mlo[p] = __mmask8((1u << t.rows[2 * p]) - 1);
+      mhi[p] = __mmask8((1u << t.rows[2 * p + 1]) - 1);
+      if (t.flags & kTileFirst) {
+        const __m512 b = Join(_mm256_loadu_ps(t.bias[2 * p]), _mm256_loadu_ps(t.bias[2 * p + 1]));
+        for (int c = 0; c < NB; ++c) acc[p][c] = b;
+      } else {
+        for (int c = 0; c < NB; ++c)
+          acc[p][c] = Join(_mm256_maskz_loadu_ps(mlo[p], t.y[2 * p] + c * t.ldy),
+                           _mm256_maskz_loadu_ps(mhi[p], t.y[2 * p + 1] + c * t.ldy));
       }
-      for (; k < kc; ++k)
-        for (int i = 0; i < kMR; ++i) tail[i] += a[k * kMR + i] * xb[k];
     }
-    const __m512 s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    const __m256 lo = _mm512_castps512_ps256(s), hi = _mm512_extractf32x8_ps(s, 1);
-    alignas(32) float r[8];
-    _mm256_store_ps(r, _mm256_add_ps(lo, hi));
-    for (int i = 0; i < kMR; ++i) out[i] = r[i] + tail[i];
+    const float* xp = t.xp;
+    auto step = [&](int k) __attribute__((always_inline)) {
+      __m512 av[PAIRS];
+      for (int p = 0; p < PAIRS; ++p)
+        av[p] = Join(_mm256_load_ps(a[2 * p] + k * kMR), _mm256_load_ps(a[2 * p + 1] + k * kMR));
+      for (int c = 0; c < NB; ++c) {
+        const __m512 xb = _mm512_set1_ps(xp[k * NB + c]);
+        for (int p = 0; p < PAIRS; ++p) acc[p][c] = _mm512_fmadd_ps(av[p], xb, acc[p][c]);
+      }
+    };
+    const int kc = t.kc;
+    int k = 0;
+    for (; k + 2 <= kc; k += 2) {
+      // A streams from memory for the first column group: one 64-byte line per panel per 2 k's.
+      for (int j = 0; j < kGemvPanels; ++j)
+        _mm_prefetch(reinterpret_cast<const char*>(a[j] + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+      step(k);
+      step(k + 1);
+    }
+    if (k < kc) step(k);
+    if (t.flags & kTileRelu) {
+      const __m512 z = _mm512_setzero_ps();
+      for (int p = 0; p < PAIRS; ++p)
+        for (int c = 0; c < NB; ++c) acc[p][c] = _mm512_max_ps(z, acc[p][c]);  // as Tile: NaN and −0 kept
+    }
+    for (int p = 0; p < PAIRS; ++p)
+      for (int c = 0; c < NB; ++c) {
+        _mm256_mask_storeu_ps(t.y[2 * p] + c * t.ldy, mlo[p], _mm512_castps512_ps256(acc[p][c]));
+        _mm256_mask_storeu_ps(t.y[2 * p + 1] + c * t.ldy, mhi[p], _mm512_extractf32x8_ps(acc[p][c], 1));
+      }
   }
 };
 
@@ -120,8 +147,9 @@ namespace vgg::cpu {
 
 using avx512::Traits;
 void gemm_f32_8x48__avx512(const ConvGemmArgs& g, const GemmTask& t) { avx512::ConvGemm<Traits>(g, t); }
-void gemv_f32_8xk__avx512(const ConvGemmArgs& g, int p0, int p1, const float* bcol) {
-  avx512::ConvGemv<Traits>(g, p0, p1, bcol);
+void gemv_f32_8xk__avx512(const ConvGemmArgs& g, const GemmTask& t) { avx512::ConvGemvCols<Traits, 1>(g, t); }
+void gemv_f32_8xk_n8__avx512(const ConvGemmArgs& g, const GemmTask& t) {
+  avx512::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
 void conv2d_nchw_f32_3x3s1_winograd2x2__avx512(const WinogradArgs& g, const GemmTask& t) {
   avx512::ConvWinograd2x2<Traits>(g, t);
@@ -138,7 +166,10 @@ const IsaKernels& Avx512Kernels() {
                                Traits::kKC,
                                Traits::kNC,
                                VGG_CPU_KERNEL(gemm_f32_8x48__avx512),
+                               Traits::kGemvPanels,
+                               Traits::kGemvGroup,
                                VGG_CPU_KERNEL(gemv_f32_8xk__avx512),
+                               VGG_CPU_KERNEL(gemv_f32_8xk_n8__avx512),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd2x2__avx512),
                                VGG_CPU_KERNEL(conv2d_nchw_f32_3x3s1_winograd4x4__avx512),
                                VGG_CPU_KERNEL(maxpool2d_nchw_f32_2x2s2__avx512)};
