@@ -9,10 +9,11 @@
  */
 import { types } from 'util';
 
-import { chooseDevice } from './backends';
+import { chooseDevice, DeviceChoice } from './backends';
+import { packCopies, packOwned } from './build';
 import { describeValue } from './describe';
 import { DeviceError, DisposedError, InvalidArgumentError } from './errors';
-import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
+import { Dims4, native, NativeBackendOptions, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
 import {
   ConvAlgorithm,
   ForwardMode,
@@ -22,18 +23,17 @@ import {
   readOptions,
   resolveModelOptions,
 } from './options';
-import { fillNormal } from './random';
+import { checkSeed, LayerWeights, randomWeights } from './random-weights';
 import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
 import { LayerStep, layerProgram, resolveConfig, VggConfig, weightShapes } from './topology';
+import { workerStream } from './worker/client';
+import type { IndexedLayer } from './worker/tasks';
 
 export type { ForwardMode, ModelOptions } from './options';
 
-/** Weights of one conv/FC layer: weight (K,C,R,S) OIHW f32, bias (K) f32. */
-export interface LayerWeights {
-  weight: Float32Array;
-  bias: Float32Array;
-}
+export type { LayerWeights } from './random-weights';
+export { randomWeights } from './random-weights';
 
 export interface ForwardOptions {
   /** Default 'fc'. See ForwardMode. */
@@ -82,39 +82,32 @@ export class Model {
 
   /**
    * Builds a model from weights in layer-program order (see topology.weightShapes: conv1_1 … fc8).
-   * Weights are packed into the backend's layout (per ModelOptions.convAlgorithm); the arrays may be
-   * dropped afterwards.
-   * @throws InvalidArgumentError naming the layer on a missing or wrongly sized tensor, or the option
-   *   (unknown key, bad value; convAlgorithm 'direct' off the reference device); UnsupportedError for a
-   *   device or ISA this host or build lacks; DeviceError when the device fails (out of memory)
+   * Weights are packed into the backend's layout (per ModelOptions.convAlgorithm) on the libuv pool, one
+   * layer at a time; the event loop stays free. Each array is copied when its layer's turn comes (vgg16's
+   * FC6: tens of ms), so the caller may reuse or drop them once the promise settles; an array detached or
+   * resized before its turn is an InvalidArgumentError naming it.
+   * @throws (rejects with) InvalidArgumentError naming the layer on a missing or wrongly sized tensor, or the
+   *   option (unknown key, bad value; convAlgorithm 'direct' off the reference device); UnsupportedError for
+   *   a device or ISA this host or build lacks; DeviceError when the device fails (out of memory)
    */
-  static create(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
-    const o = resolveModelOptions(options);
-    const config = resolveConfig(arch);
-    const shapes = weightShapes(config);
-    if (!Array.isArray(weights) || weights.length !== shapes.length)
-      throw new InvalidArgumentError(
-        `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : describeValue(weights)} weight sets`,
-      );
-    shapes.forEach((s, i) => {
-      const w = weights[i];
-      const want = s.weight.reduce((a, b) => a * b, 1);
-      if (!types.isFloat32Array(w?.weight) || w.weight.length !== want)
-        throw new InvalidArgumentError(
-          `weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`,
-        );
-      if (!types.isFloat32Array(w.bias) || w.bias.length !== s.bias[0])
-        throw new InvalidArgumentError(
-          `weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`,
-        );
-    });
-    const choice = chooseDevice(o.device);
-    if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
-      throw new InvalidArgumentError(
-        `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
-      );
+  static async create(
+    arch: string | VggConfig,
+    weights: LayerWeights[],
+    options: ModelOptions | null = {},
+  ): Promise<Model> {
+    const { config, backend, choice } = checkCreate(arch, weights, options);
+    const net = await packCopies(backend, layerProgram(config).map(nativeLayer), weights);
+    return new Model(config, net, choice.device, choice.reason);
+  }
+
+  /**
+   * Model.create on the calling thread: blocks the event loop for the whole packing (vgg16: seconds);
+   * prefer create(). Same arguments and errors (thrown).
+   */
+  static createSync(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
+    const { config, backend, choice } = checkCreate(arch, weights, options);
     const net = new (native().Network)(
-      { device: choice.device, threads: o.threads, isa: o.isa, precision: o.precision, convAlgorithm: o.convAlgorithm },
+      backend,
       layerProgram(config).map(nativeLayer),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
@@ -124,10 +117,38 @@ export class Model {
 
   /**
    * A model with He-initialised weights (He et al. 2015: N(0, 2/fan_in)) and small N(0, 0.01²) biases,
-   * from a seeded generator: for tests and benchmarks, not for classification.
+   * from a seeded generator (the same values as randomWeights(arch, seed)): for tests and benchmarks, not
+   * for classification. The weights are generated on a worker thread and packed layer by layer on the libuv
+   * pool, largest first; the event loop stays free (vgg16: several seconds of work).
+   * @throws (rejects with) InvalidArgumentError for a bad seed, arch or option, and as create()
    */
-  static random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Model {
-    return Model.create(arch, randomWeights(arch, seed), options);
+  static async random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Promise<Model> {
+    checkSeed(seed);
+    const config = resolveConfig(arch);
+    const { backend, choice } = checkOptions(options);
+    const source = workerStream<IndexedLayer>('random', { arch: config, seed, order: 'largest' });
+    const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
+    return new Model(config, net, choice.device, choice.reason);
+  }
+
+  /** Model.random on the calling thread: blocks the event loop (vgg16: seconds); prefer random(). */
+  static randomSync(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Model {
+    return Model.createSync(arch, randomWeights(arch, seed), options);
+  }
+
+  /**
+   * A model from layers only the library holds (a weights file streamed by loadClassifier), packed as they
+   * arrive and freed once packed. Not for the caller's arrays: see create().
+   * @internal
+   */
+  static async fromOwnedLayers(
+    config: VggConfig,
+    source: AsyncIterator<IndexedLayer>,
+    options: ModelOptions | null = {},
+  ): Promise<Model> {
+    const { backend, choice } = checkOptions(options);
+    const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
+    return new Model(config, net, choice.device, choice.reason);
   }
 
   /**
@@ -239,6 +260,53 @@ export class Model {
   }
 }
 
+/** The checks of create(): options, arch, every weight's type and size; the device chosen. */
+function checkCreate(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null | undefined) {
+  const o = resolveModelOptions(options);
+  const config = resolveConfig(arch);
+  const shapes = weightShapes(config);
+  if (!Array.isArray(weights) || weights.length !== shapes.length)
+    throw new InvalidArgumentError(
+      `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : describeValue(weights)} weight sets`,
+    );
+  shapes.forEach((s, i) => {
+    const w = weights[i];
+    const want = s.weight.reduce((a, b) => a * b, 1);
+    if (!types.isFloat32Array(w?.weight) || w.weight.length !== want)
+      throw new InvalidArgumentError(
+        `weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`,
+      );
+    if (!types.isFloat32Array(w.bias) || w.bias.length !== s.bias[0])
+      throw new InvalidArgumentError(
+        `weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`,
+      );
+  });
+  return { config, ...checkOptions(o) };
+}
+
+/** Model options resolved, the device chosen, and what the native backend is given. */
+function checkOptions(options: ModelOptions | null | undefined): {
+  backend: NativeBackendOptions;
+  choice: DeviceChoice;
+} {
+  const o = resolveModelOptions(options);
+  const choice = chooseDevice(o.device);
+  if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
+    throw new InvalidArgumentError(
+      `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
+    );
+  return {
+    backend: {
+      device: choice.device,
+      threads: o.threads,
+      isa: o.isa,
+      precision: o.precision,
+      convAlgorithm: o.convAlgorithm,
+    },
+    choice,
+  };
+}
+
 /** A copy of a queued forward's input; running out of memory is a DeviceError, like the native copy. */
 function copyInput(data: Float32Array): Float32Array {
   try {
@@ -272,19 +340,6 @@ export function nativeLayer(s: LayerStep): NativeLayer {
 
 function wrap(out: number[], y: Float32Array, mode: ForwardMode): Tensor {
   return new Tensor(out, y, mode === 'fc' ? 'NC' : 'NCHW');
-}
-
-/** Seeded He-initialised weights in layer-program order (see Model.random). */
-export function randomWeights(arch: string | VggConfig, seed = 1): LayerWeights[] {
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32)
-    throw new InvalidArgumentError(`seed: expected an integer in [0, 2^32), got ${describeValue(seed)}`);
-  return weightShapes(resolveConfig(arch)).map((s, i) => {
-    const [K, C, R, S] = s.weight;
-    return {
-      weight: fillNormal(new Float32Array(K * C * R * S), Math.sqrt(2 / (C * R * S)), seed * 1000 + 2 * i),
-      bias: fillNormal(new Float32Array(K), 0.01, seed * 1000 + 2 * i + 1),
-    };
-  });
 }
 
 /** A weight argument in a message: 'Float32Array of 5 elements', 'null', …. */
