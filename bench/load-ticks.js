@@ -15,13 +15,16 @@
  * Also prints the peak RSS of the process (ru_maxrss) after each step, and the packed weight bytes.
  *
  * Usage: npm run build && node bench/load-ticks.js [steps=create,random,safetensors,onnx,plan]
+ *        VGGNET_DIST=../other/dist node bench/load-ticks.js …   (another build, same files and steps)
  */
 'use strict';
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const v = require('../dist');
-const { fillUniform } = require('../dist/random');
+// VGGNET_DIST: another build's dist/ folder (e.g. the main branch's, for a before/after in one run).
+const dist = process.env.VGGNET_DIST ? path.resolve(process.env.VGGNET_DIST) : path.join(__dirname, '..', 'dist');
+const v = require(dist);
+const { fillUniform } = require(path.join(dist, 'random'));
 const { onnx } = require('onnx-proto');
 
 const steps = (process.argv[2] || 'create,random,safetensors,onnx,plan').split(',');

@@ -3,6 +3,8 @@
  * (elapsed / 5 ms) that fired says how much of that time the JS thread was free. A synchronous call of 1 s
  * inside `fn` costs 200 ticks; work on other threads costs none, unless it starves the JS thread of a core.
  */
+import { Worker } from 'worker_threads';
+
 export interface Ticks<T> {
   result: T;
   /** Wall time of fn, ms. */
@@ -42,5 +44,19 @@ export async function idleShare(ms = 1000): Promise<number> {
   return (await ticksDuring(() => new Promise((r) => setTimeout(r, ms)))).share;
 }
 
-export const fmt = (t: Ticks<unknown>): string =>
-  `${(100 * t.share).toFixed(0)} % of ticks in ${t.ms.toFixed(0)} ms (longest gap ${t.longestGapMs.toFixed(0)} ms)`;
+/**
+ * The share of a wait of `ms` while `threads` worker_threads of this process spin: the best that off-thread
+ * work keeping that many cores busy can leave the JS thread on this host. Where the kernel shares the CPU
+ * between sessions (Linux autogroup) and other sessions keep the cores busy, our process's busy threads delay
+ * its own main thread whatever their nice value; on a quiet host this stays near 100 %.
+ */
+export async function busyShare(ms = 1000, threads = 2): Promise<number> {
+  const code = `const end = Date.now() + ${ms + 300}; while (Date.now() < end);`;
+  const ws = Array.from({ length: threads }, () => new Worker(code, { eval: true }));
+  await Promise.all(ws.map((w) => new Promise((r) => w.once('online', r))));
+  try {
+    return (await ticksDuring(() => new Promise((r) => setTimeout(r, ms)))).share;
+  } finally {
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+}
