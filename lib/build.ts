@@ -6,8 +6,9 @@
  *    allocated and touched beforehand (a plain memcpy, in 8 MB chunks with the event loop running between
  *    them), so the caller may mutate, detach or transfer its arrays at any time: a detached array is an
  *    InvalidArgumentError naming it, never a read of freed memory.
- *  - packOwned: arrays only the library holds (read from a file, generated on the loader thread). They are
- *    read in place (no copy) and detached once packed, which frees them at once.
+ *  - packOwned: arrays the library took over (read from a file, generated on the loader thread). Each buffer is
+ *    first moved (transferred, no copy) into an array nothing else references, then read in place and
+ *    detached once packed, which frees it at once.
  */
 import { native, NativeBackendOptions, NativeLayer, NativeNetwork, NativeNetworkBuilder } from './native';
 import type { LayerWeights } from './random-weights';
@@ -20,7 +21,8 @@ const CHUNK_FLOATS = 1 << 21;
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Packs the caller's weights (program order), copying each layer at the call; see the module comment. */
+/** Packs the caller's weights (program order), largest layer first, copying each when its turn comes; see the
+ *  module comment. */
 export async function packCopies(
   options: NativeBackendOptions,
   layers: NativeLayer[],
@@ -34,12 +36,17 @@ export async function packCopies(
     p.then(done, done);
     return p;
   };
-  const stage = (i: number): Promise<void> =>
-    track(i < weights.length && weights[i].weight.length >= STAGE_FLOATS ? b.reserve(i) : Promise.resolve());
+  // Largest first: FC6's copy and packed form then coexist while little else is packed (lower peak memory).
+  const order = weights.map((_, i) => i).sort((a, c) => weights[c].weight.length - weights[a].weight.length || a - c);
+  const stage = (k: number): Promise<void> =>
+    track(
+      k < order.length && weights[order[k]].weight.length >= STAGE_FLOATS ? b.reserve(order[k]) : Promise.resolve(),
+    );
   try {
     let staged = stage(0);
     let packing: Promise<void> = Promise.resolve();
-    for (let i = 0; i < weights.length; i++) {
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
       await staged;
       const w = weights[i];
       if (w.weight.length >= STAGE_FLOATS)
@@ -48,7 +55,7 @@ export async function packCopies(
           await turn();
         }
       const packed = track(b.pack(i, w.weight, w.bias, false)); // copies now
-      staged = stage(i + 1); // the next layer's staging is allocated while this one packs
+      staged = stage(k + 1); // the next layer's staging is allocated while this one packs
       await packing;
       packing = packed;
     }
@@ -58,6 +65,22 @@ export async function packCopies(
     throw e;
   }
   return new (native().Network)(b);
+}
+
+/**
+ * The array's memory moved into a new array that nothing else references (a transfer: no copy; every other
+ * view of the old buffer becomes detached, length 0), or null when it cannot be moved (a view of part of a
+ * buffer, a buffer that cannot be transferred). What makes reading it in place off-thread safe whoever
+ * handed it over.
+ */
+function own(a: Float32Array): Float32Array | null {
+  const buf = a.buffer;
+  if (a.byteOffset !== 0 || a.byteLength !== buf.byteLength) return null;
+  try {
+    return new Float32Array(structuredClone(buf, { transfer: [buf as ArrayBuffer] }) as ArrayBuffer);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -76,7 +99,10 @@ export async function packOwned(
       const r = await next;
       if (r.done) break;
       next = source.next();
-      await b.pack(r.value.index, r.value.weight, r.value.bias, true);
+      const weight = own(r.value.weight);
+      const bias = own(r.value.bias);
+      // Arrays we could not take over (a view into a larger buffer, a non-transferable buffer) are copied.
+      await b.pack(r.value.index, weight ?? r.value.weight, bias ?? r.value.bias, !!(weight && bias));
     }
   } catch (e) {
     await Promise.allSettled([next]);
