@@ -60,3 +60,6 @@ export async function busyShare(ms = 1000, threads = 2): Promise<number> {
     await Promise.all(ws.map((w) => w.terminate()));
   }
 }
+
+export const fmt = (t: Ticks<unknown>): string =>
+  `${(100 * t.share).toFixed(0)} % of ticks in ${t.ms.toFixed(0)} ms (longest gap ${t.longestGapMs.toFixed(0)} ms)`;
