@@ -13,6 +13,12 @@ import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
 import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
 import { formatSummary, summary } from './summary';
+import { printable, terminalJson } from './terminal';
+
+/** `file: label 97.1%, label 1.2%, …` with the file name and the labels (from the weights file) made printable. */
+function formatTop(file: string, top: readonly { label: string; probability: number }[]): string {
+  return `${printable(file)}: ${top.map((p) => `${printable(p.label)} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`;
+}
 
 function intOption(value: string): number {
   const n = Number(value);
@@ -72,21 +78,20 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     try {
       const r = await classifyImage(c, file, { mode, scales, flip: o.flip, grid: o.grid, top: o.top });
       results.push({ file, top: r.top, views: r.views });
-      if (!o.json && !bar)
-        console.log(`${file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
+      if (!o.json && !bar) console.log(formatTop(file, r.top));
     } catch (e) {
       if (!(e instanceof VggError)) throw e;
       failed++;
       results.push({ file, error: { code: e.code, message: e.message } });
-      if (!o.json) process.stderr.write(`vggnet: ${file}: ${e.code}: ${e.message.split('\n').join(' ')}\n`);
+      if (!o.json)
+        process.stderr.write(`vggnet: ${printable(file)}: ${e.code}: ${printable(e.message.split('\n').join(' '))}\n`);
     }
     bar?.increment();
   }
   bar?.stop();
   if (bar)
     for (const r of results as { file: string; top?: { label: string; probability: number }[] }[])
-      if (r.top)
-        console.log(`${r.file}: ${r.top.map((p) => `${p.label} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`);
+      if (r.top) console.log(formatTop(r.file, r.top));
   const meta = {
     arch: c.model.config.name,
     source: c.source,
@@ -95,7 +100,7 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     scales,
     flip: !!o.flip,
   };
-  if (o.json) console.log(JSON.stringify({ ...meta, results }, null, 2));
+  if (o.json) console.log(terminalJson({ ...meta, results }));
   c.model.dispose();
   return failed ? 1 : 0;
 }
@@ -181,7 +186,7 @@ export async function main(argv: string[]): Promise<number> {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1; // commander already printed it
     const msg = e instanceof VggError ? `${err.code}: ${err.message}` : `error: ${err.message}`;
-    process.stderr.write(`vggnet: ${msg.split('\n').join(' ')}\n`);
+    process.stderr.write(`vggnet: ${printable(msg.split('\n').join(' '))}\n`);
     return 1;
   }
 }

@@ -18,3 +18,18 @@ export function describeValue(v: unknown): string {
   if (Array.isArray(v)) return 'Array';
   return typeof v;
 }
+
+/**
+ * A value read from a file, shown in a message: its JSON, cut to `max` characters. Never throws: a value
+ * nested too deeply for JSON.stringify (a hostile header) is described instead of overflowing the stack.
+ */
+export function jsonPreview(v: unknown, max = 80): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return `${describeValue(v)} (nested too deeply to show)`;
+  }
+  if (s === undefined) return describeValue(v);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

@@ -7,10 +7,10 @@
  *  - fc: shorter side resized, one centre crop of the training size (or a grid of crops: multi-crop).
  */
 import { describeValue } from './describe';
-import { InvalidArgumentError } from './errors';
+import { AbortedError, InvalidArgumentError, TimeoutError } from './errors';
 import { checkLabels, shortLabel } from './labels';
 import { Model } from './model';
-import { ForwardMode, optionKeys, parseMode, readOptions } from './options';
+import { ForwardMode, optionKeys, parseMode, parseSignal, parseTimeoutMs, readOptions } from './options';
 import { checkSpec, decodeImage, DecodedImage, normalize, PreprocessSpec } from './preprocess';
 import { Tensor } from './tensor';
 
@@ -50,16 +50,31 @@ export interface ClassifyOptions {
   top?: number;
   /** Keep each view's class score map [1, K, h, w] (dense mode) in the result. */
   keepScoreMaps?: boolean;
+  /**
+   * The caller's cancel, passed to every forward (ForwardOptions.signal) and checked between decoding
+   * steps: the call rejects with AbortedError (cause: the signal's reason) and no further view is computed.
+   */
+  signal?: AbortSignal;
+  /**
+   * Deadline in ms from the call for the whole classification, a number in (0, 2^31 − 1]: each forward gets
+   * the time left as its ForwardOptions.timeoutMs; the call rejects with TimeoutError when it passes (an
+   * image being decoded finishes decoding first). Default: none.
+   */
+  timeoutMs?: number;
 }
 
-const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>({
+/** The keys of ClassifyOptions, as a record (for bags that extend it) and as a list. */
+export const CLASSIFY_OPTION_FIELDS: Readonly<Record<keyof ClassifyOptions, true>> = Object.freeze({
   mode: true,
   scales: true,
   flip: true,
   grid: true,
   top: true,
   keepScoreMaps: true,
+  signal: true,
+  timeoutMs: true,
 });
+const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>(CLASSIFY_OPTION_FIELDS);
 
 export interface Classification {
   /** Averaged posteriors over all views, length K. */
@@ -135,23 +150,32 @@ function stack(ts: Tensor[]): Tensor {
   return new Tensor([ts.length, C, H, W], data);
 }
 
+/** A classification request checked once: the classifier's parts and every option resolved. */
+export interface ClassifyPlan {
+  model: Model;
+  spec: PreprocessSpec;
+  labels: string[];
+  mode: ForwardMode;
+  scales: number[];
+  grid: number;
+  top: number;
+  flip: boolean;
+  keepScoreMaps: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
 /**
- * Classifies one image with the paper's protocol.
- * @param image  a file path, or the encoded bytes (JPEG, PNG, WebP, GIF, TIFF, ...)
- * @throws InvalidArgumentError (options, image smaller than the network needs or larger than
- *   MAX_VIEW_PIXELS at a scale), FormatError (not an image), DisposedError
+ * Checks a classifier and a ClassifyOptions bag already read by readOptions (see classifyImage) and
+ * resolves the defaults.
+ * @throws InvalidArgumentError naming the option or the classifier's part that is wrong
  */
-export async function classifyImage(
-  c: Classifier,
-  image: string | Buffer | Uint8Array,
-  options: ClassifyOptions | null = {},
-): Promise<Classification> {
+export function planClassify(c: Classifier, opts: Partial<ClassifyOptions>): ClassifyPlan {
   if (!c || !(c.model instanceof Model))
     throw new InvalidArgumentError('classifier: expected { model: Model, labels, preprocess } (see loadClassifier)');
   const { model } = c;
   const spec = checkSpec(c.preprocess, model.config.inChannels);
   const labels = checkLabels(c.labels, model.config.numClasses);
-  const opts = readOptions(options, CLASSIFY_OPTION_KEYS);
   const mode = parseMode(opts.mode ?? 'dense');
   const size = model.config.inputSize;
   const scales = opts.scales ?? defaultScales(size, mode, c.ownPreprocess);
@@ -170,12 +194,72 @@ export async function classifyImage(
   for (const k of ['flip', 'keepScoreMaps'] as const)
     if (opts[k] !== undefined && typeof opts[k] !== 'boolean')
       throw new InvalidArgumentError(`options.${k}: expected a boolean, got ${describeValue(opts[k])}`);
+  return {
+    model,
+    spec,
+    labels,
+    mode,
+    scales: [...scales],
+    grid,
+    top,
+    flip: opts.flip ?? false,
+    keepScoreMaps: opts.keepScoreMaps ?? false,
+    signal: opts.signal === undefined ? undefined : parseSignal(opts.signal),
+    timeoutMs: opts.timeoutMs === undefined ? undefined : parseTimeoutMs(opts.timeoutMs),
+  };
+}
+
+/**
+ * Classifies one image with the paper's protocol. Each view's forward goes through the model's scheduler
+ * (Model.forward), so concurrent classifications share batched forwards.
+ * @param image  a file path, or the encoded bytes (JPEG, PNG, WebP, GIF, TIFF, ...)
+ * @throws InvalidArgumentError (options, image smaller than the network needs or larger than
+ *   MAX_VIEW_PIXELS at a scale), FormatError (not an image), DisposedError; AbortedError (options.signal),
+ *   TimeoutError (options.timeoutMs), BusyError (the model's queue is full) from its forwards
+ */
+export async function classifyImage(
+  c: Classifier,
+  image: string | Buffer | Uint8Array,
+  options: ClassifyOptions | null = {},
+): Promise<Classification> {
+  const plan = planClassify(c, readOptions(options, CLASSIFY_OPTION_KEYS));
+  return classifyPlanned(plan, image, deadlineOf(plan.timeoutMs), plan.signal);
+}
+
+/** performance.now() at which a timeoutMs from now passes (undefined: no deadline). */
+export function deadlineOf(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+}
+
+/**
+ * classifyImage's work for a checked plan. `deadline` (performance.now() time) and `signal` may differ from
+ * the plan's: classifyImages gives every image the deadline of its own call and a signal of its own.
+ */
+export async function classifyPlanned(
+  plan: ClassifyPlan,
+  image: string | Buffer | Uint8Array,
+  deadline: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Classification> {
+  const { model, spec, labels, mode, scales, grid, top } = plan;
+  const opts = { flip: plan.flip, keepScoreMaps: plan.keepScoreMaps };
+  const size = model.config.inputSize;
+  /** The forward options of the next view: the signal, and the time left before the deadline. */
+  const forwardOptions = (m: ForwardMode): { mode: ForwardMode; signal?: AbortSignal; timeoutMs?: number } => {
+    if (signal?.aborted)
+      throw new AbortedError("classifyImage: aborted by the caller's signal", { cause: signal.reason });
+    if (deadline === undefined) return { mode: m, signal };
+    const left = deadline - performance.now();
+    if (left <= 0) throw new TimeoutError(`classifyImage: no result within timeoutMs ${plan.timeoutMs} ms`);
+    return { mode: m, signal, timeoutMs: left };
+  };
 
   const K = model.config.numClasses;
   const sum = new Float64Array(K);
   let views = 0;
   const scoreMaps: Classification['scoreMaps'] = [];
   for (const q of scales) {
+    forwardOptions(mode); // aborted or past the deadline: stop before decoding
     const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
     if (img.width < size || img.height < size)
       throw new InvalidArgumentError(
@@ -187,7 +271,7 @@ export async function classifyImage(
       );
     const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
     if (mode === 'dense') {
-      const map = await model.forward(stack(base.map((b) => normalize(b, spec))), { mode: 'dense' });
+      const map = await model.forward(stack(base.map((b) => normalize(b, spec))), forwardOptions('dense'));
       const scores = spatialMean(map);
       base.forEach((_, i) => {
         softmax(scores.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
@@ -214,7 +298,7 @@ export async function classifyImage(
               grid === 1 ? Math.round((b.height - size) / 2) : Math.round((gy * (b.height - size)) / (grid - 1));
             crops.push(normalize(cropImage(b, left, topY, size), spec));
           }
-      const logits = await model.forward(stack(crops), { mode: 'fc' });
+      const logits = await model.forward(stack(crops), forwardOptions('fc'));
       for (let i = 0; i < crops.length; i++) {
         softmax(logits.data.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
         views++;

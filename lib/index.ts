@@ -25,6 +25,7 @@ export {
   DEFAULT_MODEL_OPTIONS,
 } from './options';
 export { Model, ForwardOptions, LayerPlan, ModelInfo, LayerWeights, randomWeights } from './model';
+export { SchedulerOptions, SchedulerStats } from './scheduler';
 export * from './weights';
 export {
   PRESETS,
@@ -49,4 +50,5 @@ export {
   topK,
   MAX_VIEW_PIXELS,
 } from './evaluate';
+export { classifyImages, ClassifyImagesOptions } from './classify-images';
 export { loadClassifier, LoadOptions, defaultWeightsPath } from './load';

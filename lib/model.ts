@@ -13,17 +13,29 @@ import { chooseDevice, DeviceChoice } from './backends';
 import { packCopies, packOwned } from './build';
 import { describeValue } from './describe';
 import { DeviceError, DisposedError, InvalidArgumentError } from './errors';
-import { Dims4, native, NativeBackendOptions, NativeLayer, NativeLayerPlan, NativeNetwork } from './native';
+import { resolveMemoryBudget } from './memory';
+import {
+  Dims4,
+  native,
+  NativeBackendOptions,
+  NativeLayer,
+  NativeLayerPlan,
+  NativeNetwork,
+  NativePlanMemory,
+} from './native';
 import {
   ConvAlgorithm,
   ForwardMode,
   ModelOptions,
   optionKeys,
   parseMode,
+  parseSignal,
+  parseTimeoutMs,
   readOptions,
   resolveModelOptions,
 } from './options';
 import { checkSeed, LayerWeights, randomWeights } from './random-weights';
+import { Scheduler, SchedulerOptions, SchedulerStats } from './scheduler';
 import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
 import { LayerStep, layerProgram, resolveConfig, VggConfig, weightShapes } from './topology';
@@ -31,6 +43,7 @@ import { workerStream } from './worker/client';
 import type { IndexedLayer } from './worker/tasks';
 
 export type { ForwardMode, ModelOptions } from './options';
+export type { SchedulerOptions, SchedulerStats } from './scheduler';
 
 export type { LayerWeights } from './random-weights';
 export { randomWeights } from './random-weights';
@@ -38,9 +51,21 @@ export { randomWeights } from './random-weights';
 export interface ForwardOptions {
   /** Default 'fc'. See ForwardMode. */
   mode?: ForwardMode;
+  /**
+   * The caller's cancel: when it fires while the request is queued, the request leaves the queue and is
+   * never computed; while its batch computes, the call rejects at once and its result is discarded. Either
+   * way the call rejects with AbortedError (cause: the signal's reason); a signal already aborted at the
+   * call rejects at once. Model.forward only (forwardSync cannot be cancelled).
+   */
+  signal?: AbortSignal;
+  /**
+   * Deadline in ms from the call, a number in (0, 2^31 − 1]: when it passes before the result, the call
+   * rejects with TimeoutError and the request is dropped as for `signal`. Default: none. Model.forward only.
+   */
+  timeoutMs?: number;
 }
 
-const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true });
+const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true, signal: true, timeoutMs: true });
 
 /** The plan of one layer of the layer program for one input shape (Model.plan). */
 export interface LayerPlan extends NativeLayerPlan {
@@ -58,8 +83,15 @@ export interface ModelInfo {
   kernelFamily: string;
   /** Bytes of packed weights held by the backend (host or device memory). */
   weightBytes: number;
-  /** Input shapes whose plans are cached (at most 4, most recently used kept). */
+  /** Input shapes whose plans are cached (plans are metadata: at most 64 kept, most recently used first). */
   plansCached: number;
+  /**
+   * Bytes of backend memory held for forwards now: one arena shared by every input shape, grown to the
+   * largest recent need, shrunk after 8 forwards in a row that needed under half of it, freed by releasePlans().
+   */
+  arenaBytes: number;
+  /** The memory budget in force (ModelOptions.memoryBudget resolved), bytes; Infinity: none. */
+  memoryBudget: number;
   /** The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved), in program order. */
   convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'> }[];
 }
@@ -71,21 +103,35 @@ export class Model {
   readonly deviceReason: string;
   private readonly program: readonly LayerStep[];
   private net: NativeNetwork | null;
+  private readonly scheduler: Scheduler;
 
-  private constructor(config: VggConfig, net: NativeNetwork, device: string, reason: string) {
+  private constructor(
+    config: VggConfig,
+    net: NativeNetwork,
+    device: string,
+    reason: string,
+    scheduling: SchedulerOptions,
+  ) {
     this.config = config;
     this.program = layerProgram(config);
     this.net = net;
     this.device = device;
     this.deviceReason = reason;
+    this.scheduler = new Scheduler(
+      scheduling,
+      (dims, x) => this.live('forward').forward(dims, x),
+      `Model.forward (${config.name})`,
+      copyInput,
+    );
   }
 
   /**
    * Builds a model from weights in layer-program order (see topology.weightShapes: conv1_1 … fc8).
    * Weights are packed into the backend's layout (per ModelOptions.convAlgorithm) on the libuv pool, one
-   * layer at a time; the event loop stays free. Each array is copied when its layer's turn comes (vgg16's
-   * FC6: tens of ms), so the caller may reuse or drop them once the promise settles; an array detached or
-   * resized before its turn is an InvalidArgumentError naming it.
+   * layer at a time, largest first; the event loop stays free. Each array is copied when its layer's turn
+   * comes (on the JS thread, in 8 MB chunks between which the event loop runs), so the caller may reuse or
+   * drop them once the promise settles; an array detached or resized before its turn is an
+   * InvalidArgumentError naming it.
    * @throws (rejects with) InvalidArgumentError naming the layer on a missing or wrongly sized tensor, or the
    *   option (unknown key, bad value; convAlgorithm 'direct' off the reference device); UnsupportedError for
    *   a device or ISA this host or build lacks; DeviceError when the device fails (out of memory)
@@ -95,9 +141,9 @@ export class Model {
     weights: LayerWeights[],
     options: ModelOptions | null = {},
   ): Promise<Model> {
-    const { config, backend, choice } = checkCreate(arch, weights, options);
+    const { config, backend, choice, scheduling } = checkCreate(arch, weights, options);
     const net = await packCopies(backend, layerProgram(config).map(nativeLayer), weights);
-    return new Model(config, net, choice.device, choice.reason);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
   /**
@@ -105,14 +151,14 @@ export class Model {
    * prefer create(). Same arguments and errors (thrown).
    */
   static createSync(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
-    const { config, backend, choice } = checkCreate(arch, weights, options);
+    const { config, backend, choice, scheduling } = checkCreate(arch, weights, options);
     const net = new (native().Network)(
       backend,
       layerProgram(config).map(nativeLayer),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
     );
-    return new Model(config, net, choice.device, choice.reason);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
   /**
@@ -125,10 +171,10 @@ export class Model {
   static async random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Promise<Model> {
     checkSeed(seed);
     const config = resolveConfig(arch);
-    const { backend, choice } = checkOptions(options);
+    const { backend, choice, scheduling } = checkOptions(options);
     const source = workerStream<IndexedLayer>('random', { arch: config, seed, order: 'largest' });
     const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
-    return new Model(config, net, choice.device, choice.reason);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
   /** Model.random on the calling thread: blocks the event loop (vgg16: seconds); prefer random(). */
@@ -137,8 +183,8 @@ export class Model {
   }
 
   /**
-   * A model from layers only the library holds (a weights file streamed by loadClassifier), packed as they
-   * arrive and freed once packed. Not for the caller's arrays: see create().
+   * A model from layers handed over by the library (a weights file streamed by loadClassifier), packed as
+   * they arrive: each buffer is moved (transferred) first, read in place and freed once packed.
    * @internal
    */
   static async fromOwnedLayers(
@@ -146,9 +192,9 @@ export class Model {
     source: AsyncIterator<IndexedLayer>,
     options: ModelOptions | null = {},
   ): Promise<Model> {
-    const { backend, choice } = checkOptions(options);
+    const { backend, choice, scheduling } = checkOptions(options);
     const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
-    return new Model(config, net, choice.device, choice.reason);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
   /**
@@ -176,29 +222,75 @@ export class Model {
   }
 
   /**
-   * Runs the network off the JS thread.
-   * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
-   * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
-   *          for the paper's nets. NaN/Inf in the input propagate to the output.
-   * Concurrent calls on one model run one after another, in call order; a call queued behind a running
-   * one when dispose() comes is rejected with DisposedError (the running one completes).
-   * @throws InvalidArgumentError (unknown option, mode, wrong rank, channels, size for the mode), DisposedError
+   * The backend memory a forward of an input of shape (N,C,H,W) needs, bytes, without running or
+   * allocating: activations (the two ping-pong buffers), workspace (the largest conv scratch), staging
+   * (input and output in backend memory) and their total, which ModelOptions.memoryBudget caps.
+   * @throws InvalidArgumentError like forward(), DisposedError
    */
-  async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
-    const { input, out, mode } = this.prepare(x, options);
-    const net = this.live('forward'); // before awaiting: dispose() may come meanwhile
-    if (this.pending === 0) return wrap(out, await this.track(net.forward(input, x.data)), mode);
-    // Forwards of one model run one at a time; queue here rather than tie up libuv pool threads waiting
-    // on the native lock. The input is copied now: the caller may reuse its buffer meanwhile.
-    const copy = copyInput(x.data);
-    const run = this.queue.then(() => net.forward(input, copy));
-    return wrap(out, await this.track(run), mode);
+  planMemory(dims: readonly number[], mode: ForwardMode = 'fc'): NativePlanMemory {
+    const input = checkInput(this.config, dims, parseMode(mode, 'mode'), 'dims');
+    return this.live('planMemory').memory(input);
   }
 
-  /** Synchronous forward: blocks the event loop for the whole run; prefer forward(). Same arguments and errors. */
+  /**
+   * Frees the memory held for forwards (see ModelInfo.arenaBytes) and forgets the cached plans; the next
+   * forward plans and allocates again. Safe while a forward runs (it waits for it). @throws DisposedError
+   */
+  releasePlans(): void {
+    this.live('releasePlans').releasePlans();
+  }
+
+  /**
+   * Runs the network off the JS thread, through the model's scheduler (ModelOptions maxQueue, maxBatch,
+   * maxDelayMs): concurrent calls wait in a bounded queue and run one forward at a time; calls whose inputs
+   * have the same per-image dims [C,H,W] are coalesced along N into one forward of up to maxBatch images
+   * (whatever their mode: at the training size 'fc' and 'dense' compute the same thing) and each gets its
+   * own images' result. A call on an idle model with maxDelayMs 0 starts at once.
+   * The input is taken at the call (copied when it has to wait): the caller may reuse its buffer at once.
+   * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
+   * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
+   *          for the paper's nets. NaN/Inf in the input propagate to the output. Each image's result is
+   *          the same whether it ran alone or in a batch (a failed batch is re-run request by request, so
+   *          an error, too, is the request's own).
+   * @throws InvalidArgumentError (unknown option, mode, signal, timeoutMs, wrong rank, channels, size for the
+   *   mode), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
+   *   (options.signal fired first; cause: its reason), TimeoutError (options.timeoutMs passed first),
+   *   DisposedError (disposed before the call, or while the call was queued: the running forward completes),
+   *   MemoryBudgetError (the input needs more than ModelOptions.memoryBudget: refused before it is queued;
+   *   planMemory tells how much)
+   */
+  async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
+    const { input, out, mode, signal, timeoutMs } = this.prepare(x, options, 'forward');
+    return wrap(out, await this.scheduler.submit({ dims: input, data: x.data, signal, timeoutMs }), mode);
+  }
+
+  /**
+   * Synchronous forward, outside the scheduler: blocks the event loop for the whole run (and, while an
+   * async forward of this model computes, until it ends); not queued, batched, counted in stats() or
+   * refused when the queue is full. Prefer forward(). Same arguments and errors as forward(), except that
+   * options.signal and options.timeoutMs are refused (InvalidArgumentError): a blocking call cannot be
+   * cancelled.
+   */
   forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor {
-    const { input, out, mode } = this.prepare(x, options);
+    const { input, out, mode, signal, timeoutMs } = this.prepare(x, options, 'forwardSync');
+    if (signal !== undefined || timeoutMs !== undefined)
+      throw new InvalidArgumentError(
+        `options.${signal !== undefined ? 'signal' : 'timeoutMs'}: forwardSync cannot be cancelled; use forward()`,
+      );
     return wrap(out, this.live('forwardSync').forwardSync(input, x.data), mode);
+  }
+
+  /**
+   * The scheduler's counters now (a copy): queue depth, requests by outcome, forwards and their sizes, time
+   * waited and computed. See SchedulerStats. Readable after dispose().
+   */
+  stats(): SchedulerStats {
+    return this.scheduler.stats();
+  }
+
+  /** The scheduling options the model was created with (ModelOptions maxQueue, maxBatch, maxDelayMs resolved). */
+  get schedulerOptions(): Readonly<SchedulerOptions> {
+    return this.scheduler.options;
   }
 
   /** Device and backend in use, kernel family, bytes of packed weights, plans cached, each conv/FC layer's algorithm. */
@@ -211,6 +303,8 @@ export class Model {
       kernelFamily: i.kernelFamily,
       weightBytes: i.weightBytes,
       plansCached: i.plansCached,
+      arenaBytes: i.arenaBytes,
+      memoryBudget: i.memoryBudget === 0 ? Infinity : i.memoryBudget,
       convAlgorithms: i.convAlgorithms.map((c) => ({
         layer: c.layer,
         name: this.program[c.layer].name,
@@ -219,27 +313,19 @@ export class Model {
     };
   }
 
-  /** Frees native (and device) memory. Any later call throws DisposedError. Idempotent. */
+  /**
+   * Frees native (and device) memory. Requests still queued reject with DisposedError (never computed); the
+   * forward computing now completes and its callers get their results. Any later call throws DisposedError.
+   * Idempotent.
+   */
   dispose(): void {
+    this.scheduler.close();
     this.net?.dispose();
     this.net = null;
   }
 
   get disposed(): boolean {
     return this.net === null;
-  }
-
-  private pending = 0;
-  private queue: Promise<unknown> = Promise.resolve();
-
-  /** Counts a run in flight; the queue settles when it does. */
-  private track<T>(run: Promise<T>): Promise<T> {
-    this.pending++;
-    const done = () => {
-      this.pending--;
-    };
-    this.queue = run.then(done, done);
-    return run;
   }
 
   private live(method: string): NativeNetwork {
@@ -251,12 +337,17 @@ export class Model {
   private prepare(
     x: Tensor,
     options: ForwardOptions | null | undefined,
-  ): { input: Dims4; out: number[]; mode: ForwardMode } {
-    const mode = parseMode(readOptions(options, FORWARD_OPTION_KEYS).mode ?? 'fc');
+    method: string,
+  ): { input: Dims4; out: number[]; mode: ForwardMode; signal?: AbortSignal; timeoutMs?: number } {
+    const o = readOptions(options, FORWARD_OPTION_KEYS);
+    const mode = parseMode(o.mode ?? 'fc');
+    const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
+    const timeoutMs = o.timeoutMs === undefined ? undefined : parseTimeoutMs(o.timeoutMs);
     if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
     if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
     const input = checkInput(this.config, x.dims, mode);
-    return { input, out: resultDims(this.config, this.program, input, mode), mode };
+    this.live(method).checkBudget(input); // before the input is copied or queued
+    return { input, out: resultDims(this.config, this.program, input, mode), mode, signal, timeoutMs };
   }
 }
 
@@ -284,10 +375,11 @@ function checkCreate(arch: string | VggConfig, weights: LayerWeights[], options:
   return { config, ...checkOptions(o) };
 }
 
-/** Model options resolved, the device chosen, and what the native backend is given. */
+/** Model options resolved: the device chosen, what the native backend is given, the scheduler's options. */
 function checkOptions(options: ModelOptions | null | undefined): {
   backend: NativeBackendOptions;
   choice: DeviceChoice;
+  scheduling: SchedulerOptions;
 } {
   const o = resolveModelOptions(options);
   const choice = chooseDevice(o.device);
@@ -302,12 +394,14 @@ function checkOptions(options: ModelOptions | null | undefined): {
       isa: o.isa,
       precision: o.precision,
       convAlgorithm: o.convAlgorithm,
+      memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
     },
     choice,
+    scheduling: { maxQueue: o.maxQueue, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs },
   };
 }
 
-/** A copy of a queued forward's input; running out of memory is a DeviceError, like the native copy. */
+/** A copy of a waiting forward's input; running out of memory is a DeviceError, like the native copy. */
 function copyInput(data: Float32Array): Float32Array {
   try {
     return data.slice();

@@ -17,6 +17,7 @@ import {
   DisposedError,
   FormatError,
   InvalidArgumentError,
+  MemoryBudgetError,
   NativeLoadError,
   UnsupportedError,
 } from './errors';
@@ -44,6 +45,19 @@ export interface NativeBackendOptions {
   isa: CpuIsaName;
   precision: PrecisionName;
   convAlgorithm: ConvAlgorithmName;
+  /** Bytes one forward may use (activations, workspace, staging); 0: no limit. */
+  memoryBudget: number;
+}
+
+/** Bytes a forward at one input shape needs in backend memory. */
+export interface NativePlanMemory {
+  /** The two activation buffers (each the largest intermediate activation). */
+  activations: number;
+  /** The largest conv workspace. */
+  workspace: number;
+  /** Input and output of a host forward, in backend memory. */
+  staging: number;
+  total: number;
 }
 
 /** One step of the layer program (lib/topology.ts layerProgram). */
@@ -95,6 +109,8 @@ export interface NativeNetworkInfo {
   kernelFamily: string;
   weightBytes: number;
   plansCached: number;
+  arenaBytes: number;
+  memoryBudget: number;
   /** The algorithm each conv layer's weights were packed for, in layer-program order. */
   convAlgorithms: { layer: number; algorithm: Exclude<ConvAlgorithmName, 'auto'> }[];
 }
@@ -102,6 +118,12 @@ export interface NativeNetworkInfo {
 export interface NativeNetwork {
   /** Per-layer plan for an input of `dims` (built and cached if new). */
   plan(dims: Dims4): NativeLayerPlan[];
+  /** What a forward at `dims` needs (plans it, allocates nothing). */
+  memory(dims: Dims4): NativePlanMemory;
+  /** Throws MemoryBudgetError when a forward at `dims` would exceed the memory budget (allocates nothing). */
+  checkBudget(dims: Dims4): void;
+  /** Frees the forward memory and forgets the cached plans. */
+  releasePlans(): void;
   /** x (N,C,H,W) → a new Float32Array holding the score map (N,K,h,w), off the JS thread. `x` is copied
    *  at the call, so the caller may reuse it at once. */
   forward(dims: Dims4, x: Float32Array): Promise<Float32Array>;
@@ -157,6 +179,7 @@ export interface NativeErrorClasses {
   DeviceError: typeof DeviceError;
   FormatError: typeof FormatError;
   DisposedError: typeof DisposedError;
+  MemoryBudgetError: typeof MemoryBudgetError;
 }
 
 /** The shape of the native module; see native/binding/. */
@@ -194,6 +217,7 @@ const ERROR_CLASSES: NativeErrorClasses = {
   DeviceError,
   FormatError,
   DisposedError,
+  MemoryBudgetError,
 };
 
 let cached: NativeAddon | undefined;

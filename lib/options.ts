@@ -95,6 +95,36 @@ export interface ModelOptions {
    * (test/kernels.test.ts).
    */
   convAlgorithm?: ConvAlgorithm;
+  /**
+   * The most backend memory one forward may use, bytes: the two activation buffers, the largest conv
+   * workspace and the staging of input and output (Model.planMemory tells what an input needs; packed
+   * weights are not counted). A forward that would need more fails with MemoryBudgetError before anything
+   * is allocated. 'auto' (default): half the host's memory (os.totalmem) on the CPU and the reference
+   * backend, 80% of the GPU's memory on CUDA; Infinity: no limit.
+   */
+  memoryBudget?: number | 'auto';
+  /**
+   * Requests that may wait in the model's queue (Model.forward calls not yet computing; a request of N
+   * images counts once): a positive integer or Infinity (unbounded). A call that finds the queue full is
+   * refused at once with BusyError and nothing is computed for it. Default 64: eight full batches at the
+   * default maxBatch, enough to keep the model busy through a burst; a longer queue adds only waiting (a
+   * server's clients time out while it works for them) and memory (each waiting request holds a copy of
+   * its input: 64 × 0.6 MB at 3×224×224).
+   */
+  maxQueue?: number;
+  /**
+   * Images per forward when concurrent requests are coalesced (dynamic batching): an integer in [1, 65536];
+   * 1 runs each request alone. Default 8: the FC layers, memory-bound at one image (FC6–FC8 of vgg16 stream
+   * 495 MB of weights per forward), read their weights once for eight images, and per-call overhead is
+   * shared, while activations stay bounded (8 × ~13 MB for vgg16's largest activation at 224×224).
+   */
+  maxBatch?: number;
+  /**
+   * How long, in ms, the first waiting request may wait for others to join its batch while the model is
+   * idle: a number in [0, 10000]. Default 0: a request on an idle model starts at once (no added latency
+   * under light load); requests that arrive while a forward computes still coalesce into the next batch.
+   */
+  maxDelayMs?: number;
 }
 
 /** The keys of ModelOptions, as a record (for bags that extend it) and as a list. */
@@ -104,6 +134,10 @@ export const MODEL_OPTION_FIELDS: Readonly<Record<keyof ModelOptions, true>> = O
   isa: true,
   precision: true,
   convAlgorithm: true,
+  memoryBudget: true,
+  maxQueue: true,
+  maxBatch: true,
+  maxDelayMs: true,
 });
 export const MODEL_OPTION_KEYS = optionKeys<ModelOptions>(MODEL_OPTION_FIELDS);
 
@@ -117,9 +151,17 @@ export const DEFAULT_MODEL_OPTIONS: Readonly<ResolvedModelOptions> = Object.free
   isa: 'auto',
   precision: 'tf32',
   convAlgorithm: 'auto',
+  memoryBudget: 'auto',
+  maxQueue: 64,
+  maxBatch: 8,
+  maxDelayMs: 0,
 });
 
 const MAX_THREADS = 1024;
+const MAX_BATCH = 65536;
+const MAX_DELAY_MS = 10000;
+/** The longest timeoutMs: setTimeout's limit (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const ISAS: readonly CpuIsa[] = ['auto', 'scalar', 'avx2', 'avx512'];
 const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
 const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'gemm', 'winograd2x2', 'winograd4x4', 'direct'];
@@ -157,6 +199,52 @@ export function parseConvAlgorithm(value: unknown, what = 'options.convAlgorithm
   return oneOf(value, CONV_ALGORITHMS, what);
 }
 
+/** 'auto', Infinity, or a positive integer number of bytes below 2^53. @throws InvalidArgumentError */
+export function parseMemoryBudget(value: unknown, what = 'options.memoryBudget'): number | 'auto' {
+  if (value === 'auto' || value === Infinity) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
+  throw new InvalidArgumentError(
+    `${what}: expected 'auto', Infinity or a positive integer number of bytes, got ${describeValue(value)}`,
+  );
+}
+
+/** A positive integer, or Infinity (no bound). @throws InvalidArgumentError */
+export function parseMaxQueue(value: unknown, what = 'options.maxQueue'): number {
+  if (value === Infinity || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1))
+    return value as number;
+  throw new InvalidArgumentError(`${what}: expected a positive integer or Infinity, got ${describeValue(value)}`);
+}
+
+/** An integer in [1, 65536]. @throws InvalidArgumentError */
+export function parseMaxBatch(value: unknown, what = 'options.maxBatch'): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_BATCH) return value;
+  throw new InvalidArgumentError(
+    `${what}: expected an integer in [1, ${MAX_BATCH}] (images per forward; 1: no batching), got ${describeValue(value)}`,
+  );
+}
+
+/** A number of ms in [0, 10000]. @throws InvalidArgumentError */
+export function parseMaxDelayMs(value: unknown, what = 'options.maxDelayMs'): number {
+  if (typeof value === 'number' && value >= 0 && value <= MAX_DELAY_MS) return value;
+  throw new InvalidArgumentError(
+    `${what}: expected a number of ms in [0, ${MAX_DELAY_MS}], got ${describeValue(value)}`,
+  );
+}
+
+/** A deadline in ms from the call: a number in (0, 2^31 − 1]. @throws InvalidArgumentError */
+export function parseTimeoutMs(value: unknown, what = 'options.timeoutMs'): number {
+  if (typeof value === 'number' && value > 0 && value <= MAX_TIMEOUT_MS) return value;
+  throw new InvalidArgumentError(
+    `${what}: expected a number of ms in (0, ${MAX_TIMEOUT_MS}], got ${describeValue(value)}`,
+  );
+}
+
+/** An AbortSignal. @throws InvalidArgumentError */
+export function parseSignal(value: unknown, what = 'options.signal'): AbortSignal {
+  if (value instanceof AbortSignal) return value;
+  throw new InvalidArgumentError(`${what}: expected an AbortSignal, got ${describeValue(value)}`);
+}
+
 /** 'fc' | 'dense'; the former name 'fully-conv' gets a hint. @throws InvalidArgumentError */
 export function parseMode(value: unknown, what = 'options.mode'): ForwardMode {
   return oneOf(
@@ -177,6 +265,10 @@ export function resolveModelOptions(options: ModelOptions | null | undefined): R
     isa: parseIsa(o.isa ?? d.isa),
     precision: parsePrecision(o.precision ?? d.precision),
     convAlgorithm: parseConvAlgorithm(o.convAlgorithm ?? d.convAlgorithm),
+    memoryBudget: parseMemoryBudget(o.memoryBudget ?? d.memoryBudget),
+    maxQueue: parseMaxQueue(o.maxQueue ?? d.maxQueue),
+    maxBatch: parseMaxBatch(o.maxBatch ?? d.maxBatch),
+    maxDelayMs: parseMaxDelayMs(o.maxDelayMs ?? d.maxDelayMs),
   };
 }
 

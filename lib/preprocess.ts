@@ -8,6 +8,7 @@ import sharp from 'sharp';
 
 import { describeValue } from './describe';
 import { FormatError, InvalidArgumentError } from './errors';
+import { checkRegularFile } from './files';
 import { optionKeys, readOptions } from './options';
 import { Tensor } from './tensor';
 
@@ -86,7 +87,8 @@ export interface DecodedImage {
  * Decodes and resizes an image file or buffer.
  * @returns 8-bit HWC pixels, `colorSpace` 'grey' → 1 channel, else 3 (RGB order; toTensor applies BGR)
  * @throws FormatError when the input is not a decodable image; InvalidArgumentError for bad options
- *   (unknown key, shorterSide/crop not an integer in [0, 16384], a crop larger than the resized image)
+ *   (unknown key, shorterSide/crop not an integer in [0, 16384], a crop larger than the resized image) or a
+ *   path that is not a regular file (a FIFO or a device would block the decoder for ever)
  */
 export async function decodeImage(
   input: string | Buffer | Uint8Array,
@@ -110,6 +112,7 @@ export async function decodeImage(
       throw new InvalidArgumentError(`options.${k}: expected an integer in [0, 16384], got ${describeValue(v)}`);
   }
   const name = typeof input === 'string' ? input : 'buffer';
+  if (typeof input === 'string') await checkRegularFile(input, 'image');
   try {
     let img = sharp(input, { failOn: 'error', limitInputPixels: 1 << 28 }).rotate(); // EXIF orientation
     const meta = await img.metadata();

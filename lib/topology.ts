@@ -8,6 +8,7 @@
  * pool5 exactly 7×7 this is the dense FC head computed in the same memory order (C,H,W), and on larger
  * inputs it yields a class score map.
  */
+import { jsonPreview } from './describe';
 import { InvalidArgumentError } from './errors';
 
 /** One conv of a stage: output channels and square kernel size. */
@@ -135,7 +136,7 @@ const MAX_WIDTH = 1 << 16;
 
 function posInt(v: unknown, name: string, max = MAX_WIDTH): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max)
-    throw new InvalidArgumentError(`${name}: expected an integer in [1, ${max}], got ${JSON.stringify(v)}`);
+    throw new InvalidArgumentError(`${name}: expected an integer in [1, ${max}], got ${jsonPreview(v)}`);
   return v;
 }
 

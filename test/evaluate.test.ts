@@ -1,5 +1,6 @@
 // Preprocessing golden values, the evaluation protocol (flips, scales, score maps, multi-crop), labels, and
 // a torchvision-named safetensors file checked against onnxruntime-node on the same weights.
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -25,6 +26,7 @@ import { fillUniform } from '../lib/random';
 import { torchvisionTensors } from '../lib/weights/torchvision';
 import { buildOnnxBytes } from './support/onnx-graph';
 import { runOrt } from './support/ort';
+import { testIf } from './support/skip';
 
 const solid = (w: number, h: number, r: number, g: number, b: number, alpha?: number) =>
   sharp({
@@ -100,6 +102,23 @@ describe('preprocessing', () => {
       InvalidArgumentError,
     );
   });
+
+  // Once a hang (issue 11): the decoder blocked on a FIFO until someone wrote to it.
+  testIf(process.platform !== 'win32', 'named pipes are POSIX')(
+    'a FIFO, a directory or a device as the image: a coded error at once, no hang',
+    async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-fifo-'));
+      const fifo = path.join(dir, 'image.png');
+      execFileSync('mkfifo', [fifo]);
+      await expect(loadImage(fifo, PRESETS.torchvision)).rejects.toThrow(
+        /^image: expected a regular file, got a FIFO \(named pipe\)/,
+      );
+      await expect(loadImage(dir, PRESETS.torchvision)).rejects.toThrow(/got a directory/);
+      await expect(loadImage('/dev/zero', PRESETS.torchvision)).rejects.toThrow(InvalidArgumentError);
+      fs.rmSync(dir, { recursive: true });
+    },
+    10000,
+  );
 });
 
 describe('evaluation protocol', () => {

@@ -27,7 +27,7 @@ const root = packageRoot();
 
 describe('loader', () => {
   test('loads the local build and reports where from', () => {
-    expect(native().abiVersion).toBe(2);
+    expect(native().abiVersion).toBe(3);
     expect(fs.existsSync(nativePath())).toBe(true);
     expect(nativePath()).toMatch(/vggnet\.node$/);
     expect(backends().binary).toBe(nativePath());
@@ -238,6 +238,7 @@ describe('errors', () => {
       isa: 'auto',
       precision: 'tf32',
       convAlgorithm: 'auto',
+      memoryBudget: 0,
     };
     const make = (o: object, w = weights) => new (native().Network)(o as NativeBackendOptions, layers, w, biases);
 
@@ -249,6 +250,10 @@ describe('errors', () => {
       expect(() => make(noThreads)).toThrow(/options\.threads: expected an integer, got undefined/);
       const { convAlgorithm: _c, ...noAlgo } = options;
       expect(() => make(noAlgo)).toThrow(InvalidArgumentError);
+      const { memoryBudget: _b, ...noBudget } = options;
+      expect(() => make(noBudget)).toThrow(/options\.memoryBudget: expected an integer number of bytes/);
+      expect(() => make({ ...options, memoryBudget: -1 })).toThrow(InvalidArgumentError);
+      expect(() => make({ ...options, memoryBudget: 2.5 })).toThrow(InvalidArgumentError);
     });
     test('buffer types and lengths are checked before any pointer is taken', () => {
       expect(() => make(options, [weights[0], new Float32Array(5), weights[2]])).toThrow(

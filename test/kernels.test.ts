@@ -322,6 +322,19 @@ describe('cpu backend, every supported family', () => {
     ).toThrow(expect.objectContaining({ code: 'ERR_VGG_UNSUPPORTED' }));
   });
 
+  // Once (issue 11): N·C·H·W of in-range dims wrapped to 0 in size_t and an empty array passed the length check.
+  test('shapes whose element count would wrap are refused before any buffer is read', () => {
+    const k = kernels();
+    const empty = new Float32Array(0);
+    const huge = { N: 1 << 16, C: 1 << 20, H: 1 << 16, W: 1 << 12, K: 1, R: 1, S: 1, stride: 1, pad: 0 };
+    expect(() => k.conv2d(huge, empty, new Float32Array(1 << 20), null, false)).toThrow(
+      /^shape: x would have more than 2\^32 elements$/,
+    );
+    expect(() => k.maxpool2d({ N: 1 << 16, C: 1 << 20, H: 1 << 16, W: 1 << 12, window: 2, stride: 2 }, empty)).toThrow(
+      /^shape: x would have more than 2\^32 elements$/,
+    );
+  });
+
   test('auto picks the best family cpuid reports', () => {
     const best = ALL.filter((k) => k.supported)
       .map((k) => k.isa)

@@ -31,7 +31,7 @@ import {
 import { buildOnnxBytes } from './support/onnx-graph';
 
 const tiny: VggConfig = { name: 'opts', inChannels: 3, inputSize: 16, stages: [[4], [8]], fc: [8], numClasses: 3 };
-const MODEL_KEYS = 'device, threads, isa, precision, convAlgorithm';
+const MODEL_KEYS = 'device, threads, isa, precision, convAlgorithm, memoryBudget, maxQueue, maxBatch, maxDelayMs';
 
 /** The InvalidArgumentError a call throws (or rejects with), for its message. */
 async function invalid(f: () => unknown): Promise<string> {
@@ -79,15 +79,15 @@ describe('unknown keys are rejected on every entry point, naming the key and the
   });
   test('Model.forward / forwardSync (ForwardOptions)', async () => {
     expect(await invalid(() => model.forward(x(), { mdoe: 'dense' } as object))).toBe(
-      'options.mdoe: unknown option; expected one of mode',
+      'options.mdoe: unknown option; expected one of mode, signal, timeoutMs',
     );
     expect(await invalid(() => model.forwardSync(x(), { device: 'cpu' } as object))).toBe(
-      'options.device: unknown option; expected one of mode',
+      'options.device: unknown option; expected one of mode, signal, timeoutMs',
     );
   });
   test('classifyImage (ClassifyOptions)', async () => {
     expect(await invalid(() => classifyImage(clf(), image, { flips: true } as object))).toBe(
-      'options.flips: unknown option; expected one of mode, scales, flip, grid, top, keepScoreMaps',
+      'options.flips: unknown option; expected one of mode, scales, flip, grid, top, keepScoreMaps, signal, timeoutMs',
     );
   });
   test('loadClassifier (LoadOptions = ModelOptions + arch, preprocess, labels), before reading the file', async () => {
@@ -163,6 +163,10 @@ describe('one parser and one default per model option', () => {
       isa: 'auto',
       precision: 'tf32',
       convAlgorithm: 'auto',
+      memoryBudget: 'auto',
+      maxQueue: 64,
+      maxBatch: 8,
+      maxDelayMs: 0,
     });
     expect(Object.isFrozen(DEFAULT_MODEL_OPTIONS)).toBe(true);
   });
@@ -181,6 +185,24 @@ describe('one parser and one default per model option', () => {
       { convAlgorithm: 'fft' },
       /^options\.convAlgorithm: expected 'auto' \| 'gemm' \| 'winograd2x2' \| 'winograd4x4' \| 'direct', got 'fft'$/,
     ],
+    [
+      { memoryBudget: 0 },
+      /^options\.memoryBudget: expected 'auto', Infinity or a positive integer number of bytes, got number 0$/,
+    ],
+    [{ memoryBudget: 1.5 }, /^options\.memoryBudget: .* got number 1\.5$/],
+    [{ memoryBudget: '1GB' }, /^options\.memoryBudget: .* got '1GB'$/],
+    [{ maxQueue: 0 }, /^options\.maxQueue: expected a positive integer or Infinity, got number 0$/],
+    [{ maxQueue: 2.5 }, /^options\.maxQueue: .* got number 2\.5$/],
+    [{ maxQueue: '8' }, /^options\.maxQueue: .* got '8'$/],
+    [
+      { maxBatch: 0 },
+      /^options\.maxBatch: expected an integer in \[1, 65536\] \(images per forward; 1: no batching\), got number 0$/,
+    ],
+    [{ maxBatch: 65537 }, /^options\.maxBatch: .* got number 65537$/],
+    [{ maxBatch: Infinity }, /^options\.maxBatch: .* got number Infinity$/],
+    [{ maxDelayMs: -1 }, /^options\.maxDelayMs: expected a number of ms in \[0, 10000\], got number -1$/],
+    [{ maxDelayMs: NaN }, /^options\.maxDelayMs: .* got number NaN$/],
+    [{ maxDelayMs: 10001 }, /^options\.maxDelayMs: .* got number 10001$/],
   ])('%j is rejected in JS, naming option, expected and got', async (o, re) => {
     expect(await invalid(() => Model.random(tiny, 1, o as object))).toMatch(re);
     expect(await invalid(() => loadClassifier(defaultWeightsPath(), o as object))).toMatch(re); // the same parser

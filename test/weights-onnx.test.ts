@@ -7,6 +7,7 @@
  *
  * The graph builder is local (not test/support/onnx-graph.ts) because it needs the variants above.
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -26,6 +27,7 @@ import {
   VggConfig,
   weightShapes,
 } from '../lib';
+import { configFromDetected } from '../lib/weights/detect';
 import { fillUniform, uniform } from '../lib/random';
 import { small } from './support/configs';
 
@@ -490,6 +492,45 @@ describe('ONNX graphs → our model = onnxruntime on the same file', () => {
     await expect(loadWeights(file)).rejects.toThrow(
       /external data location '\.\.\/weights\.bin' must be a relative path inside the model's folder/,
     );
+    // Once (issue 11): a symlink led out of the folder, a folder gave an uncoded EISDIR, a FIFO hung.
+    const outside = path.join(dir, 'outside.bin');
+    fs.writeFileSync(outside, all);
+    fs.symlinkSync(outside, path.join(sub, 'link.bin'));
+    fs.mkdirSync(path.join(sub, 'folder.bin'));
+    execFileSync('mkfifo', [path.join(sub, 'fifo.bin')]);
+    for (const [loc, re] of [
+      ['link.bin', /external data 'link\.bin' resolves to '.*outside\.bin', outside the model's folder/],
+      ['folder.bin', /external data 'folder\.bin' is not a regular file/],
+      ['fifo.bin', /external data 'fifo\.bin' is not a regular file/],
+    ] as const) {
+      b.inits[0].externalData![0].value = loc;
+      fs.writeFileSync(file, onnx.ModelProto.encode(b.model()).finish());
+      await expect(loadWeights(file)).rejects.toThrow(expect.objectContaining({ code: 'ERR_VGG_FORMAT' }));
+      await expect(loadWeights(file)).rejects.toThrow(re);
+    }
+  }, 20000);
+
+  // Once (issue 11): such a file loaded "OK" with inputSize 0, then failed 21 s and 1.8 GB later, uncoded.
+  test('weights that describe no valid network (0×0 input, 10^9 classes) are a FormatError at load', () => {
+    const d = {
+      scheme: 'vggnet' as const,
+      inChannels: 3,
+      stages: [[{ channels: 8, kernel: 3 as const }]],
+      batchNorm: false,
+    };
+    expect(() => configFromDetected({ ...d, fc: [], numClasses: 1e9, pool5: 0 })).toThrow(
+      /^the weights describe no valid network: config\./,
+    );
+    expect(() => configFromDetected({ ...d, fc: [], numClasses: 1e9, pool5: 0 })).toThrow(FormatError);
+    expect(configFromDetected({ ...d, fc: [], numClasses: 10, pool5: 1 }).inputSize).toBe(2);
+  });
+
+  test('negative dims are a FormatError (once an uncoded RangeError)', async () => {
+    const b = build(small, w);
+    b.inits[0].dims = [-8, 3, 3, 3];
+    const file = writeModel('negative-dims.onnx', b.model());
+    await expect(loadWeights(file)).rejects.toThrow(expect.objectContaining({ code: 'ERR_VGG_FORMAT' }));
+    await expect(loadWeights(file)).rejects.toThrow(/dims \[-8,3,3,3\]; expected integers >= 0/);
   });
 
   test('vgg11 torchvision-style graph: detected as vgg11, = ORT at 224', async () => {

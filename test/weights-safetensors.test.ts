@@ -627,6 +627,17 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     await expectError(loadWeights(c), ...F, /__metadata__\["k"\]: expected a string/);
   });
 
+  // Once (issue 11): the error message's JSON.stringify overflowed the stack (an uncoded RangeError), and
+  // 'conv0_1.weight' gave a TypeError.
+  test('a deeply nested header value; a conv numbered from 0', async () => {
+    const a = tmp('nested.safetensors');
+    writeRawHeader(a, `{"a":${'['.repeat(100000)}${']'.repeat(100000)}}`, 0);
+    await expectError(loadWeights(a), ...F, /'a': expected an object .*got Array \(nested too deeply to show\)/);
+    const b = tmp('conv0.safetensors');
+    writeSparse(b, [{ name: 'conv0_1.weight', shape: [8, 3, 3, 3] }]);
+    await expectError(loadWeights(b), ...F, /'conv0_1\.weight': convs are numbered from conv1_1/);
+  });
+
   test.each([
     ['missing dtype', { shape: [2], data_offsets: [0, 8] }, /'t': dtype: expected a string/],
     ['missing shape', { dtype: 'F32', data_offsets: [0, 8] }, /'t': shape: expected an array/],

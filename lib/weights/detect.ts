@@ -7,7 +7,7 @@
  * way: the first missing tensor, the unexpected ones, or a tensor with the wrong shape, each named.
  */
 import { FormatError } from '../errors';
-import { ARCHS, ConvDef, pool5Size, VggConfig, weightShapes } from '../topology';
+import { ARCHS, ConvDef, pool5Size, validateConfig, VggConfig, weightShapes } from '../topology';
 
 export type NamingScheme = 'torchvision' | 'timm' | 'vggnet';
 
@@ -217,6 +217,7 @@ export function describeConfig(c: VggConfig): string {
  * A VggConfig for a detected architecture: one of ARCHS when the weights match it exactly (vgg11, never
  * vgg11_lrn: LRN has no weights), with '_bn' appended for batch-norm files; otherwise 'custom' ('custom_bn').
  * inputSize = pool5 · 2^stages (224 for the paper's nets).
+ * @throws FormatError when the result is no valid config (validateConfig: e.g. 0 classes, a 0×0 input)
  */
 export function configFromDetected(d: DetectedArch): VggConfig {
   const stages = d.stages.map((st) => st.map((c) => (c.kernel === 3 ? c.channels : { ...c })));
@@ -230,6 +231,11 @@ export function configFromDetected(d: DetectedArch): VggConfig {
   };
   const known = Object.values(ARCHS).find((a) => !a.lrn && sameWeightsLayout(a, cfg) && a.inputSize === cfg.inputSize);
   const base = known ? { ...known, stages: known.stages.map((s) => [...s]), fc: [...known.fc] } : cfg;
+  try {
+    validateConfig(base); // a file can declare what no model can be built from (0 classes, a 0×0 input, …)
+  } catch (e) {
+    throw new FormatError(`the weights describe no valid network: ${(e as Error).message}`);
+  }
   return d.batchNorm ? { ...base, name: `${base.name}_bn` } : base;
 }
 

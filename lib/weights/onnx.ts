@@ -146,12 +146,26 @@ class TensorReader {
     const full = path.join(this.baseDir, loc);
     let fd: number;
     try {
-      fd = fs.openSync(full, 'r');
+      // A symlink must not lead out of the model's folder (it once read /etc/passwd as weights).
+      const real = fs.realpathSync(full);
+      const dir = fs.realpathSync(this.baseDir);
+      if (!real.startsWith(dir + path.sep))
+        throw new FormatError(
+          `${this.file}: ${what}: external data '${loc}' resolves to '${real}', outside the model's folder`,
+        );
+      // Non-blocking: opening a FIFO would otherwise wait for a writer for ever.
+      fd = fs.openSync(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     } catch (e) {
+      if (e instanceof FormatError) throw e;
       throw new FormatError(`${this.file}: ${what}: cannot open external data '${full}' (${(e as Error).message})`);
     }
     try {
-      const size = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      if (!st.isFile())
+        throw new FormatError(
+          `${this.file}: ${what}: external data '${loc}' is not a regular file (a directory, FIFO or device)`,
+        );
+      const size = st.size;
       const length = kv.length !== undefined ? Number(kv.length) : size - offset;
       if (
         !Number.isSafeInteger(offset) ||
@@ -292,12 +306,18 @@ function walkGraph(
 ): { ops: Op[]; inputDims: (number | null)[]; batchNorm: boolean } {
   const nodes = graph.node ?? [];
   const consts = new Map<string, ConstTensor>();
+  const dimsOf = (t: onnx.ITensorProto, name: string): number[] => {
+    const dims = (t.dims ?? []).map(num);
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new FormatError(`${file}: tensor '${name}': dims [${dims.join(',')}]; expected integers >= 0`);
+    return dims;
+  };
   for (const t of graph.initializer ?? [])
-    consts.set(t.name ?? '', { name: t.name ?? '', dims: (t.dims ?? []).map(num), proto: t });
+    consts.set(t.name ?? '', { name: t.name ?? '', dims: dimsOf(t, t.name ?? ''), proto: t });
   for (const n of nodes)
     if (n.opType === 'Constant') {
       const v = attr(n, 'value')?.t;
-      if (v && n.output?.[0]) consts.set(n.output[0], { name: n.output[0], dims: (v.dims ?? []).map(num), proto: v });
+      if (v && n.output?.[0]) consts.set(n.output[0], { name: n.output[0], dims: dimsOf(v, n.output[0]), proto: v });
     }
   const consumers = new Map<string, onnx.INodeProto[]>();
   for (const n of nodes) {

@@ -16,6 +16,7 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
+import { jsonPreview } from '../describe';
 import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
 
 /** dtypes of the safetensors format and their sizes in bytes. */
@@ -103,31 +104,29 @@ export function parseSafetensorsHeader(
   for (const [name, v] of Object.entries(raw)) {
     if (name === '__metadata__') {
       if (!isObject(v))
-        throw new FormatError(`${file}: __metadata__: expected an object of strings, got ${JSON.stringify(v)}`);
+        throw new FormatError(`${file}: __metadata__: expected an object of strings, got ${jsonPreview(v)}`);
       for (const [k, s] of Object.entries(v))
         if (typeof s !== 'string')
-          throw new FormatError(`${file}: __metadata__["${k}"]: expected a string, got ${JSON.stringify(s)}`);
+          throw new FormatError(`${file}: __metadata__["${k}"]: expected a string, got ${jsonPreview(s)}`);
       metadata = v as Record<string, string>;
       continue;
     }
     const where = `${file}: tensor '${name}'`;
     if (!isObject(v))
-      throw new FormatError(`${where}: expected an object {dtype, shape, data_offsets}, got ${JSON.stringify(v)}`);
+      throw new FormatError(`${where}: expected an object {dtype, shape, data_offsets}, got ${jsonPreview(v)}`);
     const { dtype, shape, data_offsets: offsets } = v;
     if (typeof dtype !== 'string')
-      throw new FormatError(`${where}: dtype: expected a string, got ${JSON.stringify(dtype)}`);
+      throw new FormatError(`${where}: dtype: expected a string, got ${jsonPreview(dtype)}`);
     const size = SAFETENSORS_DTYPE_BYTES[dtype];
     if (size === undefined)
       throw new FormatError(
         `${where}: unknown dtype '${dtype}' (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`,
       );
     if (!Array.isArray(shape) || !shape.every(nonNegInt))
-      throw new FormatError(
-        `${where}: shape: expected an array of non-negative integers, got ${JSON.stringify(shape)}`,
-      );
+      throw new FormatError(`${where}: shape: expected an array of non-negative integers, got ${jsonPreview(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(nonNegInt))
       throw new FormatError(
-        `${where}: data_offsets: expected [begin, end], non-negative integers, got ${JSON.stringify(offsets)}`,
+        `${where}: data_offsets: expected [begin, end], non-negative integers, got ${jsonPreview(offsets)}`,
       );
     const [begin, end] = offsets as number[];
     if (end < begin) throw new FormatError(`${where}: data_offsets: end ${end} is before begin ${begin}`);

@@ -41,6 +41,7 @@ export function detectVggnet(shapes: Map<string, number[]>): DetectedArch {
   const stages: DetectedArch['stages'] = [];
   for (const c of convs) {
     const name = `conv${c.s}_${c.i}.weight`;
+    if (c.s < 1 || c.i < 1) throw new FormatError(`tensor '${name}': convs are numbered from conv1_1`);
     if (c.s === stages.length + 1 && c.i === 1) stages.push([]);
     else if (!(c.s === stages.length && c.i === stages[c.s - 1].length + 1))
       throw new FormatError(`tensor '${name}': convs must be numbered conv1_1, conv1_2, …, conv2_1, … without gaps`);

@@ -65,7 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lowerThreadPriority", Napi::Function::New(env, LowerThreadPriority));
   exports.Set("Network", NetworkWrap::Init(env));
   exports.Set("NetworkBuilder", NetworkBuilderWrap::Init(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 2));
+  exports.Set("abiVersion", Napi::Number::New(env, 3));
   return exports;
 }
 

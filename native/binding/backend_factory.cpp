@@ -53,4 +53,16 @@ vgg::ConvAlgorithm GetConvAlgorithm(Napi::Env env, const Napi::Object& opts, con
   return a;
 }
 
+vgg::NetworkOptions GetNetworkOptions(Napi::Env env, const Napi::Object& opts, const std::string& ctx) {
+  vgg::NetworkOptions no;
+  no.conv_algorithm = GetConvAlgorithm(env, opts, ctx);
+  Napi::Value b = opts.Get("memoryBudget");
+  const double bytes = b.IsNumber() ? b.As<Napi::Number>().DoubleValue() : -1;
+  if (!(bytes >= 0 && bytes < 9007199254740992.0 && bytes == double(size_t(bytes))))
+    ThrowInvalid(
+        env, ctx + ".memoryBudget: expected an integer number of bytes in [0, 2^53) (0: no limit), got " + Describe(b));
+  no.memory_budget = size_t(bytes);
+  return no;
+}
+
 }  // namespace vggjs

@@ -6,7 +6,7 @@ namespace vggjs {
 namespace {
 
 struct ErrorClasses {
-  Napi::FunctionReference invalid, unsupported, device, format, disposed;
+  Napi::FunctionReference invalid, unsupported, device, format, disposed, budget;
 };
 
 const char* CodeOf(vgg::Code c) {
@@ -16,6 +16,7 @@ const char* CodeOf(vgg::Code c) {
     case vgg::Code::kDevice: return "ERR_VGG_DEVICE";
     case vgg::Code::kFormat: return "ERR_VGG_FORMAT";
     case vgg::Code::kDisposed: return "ERR_VGG_DISPOSED";
+    case vgg::Code::kMemoryBudget: return "ERR_VGG_MEMORY_BUDGET";
     default: return "ERR_VGG_INTERNAL";
   }
 }
@@ -28,6 +29,7 @@ Napi::FunctionReference* ClassOf(ErrorClasses* ec, vgg::Code c) {
     case vgg::Code::kDevice: return &ec->device;
     case vgg::Code::kFormat: return &ec->format;
     case vgg::Code::kDisposed: return &ec->disposed;
+    case vgg::Code::kMemoryBudget: return &ec->budget;
     default: return nullptr;
   }
 }
@@ -49,6 +51,7 @@ void RegisterErrorClasses(Napi::Env env, Napi::Object classes) {
   take("DeviceError", ec->device);
   take("FormatError", ec->format);
   take("DisposedError", ec->disposed);
+  take("MemoryBudgetError", ec->budget);
   env.SetInstanceData<ErrorClasses>(ec);  // freed by Node at environment teardown
 }
 

@@ -33,7 +33,7 @@ struct NetworkBuilderWrap::State {
   };
   std::shared_ptr<vgg::Backend> backend;
   std::vector<vgg::LayerSpec> layers;
-  vgg::ConvAlgorithm requested = vgg::ConvAlgorithm::kAuto;
+  vgg::NetworkOptions options;  // conv algorithm requested, memory budget
   std::vector<Slot> slots;  // one per conv layer; never resized after construction
   // ArrayBuffers read in place by running packs (take = true): one is detached only when no pack reads it.
   std::vector<void*> taken;
@@ -113,7 +113,7 @@ class PackWorker final : public SettlingWorker {
   void Execute() override {
     const vgg::LayerSpec& l = st_->layers[st_->slots[ci_].layer];
     const vgg::ConvShape s = vgg::Network::PackShape(l);
-    const vgg::ConvAlgorithm algo = st_->backend->choose_conv_algorithm(s, st_->requested);
+    const vgg::ConvAlgorithm algo = st_->backend->choose_conv_algorithm(s, st_->options.conv_algorithm);
     RunInBackground([&] {
       status_ = st_->backend->pack_conv(s, algo, w, b, &packed_);
       copy.reset();  // freeing hundreds of MB (munmap) takes tens of ms: not on the JS thread
@@ -185,7 +185,7 @@ NetworkBuilderWrap::NetworkBuilderWrap(const Napi::CallbackInfo& info) : Napi::O
     if (st->layers.back().kind == vgg::LayerSpec::Kind::kConv) st->slots.emplace_back().layer = i;
   }
   if (st->layers.empty()) ThrowInvalid(env, "layers: a network needs at least one layer");
-  st->requested = GetConvAlgorithm(env, opts, "options");
+  st->options = GetNetworkOptions(env, opts, "options");
   st->backend = CreateBackend(env, opts, "options");
   st_ = std::move(st);
   info.This().As<Napi::Object>().TypeTag(&kBuilderTag);
@@ -304,7 +304,7 @@ vgg::Status NetworkBuilderWrap::Build(std::unique_ptr<vgg::Network>* out) {
     slot.staging.reset();
   }
   st_->spent = true;
-  return vgg::Network::FromPacked(st_->backend, st_->layers, std::move(packed), out);
+  return vgg::Network::FromPacked(st_->backend, st_->layers, std::move(packed), st_->options, out);
 }
 
 }  // namespace vggjs

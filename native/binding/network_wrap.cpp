@@ -75,11 +75,14 @@ class ForwardWorker final : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Function NetworkWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Network",
-                     {InstanceMethod("plan", &NetworkWrap::Plan), InstanceMethod("forward", &NetworkWrap::Forward),
-                      InstanceMethod("forwardSync", &NetworkWrap::ForwardSync),
-                      InstanceMethod("info", &NetworkWrap::Info), InstanceMethod("dispose", &NetworkWrap::Dispose),
-                      InstanceAccessor("disposed", &NetworkWrap::IsDisposed, nullptr)});
+  return DefineClass(
+      env, "Network",
+      {InstanceMethod("plan", &NetworkWrap::Plan), InstanceMethod("memory", &NetworkWrap::Memory),
+       InstanceMethod("checkBudget", &NetworkWrap::CheckBudget),
+       InstanceMethod("releasePlans", &NetworkWrap::ReleasePlans), InstanceMethod("forward", &NetworkWrap::Forward),
+       InstanceMethod("forwardSync", &NetworkWrap::ForwardSync), InstanceMethod("info", &NetworkWrap::Info),
+       InstanceMethod("dispose", &NetworkWrap::Dispose),
+       InstanceAccessor("disposed", &NetworkWrap::IsDisposed, nullptr)});
 }
 
 // new Network(options {device, threads, isa, precision, convAlgorithm}, layers[], weights: Float32Array[],
@@ -125,8 +128,7 @@ NetworkWrap::NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Netw
     ThrowInvalid(env, "weights, biases: expected " + std::to_string(warr.size()) +
                           " tensors each (one per conv layer), got " + std::to_string(nw) + " and " +
                           std::to_string(nb));
-  vgg::NetworkOptions no;
-  no.conv_algorithm = GetConvAlgorithm(env, opts, "options");
+  const vgg::NetworkOptions no = GetNetworkOptions(env, opts, "options");
   std::shared_ptr<vgg::Backend> be = CreateBackend(env, opts, "options");
   // No user code runs from here on.
   std::vector<const float*> weights, biases;
@@ -168,6 +170,36 @@ Napi::Value NetworkWrap::Plan(const Napi::CallbackInfo& info) {
     a.Set(uint32_t(i), o);
   }
   return a;
+}
+
+// memory(dims [N,C,H,W]) → {activations, workspace, staging, total}: bytes a forward at dims needs.
+Napi::Value NetworkWrap::Memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto net = Live(env, "memory");
+  const vgg::Shape4 in = GetShape4(info[0], "dims");
+  vgg::PlanMemory m;
+  vgg::Status st = net->Memory(in, &m);
+  if (!st.ok()) Throw(env, st);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("activations", double(m.activations));
+  o.Set("workspace", double(m.workspace));
+  o.Set("staging", double(m.staging));
+  o.Set("total", double(m.total()));
+  return o;
+}
+
+// checkBudget(dims): throws MemoryBudgetError when a forward at dims would exceed the budget.
+Napi::Value NetworkWrap::CheckBudget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto net = Live(env, "checkBudget");
+  vgg::Status st = net->CheckBudget(GetShape4(info[0], "dims"));
+  if (!st.ok()) Throw(env, st);
+  return env.Undefined();
+}
+
+Napi::Value NetworkWrap::ReleasePlans(const Napi::CallbackInfo& info) {
+  Live(info.Env(), "releasePlans")->ReleasePlans();
+  return info.Env().Undefined();
 }
 
 // A validated forward call: live network, input dims and data, a fresh output array of the plan's size.
@@ -213,6 +245,8 @@ Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("kernelFamily", net->backend().kernel_family());
   o.Set("weightBytes", double(net->weight_bytes()));
   o.Set("plansCached", net->num_plans_cached());
+  o.Set("arenaBytes", double(net->arena_bytes()));
+  o.Set("memoryBudget", double(net->memory_budget()));
   Napi::Array algos = Napi::Array::New(env);
   const std::vector<vgg::ConvAlgorithm> a = net->conv_algorithms();
   size_t ci = 0;

@@ -24,6 +24,9 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   };
   Call Prepare(const Napi::CallbackInfo& info, const char* method);
   Napi::Value Plan(const Napi::CallbackInfo& info);
+  Napi::Value Memory(const Napi::CallbackInfo& info);
+  Napi::Value CheckBudget(const Napi::CallbackInfo& info);
+  Napi::Value ReleasePlans(const Napi::CallbackInfo& info);
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardSync(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);

@@ -6,7 +6,13 @@
 namespace vgg {
 
 namespace {
-constexpr size_t kMaxCachedPlans = 4;  // bounds memory when callers feed many image sizes
+// Plans are metadata (shapes and per-layer choices, no memory): many can be kept cheaply.
+constexpr size_t kMaxCachedPlans = 64;
+// The arena shrinks to what forwards need after this many forwards in a row that needed under half of it
+// (when it holds at least kShrinkMinBytes), so one huge input does not keep its memory for ever, while
+// inputs that alternate between sizes do not reallocate on every call.
+constexpr int kShrinkAfter = 8;
+constexpr size_t kShrinkMinBytes = size_t(64) << 20;
 
 std::string ShapeStr(const Shape4& s) {
   return "[" + std::to_string(s.n) + "," + std::to_string(s.c) + "," + std::to_string(s.h) + "," + std::to_string(s.w) +
@@ -22,17 +28,52 @@ struct Network::ShapePlan {
   Shape4 in, out;
   std::vector<Shape4> shapes;  // input shape of each layer, then the output
   std::vector<ConvPlan> conv;  // one per layer (empty for non-conv layers)
-  float* act[2] = {nullptr, nullptr};
-  float* host_io = nullptr;   // input of a host Forward, in the backend's memory
-  float* host_out = nullptr;  // output of a host Forward, in the backend's memory
-  float* workspace = nullptr;
-  Backend* backend = nullptr;
-  ~ShapePlan() {
-    for (float* p : {act[0], act[1], host_io, host_out, workspace})
-      if (p) backend->release(p);
+  size_t act_floats = 0;       // the largest intermediate activation (each of the two buffers)
+  size_t ws_floats = 0;        // the largest conv workspace
+
+  PlanMemory Memory(bool staging) const {
+    PlanMemory m;
+    m.activations = 2 * act_floats * sizeof(float);
+    m.workspace = ws_floats * sizeof(float);
+    m.staging = staging ? (in.size() + out.size()) * sizeof(float) : 0;
+    return m;
   }
 };
 
+// Backend buffers shared by every plan; each capacity is in floats.
+struct Network::Arena {
+  Backend* backend = nullptr;
+  float* act[2] = {nullptr, nullptr};
+  float* workspace = nullptr;
+  float* in = nullptr;   // input of a host Forward
+  float* out = nullptr;  // output of a host Forward
+  size_t act_cap[2] = {0, 0}, ws_cap = 0, in_cap = 0, out_cap = 0;
+  int small_runs = 0;  // consecutive forwards that needed under half of the arena
+
+  ~Arena() { Free(); }
+  size_t bytes() const { return (act_cap[0] + act_cap[1] + ws_cap + in_cap + out_cap) * sizeof(float); }
+  void Free() {
+    for (float** p : {&act[0], &act[1], &workspace, &in, &out}) {
+      if (*p) backend->release(*p);
+      *p = nullptr;
+    }
+    act_cap[0] = act_cap[1] = ws_cap = in_cap = out_cap = 0;
+    small_runs = 0;
+  }
+  // Buffer `p` of capacity `cap` holds at least `need` floats afterwards (1 at least: never a null buffer).
+  Status Grow(float** p, size_t* cap, size_t need) {
+    need = std::max<size_t>(need, 1);
+    if (*cap >= need) return {};
+    if (*p) backend->release(*p);
+    *p = nullptr;
+    *cap = 0;
+    VGG_RETURN_IF_ERROR(backend->alloc(need, p));
+    *cap = need;
+    return {};
+  }
+};
+
+Network::Network() : arena_(std::make_unique<Arena>()) {}
 Network::~Network() = default;
 
 Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
@@ -41,6 +82,8 @@ Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> 
   if (layers.empty()) return InvalidArgument("layers: a network needs at least one layer");
   std::unique_ptr<Network> net(new Network());
   net->backend_ = std::move(backend);
+  net->arena_->backend = net->backend_.get();
+  net->options_ = options;
   net->layers_ = std::move(layers);
   size_t ci = 0;
   for (size_t i = 0; i < net->layers_.size(); ++i) {
@@ -65,7 +108,8 @@ Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> 
 }
 
 Status Network::FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
-                           std::vector<std::unique_ptr<PackedConv>> packed, std::unique_ptr<Network>* out) {
+                           std::vector<std::unique_ptr<PackedConv>> packed, const NetworkOptions& options,
+                           std::unique_ptr<Network>* out) {
   if (layers.empty()) return InvalidArgument("layers: a network needs at least one layer");
   size_t convs = 0;
   for (const LayerSpec& l : layers) convs += l.kind == LayerSpec::Kind::kConv;
@@ -76,6 +120,8 @@ Status Network::FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSp
     if (!packed[ci]) return InvalidArgument("packed[" + std::to_string(ci) + "]: conv weights missing");
   std::unique_ptr<Network> net(new Network());
   net->backend_ = std::move(backend);
+  net->arena_->backend = net->backend_.get();
+  net->options_ = options;
   net->layers_ = std::move(layers);
   net->packed_ = std::move(packed);
   *out = std::move(net);
@@ -147,10 +193,8 @@ Status Network::GetPlan(const Shape4& in, ShapePlan** out) {
     }
   }
   auto plan = std::make_unique<ShapePlan>();
-  plan->backend = backend_.get();
   plan->in = in;
   VGG_RETURN_IF_ERROR(OutputShape(in, &plan->out));
-  size_t max_act = 0, max_ws = 0;
   Shape4 s = in;
   size_t ci = 0;
   plan->shapes.push_back(s);
@@ -160,20 +204,53 @@ Status Network::GetPlan(const Shape4& in, ShapePlan** out) {
     if (l.kind == LayerSpec::Kind::kConv) {
       const ConvShape cs = ConvOf(l, s);
       VGG_RETURN_IF_ERROR(backend_->plan_conv(cs, *packed_[ci++], &plan->conv[i]));
-      max_ws = std::max(max_ws, plan->conv[i].workspace_floats);
+      plan->ws_floats = std::max(plan->ws_floats, plan->conv[i].workspace_floats);
       s = {s.n, l.out_channels, cs.P(), cs.Q()};
     } else if (l.kind == LayerSpec::Kind::kMaxPool) {
       s = {s.n, s.c, (s.h - l.window) / l.pool_stride + 1, (s.w - l.window) / l.pool_stride + 1};
     }
     plan->shapes.push_back(s);
-    if (i + 1 < layers_.size()) max_act = std::max(max_act, s.size());  // the last layer writes y
+    if (i + 1 < layers_.size()) plan->act_floats = std::max(plan->act_floats, s.size());  // the last layer writes y
   }
-  for (float*& a : plan->act) VGG_RETURN_IF_ERROR(backend_->alloc(std::max<size_t>(max_act, 1), &a));
-  if (max_ws) VGG_RETURN_IF_ERROR(backend_->alloc(max_ws, &plan->workspace));
   plans_.push_front(std::move(plan));
   if (plans_.size() > kMaxCachedPlans) plans_.pop_back();
   *out = plans_.front().get();
   return {};
+}
+
+Status Network::FitsBudget(const ShapePlan& plan, bool staging) const {
+  const PlanMemory need = plan.Memory(staging);
+  const size_t budget = options_.memory_budget;
+  if (budget && need.total() > budget)
+    return OverBudget("input " + ShapeStr(plan.in) + ": a forward needs " + std::to_string(need.total()) +
+                      " bytes (activations " + std::to_string(need.activations) + ", workspace " +
+                      std::to_string(need.workspace) + ", staging " + std::to_string(need.staging) +
+                      "), over the memory budget of " + std::to_string(budget) +
+                      " bytes; use a smaller input or batch, or raise the budget (ModelOptions.memoryBudget)");
+  return {};
+}
+
+Status Network::Reserve(const ShapePlan& plan, bool staging) {
+  VGG_RETURN_IF_ERROR(FitsBudget(plan, staging));
+  Arena& a = *arena_;
+  const PlanMemory need = plan.Memory(staging);
+  const size_t budget = options_.memory_budget;
+  // What the arena would hold once grown for this plan; past the budget, or far more than needed for a
+  // while, it starts again from exactly this plan's needs.
+  const size_t in_f = staging ? plan.in.size() : 0, out_f = staging ? plan.out.size() : 0;
+  const size_t grown = (std::max(a.act_cap[0], plan.act_floats) + std::max(a.act_cap[1], plan.act_floats) +
+                        std::max(a.ws_cap, plan.ws_floats) + std::max(a.in_cap, in_f) + std::max(a.out_cap, out_f)) *
+                       sizeof(float);
+  if (grown > kShrinkMinBytes && need.total() * 2 < grown) ++a.small_runs;
+  else a.small_runs = 0;
+  if ((budget && grown > budget) || a.small_runs >= kShrinkAfter) a.Free();
+  Status st = a.Grow(&a.act[0], &a.act_cap[0], plan.act_floats);
+  if (st.ok()) st = a.Grow(&a.act[1], &a.act_cap[1], plan.act_floats);
+  if (st.ok()) st = a.Grow(&a.workspace, &a.ws_cap, plan.ws_floats);
+  if (st.ok() && staging) st = a.Grow(&a.in, &a.in_cap, in_f);
+  if (st.ok() && staging) st = a.Grow(&a.out, &a.out_cap, out_f);
+  if (!st.ok()) a.Free();  // leave no half-grown arena behind
+  return st;
 }
 
 Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
@@ -183,6 +260,32 @@ Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
   out->clear();
   for (size_t i = 0; i < layers_.size(); ++i) out->push_back({layers_[i].kind, plan->conv[i], plan->shapes[i + 1]});
   return {};
+}
+
+Status Network::Memory(const Shape4& in, PlanMemory* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ShapePlan* plan = nullptr;
+  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  *out = plan->Memory(true);
+  return {};
+}
+
+Status Network::CheckBudget(const Shape4& in) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ShapePlan* plan = nullptr;
+  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  return FitsBudget(*plan, true);
+}
+
+void Network::ReleasePlans() {
+  std::lock_guard<std::mutex> lock(mu_);
+  plans_.clear();
+  arena_->Free();
+}
+
+size_t Network::arena_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return arena_->bytes();
 }
 
 // Layer i reads x (i = 0) or the activation buffer the previous layer wrote, and writes y (last layer)
@@ -195,10 +298,10 @@ Status Network::RunLayers(ShapePlan& plan, const float* x, float* y, const std::
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerSpec& l = layers_[i];
     const Shape4& s = plan.shapes[i];
-    float* dst = i + 1 == layers_.size() ? y : plan.act[next];
+    float* dst = i + 1 == layers_.size() ? y : arena_->act[next];
     switch (l.kind) {
       case LayerSpec::Kind::kConv:
-        VGG_RETURN_IF_ERROR(be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, src, dst, plan.workspace));
+        VGG_RETURN_IF_ERROR(be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, src, dst, arena_->workspace));
         break;
       case LayerSpec::Kind::kMaxPool:
         VGG_RETURN_IF_ERROR(be.maxpool2d({s.n, s.c, s.h, s.w, l.window, l.pool_stride}, src, dst));
@@ -216,12 +319,11 @@ Status Network::Forward(const Shape4& in, const float* x_host, float* y_host) {
   std::lock_guard<std::mutex> lock(mu_);
   ShapePlan* plan = nullptr;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  VGG_RETURN_IF_ERROR(Reserve(*plan, true));
   Backend& be = *backend_;
-  if (!plan->host_io) VGG_RETURN_IF_ERROR(be.alloc(in.size(), &plan->host_io));
-  if (!plan->host_out) VGG_RETURN_IF_ERROR(be.alloc(plan->out.size(), &plan->host_out));
-  VGG_RETURN_IF_ERROR(be.upload(plan->host_io, x_host, in.size()));
-  VGG_RETURN_IF_ERROR(RunLayers(*plan, plan->host_io, plan->host_out, nullptr));
-  VGG_RETURN_IF_ERROR(be.download(y_host, plan->host_out, plan->out.size()));
+  VGG_RETURN_IF_ERROR(be.upload(arena_->in, x_host, in.size()));
+  VGG_RETURN_IF_ERROR(RunLayers(*plan, arena_->in, arena_->out, nullptr));
+  VGG_RETURN_IF_ERROR(be.download(y_host, arena_->out, plan->out.size()));
   return be.synchronize();
 }
 
@@ -230,6 +332,7 @@ Status Network::ForwardDevice(const Shape4& in, const float* x, float* y,
   std::lock_guard<std::mutex> lock(mu_);
   ShapePlan* plan = nullptr;
   VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  VGG_RETURN_IF_ERROR(Reserve(*plan, false));
   return RunLayers(*plan, x, y, after_layer);
 }
 

@@ -1,6 +1,9 @@
 // A network on one backend: packed weights, plus one execution plan per input shape (plan once, run
-// many). A plan fixes every layer's output shape, each conv layer's ConvPlan (algorithm, kernel,
-// workspace), two reused activation buffers and the workspace; a steady-state forward allocates nothing.
+// many). A plan fixes every layer's output shape and each conv layer's ConvPlan (algorithm, kernel,
+// workspace size); it holds no memory. The memory a forward runs in (two activation buffers, the workspace,
+// the staging of a host forward) is one arena shared by every shape, sized for the largest recent need and
+// capped by the memory budget: a new shape that fits costs no allocation and no page faults, and a
+// steady-state forward allocates nothing.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -34,6 +37,17 @@ struct Shape4 {
 struct NetworkOptions {
   // Requested for every conv layer; each layer gets Backend::choose_conv_algorithm(shape, this).
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
+  // Bytes a forward's arena may hold (activations + workspace + staging); 0: no limit. A forward that
+  // would need more fails with kMemoryBudget before anything is allocated.
+  size_t memory_budget = 0;
+};
+
+// The backend memory a forward at one input shape needs, bytes.
+struct PlanMemory {
+  size_t activations = 0;  // the two activation buffers
+  size_t workspace = 0;    // the largest conv workspace
+  size_t staging = 0;      // input and output of a host Forward, in backend memory
+  size_t total() const { return activations + workspace + staging; }
 };
 
 // The plan of one layer for one input shape, as reported to callers.
@@ -53,7 +67,8 @@ class Network {
   // The same from weights already packed by `backend` (e.g. layer by layer on other threads: see
   // PackShape), one per conv layer in order. kInvalidArgument when one is missing.
   static Status FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
-                           std::vector<std::unique_ptr<PackedConv>> packed, std::unique_ptr<Network>* out);
+                           std::vector<std::unique_ptr<PackedConv>> packed, const NetworkOptions& options,
+                           std::unique_ptr<Network>* out);
   // The shape Create packs conv layer `l` with (N, H, W unused).
   static ConvShape PackShape(const LayerSpec& l);
   ~Network();
@@ -61,8 +76,14 @@ class Network {
   // Shape of the score map for an input of shape `in`, or kInvalidArgument naming the layer where the
   // spatial size became too small.
   Status OutputShape(const Shape4& in, Shape4* out) const;
-  // The per-layer plan for input `in` (built and cached when new).
+  // The per-layer plan for input `in` (built and cached when new; allocates no backend memory).
   Status Plan(const Shape4& in, std::vector<LayerPlan>* out);
+  // What a host Forward at `in` needs (ForwardDevice: all but staging), without allocating.
+  Status Memory(const Shape4& in, PlanMemory* out);
+  // kMemoryBudget (the message naming both sizes) when a host Forward at `in` would exceed the budget.
+  Status CheckBudget(const Shape4& in);
+  // Frees the arena and forgets every cached plan (the next forward allocates again).
+  void ReleasePlans();
   // x_host (N,C,H,W) → y_host score map (N,K,h,w). Thread-safe (serialised per network).
   Status Forward(const Shape4& in, const float* x_host, float* y_host);
   // The same with x and y in the backend's memory (device-resident on CUDA); returns once every layer is
@@ -77,17 +98,26 @@ class Network {
   std::vector<ConvAlgorithm> conv_algorithms() const;
   size_t weight_bytes() const;
   int num_plans_cached() const;
+  // Bytes the arena holds now, and the budget it may not exceed (0: none).
+  size_t arena_bytes() const;
+  size_t memory_budget() const { return options_.memory_budget; }
 
  private:
   struct ShapePlan;
-  Network() = default;
+  struct Arena;
+  Network();
   Status GetPlan(const Shape4& in, ShapePlan** out);
+  Status FitsBudget(const ShapePlan& plan, bool staging) const;
+  // Makes the arena big enough for `plan` (with staging for a host forward), within the budget.
+  Status Reserve(const ShapePlan& plan, bool staging);
   Status RunLayers(ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer);
 
   std::shared_ptr<Backend> backend_;
   std::vector<LayerSpec> layers_;
   std::vector<std::unique_ptr<PackedConv>> packed_;  // one per conv layer
   std::list<std::unique_ptr<ShapePlan>> plans_;      // most recently used first
+  std::unique_ptr<Arena> arena_;
+  NetworkOptions options_;
   mutable std::mutex mu_;
 };
 

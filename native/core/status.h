@@ -13,6 +13,7 @@ enum class Code {
   kDevice,           // the device failed at run time: CUDA error, out of host or device memory
   kFormat,           // weights or model file is malformed
   kDisposed,         // the object was disposed
+  kMemoryBudget,     // a plan would exceed the network's memory budget (nothing was allocated)
 };
 
 struct Status {
@@ -27,6 +28,7 @@ inline Status Unsupported(std::string m) { return {Code::kUnsupported, std::move
 inline Status DeviceError(std::string m) { return {Code::kDevice, std::move(m)}; }
 inline Status FormatError(std::string m) { return {Code::kFormat, std::move(m)}; }
 inline Status Disposed(std::string m) { return {Code::kDisposed, std::move(m)}; }
+inline Status OverBudget(std::string m) { return {Code::kMemoryBudget, std::move(m)}; }
 
 #define VGG_RETURN_IF_ERROR(expr) \
   do {                            \

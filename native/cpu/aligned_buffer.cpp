@@ -10,6 +10,7 @@ namespace vgg::cpu {
 
 namespace {
 constexpr size_t kMapThreshold = size_t(1) << 20;
+constexpr size_t kHugePage = size_t(2) << 20;
 // A header in the 64-byte pad in front of every buffer records how it was obtained.
 struct BufHeader {
   size_t mapped_bytes;  // 0: from aligned_alloc
@@ -25,6 +26,10 @@ float* AlignedFloats(size_t floats) {
   if (bytes >= kMapThreshold) {
     void* m = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return nullptr;
+    // Transparent huge pages where the host allows them on request (THP 'madvise', the common default):
+    // 512× fewer page faults on first touch of a fresh arena or packed weights, and fewer TLB misses when
+    // streaming them. Advice only: ignored where THP is off.
+    if (bytes >= kHugePage) madvise(m, bytes, MADV_HUGEPAGE);
     base = static_cast<char*>(m);
     mapped = bytes;
   } else {

@@ -1,7 +1,7 @@
 // The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
 // B, a GEMV for single-column FC layers over the same packed weights, or Winograd F(2×2)/F(4×4) for 3×3
 // layers (algorithm per layer: conv_planner.h); the ISA family chosen once (scalar / avx2+fma / avx512);
-// one persistent thread pool shared by all ops.
+// one persistent thread pool shared by all ops, and by every CPU backend of the same size in the process.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,7 +34,8 @@ std::string CpuidSummary(const CpuInfo& ci) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const IsaKernels& k, int threads, std::string why) : k_(k), pool_(threads), why_(std::move(why)) {}
+  CpuBackend(const IsaKernels& k, int threads, std::string why)
+      : k_(k), pool_holder_(cpu::SharedThreadPool(threads)), pool_(*pool_holder_), why_(std::move(why)) {}
 
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
@@ -256,7 +257,8 @@ class CpuBackend final : public Backend {
   }
 
   const IsaKernels& k_;
-  cpu::ThreadPool pool_;
+  std::shared_ptr<cpu::ThreadPool> pool_holder_;  // shared with every cpu backend of this size (SharedThreadPool)
+  cpu::ThreadPool& pool_;
   std::string why_;
 };
 

@@ -1,5 +1,7 @@
 #include "cpu/thread_pool.h"
 
+#include <map>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define VGG_CPU_RELAX() _mm_pause()
@@ -110,6 +112,20 @@ void ThreadPool::RunImpl(int tasks, TaskFn fn, void* ctx) {
           &sh);
     }
   }
+}
+
+std::shared_ptr<ThreadPool> SharedThreadPool(int threads) {
+  // Leaked on purpose: backends may outlive static destructors at process exit.
+  static auto* mu = new std::mutex;
+  static auto* pools = new std::map<int, std::weak_ptr<ThreadPool>>;
+  std::lock_guard<std::mutex> lock(*mu);
+  std::weak_ptr<ThreadPool>& slot = (*pools)[threads];
+  std::shared_ptr<ThreadPool> pool = slot.lock();
+  if (!pool) {
+    pool = std::make_shared<ThreadPool>(threads);
+    slot = pool;
+  }
+  return pool;
 }
 
 }  // namespace vgg::cpu

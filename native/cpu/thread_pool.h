@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -69,5 +70,10 @@ class ThreadPool {
   int sleepers_ = 0;             // workers blocked on wake_cv_ (guarded by mu_)
   bool caller_waiting_ = false;  // the caller blocked on done_cv_ (guarded by mu_)
 };
+
+// The process-wide pool of `threads` threads (created on first use, freed with its last user): every CPU
+// backend of that size shares it, so several models in one process queue their jobs on the same threads
+// instead of oversubscribing the cores. Throws std::system_error when threads cannot be started.
+std::shared_ptr<ThreadPool> SharedThreadPool(int threads);
 
 }  // namespace vgg::cpu

@@ -4,6 +4,7 @@
 #include "testing/kernels_wrap.h"
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -55,6 +56,14 @@ void Check(Napi::Env env, const vgg::Status& st) {
   if (!st.ok()) Throw(env, st);
 }
 
+// A tensor of these dims has at most 2^32 elements (as Network inputs, binding/args.cpp GetShape4). The
+// product is taken in double: in size_t, N·C·H·W of in-range dims can wrap to a small number (even 0) and
+// pass the buffer length check.
+void CheckElements(Napi::Env env, const char* name, std::initializer_list<int> dims) {
+  double n = 1;
+  for (int d : dims) n *= d;
+  if (n > double(1ull << 32)) ThrowInvalid(env, std::string("shape: ") + name + " would have more than 2^32 elements");
+}
 }  // namespace
 
 Napi::Function KernelsWrap::Init(Napi::Env env) {
@@ -86,6 +95,9 @@ vgg::ConvShape KernelsWrap::GetConvShape(const Napi::Value& v) {
   s.stride = GetInt(o, "stride", "shape", 1, 64);
   s.pad = GetInt(o, "pad", "shape", 0, 64);
   if (s.P() < 1 || s.Q() < 1) ThrowInvalid(env, "shape: kernel larger than the padded input");
+  CheckElements(env, "x", {s.N, s.C, s.H, s.W});
+  CheckElements(env, "w", {s.K, s.C, s.R, s.S});
+  CheckElements(env, "y", {s.N, s.K, s.P(), s.Q()});
   return s;
 }
 
@@ -161,6 +173,7 @@ Napi::Value KernelsWrap::Maxpool2d(const Napi::CallbackInfo& info) {
   s.window = GetIntOr(o, "window", "shape", 1, 64, 2);
   s.stride = GetIntOr(o, "stride", "shape", 1, 64, 2);
   if (s.H < s.window || s.W < s.window) ThrowInvalid(env, "shape: input smaller than the pooling window");
+  CheckElements(env, "x", {s.N, s.C, s.H, s.W});
   auto x = GetF32(info[1], "x", size_t(s.N) * s.C * s.H * s.W);
   std::unique_ptr<Buf> xb(Upload(env, *backend_, x));
   const size_t ny = size_t(s.N) * s.C * s.P() * s.Q();

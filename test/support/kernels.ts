@@ -6,7 +6,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { DeviceError, DisposedError, FormatError, InvalidArgumentError, UnsupportedError } from '../../lib/errors';
+import {
+  DeviceError,
+  DisposedError,
+  FormatError,
+  InvalidArgumentError,
+  MemoryBudgetError,
+  UnsupportedError,
+} from '../../lib/errors';
 import { DEFAULT_MODEL_OPTIONS } from '../../lib/options';
 import { packageRoot } from '../../lib/native';
 import type { ConvAlgorithmName, CpuIsaName, NativeDevice, PrecisionName } from '../../lib/native';
@@ -62,7 +69,14 @@ export function testing(): TestingAddon {
   if (!fs.existsSync(file))
     throw new Error(`the vggnet_testing addon is missing (${file}): run \`npm run build:native\``);
   const a = require(file) as TestingAddon;
-  a.setErrorClasses({ InvalidArgumentError, UnsupportedError, DeviceError, FormatError, DisposedError });
+  a.setErrorClasses({
+    InvalidArgumentError,
+    UnsupportedError,
+    DeviceError,
+    FormatError,
+    DisposedError,
+    MemoryBudgetError,
+  });
   addon = a;
   return a;
 }

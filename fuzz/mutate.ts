@@ -1,0 +1,206 @@
+/**
+ * Mutations of a valid weights file, deterministic in a seed: the same (seed file, seed) always gives the
+ * same bytes, so a finding is reproduced from its seed alone. Three families:
+ *  - bytes: bit flips, interesting byte and integer values, truncation, chunks deleted, repeated or appended;
+ *  - safetensors header: the JSON parsed, one value replaced by a hostile one (negative, huge, NaN-like,
+ *    deeply nested, empty), a tensor renamed or dropped, the length field bent;
+ *  - ONNX: the ModelProto decoded, a dim, a data type, an op, an edge, an attribute or an external-data
+ *    location bent (cycles, negative dims, '../', absolute paths), then encoded again.
+ */
+import { onnx } from 'onnx-proto';
+
+import { uniform } from '../lib/random';
+
+export type Format = 'safetensors' | 'onnx';
+
+type Rng = () => number;
+const pick = <T>(r: Rng, a: readonly T[]): T => a[Math.floor(r() * a.length)];
+const int = (r: Rng, n: number) => Math.floor(r() * n);
+
+const INTERESTING_NUMBERS = [0, -1, 1, 2, 255, 65535, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 53), 1e308, 0.5];
+const HOSTILE_JSON: unknown[] = [
+  ...INTERESTING_NUMBERS,
+  '',
+  'F32',
+  'I64',
+  'x'.repeat(1 << 16),
+  [],
+  {},
+  null,
+  true,
+  [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]],
+  [0, 0],
+  [2 ** 53, 2 ** 53 + 8],
+  [-8, 0],
+];
+const TENSOR_NAMES = ['conv0_1.weight', 'conv1_1.weight', 'fc9.weight', 'features.0.weight', '__metadata__', 'a'];
+
+export function mutateBytes(src: Uint8Array, r: Rng): Uint8Array {
+  let b = Uint8Array.from(src);
+  const rounds = 1 + int(r, 4);
+  for (let k = 0; k < rounds; k++) {
+    switch (int(r, 7)) {
+      case 0: // bit flips
+        for (let i = 1 + int(r, 8); i > 0 && b.length; i--) b[int(r, b.length)] ^= 1 << int(r, 8);
+        break;
+      case 1: // an interesting byte
+        if (b.length) b[int(r, b.length)] = pick(r, [0, 0xff, 0x7f, 0x80, 0x01]);
+        break;
+      case 2: {
+        // an interesting little-endian integer (often a length or an offset)
+        if (b.length < 8) break;
+        const at = int(r, b.length - 8);
+        new DataView(b.buffer).setBigUint64(
+          at,
+          BigInt.asUintN(64, BigInt(Math.trunc(pick(r, INTERESTING_NUMBERS)))),
+          true,
+        );
+        break;
+      }
+      case 3: // truncate
+        b = b.slice(0, int(r, b.length + 1));
+        break;
+      case 4: {
+        // delete a chunk
+        const at = int(r, b.length + 1),
+          n = int(r, 64);
+        b = Uint8Array.from([...b.subarray(0, at), ...b.subarray(at + n)]);
+        break;
+      }
+      case 5: {
+        // repeat a chunk
+        const at = int(r, b.length + 1),
+          n = int(r, 64);
+        const chunk = b.slice(at, at + n);
+        b = Uint8Array.from([...b.subarray(0, at), ...chunk, ...b.subarray(at)]);
+        break;
+      }
+      default: // append noise
+        b = Uint8Array.from([...b, ...Array.from({ length: int(r, 32) }, () => int(r, 256))]);
+    }
+  }
+  return b;
+}
+
+/** Every (object, key) pair of a JSON value, for picking one to bend. */
+function slots(v: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []) {
+  if (Array.isArray(v))
+    v.forEach((x, i) => {
+      out.push([v, i]);
+      slots(x, out);
+    });
+  else if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) {
+      out.push([v as Record<string, unknown>, k]);
+      slots(x, out);
+    }
+  return out;
+}
+
+export function mutateSafetensors(src: Uint8Array, r: Rng): Uint8Array {
+  const n = Number(new DataView(src.buffer, src.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(src.subarray(8, 8 + n))) as Record<string, unknown>;
+  const data = src.subarray(8 + n);
+  const all = slots(header);
+  switch (int(r, 5)) {
+    case 0:
+    case 1: {
+      const [o, k] = pick(r, all);
+      (o as Record<string | number, unknown>)[k] = pick(r, HOSTILE_JSON);
+      break;
+    }
+    case 2: {
+      // rename or drop a tensor
+      const keys = Object.keys(header).filter((k) => k !== '__metadata__');
+      const k = pick(r, keys);
+      if (r() < 0.5) header[pick(r, TENSOR_NAMES)] = header[k];
+      delete header[k];
+      break;
+    }
+    case 3: {
+      // deep nesting somewhere
+      const [o, k] = pick(r, all);
+      const depth = pick(r, [100, 10000, 100000]);
+      (o as Record<string | number, unknown>)[k] = JSON.parse('['.repeat(depth) + ']'.repeat(depth));
+      break;
+    }
+    default: {
+      // metadata: a config or labels that lie
+      const meta = (header.__metadata__ ?? {}) as Record<string, string>;
+      header.__metadata__ = meta;
+      const key = pick(r, ['vggnet.config', 'vggnet.labels', 'vggnet.preprocess']);
+      meta[key] = pick(r, ['{', '[]', '{"name":"x","inChannels":0}', JSON.stringify(pick(r, HOSTILE_JSON))]);
+    }
+  }
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + data.length);
+  const len = r() < 0.9 ? BigInt(h.length) : BigInt.asUintN(64, BigInt(Math.trunc(pick(r, INTERESTING_NUMBERS))));
+  new DataView(out.buffer).setBigUint64(0, len, true);
+  out.set(h, 8);
+  out.set(data, 8 + h.length);
+  return r() < 0.2 ? mutateBytes(out, r) : out;
+}
+
+const OPS = ['Conv', 'Relu', 'MaxPool', 'AveragePool', 'Gemm', 'MatMul', 'Flatten', 'Reshape', 'LRN', 'Softmax', 'Add'];
+
+export function mutateOnnx(src: Uint8Array, r: Rng): Uint8Array {
+  const m = onnx.ModelProto.decode(src);
+  const g = m.graph!;
+  const nodes = g.node ?? [];
+  const inits = g.initializer ?? [];
+  switch (int(r, 7)) {
+    case 0: {
+      const t = pick(r, inits);
+      if (t.dims?.length) t.dims[int(r, t.dims.length)] = pick(r, [-8, 0, 2 ** 31, 2 ** 40, 1, 7]);
+      break;
+    }
+    case 1:
+      pick(r, inits).dataType = pick(r, [0, 1, 6, 7, 10, 11, 16, 999]);
+      break;
+    case 2:
+      pick(r, nodes).opType = pick(r, OPS);
+      break;
+    case 3: {
+      // rewire an edge (cycles, dangling names, the graph input twice)
+      const n = pick(r, nodes);
+      if (n.input?.length)
+        n.input[int(r, n.input.length)] = pick(r, [...nodes.flatMap((x) => x.output ?? []), 'x', 'nowhere']);
+      break;
+    }
+    case 4: {
+      const n = pick(r, nodes);
+      const a = n.attribute?.length ? pick(r, n.attribute) : null;
+      if (a) {
+        a.i = pick(r, [-1, 0, 1, 2, 3, 7, 2 ** 31]);
+        if (a.ints?.length) a.ints[int(r, a.ints.length)] = pick(r, [-1, 0, 5, 2 ** 31]);
+        a.f = pick(r, [0, -1, NaN, Infinity, 1e-30]);
+      }
+      break;
+    }
+    case 5: {
+      // external data pointing elsewhere
+      const t = pick(r, inits);
+      t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      t.externalData = [
+        { key: 'location', value: pick(r, ['../w.bin', '/etc/passwd', 'missing.bin', '.', '', 'a/../../b']) },
+        { key: 'offset', value: pick(r, ['0', '-1', '1e30', 'x']) },
+      ];
+      break;
+    }
+    default:
+      m.opsetImport = [{ domain: '', version: pick(r, [1, 7, 13, 99, -1]) }];
+  }
+  const out = onnx.ModelProto.encode(m).finish();
+  return r() < 0.2 ? mutateBytes(out, r) : out;
+}
+
+/** The `index`-th mutant of `seedFile` under `seed`: structured for the format most of the time, raw bytes otherwise. */
+export function mutant(format: Format, seedFile: Uint8Array, seed: number, index: number): Uint8Array {
+  const r = uniform((seed * 1_000_003 + index) >>> 0);
+  if (r() < 0.3) return mutateBytes(seedFile, r);
+  try {
+    return format === 'safetensors' ? mutateSafetensors(seedFile, r) : mutateOnnx(seedFile, r);
+  } catch {
+    return mutateBytes(seedFile, r); // a structured mutation that cannot serialise (protobuf refuses a value)
+  }
+}
