@@ -34,7 +34,7 @@ struct NetworkBuilderWrap::State {
   std::shared_ptr<vgg::Backend> backend;
   std::vector<vgg::LayerSpec> layers;
   vgg::NetworkOptions options;  // conv algorithm requested, memory budget
-  std::vector<Slot> slots;  // one per conv layer; never resized after construction
+  std::vector<Slot> slots;      // one per conv layer; never resized after construction
   // ArrayBuffers read in place by running packs (take = true): one is detached only when no pack reads it.
   std::vector<void*> taken;
   bool spent = false;
