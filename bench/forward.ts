@@ -36,7 +36,7 @@ async function main() {
   );
   console.log('threads | vggnet ms | GFLOP/s | onnxruntime ms | GFLOP/s | ORT/vggnet');
   for (const threads of [1, 2]) {
-    const model = Model.create(arch, weights, { device: 'cpu', threads });
+    const model = await Model.create(arch, weights, { device: 'cpu', threads });
     const session = await ort.InferenceSession.create(bytes, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
@@ -97,7 +97,7 @@ async function memoryChild() {
   const [, , , file, sz, b] = process.argv;
   const base = procStatusMB('VmRSS');
   let loaded: Awaited<ReturnType<typeof loadWeights>> | null = await loadWeights(file);
-  const m = Model.create(loaded.config, loaded.weights, { device: 'cpu' });
+  const m = await Model.create(loaded.config, loaded.weights, { device: 'cpu' });
   // eslint-disable-next-line no-useless-assignment -- drops the last reference before gc()
   loaded = null; // the JS copies can go: the model holds packed weights
   global.gc?.();

@@ -137,7 +137,7 @@ async function ours(file) {
   const t0 = now();
   const loaded = await v.loadWeights(file);
   const t1 = now();
-  const model = v.Model.create(loaded.config, loaded.weights, { device: 'cpu', threads });
+  const model = await v.Model.create(loaded.config, loaded.weights, { device: 'cpu', threads });
   const t2 = now();
   model.dispose();
   return { total: t2 - t0, load: t1 - t0, create: t2 - t1 };

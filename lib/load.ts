@@ -13,7 +13,7 @@ import { packageRoot } from './native';
 import { MODEL_OPTION_FIELDS, optionKeys, pickModelOptions, readOptions, resolveModelOptions } from './options';
 import { checkSpec, PRESETS, PreprocessSpec } from './preprocess';
 import { VggConfig } from './topology';
-import { loadWeights } from './weights';
+import { streamWeights } from './weights';
 
 export interface LoadOptions extends ModelOptions {
   /** Architecture, when detection from names and shapes is not enough (vgg11_lrn) or to check it. */
@@ -39,7 +39,8 @@ const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({
 
 /**
  * Loads weights (safetensors or ONNX) into a Model on the chosen device. The options are checked before
- * the file is read.
+ * the file is read. Nothing blocks the event loop: the file is read and parsed on a worker thread and each
+ * layer packed on the libuv pool as it arrives, largest first, then freed (at most two raw layers in memory).
  * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for an unknown option key,
  *   a bad model option (see Model.create) or options inconsistent with the file
  */
@@ -50,21 +51,28 @@ export async function loadClassifier(
   const options = readOptions(opts, LOAD_OPTION_KEYS);
   const modelOptions = pickModelOptions(options);
   resolveModelOptions(modelOptions); // fail fast, before reading a large file
-  const loaded = await loadWeights(file, { arch: options.arch });
-  const { config } = loaded;
-  const fileSpec = loaded.preprocess as PreprocessSpec | undefined;
-  let spec: PreprocessSpec;
-  if (typeof options.preprocess === 'string') {
-    spec = Object.prototype.hasOwnProperty.call(PRESETS, options.preprocess)
-      ? PRESETS[options.preprocess]
-      : (undefined as never);
-    if (!spec)
-      throw new InvalidArgumentError(
-        `options.preprocess: expected 'torchvision' | 'caffe' or a spec, got ${describeValue(options.preprocess)}`,
-      );
-  } else spec = options.preprocess ?? fileSpec ?? PRESETS.torchvision;
-  checkSpec(spec, config.inChannels);
-  const labels = checkLabels(options.labels ?? loaded.labels ?? defaultLabels(config.numClasses), config.numClasses);
-  const model = Model.create(config, loaded.weights, modelOptions);
-  return { model, labels, preprocess: spec, source: loaded.source, ownPreprocess: !options.preprocess && !!fileSpec };
+  // Streamed: each layer is read on the loader thread, handed over and packed, largest first, then freed.
+  const stream = streamWeights(file, { arch: options.arch }, 'largest');
+  try {
+    const loaded = await stream.meta;
+    const { config } = loaded;
+    const fileSpec = loaded.preprocess as PreprocessSpec | undefined;
+    let spec: PreprocessSpec;
+    if (typeof options.preprocess === 'string') {
+      spec = Object.prototype.hasOwnProperty.call(PRESETS, options.preprocess)
+        ? PRESETS[options.preprocess]
+        : (undefined as never);
+      if (!spec)
+        throw new InvalidArgumentError(
+          `options.preprocess: expected 'torchvision' | 'caffe' or a spec, got ${describeValue(options.preprocess)}`,
+        );
+    } else spec = options.preprocess ?? fileSpec ?? PRESETS.torchvision;
+    checkSpec(spec, config.inChannels);
+    const labels = checkLabels(options.labels ?? loaded.labels ?? defaultLabels(config.numClasses), config.numClasses);
+    const model = await Model.fromOwnedLayers(config, stream.layers, modelOptions);
+    return { model, labels, preprocess: spec, source: loaded.source, ownPreprocess: !options.preprocess && !!fileSpec };
+  } catch (e) {
+    await stream.layers.return?.(); // ends the loader thread's job (closes the file)
+    throw e;
+  }
 }

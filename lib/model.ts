@@ -9,11 +9,20 @@
  */
 import { types } from 'util';
 
-import { chooseDevice } from './backends';
+import { chooseDevice, DeviceChoice } from './backends';
+import { packCopies, packOwned } from './build';
 import { describeValue } from './describe';
 import { DeviceError, DisposedError, InvalidArgumentError } from './errors';
 import { resolveMemoryBudget } from './memory';
-import { Dims4, native, NativeLayer, NativeLayerPlan, NativeNetwork, NativePlanMemory } from './native';
+import {
+  Dims4,
+  native,
+  NativeBackendOptions,
+  NativeLayer,
+  NativeLayerPlan,
+  NativeNetwork,
+  NativePlanMemory,
+} from './native';
 import {
   ConvAlgorithm,
   ForwardMode,
@@ -25,20 +34,19 @@ import {
   readOptions,
   resolveModelOptions,
 } from './options';
-import { fillNormal } from './random';
+import { checkSeed, LayerWeights, randomWeights } from './random-weights';
 import { Scheduler, SchedulerOptions, SchedulerStats } from './scheduler';
 import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
 import { LayerStep, layerProgram, resolveConfig, VggConfig, weightShapes } from './topology';
+import { workerStream } from './worker/client';
+import type { IndexedLayer } from './worker/tasks';
 
 export type { ForwardMode, ModelOptions } from './options';
 export type { SchedulerOptions, SchedulerStats } from './scheduler';
 
-/** Weights of one conv/FC layer: weight (K,C,R,S) OIHW f32, bias (K) f32. */
-export interface LayerWeights {
-  weight: Float32Array;
-  bias: Float32Array;
-}
+export type { LayerWeights } from './random-weights';
+export { randomWeights } from './random-weights';
 
 export interface ForwardOptions {
   /** Default 'fc'. See ForwardMode. */
@@ -119,63 +127,74 @@ export class Model {
 
   /**
    * Builds a model from weights in layer-program order (see topology.weightShapes: conv1_1 … fc8).
-   * Weights are packed into the backend's layout (per ModelOptions.convAlgorithm); the arrays may be
-   * dropped afterwards.
-   * @throws InvalidArgumentError naming the layer on a missing or wrongly sized tensor, or the option
-   *   (unknown key, bad value; convAlgorithm 'direct' off the reference device); UnsupportedError for a
-   *   device or ISA this host or build lacks; DeviceError when the device fails (out of memory)
+   * Weights are packed into the backend's layout (per ModelOptions.convAlgorithm) on the libuv pool, one
+   * layer at a time, largest first; the event loop stays free. Each array is copied when its layer's turn
+   * comes (on the JS thread, in 8 MB chunks between which the event loop runs), so the caller may reuse or
+   * drop them once the promise settles; an array detached or resized before its turn is an
+   * InvalidArgumentError naming it.
+   * @throws (rejects with) InvalidArgumentError naming the layer on a missing or wrongly sized tensor, or the
+   *   option (unknown key, bad value; convAlgorithm 'direct' off the reference device); UnsupportedError for
+   *   a device or ISA this host or build lacks; DeviceError when the device fails (out of memory)
    */
-  static create(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
-    const o = resolveModelOptions(options);
-    const config = resolveConfig(arch);
-    const shapes = weightShapes(config);
-    if (!Array.isArray(weights) || weights.length !== shapes.length)
-      throw new InvalidArgumentError(
-        `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : describeValue(weights)} weight sets`,
-      );
-    shapes.forEach((s, i) => {
-      const w = weights[i];
-      const want = s.weight.reduce((a, b) => a * b, 1);
-      if (!types.isFloat32Array(w?.weight) || w.weight.length !== want)
-        throw new InvalidArgumentError(
-          `weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`,
-        );
-      if (!types.isFloat32Array(w.bias) || w.bias.length !== s.bias[0])
-        throw new InvalidArgumentError(
-          `weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`,
-        );
-    });
-    const choice = chooseDevice(o.device);
-    if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
-      throw new InvalidArgumentError(
-        `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
-      );
+  static async create(
+    arch: string | VggConfig,
+    weights: LayerWeights[],
+    options: ModelOptions | null = {},
+  ): Promise<Model> {
+    const { config, backend, choice, scheduling } = checkCreate(arch, weights, options);
+    const net = await packCopies(backend, layerProgram(config).map(nativeLayer), weights);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
+  }
+
+  /**
+   * Model.create on the calling thread: blocks the event loop for the whole packing (vgg16: seconds);
+   * prefer create(). Same arguments and errors (thrown).
+   */
+  static createSync(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
+    const { config, backend, choice, scheduling } = checkCreate(arch, weights, options);
     const net = new (native().Network)(
-      {
-        device: choice.device,
-        threads: o.threads,
-        isa: o.isa,
-        precision: o.precision,
-        convAlgorithm: o.convAlgorithm,
-        memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
-      },
+      backend,
       layerProgram(config).map(nativeLayer),
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
     );
-    return new Model(config, net, choice.device, choice.reason, {
-      maxQueue: o.maxQueue,
-      maxBatch: o.maxBatch,
-      maxDelayMs: o.maxDelayMs,
-    });
+    return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
   /**
    * A model with He-initialised weights (He et al. 2015: N(0, 2/fan_in)) and small N(0, 0.01²) biases,
-   * from a seeded generator: for tests and benchmarks, not for classification.
+   * from a seeded generator (the same values as randomWeights(arch, seed)): for tests and benchmarks, not
+   * for classification. The weights are generated on a worker thread and packed layer by layer on the libuv
+   * pool, largest first; the event loop stays free (vgg16: several seconds of work).
+   * @throws (rejects with) InvalidArgumentError for a bad seed, arch or option, and as create()
    */
-  static random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Model {
-    return Model.create(arch, randomWeights(arch, seed), options);
+  static async random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Promise<Model> {
+    checkSeed(seed);
+    const config = resolveConfig(arch);
+    const { backend, choice, scheduling } = checkOptions(options);
+    const source = workerStream<IndexedLayer>('random', { arch: config, seed, order: 'largest' });
+    const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
+  }
+
+  /** Model.random on the calling thread: blocks the event loop (vgg16: seconds); prefer random(). */
+  static randomSync(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Model {
+    return Model.createSync(arch, randomWeights(arch, seed), options);
+  }
+
+  /**
+   * A model from layers handed over by the library (a weights file streamed by loadClassifier), packed as
+   * they arrive: each buffer is moved (transferred) first, read in place and freed once packed.
+   * @internal
+   */
+  static async fromOwnedLayers(
+    config: VggConfig,
+    source: AsyncIterator<IndexedLayer>,
+    options: ModelOptions | null = {},
+  ): Promise<Model> {
+    const { backend, choice, scheduling } = checkOptions(options);
+    const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
+    return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
   /**
@@ -333,6 +352,56 @@ export class Model {
   }
 }
 
+/** The checks of create(): options, arch, every weight's type and size; the device chosen. */
+function checkCreate(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null | undefined) {
+  const o = resolveModelOptions(options);
+  const config = resolveConfig(arch);
+  const shapes = weightShapes(config);
+  if (!Array.isArray(weights) || weights.length !== shapes.length)
+    throw new InvalidArgumentError(
+      `weights: ${config.name} has ${shapes.length} conv/FC layers, got ${Array.isArray(weights) ? weights.length : describeValue(weights)} weight sets`,
+    );
+  shapes.forEach((s, i) => {
+    const w = weights[i];
+    const want = s.weight.reduce((a, b) => a * b, 1);
+    if (!types.isFloat32Array(w?.weight) || w.weight.length !== want)
+      throw new InvalidArgumentError(
+        `weights[${i}] (${s.name}.weight): expected Float32Array of ${want} elements [${s.weight.join(',')}], got ${describe(w?.weight)}`,
+      );
+    if (!types.isFloat32Array(w.bias) || w.bias.length !== s.bias[0])
+      throw new InvalidArgumentError(
+        `weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`,
+      );
+  });
+  return { config, ...checkOptions(o) };
+}
+
+/** Model options resolved: the device chosen, what the native backend is given, the scheduler's options. */
+function checkOptions(options: ModelOptions | null | undefined): {
+  backend: NativeBackendOptions;
+  choice: DeviceChoice;
+  scheduling: SchedulerOptions;
+} {
+  const o = resolveModelOptions(options);
+  const choice = chooseDevice(o.device);
+  if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
+    throw new InvalidArgumentError(
+      `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
+    );
+  return {
+    backend: {
+      device: choice.device,
+      threads: o.threads,
+      isa: o.isa,
+      precision: o.precision,
+      convAlgorithm: o.convAlgorithm,
+      memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
+    },
+    choice,
+    scheduling: { maxQueue: o.maxQueue, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs },
+  };
+}
+
 /** A copy of a waiting forward's input; running out of memory is a DeviceError, like the native copy. */
 function copyInput(data: Float32Array): Float32Array {
   try {
@@ -366,19 +435,6 @@ export function nativeLayer(s: LayerStep): NativeLayer {
 
 function wrap(out: number[], y: Float32Array, mode: ForwardMode): Tensor {
   return new Tensor(out, y, mode === 'fc' ? 'NC' : 'NCHW');
-}
-
-/** Seeded He-initialised weights in layer-program order (see Model.random). */
-export function randomWeights(arch: string | VggConfig, seed = 1): LayerWeights[] {
-  if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32)
-    throw new InvalidArgumentError(`seed: expected an integer in [0, 2^32), got ${describeValue(seed)}`);
-  return weightShapes(resolveConfig(arch)).map((s, i) => {
-    const [K, C, R, S] = s.weight;
-    return {
-      weight: fillNormal(new Float32Array(K * C * R * S), Math.sqrt(2 / (C * R * S)), seed * 1000 + 2 * i),
-      bias: fillNormal(new Float32Array(K), 0.01, seed * 1000 + 2 * i + 1),
-    };
-  });
 }
 
 /** A weight argument in a message: 'Float32Array of 5 elements', 'null', …. */

@@ -142,6 +142,35 @@ export interface NativeNetworkConstructor {
     weights: Float32Array[],
     biases: Float32Array[],
   ): NativeNetwork;
+  /** Adopts the layers `builder` packed (every conv layer, none still running); the builder is spent. */
+  new (builder: NativeNetworkBuilder): NativeNetwork;
+}
+
+/**
+ * A network whose conv layers are packed one by one on the libuv pool (native/binding/network_builder.h);
+ * `new Network(builder)` then adopts them. Each conv layer (index in conv order) is packed once.
+ */
+export interface NativeNetworkBuilder {
+  /** Conv layers of the program. */
+  readonly convLayers: number;
+  /** Staging memory for pack(i, …, false), allocated and touched off the JS thread. */
+  reserve(i: number): Promise<void>;
+  /**
+   * Copies weight[from, to) (floats) of conv layer i into its reserved staging memory, on the calling thread;
+   * chunks in order from 0. A weight staged whole is not copied again by pack(i, …, false).
+   */
+  stage(i: number, weight: Float32Array, from: number, to: number): void;
+  /**
+   * Packs conv layer i: weight (K,C,R,S) OIHW, bias (K). take = false copies both arrays at the call (the
+   * caller may reuse, mutate or detach them at once). take = true reads them in place on the pool and
+   * detaches them once packed (freeing their memory): only for arrays no one else can reach, since one
+   * detached or resized meanwhile would be read after it was freed.
+   */
+  pack(i: number, weight: Float32Array, bias: Float32Array, take: boolean): Promise<void>;
+}
+
+export interface NativeNetworkBuilderConstructor {
+  new (options: NativeBackendOptions, layers: NativeLayer[]): NativeNetworkBuilder;
 }
 
 export interface NativeErrorClasses {
@@ -158,7 +187,10 @@ export interface NativeAddon {
   readonly abiVersion: number;
   setErrorClasses(classes: NativeErrorClasses): void;
   backends(): NativeBackendsReport;
+  /** Lowers the calling thread's scheduling priority for good (Linux: nice + 10): for the loader worker_thread. */
+  lowerThreadPriority(): void;
   Network: NativeNetworkConstructor;
+  NetworkBuilder: NativeNetworkBuilderConstructor;
 }
 
 /** The package root: the nearest folder above this file whose package.json is vggnet's. */

@@ -124,8 +124,8 @@ describe('cuda backend vs the reference kernels', () => {
 
 describe("a Model on 'cuda:0' vs 'cpu'", () => {
   onGpu("'fc' and 'dense' forward agree within the tf32 bound", async () => {
-    const gpu = Model.random(tiny, 3, { device: 'cuda:0' });
-    const cpu = Model.random(tiny, 3, { device: 'cpu' });
+    const gpu = await Model.random(tiny, 3, { device: 'cuda:0' });
+    const cpu = await Model.random(tiny, 3, { device: 'cpu' });
     try {
       expect(gpu.info().backend).toBe('cuda:0');
       for (const [dims, mode] of [

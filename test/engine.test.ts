@@ -82,8 +82,8 @@ describe('topologies (paper Table 1) and totals (Table 2)', () => {
     expect(() => summary('vgg16', 20)).toThrow(/pool5 needs at least 2×2, got 1×1/);
   });
 
-  test("the model's result dims (inferred in JS) are the summary's last row at every size", () => {
-    const m = Model.random(tiny, 1, { device: 'cpu' });
+  test("the model's result dims (inferred in JS) are the summary's last row at every size", async () => {
+    const m = await Model.random(tiny, 1, { device: 'cpu' });
     for (const [h, w] of [
       [32, 32],
       [40, 56],
@@ -99,16 +99,16 @@ describe('topologies (paper Table 1) and totals (Table 2)', () => {
   });
 
   test('custom configs are validated', () => {
-    expect(() => Model.random({ ...tiny, inputSize: 30 })).toThrow(/not divisible by 2\^3/);
-    expect(() => Model.random({ ...tiny, stages: [[8], []] })).toThrow(/stages\[1\]/);
-    expect(() => Model.random({ ...tiny, fc: [0] })).toThrow(/config.fc\[0\]/);
+    expect(() => Model.randomSync({ ...tiny, inputSize: 30 })).toThrow(/not divisible by 2\^3/);
+    expect(() => Model.randomSync({ ...tiny, stages: [[8], []] })).toThrow(/stages\[1\]/);
+    expect(() => Model.randomSync({ ...tiny, fc: [0] })).toThrow(/config.fc\[0\]/);
   });
 });
 
 describe('forward on the CPU', () => {
   const weights = randomWeights(tiny, 7);
-  const model = Model.create(tiny, weights, { device: 'cpu' });
-  const ref = Model.create(tiny, weights, { device: 'reference' });
+  const model = Model.createSync(tiny, weights, { device: 'cpu' });
+  const ref = Model.createSync(tiny, weights, { device: 'reference' });
   afterAll(() => {
     model.dispose();
     ref.dispose();
@@ -143,7 +143,7 @@ describe('forward on the CPU', () => {
   });
 
   test('plans are cached per input shape', async () => {
-    const m = Model.random(tiny, 1, { device: 'cpu' });
+    const m = await Model.random(tiny, 1, { device: 'cpu' });
     for (const s of [32, 40, 48, 56, 64, 32]) await m.forward(input([1, 3, s, s], s), { mode: 'dense' });
     expect(m.info().plansCached).toBe(5);
     m.dispose();
@@ -161,7 +161,7 @@ describe('forward on the CPU', () => {
 });
 
 describe('bad input', () => {
-  const model = Model.random(tiny, 2, { device: 'cpu' });
+  const model = Model.randomSync(tiny, 2, { device: 'cpu' });
   afterAll(() => model.dispose());
   const reject = async (x: unknown, mode: 'fc' | 'dense', re: RegExp) => {
     await expect(model.forward(x as Tensor, { mode })).rejects.toThrow(re);
@@ -197,13 +197,13 @@ describe('bad input', () => {
   test('weights of the wrong size name the layer', () => {
     const w = randomWeights(tiny, 1);
     w[2] = { weight: new Float32Array(5), bias: w[2].bias };
-    expect(() => Model.create(tiny, w)).toThrow(
+    expect(() => Model.createSync(tiny, w)).toThrow(
       /weights\[2\] \(conv2_2.weight\): expected Float32Array of 128 elements \[16,8,1,1\], got Float32Array of 5/,
     );
-    expect(() => Model.create(tiny, w.slice(0, 3))).toThrow(/has 7 conv\/FC layers, got 3/);
+    expect(() => Model.createSync(tiny, w.slice(0, 3))).toThrow(/has 7 conv\/FC layers, got 3/);
   });
   test('use after dispose throws DisposedError; dispose is idempotent; an in-flight forward completes', async () => {
-    const m = Model.random(tiny, 3, { device: 'cpu' });
+    const m = await Model.random(tiny, 3, { device: 'cpu' });
     const pending = m.forward(input([1, 3, 32, 32], 1));
     m.dispose();
     m.dispose();
@@ -214,14 +214,14 @@ describe('bad input', () => {
     expect(() => m.info()).toThrow(DisposedError);
   });
   test('an unknown device is an InvalidArgumentError', () => {
-    expect(() => Model.random(tiny, 1, { device: 'tpu' as 'cpu' })).toThrow(
+    expect(() => Model.randomSync(tiny, 1, { device: 'tpu' as 'cpu' })).toThrow(
       /options\.device: expected 'auto' \| 'cpu' \| 'cuda' \| 'cuda:N' \| 'reference', got 'tpu'/,
     );
   });
 });
 
 describe('concurrency and buffer ownership', () => {
-  const model = Model.random(tiny, 4, { device: 'cpu' });
+  const model = Model.randomSync(tiny, 4, { device: 'cpu' });
   afterAll(() => model.dispose());
 
   // Once aborted the whole process ("terminate called after throwing an instance of 'Napi::Error'"): the
@@ -234,7 +234,7 @@ describe('concurrency and buffer ownership', () => {
       const code = \`
         const v = require(\${JSON.stringify(${JSON.stringify(dist)})});
         const cfg = { name: 't', inChannels: 3, inputSize: 32, stages: [[64, 64], [128]], fc: [64], numClasses: 10 };
-        const m = v.Model.random(cfg, 1, { device: 'cpu', threads: 1 });
+        const m = v.Model.randomSync(cfg, 1, { device: 'cpu', threads: 1 });
         const x = new v.Tensor([1, 3, 384, 384], new Float32Array(3 * 384 * 384));
         m.forward(x, { mode: 'dense' });
         m.forward(x, { mode: 'dense' });
@@ -278,14 +278,14 @@ describe('concurrency and buffer ownership', () => {
     expect((await second).data).toEqual(want);
   });
 
-  test('built-in topologies are frozen; a custom config is copied at model creation', () => {
+  test('built-in topologies are frozen; a custom config is copied at model creation', async () => {
     expect(() => {
       'use strict';
       (ARCHS.vgg11 as { numClasses: number }).numClasses = 10;
     }).toThrow(TypeError);
     expect(Object.isFrozen(ARCHS.vgg16.stages[0])).toBe(true);
     const cfg = JSON.parse(JSON.stringify(tiny)) as VggConfig;
-    const m = Model.random(cfg, 1, { device: 'cpu' });
+    const m = await Model.random(cfg, 1, { device: 'cpu' });
     cfg.inputSize = 64;
     expect(m.config.inputSize).toBe(32);
     m.dispose();
@@ -293,11 +293,11 @@ describe('concurrency and buffer ownership', () => {
   });
 
   test('null options mean defaults; absurd widths fail fast', async () => {
-    const m = Model.random(tiny, 1, null);
+    const m = await Model.random(tiny, 1, null);
     expect((await m.forward(input([1, 3, 32, 32], 1), null)).dims).toEqual([1, 7]);
     m.dispose();
-    expect(() => Model.random({ ...tiny, stages: [[1e9]] })).toThrow(/expected an integer in \[1, 65536\]/);
-    expect(() => Model.random(tiny, 1, { precision: 'fp8' as 'fp32' })).toThrow(/precision/);
+    expect(() => Model.randomSync({ ...tiny, stages: [[1e9]] })).toThrow(/expected an integer in \[1, 65536\]/);
+    expect(() => Model.randomSync(tiny, 1, { precision: 'fp8' as 'fp32' })).toThrow(/precision/);
   });
 });
 
@@ -310,7 +310,7 @@ describe('memory', () => {
       const x = input([1, 3, 224, 224], 3);
       const after: number[] = [];
       for (let i = 0; i < 4; i++) {
-        const m = Model.create('vgg11', w, { device: 'cpu' });
+        const m = await Model.create('vgg11', w, { device: 'cpu' });
         await m.forward(x);
         m.dispose();
         await new Promise((r) => setTimeout(r, 100));
@@ -328,7 +328,7 @@ describe('memory', () => {
     () => {
       const script = `
         const v = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
-        const m = v.Model.random({ name: 't', inChannels: 3, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 }, 1,
+        const m = v.Model.randomSync({ name: 't', inChannels: 3, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 }, 1,
           { device: 'cpu', threads: 1 });
         const x = new v.Tensor([1, 3, 16384, 16384], new Float32Array(3 * 16384 * 16384));
         m.forward(x, { mode: 'dense' }).then(() => console.log('resolved'), (e) => console.log(e.code));`;
@@ -343,7 +343,7 @@ describe('memory', () => {
 
 describe('async forward runs off the JS thread', () => {
   test('timers keep firing during a VGG16 forward', async () => {
-    const m = Model.random('vgg16', 3, { device: 'cpu' });
+    const m = await Model.random('vgg16', 3, { device: 'cpu' });
     const x = input([1, 3, 224, 224], 9);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);

@@ -131,7 +131,7 @@ describe('evaluation protocol', () => {
     fc: [16],
     numClasses: 6,
   };
-  const model = Model.create(cfg, randomWeights(cfg, 11), { device: 'cpu' });
+  const model = Model.createSync(cfg, randomWeights(cfg, 11), { device: 'cpu' });
   const labels = ['a', 'b', 'c', 'd', 'e', 'f'];
   const clf: Classifier = { model, labels, preprocess: PRESETS.torchvision, source: 'random', ownPreprocess: false };
   afterAll(() => model.dispose());
@@ -234,7 +234,7 @@ test('a torchvision-named safetensors file matches the same weights run by onnxr
     writeSafetensors(file, tensors);
     const loaded = await loadWeights(file, { arch: cfg });
     expect(loaded.source).toBe('torchvision');
-    const model = Model.create(loaded.config, loaded.weights, { device: 'cpu' });
+    const model = await Model.create(loaded.config, loaded.weights, { device: 'cpu' });
     const x = fillUniform(new Float32Array(2 * 3 * 32 * 32), -1, 1, 8);
     const ours = await model.forward(new Tensor([2, 3, 32, 32], x));
     model.dispose();

@@ -295,7 +295,7 @@ describe('errors', () => {
     () => {
       expect(() => kernels({ device: 'cuda:0' })).toThrow(UnsupportedError);
       const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
-      expect(() => Model.random(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);
+      expect(() => Model.randomSync(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);
     },
   );
 });

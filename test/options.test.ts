@@ -50,7 +50,7 @@ describe('unknown keys are rejected on every entry point, naming the key and the
   let image: Buffer;
   let dir: string;
   beforeAll(async () => {
-    model = Model.create(tiny, weights, { device: 'cpu' });
+    model = await Model.create(tiny, weights, { device: 'cpu' });
     image = await sharp({ create: { width: 20, height: 16, channels: 3, background: '#804020' } })
       .png()
       .toBuffer();
@@ -132,7 +132,7 @@ describe('unknown keys are rejected on every entry point, naming the key and the
 describe('null, undefined and non-objects', () => {
   test('null and undefined mean the defaults', async () => {
     for (const o of [null, undefined]) {
-      const m = Model.random(tiny, 1, o);
+      const m = await Model.random(tiny, 1, o);
       expect(m.info().convAlgorithms.every((a) => a.algorithm === 'gemm')).toBe(true); // no layer has C, K ≥ 64
       expect((await m.forward(new Tensor([1, 3, 16, 16], new Float32Array(768)), o)).dims).toEqual([1, 3]);
       m.dispose();
@@ -221,14 +221,14 @@ describe('what a hostile caller tried', () => {
     expect(await invalid(() => Model.random(tiny, 1, new Map() as object))).toMatch(/^options: expected an object/);
     expect(await invalid(() => Model.random(tiny, 1, new Date() as object))).toMatch(/^options: expected an object/);
     const inherited = Object.create({ device: 'bogus' }) as object;
-    Model.random(tiny, 1, inherited).dispose(); // the prototype's 'bogus' is not an option of this object
+    (await Model.random(tiny, 1, inherited)).dispose(); // the prototype's 'bogus' is not an option of this object
     let reads = 0;
     const flaky = {
       get threads() {
         return reads++ === 0 ? 1 : 1e9;
       },
     };
-    const m = Model.random(tiny, 1, flaky);
+    const m = await Model.random(tiny, 1, flaky);
     expect(reads).toBe(1);
     m.dispose();
   });

@@ -35,7 +35,7 @@ testIf(fs.existsSync(prebuilt), missing)(
       const script = `
       const v = require('vggnet');
       const r = v.backends();
-      const m = v.Model.random({ name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 }, 1, { device: 'cpu' });
+      const m = v.Model.randomSync({ name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 }, 1, { device: 'cpu' });
       const y = m.forwardSync(new v.Tensor([1, 1, 8, 8], new Float32Array(64).fill(1)));
       const labels = v.defaultLabels(1000);
       console.log(JSON.stringify({ binary: r.binary, cpu: r.cpu.kernelFamily, dims: y.dims, finite: y.data.every(Number.isFinite), label0: labels[0] }));`;

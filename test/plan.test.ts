@@ -19,8 +19,8 @@ const isa = backends().cpu.kernelFamily.split('+')[0];
 
 describe("vgg11 at 224 with the default ('auto') algorithm", () => {
   let model: Model;
-  beforeAll(() => {
-    model = Model.random('vgg11', 1, { device: 'cpu' });
+  beforeAll(async () => {
+    model = await Model.random('vgg11', 1, { device: 'cpu' });
   });
   afterAll(() => model.dispose());
 
@@ -108,12 +108,12 @@ describe('the convAlgorithm option', () => {
   let ref: Float32Array;
 
   beforeAll(async () => {
-    const r = Model.create(cfg, weights, { device: 'reference' });
+    const r = await Model.create(cfg, weights, { device: 'reference' });
     ref = (await r.forward(x, { mode: 'dense' })).data;
     expect(r.info().convAlgorithms.every((a) => a.algorithm === 'direct')).toBe(true);
     r.dispose();
     for (const convAlgorithm of algorithms) {
-      const m = Model.create(cfg, weights, { device: 'cpu', convAlgorithm });
+      const m = await Model.create(cfg, weights, { device: 'cpu', convAlgorithm });
       out.set(convAlgorithm, (await m.forward(x, { mode: 'dense' })).data);
       m.dispose();
     }
@@ -121,8 +121,8 @@ describe('the convAlgorithm option', () => {
 
   test.each(algorithms)(
     "'%s': each layer gets the algorithm asked for where it applies, GEMM elsewhere",
-    (convAlgorithm) => {
-      const m = Model.create(cfg, weights, { device: 'cpu', convAlgorithm });
+    async (convAlgorithm) => {
+      const m = await Model.create(cfg, weights, { device: 'cpu', convAlgorithm });
       const expected = convAlgorithm === 'auto' ? 'winograd4x4' : convAlgorithm;
       const steps = new Map(m.plan([1, 3, 16, 16]).map((p) => [p.name, p]));
       expect(m.info().convAlgorithms.map((a) => [a.name, a.algorithm])).toEqual([
@@ -178,13 +178,13 @@ describe('the convAlgorithm option', () => {
   });
 
   test("'direct' is the reference backend's; unknown names list the known ones", () => {
-    expect(() => Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'direct' })).toThrow(
+    expect(() => Model.createSync(cfg, weights, { device: 'cpu', convAlgorithm: 'direct' })).toThrow(
       /'direct' is the reference backend's algorithm/,
     );
-    expect(() => Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'fft' as 'gemm' })).toThrow(
+    expect(() => Model.createSync(cfg, weights, { device: 'cpu', convAlgorithm: 'fft' as 'gemm' })).toThrow(
       InvalidArgumentError,
     );
-    expect(() => Model.create(cfg, weights, { convAlgorithm: 'winograd' as 'gemm' })).toThrow(
+    expect(() => Model.createSync(cfg, weights, { convAlgorithm: 'winograd' as 'gemm' })).toThrow(
       /options\.convAlgorithm: expected 'auto' \| 'gemm' \| 'winograd2x2' \| 'winograd4x4' \| 'direct', got 'winograd'/,
     );
   });

@@ -66,7 +66,7 @@ async function ours(
   weights: LayerWeights[],
   runs: { x: Tensor; mode: ForwardMode }[],
 ): Promise<Tensor[]> {
-  const model = Model.create(arch, weights, { device: 'cpu' });
+  const model = await Model.create(arch, weights, { device: 'cpu' });
   try {
     const outs: Tensor[] = [];
     for (const r of runs) outs.push(await model.forward(r.x, { mode: r.mode }));
@@ -141,9 +141,9 @@ describe('a small custom config (1 channel, 28×28, stages [[8],[16]], fc [32,32
 describe('vgg11 and vgg11_lrn at 224 (one set of weights: LRN has none)', () => {
   let w: LayerWeights[] | undefined;
   let model: Model | undefined;
-  beforeAll(() => {
+  beforeAll(async () => {
     w = randomWeights('vgg11', 11);
-    model = Model.create('vgg11', w, { device: 'cpu' });
+    model = await Model.create('vgg11', w, { device: 'cpu' });
   });
   afterAll(() => {
     model?.dispose();
@@ -180,7 +180,7 @@ describe('vgg11 and vgg11_lrn at 224 (one set of weights: LRN has none)', () => 
     const cfg = resolveConfig('vgg11_lrn');
     // Inputs ×50 so that α·Σx² after conv1_1 is comparable to k = 2 (the error measure is scale-free).
     const x = input([1, 3, 224, 224], 203, 50);
-    const lrnModel = Model.create(cfg, w!, { device: 'cpu' });
+    const lrnModel = await Model.create(cfg, w!, { device: 'cpu' });
     let y: Tensor;
     try {
       y = await lrnModel.forward(x, { mode: 'fc' });
@@ -202,9 +202,9 @@ describe('vgg16', () => {
   const x224 = input([1, 3, 224, 224], 301);
   let fc224: Promise<Tensor> | undefined; // our 'fc' run at 224, shared by two cases
   const ourFc224 = () => (fc224 ??= model!.forward(x224, { mode: 'fc' }));
-  beforeAll(() => {
+  beforeAll(async () => {
     w = randomWeights('vgg16', 16);
-    model = Model.create('vgg16', w, { device: 'cpu' });
+    model = await Model.create('vgg16', w, { device: 'cpu' });
   });
   afterAll(() => {
     model?.dispose();

@@ -308,7 +308,7 @@ describe('a failed batch', () => {
       const script = `
         const v = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist'))});
         const cfg = { name: 'wide1', inChannels: 3, inputSize: 16, stages: [[64]], fc: [8], numClasses: 3 };
-        const m = v.Model.random(cfg, 1, { device: 'cpu', threads: 1, maxBatch: 4, maxDelayMs: 1000 });
+        const m = v.Model.randomSync(cfg, 1, { device: 'cpu', threads: 1, maxBatch: 4, maxDelayMs: 1000 });
         const n = 3 * 1024 * 1024;
         const xs = [0, 1, 2, 3].map((i) => new v.Tensor([1, 3, 1024, 1024], new Float32Array(n).fill(0.25 * i - 0.3)));
         const same = (a, b) => Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer));

@@ -364,7 +364,7 @@ async function compare(
 ): Promise<LoadedWeights> {
   const got = await loadWeights(file);
   expect(got.source).toBe('onnx');
-  const model = Model.create(got.config, got.weights, { device: 'cpu' });
+  const model = await Model.create(got.config, got.weights, { device: 'cpu' });
   let ours: Tensor;
   try {
     ours = await model.forward(x, { mode: opts.mode ?? 'fc' });

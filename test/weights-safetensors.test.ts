@@ -266,8 +266,8 @@ describe('torchvision names', () => {
     });
     expectSameWeights(got.weights, w);
     const x = input([2, 3, 16, 16], 11);
-    const a = Model.create(small, w, { device: 'reference' });
-    const b = Model.create(got.config, got.weights, { device: 'reference' });
+    const a = await Model.create(small, w, { device: 'reference' });
+    const b = await Model.create(got.config, got.weights, { device: 'reference' });
     try {
       expect(Array.from((await b.forward(x)).data)).toEqual(Array.from((await a.forward(x)).data));
     } finally {
@@ -284,8 +284,8 @@ describe('torchvision names', () => {
     fs.rmSync(file);
     expect(got.config).toEqual(ARCHS.vgg11);
     expectSameWeights(got.weights, w);
-    const a = Model.create('vgg11', w, { device: 'cpu' });
-    const b = Model.create(got.config, got.weights, { device: 'cpu' });
+    const a = await Model.create('vgg11', w, { device: 'cpu' });
+    const b = await Model.create(got.config, got.weights, { device: 'cpu' });
     try {
       const x = input([1, 3, 224, 224], 12);
       expect(Array.from((await b.forward(x)).data)).toEqual(Array.from((await a.forward(x)).data));
@@ -453,7 +453,7 @@ describe('batch norm (torchvision vgg*_bn) folded at load', () => {
     expect(got.batchNormFolded).toBe(true);
     expect(got.config.name).toBe('custom_bn');
     const x = input([1, 3, 16, 16], 13);
-    const m = Model.create(got.config, got.weights, { device: 'reference' });
+    const m = await Model.create(got.config, got.weights, { device: 'reference' });
     try {
       const ours = (await m.forward(x)).data;
       const ref = referenceForward(small, w, bn, x.data);

@@ -8,11 +8,14 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
-import { loadSafetensorsWeights } from './load-safetensors';
+import type { LayerWeights } from '../random-weights';
+import type { IndexedLayer, WeightsItem, WeightsTaskArgs } from '../worker/tasks';
+import { workerStream } from '../worker/client';
+import { openSafetensorsWeights } from './load-safetensors';
 import { loadOnnxWeights } from './onnx';
-import { LoadedWeights, LoadWeightsOptions, readLoadWeightsOptions } from './types';
+import { LoadedWeights, LoadWeightsOptions, readLoadWeightsOptions, resolveGivenArch, WeightsReader } from './types';
 
-export { LoadedWeights, LoadWeightsOptions } from './types';
+export { LoadedWeights, LoadWeightsOptions, WeightsReader } from './types';
 export {
   SafetensorsFile,
   SafetensorsHeader,
@@ -38,6 +41,8 @@ export { detectScheme, detectArch } from './load-safetensors';
 /**
  * Loads VGG weights from a safetensors or ONNX file, detecting the architecture unless options.arch gives it.
  * The format is taken from the extension (.safetensors, .onnx) or, failing that, from the first bytes.
+ * The file is read and parsed (ONNX protobuf decoding, f16/bf16 widening, batch norm folding) on a worker
+ * thread; the arrays come back without a copy. The event loop stays free meanwhile.
  * @returns weights in layer-program order, ready for Model.create(result.config, result.weights)
  * @throws FormatError (ERR_VGG_FORMAT): malformed/truncated file, missing/unexpected tensors or wrong shapes
  *   (each named), architecture not matching options.arch; UnsupportedError (ERR_VGG_UNSUPPORTED): a dtype we
@@ -45,6 +50,68 @@ export { detectScheme, detectArch } from './load-safetensors';
  *   unknown options.arch, an unknown option key
  */
 export async function loadWeights(file: string, opts: LoadWeightsOptions | null = {}): Promise<LoadedWeights> {
+  const stream = streamWeights(file, opts);
+  const meta = await stream.meta;
+  const weights: LayerWeights[] = [];
+  for await (const l of stream.layers) weights[l.index] = { weight: l.weight, bias: l.bias };
+  return { ...meta, weights };
+}
+
+/** A weights file streamed from the worker thread: its description first, then its layers in `order`. */
+export interface WeightsStream {
+  meta: Promise<Omit<LoadedWeights, 'weights'>>;
+  layers: AsyncIterableIterator<IndexedLayer>;
+}
+
+/**
+ * loadWeights as a stream (loadClassifier packs each layer as it arrives, so at most two raw layers are in
+ * memory at once): the file is opened and checked on a worker thread, then layer after layer is read there
+ * and handed over (transferred, not copied). `order` 'largest' sends the largest layers first (FC6 of vgg16
+ * first: its raw and packed copies then coexist while little else is loaded). Errors as loadWeights.
+ */
+export function streamWeights(
+  file: string,
+  opts: LoadWeightsOptions | null = {},
+  order: 'program' | 'largest' = 'program',
+): WeightsStream {
+  if (typeof file !== 'string' || !file)
+    throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
+  const options = readLoadWeightsOptions(opts);
+  const given = resolveGivenArch(options.arch); // checked here, so the worker gets plain data
+  const args: WeightsTaskArgs = {
+    file,
+    arch: typeof options.arch === 'string' ? options.arch : given?.config,
+    order,
+  };
+  const it = workerStream<WeightsItem>('weights', args);
+  const meta = it.next().then((r) => {
+    if (r.done || r.value.kind !== 'meta') throw new Error('weights worker: expected the file description first');
+    return r.value.meta;
+  });
+  const layers: AsyncIterableIterator<IndexedLayer> = {
+    async next() {
+      await meta;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return { done: true, value: undefined };
+        if (r.value.kind === 'layer') return { done: false, value: r.value.layer };
+      }
+    },
+    async return() {
+      await it.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => layers,
+  };
+  meta.catch(() => it.return?.()); // a consumer that never iterates still frees the worker's job
+  return { meta, layers };
+}
+
+/**
+ * Opens a weights file on the calling thread: format by extension or first bytes, architecture detected and
+ * every tensor checked; layers read on demand. Errors as loadWeights.
+ */
+export async function openWeights(file: string, opts: LoadWeightsOptions | null = {}): Promise<WeightsReader> {
   if (typeof file !== 'string' || !file)
     throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
   const options = readLoadWeightsOptions(opts);
@@ -58,8 +125,8 @@ export async function loadWeights(file: string, opts: LoadWeightsOptions | null 
   }
   if (!stat.isFile()) throw new InvalidArgumentError(`file: '${file}' is not a regular file`);
   const ext = path.extname(file).toLowerCase();
-  if (ext === '.safetensors') return loadSafetensorsWeights(file, options);
-  if (ext === '.onnx') return loadOnnxWeights(file, options);
+  if (ext === '.safetensors') return openSafetensorsWeights(file, options);
+  if (ext === '.onnx') return onnxReader(await loadOnnxWeights(file, options));
   if (ext === '.pth' || ext === '.pt' || ext === '.ckpt' || ext === '.bin')
     throw new UnsupportedError(
       `${file}: PyTorch pickle files are not read (unpickling runs code); convert once in Python: ` +
@@ -70,7 +137,27 @@ export async function loadWeights(file: string, opts: LoadWeightsOptions | null 
       `${file}: Keras files are not read; export to ONNX, or write a safetensors file (see fc6FromKerasLayout for FC6)`,
     );
   const kind = await sniff(file);
-  return kind === 'safetensors' ? loadSafetensorsWeights(file, options) : loadOnnxWeights(file, options);
+  return kind === 'safetensors'
+    ? openSafetensorsWeights(file, options)
+    : onnxReader(await loadOnnxWeights(file, options));
+}
+
+/** An ONNX import (decoded whole: protobuf) as a reader that lets go of each layer once it is read. */
+function onnxReader(loaded: LoadedWeights): WeightsReader {
+  const { weights, ...meta } = loaded;
+  const held: (LayerWeights | null)[] = weights;
+  return {
+    ...meta,
+    read: async (i) => {
+      const l = held[i];
+      if (!l) throw new InvalidArgumentError(`layer ${i}: read twice or out of range`);
+      held[i] = null;
+      return l;
+    },
+    close: async () => {
+      held.fill(null);
+    },
+  };
 }
 
 /** safetensors: u64 header length then '{'; ONNX: a protobuf ModelProto, whose first field is ir_version (tag 0x08). */

@@ -16,6 +16,7 @@ import {
   LoadedWeights,
   LoadWeightsOptions,
   parseVggMetadata,
+  WeightsReader,
   reconcile,
   resolveGivenArch,
 } from './types';
@@ -54,6 +55,20 @@ export function expectedTensors(scheme: NamingScheme, config: VggConfig, batchNo
 
 /** Loads a safetensors weights file (see loadWeights, which reads the options). */
 export async function loadSafetensorsWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
+  const r = await openSafetensorsWeights(file, options);
+  try {
+    const weights: LayerWeights[] = [];
+    for (let l = 0; l < weightShapes(r.config).length; l++) weights.push(await r.read(l));
+    const { read: _read, close: _close, ...rest } = r;
+    return { ...rest, weights };
+  } finally {
+    await r.close();
+  }
+}
+
+/** Opens a safetensors weights file and checks every tensor against the architecture; layers are read by
+ *  read(i). Errors as loadSafetensorsWeights. */
+export async function openSafetensorsWeights(file: string, options: LoadWeightsOptions = {}): Promise<WeightsReader> {
   const given = resolveGivenArch(options.arch);
   const st = await SafetensorsFile.open(file);
   try {
@@ -82,18 +97,20 @@ export async function loadSafetensorsWeights(file: string, options: LoadWeightsO
 
     const expected = expectedTensors(scheme, config, fileBatchNorm);
     checkTensors(shapes, expected, `${file} (${scheme} names, ${config.name})`);
-
-    const weights = await readLayers(st, prefix, config, expected);
+    const byLayer = weightShapes(config).map(() => new Map<string, ExpectedTensor>());
+    for (const e of expected) if (!e.anyShape) byLayer[e.layer].set(e.role, e);
     return {
       config,
-      weights,
       source: scheme,
       labels: meta.labels,
       preprocess: meta.preprocess,
       batchNormFolded: fileBatchNorm,
+      read: (l) => readLayer(st, prefix, byLayer[l]),
+      close: () => st.close(),
     };
-  } finally {
+  } catch (e) {
     await st.close();
+    throw e;
   }
 }
 
@@ -102,32 +119,19 @@ function prefixError(file: string, e: unknown): unknown {
   return e;
 }
 
-/** Reads each layer's tensors into fresh f32 arrays (program order) and folds batch norm. */
-async function readLayers(
-  st: SafetensorsFile,
-  prefix: string,
-  config: VggConfig,
-  expected: ExpectedTensor[],
-): Promise<LayerWeights[]> {
-  const shapes = weightShapes(config);
-  const byLayer = shapes.map(() => new Map<string, ExpectedTensor>());
-  for (const e of expected) if (!e.anyShape) byLayer[e.layer].set(e.role, e);
-  const out: LayerWeights[] = [];
-  for (let l = 0; l < shapes.length; l++) {
-    const t = byLayer[l];
-    const read = (role: string) => st.readF32(prefix + t.get(role)!.name);
-    const weight = await read('weight');
-    const bias = await read('bias');
-    if (t.has('bn.weight')) {
-      const [g, b, m, v] = [
-        await read('bn.weight'),
-        await read('bn.bias'),
-        await read('bn.running_mean'),
-        await read('bn.running_var'),
-      ];
-      foldBatchNorm(weight, bias, { weight: g, bias: b, runningMean: m, runningVar: v });
-    }
-    out.push({ weight, bias });
+/** Reads one layer's tensors into fresh f32 arrays and folds batch norm. */
+async function readLayer(st: SafetensorsFile, prefix: string, t: Map<string, ExpectedTensor>): Promise<LayerWeights> {
+  const read = (role: string) => st.readF32(prefix + t.get(role)!.name);
+  const weight = await read('weight');
+  const bias = await read('bias');
+  if (t.has('bn.weight')) {
+    const [g, b, m, v] = [
+      await read('bn.weight'),
+      await read('bn.bias'),
+      await read('bn.running_mean'),
+      await read('bn.running_var'),
+    ];
+    foldBatchNorm(weight, bias, { weight: g, bias: b, runningMean: m, runningVar: v });
   }
-  return out;
+  return { weight, bias };
 }

@@ -28,7 +28,7 @@ import { ARCHS, ConvDef, LRN_PARAMS, VggConfig } from '../topology';
 import { BN_EPS, foldBatchNorm } from './batchnorm';
 import { configFromDetected, sameWeightsLayout } from './detect';
 import { transposeMatrix } from './keras';
-import { f16ToF32, bf16ToF32 } from './safetensors';
+import { f16ToF32, bf16ToF32, blockingFileReads } from './safetensors';
 import {
   checkMetadataLabels,
   LoadedWeights,
@@ -249,7 +249,7 @@ class TensorReader {
  * @throws FormatError (not ONNX, malformed graph or tensors, arch mismatch), UnsupportedError (naming the node)
  */
 export async function loadOnnxWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
-  const bytes = await fs.promises.readFile(file);
+  const bytes = blockingFileReads() ? fs.readFileSync(file) : await fs.promises.readFile(file);
   return importOnnx(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), options, file);
 }
 

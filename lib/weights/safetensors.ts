@@ -150,11 +150,26 @@ export function parseSafetensorsHeader(
   return { tensors, metadata, dataOffset, fileSize };
 }
 
+/**
+ * Whether tensor data is read with blocking reads on the calling thread instead of libuv's pool: set on the
+ * library's loader worker_thread (lib/worker), which runs at lower priority and may block, so that the
+ * page faults of filling fresh arrays do not compete with the main thread at normal priority.
+ */
+let blockingReads = false;
+export function useBlockingReads(on: boolean): void {
+  blockingReads = on;
+}
+export function blockingFileReads(): boolean {
+  return blockingReads;
+}
+
 /** Reads exactly `dest.length` bytes at `position` into `dest`, or throws FormatError (short read: truncated). */
 async function readRange(fh: fs.promises.FileHandle, dest: Uint8Array, position: number, what: string): Promise<void> {
   let done = 0;
   while (done < dest.length) {
-    const { bytesRead } = await fh.read(dest, done, dest.length - done, position + done);
+    const { bytesRead } = blockingReads
+      ? { bytesRead: fs.readSync(fh.fd, dest, done, Math.min(dest.length - done, 0x7fff0000), position + done) }
+      : await fh.read(dest, done, dest.length - done, position + done);
     if (bytesRead === 0)
       throw new FormatError(
         `${what}: file ended after ${done} of ${dest.length} bytes at offset ${position} (truncated)`,
@@ -169,7 +184,7 @@ const CHUNK_BYTES = 16 << 20;
 const READS_IN_FLIGHT = 4;
 
 async function readFully(fh: fs.promises.FileHandle, dest: Uint8Array, position: number, what: string): Promise<void> {
-  if (dest.length <= CHUNK_BYTES) return readRange(fh, dest, position, what);
+  if (dest.length <= CHUNK_BYTES || blockingReads) return readRange(fh, dest, position, what);
   let next = 0;
   const worker = async () => {
     while (next < dest.length) {

@@ -21,6 +21,16 @@ export interface LoadedWeights {
   batchNormFolded: boolean;
 }
 
+/** A weights file opened and checked, its layers read on demand (loadWeights reads them all; loadClassifier
+ *  streams them into the model one by one). */
+export interface WeightsReader extends Omit<LoadedWeights, 'weights'> {
+  /** Layer i in program order (topology.weightShapes): fresh arrays nobody else holds, batch norm folded.
+   *  Each layer is read at most once. */
+  read(i: number): Promise<LayerWeights>;
+  /** Releases the file (idempotent). */
+  close(): Promise<void>;
+}
+
 export interface LoadWeightsOptions {
   /**
    * The architecture the file must hold: a name ('vgg16', 'D', 'vgg16_bn', 'vgg11_lrn', …) or a VggConfig.

@@ -2,7 +2,9 @@
 #include <napi.h>
 
 #include "binding/args.h"
+#include "binding/background.h"
 #include "binding/errors.h"
+#include "binding/network_builder.h"
 #include "binding/network_wrap.h"
 #include "core/backend.h"
 
@@ -51,10 +53,18 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// lowerThreadPriority(): the calling thread (the library's loader worker_thread) yields to the JS main thread.
+Napi::Value LowerThreadPriority(const Napi::CallbackInfo& info) {
+  LowerThisThreadPriority();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses));
   exports.Set("backends", Napi::Function::New(env, Backends));
+  exports.Set("lowerThreadPriority", Napi::Function::New(env, LowerThreadPriority));
   exports.Set("Network", NetworkWrap::Init(env));
+  exports.Set("NetworkBuilder", NetworkBuilderWrap::Init(env));
   exports.Set("abiVersion", Napi::Number::New(env, 3));
   return exports;
 }

@@ -8,38 +8,11 @@
 
 #include "binding/args.h"
 #include "binding/backend_factory.h"
+#include "binding/layers.h"
+#include "binding/network_builder.h"
 
 namespace vggjs {
 namespace {
-
-vgg::LayerSpec ParseLayer(Napi::Env env, const Napi::Value& v, const std::string& ctx) {
-  Napi::Object o = GetObject(v, ctx);
-  Napi::Value kv = o.Get("kind");
-  const std::string kind = kv.IsString() ? kv.As<Napi::String>().Utf8Value() : "";
-  vgg::LayerSpec l;
-  if (kind == "conv") {
-    l.kind = vgg::LayerSpec::Kind::kConv;
-    l.in_channels = GetInt(o, "inChannels", ctx, 1, 1 << 20);
-    l.out_channels = GetInt(o, "outChannels", ctx, 1, 1 << 20);
-    l.kernel = GetInt(o, "kernel", ctx, 1, 64);
-    l.stride = GetIntOr(o, "stride", ctx, 1, 64, 1);
-    l.pad = GetIntOr(o, "pad", ctx, 0, 64, 0);
-    l.relu = GetBoolOr(o, "relu", ctx, true);
-  } else if (kind == "maxpool") {
-    l.kind = vgg::LayerSpec::Kind::kMaxPool;
-    l.window = GetIntOr(o, "window", ctx, 1, 64, 2);
-    l.pool_stride = GetIntOr(o, "stride", ctx, 1, 64, 2);
-  } else if (kind == "lrn") {
-    l.kind = vgg::LayerSpec::Kind::kLrn;
-    l.lrn.size = GetIntOr(o, "size", ctx, 1, 1 << 16, l.lrn.size);
-    l.lrn.alpha = float(GetNumberOr(o, "alpha", ctx, l.lrn.alpha));
-    l.lrn.beta = float(GetNumberOr(o, "beta", ctx, l.lrn.beta));
-    l.lrn.k = float(GetNumberOr(o, "k", ctx, l.lrn.k));
-  } else {
-    ThrowInvalid(env, ctx + ".kind: expected 'conv' | 'maxpool' | 'lrn', got " + Describe(kv));
-  }
-  return l;
-}
 
 const char* KindName(vgg::LayerSpec::Kind k) {
   switch (k) {
@@ -152,8 +125,18 @@ Napi::Function NetworkWrap::Init(Napi::Env env) {
 // new Network(options {device, threads, isa, precision, convAlgorithm}, layers[], weights: Float32Array[],
 // biases: Float32Array[]). Every argument is read (user getters run) before any buffer pointer is taken,
 // and lengths are checked again afterwards, so a getter cannot free or resize a buffer in use.
+// new Network(builder): adopts the layers a NetworkBuilder packed (see network_builder.h).
 NetworkWrap::NetworkWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkWrap>(info) {
   Napi::Env env = info.Env();
+  if (info.Length() == 1) {
+    NetworkBuilderWrap* b = NetworkBuilderWrap::FromValue(info[0]);
+    if (!b) ThrowInvalid(env, "builder: expected a NetworkBuilder, got " + Describe(info[0]));
+    std::unique_ptr<vgg::Network> net;
+    vgg::Status st = b->Build(&net);
+    if (!st.ok()) Throw(env, st);
+    net_ = std::move(net);
+    return;
+  }
   Napi::Object opts = GetObject(info[0], "options");
   if (!info[1].IsArray()) ThrowInvalid(env, "layers: expected an array, got " + Describe(info[1]));
   if (!info[2].IsArray()) ThrowInvalid(env, "weights: expected an array, got " + Describe(info[2]));

@@ -107,6 +107,37 @@ Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> 
   return {};
 }
 
+Status Network::FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
+                           std::vector<std::unique_ptr<PackedConv>> packed, const NetworkOptions& options,
+                           std::unique_ptr<Network>* out) {
+  if (layers.empty()) return InvalidArgument("layers: a network needs at least one layer");
+  size_t convs = 0;
+  for (const LayerSpec& l : layers) convs += l.kind == LayerSpec::Kind::kConv;
+  if (packed.size() != convs)
+    return InvalidArgument("packed: expected " + std::to_string(convs) + " packed conv layers, got " +
+                           std::to_string(packed.size()));
+  for (size_t ci = 0; ci < packed.size(); ++ci)
+    if (!packed[ci]) return InvalidArgument("packed[" + std::to_string(ci) + "]: conv weights missing");
+  std::unique_ptr<Network> net(new Network());
+  net->backend_ = std::move(backend);
+  net->arena_->backend = net->backend_.get();
+  net->options_ = options;
+  net->layers_ = std::move(layers);
+  net->packed_ = std::move(packed);
+  *out = std::move(net);
+  return {};
+}
+
+ConvShape Network::PackShape(const LayerSpec& l) {
+  ConvShape s;
+  s.C = l.in_channels;
+  s.K = l.out_channels;
+  s.R = s.S = l.kernel;
+  s.stride = l.stride;
+  s.pad = l.pad;
+  return s;
+}
+
 std::vector<ConvAlgorithm> Network::conv_algorithms() const {
   std::vector<ConvAlgorithm> a;
   for (const auto& p : packed_) a.push_back(p->algorithm());

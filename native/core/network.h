@@ -65,6 +65,13 @@ class Network {
   static Status Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
                        const std::vector<const float*>& weights, const std::vector<const float*>& biases,
                        const NetworkOptions& options, std::unique_ptr<Network>* out);
+  // The same from weights already packed by `backend` (e.g. layer by layer on other threads: see
+  // PackShape), one per conv layer in order. kInvalidArgument when one is missing.
+  static Status FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
+                           std::vector<std::unique_ptr<PackedConv>> packed, const NetworkOptions& options,
+                           std::unique_ptr<Network>* out);
+  // The shape Create packs conv layer `l` with (N, H, W unused).
+  static ConvShape PackShape(const LayerSpec& l);
   ~Network();
 
   // Shape of the score map for an input of shape `in`, or kInvalidArgument naming the layer where the
