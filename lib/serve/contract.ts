@@ -41,6 +41,8 @@ export interface SchedulerStats {
   waitMsSum: number;
   computeMsSum: number;
   batchSizes: Record<number, number>;
+  /** Of aborted + timedOut: requests whose batch was already computing when they gave up (result discarded). */
+  discarded?: number;
 }
 
 /** The per-call scheduling fields when the library takes them, else nothing (an unknown option would throw). */

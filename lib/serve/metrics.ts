@@ -8,7 +8,7 @@
  *  - vggnet_model_ready: 1 when the server is ready, else 0;
  *  - the model scheduler's counters (Model.stats()), read at each scrape, while a model is loaded:
  *    vggnet_scheduler_{queued,running} gauges; counters vggnet_scheduler_{submitted, completed, failed,
- *    rejected_busy, aborted, timed_out, batches, batched_images}_total, vggnet_scheduler_{wait,compute}_
+ *    rejected_busy, aborted, timed_out, discarded, batches, batched_images}_total, vggnet_scheduler_{wait,compute}_
  *    seconds_total, and vggnet_scheduler_batch_size_total{images} (forwards by images per forward).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -18,15 +18,25 @@ import type { SchedulerStats } from './contract';
 /** Seconds: from a cached health check (~0.1 ms) to a vgg16 forward on two cores under load. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-type CounterField = 'submitted' | 'completed' | 'failed' | 'rejectedBusy' | 'aborted' | 'timedOut' | 'batches';
+type CounterField =
+  | 'submitted'
+  | 'completed'
+  | 'failed'
+  | 'rejectedBusy'
+  | 'aborted'
+  | 'timedOut'
+  | 'discarded'
+  | 'batches'
+  | 'batchedItems';
 
-const COUNTERS: readonly [string, CounterField | 'batchedItems', string][] = [
+const COUNTERS: readonly [string, CounterField, string][] = [
   ['submitted', 'submitted', 'Requests handed to the model scheduler (valid arguments)'],
   ['completed', 'completed', 'Scheduler requests resolved with their result'],
   ['failed', 'failed', 'Scheduler requests whose forward failed'],
   ['rejected_busy', 'rejectedBusy', 'Scheduler requests refused at once because the queue was full'],
   ['aborted', 'aborted', "Scheduler requests dropped because their caller's signal fired (client gone)"],
   ['timed_out', 'timedOut', 'Scheduler requests whose deadline passed'],
+  ['discarded', 'discarded', 'Of aborted and timed out: those whose batch was already computing (result discarded)'],
   ['batches', 'batches', 'Forwards run by the scheduler (one batch each)'],
   ['batched_images', 'batchedItems', 'Images computed by those forwards'],
 ];
