@@ -202,6 +202,7 @@ export function buildProgram(): Command {
     .option('--name <name>', "the model's name in /v2/models/{name} (default: the architecture's name)")
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
     .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
+    .option('--memory-budget <bytes>', "most memory a forward may plan (default: the library's); more: 413", intOption)
     .addOption(
       new Option('--conv-algorithm <name>', 'CPU convolution algorithm')
         .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])

@@ -329,6 +329,24 @@ describe('a server over the embedded MNIST model', () => {
   });
 });
 
+test('a forward over the model memory budget is 413 ERR_VGG_MEMORY_BUDGET; smaller ones still run', async () => {
+  const c = await loadClassifier(undefined, { memoryBudget: 4 << 20 });
+  const s = buildServer({});
+  const u = await s.listen(0, '127.0.0.1');
+  s.attach(c);
+  try {
+    const big = await post(
+      `${u}/v2/models/mnist-vgg/infer`,
+      inferBody([1, 1, 1024, 1024], new Uint8Array(1024 * 1024)),
+      'application/json',
+    );
+    expectError(big, 413, 'ERR_VGG_MEMORY_BUDGET');
+    expect((await post(`${u}/v1/classify`, digit7, 'image/png')).status).toBe(200);
+  } finally {
+    await s.shutdown();
+  }
+});
+
 describe('the scheduler behind the server', () => {
   /** A slow forward for the MNIST model: dense evaluation of a 1024×1024 input (about 0.5 s on two cores). */
   const heavy = inferBody([1, 1, 1024, 1024], new Uint8Array(1024 * 1024));

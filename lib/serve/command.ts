@@ -30,6 +30,7 @@ export interface ServeFlags {
   name?: string;
   device: string;
   threads?: number;
+  memoryBudget?: number;
   convAlgorithm: ConvAlgorithm;
   preprocess?: 'torchvision' | 'caffe';
   port: number;
@@ -65,6 +66,7 @@ async function loadForServe(o: ServeFlags, scheduling: SchedulingModelOptions): 
   const modelOptions = {
     device: o.device as DeviceName, // checked by the library
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.memoryBudget !== undefined ? { memoryBudget: o.memoryBudget } : {}),
     convAlgorithm: o.convAlgorithm,
     ...scheduling,
   };
