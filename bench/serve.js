@@ -7,14 +7,18 @@
  * weights (`--random vgg16`; /v1/classify?mode=fc with a 320×240 JPEG: resize to 256, centre crop 224) — and each
  * batching setting — off (`--max-batch 1`: one forward per request) and on (`--max-batch 8`) — one server is
  * started, and each request kind is sent in three phases (5 s each for MNIST, 10 s for vgg16; --quick: 2 s, 4 s):
- *   capacity  closed loop, 16 connections: the 2xx req/s the server sustains;
- *   below     16 connections paced to 50 % of that capacity (autocannon overallRate);
- *   overload  256 connections, closed loop, client timeout 5 s: far more requests than the model can serve, so
- *             the bounded queue (--max-queue) refuses the excess with 503 + Retry-After.
+ *   capacity  closed loop, 16 connections (vgg16: 8): the 2xx req/s the server sustains;
+ *   below     as many connections, paced (autocannon overallRate) to half the lower of the two servers' capacities;
+ *   overload  256 connections paced to 3× the server's own capacity, client timeout 5 s: the bounded queue
+ *             (--max-queue) refuses the excess with 503 + Retry-After (which autocannon does not honour).
+ * The two servers of a model (batching off and on) are up together and their phases alternate.
  * Per phase: offered req/s (all answers), 2xx req/s, p50/p99 latency of the 2xx answers (ms), the share of 503
- * answers, client timeouts/errors, and the p99 of GET /v2/health/live (probed every 10 ms from a separate process
- * during the phase); from the server's /metrics after each phase: requests the scheduler computed, refused, and
- * dropped for clients that gave up, and the mean images per forward. Per server: peak RSS (VmHWM).
+ * answers, client timeouts, and the p99 of GET /v2/health/live (probed every 10 ms from a separate process during
+ * the phase); from the server's /metrics after each phase: requests the scheduler computed, requests refused (at
+ * arrival or by the scheduler), requests dropped for clients that gave up (aborted + timed out; in parentheses
+ * those whose forward was already computing, its result discarded), and the mean images per forward. Per server:
+ * peak RSS (VmHWM). A few requests are dropped in every phase: autocannon closes its connections with requests in
+ * flight when the phase ends.
  *
  * Without the model scheduler in the library (ModelOptions maxBatch/maxQueue), batching and the queue bound do
  * not exist: the 'on' rows are skipped and 'off' runs without the flags (the library runs forwards one at a time).
@@ -49,6 +53,7 @@ const MODELS = {
   mnist: {
     args: [],
     maxQueue: 64,
+    connections: 16,
     requests: async () => {
       const png = fs.readFileSync(path.join(root, 'samples', 'digit-7-1401.png'));
       const c = await v.loadClassifier();
@@ -66,6 +71,7 @@ const MODELS = {
   vgg16: {
     args: ['--random', 'vgg16'],
     maxQueue: 16,
+    connections: 8,
     requests: async () => [
       {
         what: 'classify JPEG, mode fc (224)',
@@ -141,15 +147,15 @@ function percentile(sorted, p) {
 /** The server's scheduler counters from /metrics (0 where absent). */
 async function schedulerCounters(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const get = (name) => Number(new RegExp(`^vggnet_scheduler_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const get = (name) => Number(new RegExp(`^vggnet_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return {
-    completed: get('completed_total'),
-    rejectedBusy: get('rejected_busy_total'),
-    aborted: get('aborted_total'),
-    timedOut: get('timed_out_total'),
-    discarded: get('discarded_total'),
-    batches: get('batches_total'),
-    images: get('batched_images_total'),
+    completed: get('scheduler_completed_total'),
+    rejectedBusy: get('scheduler_rejected_busy_total') + get('http_shed_total'),
+    aborted: get('scheduler_aborted_total'),
+    timedOut: get('scheduler_timed_out_total'),
+    discarded: get('scheduler_discarded_total'),
+    batches: get('scheduler_batches_total'),
+    images: get('scheduler_batched_images_total'),
   };
 }
 
@@ -225,35 +231,57 @@ async function main() {
     const m = MODELS[name];
     if (!m) throw new Error(`--models: unknown model '${name}'; expected ${Object.keys(MODELS).join(', ')}`);
     const requests = await m.requests();
-    for (const batching of ['off', 'on']) {
-      if (!schedulerPresent && batching === 'on') {
-        console.log(`| ${name} | on | | | n/a: no model scheduler in this build | | | | | | | | | | | |`);
-        continue;
+    const settings = schedulerPresent ? ['off', 'on'] : ['off'];
+    if (!schedulerPresent)
+      console.log(`| ${name} | on | | | n/a: no model scheduler in this build | | | | | | | | | | | |`);
+    // Both servers stay up; their phases alternate, so a change in the neighbours' load hits both alike.
+    const servers = {};
+    try {
+      for (const batching of settings) {
+        const sched = schedulerPresent
+          ? ['--max-batch', batching === 'on' ? '8' : '1', '--max-queue', String(m.maxQueue)]
+          : [];
+        const t = performance.now();
+        servers[batching] = await startServer([...m.args, ...sched]);
+        servers[batching].startS = (performance.now() - t) / 1000;
       }
-      const sched = schedulerPresent
-        ? ['--max-batch', batching === 'on' ? '8' : '1', '--max-queue', String(m.maxQueue)]
-        : [];
-      const t = performance.now();
-      const server = await startServer([...m.args, ...sched]);
-      const startS = (performance.now() - t) / 1000;
-      const row = (req, ph, conns, r) =>
-        console.log(
-          `| ${name} | ${batching} | ${req.what} | ${ph} | ${conns} | ${f(r.offered)} | ${f(r.ok)} | ${f(r.p50)} | ${f(r.p99)} | ${f(100 * r.share503)} % | ${r.timeouts} | ${f(r.health99)} | ${r.computed} | ${r.refused} | ${r.dropped} (${r.discarded}) | ${f(r.imagesPerForward, 2)} |`,
-        );
-      try {
-        const duration = durationOf(name);
-        for (const req of requests) {
-          for (let i = 0; i < 3; i++) await warmUp(server.url, req); // plans built, caches warm
-          const cap = await phase(server.url, req, { connections: 16, duration });
-          row(req, 'capacity', 16, cap);
-          const rate = Math.max(1, Math.round(cap.ok / 2));
-          row(req, `below (${rate}/s)`, 16, await phase(server.url, req, { connections: 16, rate, duration }));
-          row(req, 'overload', 256, await phase(server.url, req, { connections: 256, duration }));
+      const duration = durationOf(name);
+      for (const req of requests) {
+        const row = (batching, ph, conns, r) =>
+          console.log(
+            `| ${name} | ${batching} | ${req.what} | ${ph} | ${conns} | ${f(r.offered)} | ${f(r.ok)} | ${f(r.p50)} | ${f(r.p99)} | ${f(100 * r.share503)} % | ${r.timeouts} | ${f(r.health99)} | ${r.computed} | ${r.refused} | ${r.dropped} (${r.discarded}) | ${f(r.imagesPerForward, 2)} |`,
+          );
+        const cap = {};
+        for (const b of settings) for (let i = 0; i < 3; i++) await warmUp(servers[b].url, req); // plans built
+        for (const b of settings) {
+          cap[b] = await phase(servers[b].url, req, { connections: m.connections, duration });
+          row(b, 'capacity', m.connections, cap[b]);
         }
+        // Below: the same offered rate for both, half the lower capacity. Overload: 3× the server's own.
+        const below = Math.max(1, Math.round(Math.min(...settings.map((b) => cap[b].ok)) / 2));
+        for (const b of settings)
+          row(
+            b,
+            `below (${below}/s)`,
+            16,
+            await phase(servers[b].url, req, { connections: 16, rate: below, duration }),
+          );
+        for (const b of settings) {
+          const rate = Math.max(1, Math.round(3 * cap[b].ok));
+          row(
+            b,
+            `3× overload (${rate}/s)`,
+            256,
+            await phase(servers[b].url, req, { connections: 256, rate, duration }),
+          );
+        }
+      }
+      for (const b of settings)
         rss.push(
-          `${name} batching ${batching}: peak RSS ${f(peakRssMiB(server.child.pid), 0)} MiB (start to ready ${f(startS)} s)`,
+          `${name} batching ${b}: peak RSS ${f(peakRssMiB(servers[b].child.pid), 0)} MiB (start to ready ${f(servers[b].startS)} s)`,
         );
-      } finally {
+    } finally {
+      for (const server of Object.values(servers)) {
         server.child.kill('SIGTERM');
         await new Promise((res) => server.child.on('exit', res));
       }

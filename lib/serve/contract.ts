@@ -54,9 +54,22 @@ export function callScheduling(s: CallScheduling): CallScheduling {
   return out;
 }
 
+type ScheduledModel = Model & { stats?: () => SchedulerStats; schedulerOptions?: Readonly<SchedulingModelOptions> };
+
 /** The model's scheduler counters, or undefined when the library has no scheduler yet. */
 export function schedulerStats(c: Classifier | undefined): SchedulerStats | undefined {
-  const model = c?.model as (Model & { stats?: () => SchedulerStats }) | undefined;
+  const model = c?.model as ScheduledModel | undefined;
   if (!model || model.disposed || typeof model.stats !== 'function') return undefined;
   return model.stats();
+}
+
+/**
+ * The model's queue bound (ModelOptions.maxQueue) and how many requests wait now, or undefined when the
+ * library has no scheduler yet.
+ */
+export function queueDepth(c: Classifier | undefined): { queued: number; maxQueue: number } | undefined {
+  const model = c?.model as ScheduledModel | undefined;
+  const maxQueue = model?.schedulerOptions?.maxQueue;
+  const stats = schedulerStats(c);
+  return stats && maxQueue !== undefined ? { queued: stats.queued, maxQueue } : undefined;
 }

@@ -10,8 +10,8 @@
 import multipart from '@fastify/multipart';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { Classifier, InvalidArgumentError, MAX_VIEW_PIXELS } from '../index';
-import { schedulerStats } from './contract';
+import { BusyError, Classifier, InvalidArgumentError, MAX_VIEW_PIXELS, TimeoutError } from '../index';
+import { callScheduling, queueDepth, schedulerStats } from './contract';
 import { errorResponse, HttpError } from './errors';
 import { mediaType, RAW_IMAGE_TYPE } from './image-body';
 import { ServeMetrics } from './metrics';
@@ -27,7 +27,10 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** Largest image /v1/classify decodes, in pixels (width × height in its header). Default MAX_VIEW_PIXELS (4096²). */
   maxPixels?: number;
-  /** Deadline of each inference call in ms from its arrival (ForwardOptions.timeoutMs); default none. */
+  /**
+   * Deadline of each inference request in ms from its arrival (its forwards get the time left as
+   * ForwardOptions.timeoutMs); past it the answer is 503 ERR_VGG_TIMEOUT. Default none.
+   */
   timeoutMs?: number;
   /** Retry-After of 503 answers, seconds (an integer ≥ 0). Default 1. */
   retryAfterS?: number;
@@ -98,7 +101,15 @@ export class VggServer {
       slot: this.slot,
       options: this.options,
       metrics: this.metrics,
-      signalOf: (request) => this.controllers.get(request)?.signal ?? new AbortController().signal,
+      scheduling: (request, reply) => {
+        const signal = this.controllers.get(request)?.signal;
+        const { timeoutMs } = this.options;
+        if (timeoutMs === undefined) return callScheduling({ signal });
+        const left = timeoutMs - reply.elapsedTime;
+        if (left <= 0)
+          throw new TimeoutError(`request: no result within --timeout-ms ${timeoutMs} ms (spent reading the body)`);
+        return callScheduling({ signal, timeoutMs: left });
+      },
     };
 
     app.register(multipart, { limits: { fileSize: this.options.bodyLimit } });
@@ -174,11 +185,20 @@ export class VggServer {
 
   /** Requests of the inference routes in flight: admitted (model ready), counted, given an AbortSignal. */
   private admit(request: FastifyRequest, reply: FastifyReply): void {
-    if (!request.routeOptions.config?.inference) return;
-    this.slot.admit(); // throws BusyError (503) while loading or shutting down
-    const wanted = request.url.startsWith('/v1/') ? 'image' : 'json';
+    const inference = request.routeOptions.config?.inference;
+    if (!inference) return;
+    const c = this.slot.admit(); // throws BusyError (503) while loading or shutting down
+    // Shed at arrival, before the body is read and decoded, when the queue is already full: under overload
+    // a refusal then costs the event loop no JSON parse or image decode. The scheduler still has the last word.
+    const depth = queueDepth(c);
+    if (depth && depth.queued >= depth.maxQueue) {
+      this.metrics.shed.inc();
+      throw new BusyError(
+        `queue full: ${depth.queued} requests wait for the model (--max-queue ${depth.maxQueue}); retry later`,
+      );
+    }
     const type = mediaType(request);
-    if (wanted === 'json' && type !== 'application/json')
+    if (inference === 'tensor' && type !== 'application/json')
       throw new HttpError(
         415,
         'ERR_VGG_UNSUPPORTED',

@@ -10,7 +10,6 @@
 import type { FastifyInstance } from 'fastify';
 
 import { classifyImage, ForwardMode, InvalidArgumentError, Prediction } from '../../index';
-import { callScheduling } from '../contract';
 import { checkPixels, readImage } from '../image-body';
 import type { RouteContext } from './context';
 
@@ -59,7 +58,7 @@ export function parseClassifyQuery(query: unknown, numClasses: number): Classify
 }
 
 export function classifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  app.post('/v1/classify', { config: { inference: true } }, async (request): Promise<ClassifyResponse> => {
+  app.post('/v1/classify', { config: { inference: 'image' } }, async (request, reply): Promise<ClassifyResponse> => {
     const c = ctx.slot.classifier!; // admitted in onRequest: present
     const query = parseClassifyQuery(request.query, c.model.config.numClasses);
     const bytes = await readImage(request, ctx.options.bodyLimit);
@@ -68,7 +67,7 @@ export function classifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       mode: query.mode,
       flip: query.flip,
       top: query.top,
-      ...callScheduling({ signal: ctx.signalOf(request), timeoutMs: ctx.options.timeoutMs }),
+      ...ctx.scheduling(request, reply),
     });
     return { model: ctx.slot.name!, predictions: r.top, views: r.views, mode: query.mode, flip: query.flip };
   });

@@ -20,7 +20,6 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 
 import { Classifier, softmax, spatialMean, Tensor } from '../../index';
 import { packageRoot } from '../../native';
-import { callScheduling } from '../contract';
 import { errorResponse, HttpError } from '../errors';
 import { INPUT_NAME, parseInferRequest } from '../kserve-tensor';
 import type { RouteContext } from './context';
@@ -98,8 +97,8 @@ export function kserveRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.post<{ Params: { name: string } }>(
     '/v2/models/:name/infer',
-    { config: { inference: true } },
-    async (request): Promise<InferResponse> => {
+    { config: { inference: 'tensor' } },
+    async (request, reply): Promise<InferResponse> => {
       const c = model(request.params.name);
       const { config } = c.model;
       const req = parseInferRequest(request.body, config.inChannels);
@@ -107,7 +106,7 @@ export function kserveRoutes(app: FastifyInstance, ctx: RouteContext): void {
       const mode = req.mode ?? (H === config.inputSize && W === config.inputSize ? 'fc' : 'dense');
       const y = await c.model.forward(new Tensor(req.dims, req.data), {
         mode,
-        ...callScheduling({ signal: ctx.signalOf(request), timeoutMs: ctx.options.timeoutMs }),
+        ...ctx.scheduling(request, reply),
       });
       const K = config.numClasses;
       const scores: ArrayLike<number> = mode === 'fc' ? y.data : spatialMean(y);
