@@ -24,7 +24,9 @@
  * not exist: the 'on' rows are skipped and 'off' runs without the flags (the library runs forwards one at a time).
  * The load generator shares the host with the server (2 cores here): figures are for comparing rows of one run.
  *
- * Usage: npm run bench:serve [-- --quick] [-- --models mnist,vgg16] [-- --duration 5]
+ * Usage: npm run bench:serve [-- --quick] [-- --models mnist,vgg16] [-- --duration 5] [-- --repeat 3]
+ *        [-- --capacity-only]   (--repeat: capacity phases per request kind, off and on alternated; the ratios
+ *                                of their 2xx req/s are printed at the end)
  */
 'use strict';
 const { spawn } = require('child_process');
@@ -45,6 +47,9 @@ const quick = argv.includes('--quick');
 const durationOf = (model) => Number(flag('duration', 0)) || (model === 'vgg16' ? (quick ? 4 : 10) : quick ? 2 : 5);
 const models = flag('models', 'mnist,vgg16').split(',');
 const CLIENT_TIMEOUT_S = 5;
+/** Capacity phases per request kind, each alternating off and on (--repeat); --capacity-only skips the others. */
+const repeat = Number(flag('repeat', 1));
+const capacityOnly = argv.includes('--capacity-only');
 
 const v = require('../dist');
 
@@ -227,6 +232,7 @@ async function main() {
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const rss = [];
+  const summary = [];
   for (const name of models) {
     const m = MODELS[name];
     if (!m) throw new Error(`--models: unknown model '${name}'; expected ${Object.keys(MODELS).join(', ')}`);
@@ -253,10 +259,19 @@ async function main() {
           );
         const cap = {};
         for (const b of settings) for (let i = 0; i < 3; i++) await warmUp(servers[b].url, req); // plans built
-        for (const b of settings) {
-          cap[b] = await phase(servers[b].url, req, { connections: m.connections, duration });
-          row(b, 'capacity', m.connections, cap[b]);
+        const ratios = [];
+        for (let rep = 0; rep < repeat; rep++) {
+          for (const b of settings) {
+            cap[b] = await phase(servers[b].url, req, { connections: m.connections, duration });
+            row(b, repeat > 1 ? `capacity #${rep + 1}` : 'capacity', m.connections, cap[b]);
+          }
+          if (cap.on) ratios.push(cap.on.ok / cap.off.ok);
         }
+        if (ratios.length)
+          summary.push(
+            `${name}, ${req.what}: 2xx req/s at capacity, batching on / off: ${ratios.map((r) => f(r, 2)).join(', ')}`,
+          );
+        if (capacityOnly) continue;
         // Below: the same offered rate for both, half the lower capacity. Overload: 3× the server's own.
         const below = Math.max(1, Math.round(Math.min(...settings.map((b) => cap[b].ok)) / 2));
         for (const b of settings)
@@ -288,7 +303,7 @@ async function main() {
     }
   }
   console.log('');
-  for (const line of rss) console.log(line);
+  for (const line of [...summary, ...rss]) console.log(line);
 }
 
 main().catch((e) => {

@@ -202,7 +202,11 @@ export function buildProgram(): Command {
     .option('--name <name>', "the model's name in /v2/models/{name} (default: the architecture's name)")
     .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
     .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
-    .option('--memory-budget <bytes>', "bytes one forward may use (default: the library's); a larger forward: 413", intOption)
+    .option(
+      '--memory-budget <bytes>',
+      "bytes one forward may use (default: the library's); a larger forward: 413",
+      intOption,
+    )
     .addOption(
       new Option('--conv-algorithm <name>', 'CPU convolution algorithm')
         .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
@@ -211,9 +215,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .option('--port <n>', 'TCP port (0: any free port, printed)', portOption, 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--max-batch <n>', 'images per forward when concurrent requests are batched (1: no batching; library default 8)', intOption)
-    .option('--max-delay-ms <ms>', 'how long a request on an idle model may wait for others to join its batch (library default 0)', msOption)
-    .option('--max-queue <n>', 'requests that may wait (library default 64); more are refused with 503 + Retry-After', intOption)
+    .option(
+      '--max-batch <n>',
+      'images per forward when concurrent requests are batched (1: no batching; library default 8)',
+      intOption,
+    )
+    .option(
+      '--max-delay-ms <ms>',
+      'how long a request on an idle model may wait for others to join its batch (library default 0)',
+      msOption,
+    )
+    .option(
+      '--max-queue <n>',
+      'requests that may wait (library default 64); more are refused with 503 + Retry-After',
+      intOption,
+    )
     .option('--body-limit <bytes>', 'largest request body (image or JSON tensor), bytes (default 16 MiB)', intOption)
     .option('--max-pixels <n>', 'largest image /v1/classify decodes, width × height (default 4096²)', intOption)
     .option('--timeout-ms <ms>', 'deadline of each inference request; past it: 503 ERR_VGG_TIMEOUT', intOption)
