@@ -246,6 +246,9 @@ describe('a server over the embedded MNIST model', () => {
       expectError(await infer(input({ shape: [1, 3, 28, 28] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
       expectError(await infer(input({ shape: [2, 1, 28, 28] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
       expectError(await infer(input({ shape: [1, 1, 14, 56] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
+      // A shape claiming 1.6 G elements (6.4 GB) for 784 numbers: refused before anything is allocated.
+      expectError(await infer(input({ shape: [1, 1, 40000, 40000] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
+      expectError(await infer(input({ shape: [1, 1, 28, 28], data: [[zeros]] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
       expectError(await infer(input({ data: [...zeros.slice(1), 'x'] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
       expectError(await infer(input({ data: [...zeros.slice(1), null] })), 400, 'ERR_VGG_INVALID_ARGUMENT');
       expectError(await infer(input({ parameters: { binary_data_size: 3136 } })), 400, 'ERR_VGG_UNSUPPORTED');

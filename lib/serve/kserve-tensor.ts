@@ -66,30 +66,31 @@ function checkParameters(p: unknown, known: readonly string[], what: string): Re
  */
 function flatten(data: unknown, shape: readonly number[], count: number, what: string): Float32Array {
   if (!Array.isArray(data)) throw new InvalidArgumentError(`${what}: expected an array, got ${describe(data)}`);
-  const out = new Float32Array(count);
+  // Nothing is allocated before the data is known to hold `count` numbers: a shape may claim far more
+  // elements than the body carries.
   if (data.length === count && (count === 0 || typeof data[0] === 'number')) {
-    for (let i = 0; i < count; i++) {
-      const v = data[i];
-      if (typeof v !== 'number') throw new InvalidArgumentError(`${what}[${i}]: expected a number, got ${describe(v)}`);
-      out[i] = v;
-    }
-    return out;
+    for (let i = 0; i < count; i++)
+      if (typeof data[i] !== 'number')
+        throw new InvalidArgumentError(`${what}[${i}]: expected a number, got ${describe(data[i])}`);
+    return Float32Array.from(data as number[]);
   }
-  let at = 0;
+  const rows: number[][] = []; // the innermost arrays, in row-major order
   const walk = (a: unknown, depth: number, path: string): void => {
     if (!Array.isArray(a) || a.length !== shape[depth])
       throw new InvalidArgumentError(
         `${path}: expected ${count} numbers flat, or arrays nested as the shape [${shape.join(', ')}]; got ${describe(a)} at depth ${depth}`,
       );
-    if (depth === shape.length - 1) {
-      for (let i = 0; i < a.length; i++) {
+    if (depth < shape.length - 1) for (let i = 0; i < a.length; i++) walk(a[i], depth + 1, `${path}[${i}]`);
+    else {
+      for (let i = 0; i < a.length; i++)
         if (typeof a[i] !== 'number')
           throw new InvalidArgumentError(`${path}[${i}]: expected a number, got ${describe(a[i])}`);
-        out[at++] = a[i];
-      }
-    } else for (let i = 0; i < a.length; i++) walk(a[i], depth + 1, `${path}[${i}]`);
+      rows.push(a as number[]);
+    }
   };
   walk(data, 0, what);
+  const out = new Float32Array(count);
+  rows.forEach((row, r) => out.set(row, r * shape[shape.length - 1]));
   return out;
 }
 

@@ -107,7 +107,9 @@ export class VggServer {
         if (timeoutMs === undefined) return callScheduling({ signal });
         const left = timeoutMs - reply.elapsedTime;
         if (left <= 0)
-          throw new TimeoutError(`request: no result within --timeout-ms ${timeoutMs} ms (spent reading the body)`);
+          throw new TimeoutError(
+            `request: no result within --timeout-ms ${timeoutMs} ms (spent before the model was reached: reading and decoding the body)`,
+          );
         return callScheduling({ signal, timeoutMs: left });
       },
     };
