@@ -351,9 +351,9 @@ test('a forward over the model memory budget is 413 ERR_VGG_MEMORY_BUDGET; small
 });
 
 describe('the scheduler behind the server', () => {
-  /** Occupies the model: a dense evaluation of a 1024×1024 input (0.5 s and more on two cores), submitted in-process. */
+  /** Occupies the model: a dense evaluation of a 2048×2048 input (0.8 s and more on two cores), submitted in-process. */
   const occupy = (c: Classifier) =>
-    c.model.forward(new Tensor([1, 1, 1024, 1024], new Float32Array(1024 * 1024)), { mode: 'dense' });
+    c.model.forward(new Tensor([1, 1, 2048, 2048], new Float32Array(2048 * 2048)), { mode: 'dense' });
   type Stats = Record<string, number>;
   const statsOf = (c: Classifier) => (c.model as unknown as { stats(): Stats }).stats();
   /** Waits until `cond` holds (polling every 5 ms, at most 10 s). */
@@ -377,6 +377,28 @@ describe('the scheduler behind the server', () => {
       await s.shutdown();
     }
   }
+
+  testIf(schedulerPresent, NEEDS_B)(
+    'the event loop stays free while a forward computes: a request queues, health answers meanwhile',
+    () =>
+      withServer({ maxBatch: 1 }, {}, async (u, c) => {
+        let heavyDone = false;
+        const running = occupy(c).then(() => (heavyDone = true));
+        await new Promise((r) => setTimeout(r, 50));
+        // The server runs in this process: were its event loop held while the forward computes (e.g. by a
+        // synchronous native call waiting for the network's lock), the health answer would come after it.
+        const queued = post(
+          `${u}/v2/models/mnist-vgg/infer`,
+          inferBody([1, 1, 28, 28], new Float32Array(784)),
+          'application/json',
+        );
+        await until(() => statsOf(c).submitted === 2, 'the second request to reach the scheduler');
+        expect((await request(`${u}/v2/health/live`)).status).toBe(200);
+        expect({ healthAnsweredWhileComputing: !heavyDone }).toEqual({ healthAnsweredWhileComputing: true });
+        await running;
+        expect((await queued).status).toBe(200);
+      }),
+  );
 
   testIf(schedulerPresent, NEEDS_B)('a full queue answers 503 ERR_VGG_BUSY with Retry-After at once', () =>
     withServer({ maxQueue: 1, maxBatch: 1 }, {}, async (u, c) => {

@@ -100,7 +100,8 @@ export function parsePrometheus(text: string): { samples: Sample[]; types: Map<s
       continue;
     }
     if (/^# HELP [a-zA-Z_:][\w:]* .*$/.test(line)) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (-?[\d.]+(?:e[+-]?\d+)?|NaN|\+Inf|-Inf)$/.exec(line);
+    // Values as Go's ParseFloat reads them (what Prometheus uses): NaN and Inf in any case (prom-client writes 'Nan').
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (-?[\d.]+(?:e[+-]?\d+)?|nan|[+-]?inf)$/i.exec(line);
     if (!m) throw new Error(`not a Prometheus text line: ${JSON.stringify(line)}`);
     const labels: Record<string, string> = {};
     if (m[2])
