@@ -12,6 +12,7 @@ import { InvalidArgumentError, VggError } from './errors';
 import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
 import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
+import { serveCommand, ServeFlags } from './serve/command';
 import { formatSummary, summary } from './summary';
 import { printable, terminalJson } from './terminal';
 
@@ -29,6 +30,19 @@ function intOption(value: string): number {
 function countOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new CommanderArgError(`expected an integer >= 0, got '${value}'`);
+  return n;
+}
+
+function portOption(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new CommanderArgError(`expected a port in [0, 65535], got '${value}'`);
+  return n;
+}
+
+function msOption(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new CommanderArgError(`expected a number of ms >= 0, got '${value}'`);
   return n;
 }
 
@@ -173,6 +187,66 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (images: string[], o: ClassifyFlags) => {
       const code = await classifyCommand(images, o);
+      if (code) process.exitCode = code;
+    });
+
+  program
+    .command('serve')
+    .description(
+      'serve a model over HTTP: POST /v1/classify, the KServe v2 protocol (/v2/...), /metrics (default weights: the embedded MNIST model)',
+    )
+    .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
+    .option('--random <arch>', 'seeded random weights of an architecture instead (for benchmarks), e.g. vgg16')
+    .option('--seed <n>', 'seed of --random', countOption, 1)
+    .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
+    .option('--name <name>', "the model's name in /v2/models/{name} (default: the architecture's name)")
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
+    .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
+    .option(
+      '--memory-budget <bytes>',
+      "bytes one forward may use (default: the library's); a larger forward: 413",
+      intOption,
+    )
+    .addOption(
+      new Option('--conv-algorithm <name>', 'CPU convolution algorithm')
+        .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
+        .default('auto'),
+    )
+    .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
+    .option('--port <n>', 'TCP port (0: any free port, printed)', portOption, 8080)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--max-batch <n>',
+      'images per forward when concurrent requests are batched (1: no batching; library default 8)',
+      intOption,
+    )
+    .option(
+      '--max-delay-ms <ms>',
+      'how long a request on an idle model may wait for others to join its batch (library default 0)',
+      msOption,
+    )
+    .option(
+      '--max-queue <n>',
+      'requests that may wait (library default 64); more are refused with 503 + Retry-After',
+      intOption,
+    )
+    .option('--body-limit <bytes>', 'largest request body (image or JSON tensor), bytes (default 16 MiB)', intOption)
+    .option('--max-pixels <n>', 'largest image /v1/classify decodes, width × height (default 4096²)', intOption)
+    .option('--timeout-ms <ms>', 'deadline of each inference request; past it: 503 ERR_VGG_TIMEOUT', intOption)
+    .option('--retry-after <s>', 'Retry-After of 503 answers, seconds (default 1)', countOption)
+    .option(
+      '--shutdown-delay-ms <ms>',
+      'on SIGTERM: ms of not-ready before the listener closes (default 0)',
+      countOption,
+    )
+    .option(
+      '--shutdown-timeout-ms <ms>',
+      'on SIGTERM: cut connections still open after this (exit 1)',
+      intOption,
+      30000,
+    )
+    .action(async (o: ServeFlags) => {
+      const code = await serveCommand(o);
       if (code) process.exitCode = code;
     });
   return program;
