@@ -7,7 +7,16 @@ const prettier = require('eslint-config-prettier/flat');
 const globals = require('globals');
 
 module.exports = defineConfig(
-  globalIgnores(['dist/', 'build/', 'build-*/', 'node_modules/', 'prebuilds/', 'bench/.build/', 'fuzz/.build/', 'coverage/']),
+  globalIgnores([
+    'dist/',
+    'build/',
+    'build-*/',
+    'node_modules/',
+    'prebuilds/',
+    'bench/.build/',
+    'fuzz/.build/',
+    'coverage/',
+  ]),
   js.configs.recommended,
   tseslint.configs.recommended,
   {

@@ -35,7 +35,8 @@ const multipart = Buffer.concat([
 ]);
 const flipped = Buffer.from(digit);
 for (let i = 64; i < flipped.length; i += 97) flipped[i] ^= 0x5a; // a corrupt, not truncated, PNG
-const tensor = (shape, n) => JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: new Array(n).fill(0.1) }] });
+const tensor = (shape, n) =>
+  JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape, data: new Array(n).fill(0.1) }] });
 
 const png = { 'content-type': 'image/png' };
 const json = { 'content-type': 'application/json' };
@@ -43,19 +44,52 @@ const json = { 'content-type': 'application/json' };
 const MIX = [
   ['classify raw PNG', 2, { method: 'POST', path: '/v1/classify?top=3', headers: png, body: digit }],
   ['classify canvas dense+flip', 2, { method: 'POST', path: '/v1/classify?flip=true', headers: png, body: canvas }],
-  ['classify multipart', 2, { method: 'POST', path: '/v1/classify', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body: multipart }],
-  ['KServe infer', 2, { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: tensor([1, 1, 28, 28], 784) }],
+  [
+    'classify multipart',
+    2,
+    {
+      method: 'POST',
+      path: '/v1/classify',
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body: multipart,
+    },
+  ],
+  [
+    'KServe infer',
+    2,
+    { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: tensor([1, 1, 28, 28], 784) },
+  ],
   ['health', 2, { method: 'GET', path: '/v2/health/live' }],
   ['metrics', 2, { method: 'GET', path: '/metrics' }],
-  ['truncated PNG', 4, { method: 'POST', path: '/v1/classify', headers: png, body: digit.subarray(0, digit.length >> 1) }],
+  [
+    'truncated PNG',
+    4,
+    { method: 'POST', path: '/v1/classify', headers: png, body: digit.subarray(0, digit.length >> 1) },
+  ],
   ['corrupt PNG', 4, { method: 'POST', path: '/v1/classify', headers: png, body: flipped }],
   ['empty body', 4, { method: 'POST', path: '/v1/classify', headers: png, body: '' }],
-  ['wrong content type', 4, { method: 'POST', path: '/v1/classify', headers: { 'content-type': 'text/plain' }, body: 'hello' }],
+  [
+    'wrong content type',
+    4,
+    { method: 'POST', path: '/v1/classify', headers: { 'content-type': 'text/plain' }, body: 'hello' },
+  ],
   ['too large', 4, { method: 'POST', path: '/v1/classify', headers: png, body: Buffer.alloc(300 * 1024, 7) }],
   ['not JSON', 4, { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: '{"inputs": [' }],
-  ['shape lies', 4, { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: tensor([100000, 1, 28, 28], 784) }],
-  ['negative dims', 4, { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: tensor([1, 1, -28, 28], 784) }],
-  ['unknown model', 4, { method: 'POST', path: '/v2/models/nope/infer', headers: json, body: tensor([1, 1, 28, 28], 784) }],
+  [
+    'shape lies',
+    4,
+    { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: tensor([100000, 1, 28, 28], 784) },
+  ],
+  [
+    'negative dims',
+    4,
+    { method: 'POST', path: '/v2/models/mnist-vgg/infer', headers: json, body: tensor([1, 1, -28, 28], 784) },
+  ],
+  [
+    'unknown model',
+    4,
+    { method: 'POST', path: '/v2/models/nope/infer', headers: json, body: tensor([1, 1, 28, 28], 784) },
+  ],
   ['unknown route', 4, { method: 'GET', path: '/v3/whatever' }],
 ];
 
@@ -118,15 +152,21 @@ async function main() {
   const fiveXX = Object.entries(statuses)
     .filter(([s]) => s >= 500 && s !== '503')
     .reduce((a, [, n]) => a + n, 0);
-  console.log(`requests: ${result.requests.total} (${result.requests.average.toFixed(0)}/s), errors ${result.errors}, timeouts ${result.timeouts}`);
+  console.log(
+    `requests: ${result.requests.total} (${result.requests.average.toFixed(0)}/s), errors ${result.errors}, timeouts ${result.timeouts}`,
+  );
   console.log(`statuses: ${JSON.stringify(statuses)}`);
   console.log(`latency ms: p50 ${result.latency.p50}, p99 ${result.latency.p99}, max ${result.latency.max}`);
   console.log(
     `server RSS MiB: after warm-up ${(base / 1024).toFixed(1)}, end ${(end / 1024).toFixed(1)} (${(100 * growth).toFixed(2)}%), peak ${(peak / 1024).toFixed(1)}`,
   );
-  console.log(`server: ${alive ? 'alive at the end' : `DIED (${JSON.stringify(exit)})`}; SIGTERM → ${JSON.stringify(exited)}`);
+  console.log(
+    `server: ${alive ? 'alive at the end' : `DIED (${JSON.stringify(exit)})`}; SIGTERM → ${JSON.stringify(exited)}`,
+  );
   const pass = alive && fiveXX === 0 && growth < 0.05 && exited.code === 0 && result.errors === 0;
-  console.log(`soak: ${pass ? 'PASS' : 'FAIL'} (${args.minutes} min, RSS growth ${(100 * growth).toFixed(2)}%, 5xx other than 503: ${fiveXX})`);
+  console.log(
+    `soak: ${pass ? 'PASS' : 'FAIL'} (${args.minutes} min, RSS growth ${(100 * growth).toFixed(2)}%, 5xx other than 503: ${fiveXX})`,
+  );
   process.exit(pass ? 0 : 1);
 }
 
