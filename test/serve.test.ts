@@ -8,15 +8,12 @@ import sharp from 'sharp';
 
 import { Classifier, loadClassifier, LoadOptions, loadImage, softmax, Tensor } from '../lib';
 import { packageRoot } from '../lib/native';
-import { schedulerPresent } from '../lib/serve/contract';
 import { buildServer, VggServer } from '../lib/serve';
-import { testIf } from './support/skip';
 import { Answer, heldPost, parsePrometheus, post, request, sample, startServe } from './support/http';
 
 const root = packageRoot();
 const digit7 = fs.readFileSync(path.join(root, 'samples', 'digit-7-1401.png'));
 const digit3 = fs.readFileSync(path.join(root, 'samples', 'digit-3-623.png'));
-const NEEDS_B = 'needs the model scheduler (ModelOptions maxQueue/maxBatch, signal, Model.stats) on this branch';
 
 /** An error answer: the status, JSON {error, code} with the code, never a 5xx. */
 function expectError(a: Answer, status: number, code: string): void {
@@ -298,7 +295,7 @@ describe('a server over the embedded MNIST model', () => {
       expect(types.get(`vggnet_scheduler_${name}_total`)).toBe('counter');
   });
 
-  testIf(schedulerPresent, NEEDS_B)('/metrics carries the scheduler counters of Model.stats()', async () => {
+  test('/metrics carries the scheduler counters of Model.stats()', async () => {
     await post(`${url}/v1/classify`, digit7, 'image/png');
     const { samples } = parsePrometheus((await request(`${url}/metrics`)).text);
     expect(sample(samples, 'vggnet_scheduler_completed_total')).toBeGreaterThanOrEqual(1);
@@ -378,29 +375,26 @@ describe('the scheduler behind the server', () => {
     }
   }
 
-  testIf(schedulerPresent, NEEDS_B)(
-    'the event loop stays free while a forward computes: a request queues, health answers meanwhile',
-    () =>
-      withServer({ maxBatch: 1 }, {}, async (u, c) => {
-        let heavyDone = false;
-        const running = occupy(c).then(() => (heavyDone = true));
-        await new Promise((r) => setTimeout(r, 50));
-        // The server runs in this process: were its event loop held while the forward computes (e.g. by a
-        // synchronous native call waiting for the network's lock), the health answer would come after it.
-        const queued = post(
-          `${u}/v2/models/mnist-vgg/infer`,
-          inferBody([1, 1, 28, 28], new Float32Array(784)),
-          'application/json',
-        );
-        await until(() => statsOf(c).submitted === 2, 'the second request to reach the scheduler');
-        expect((await request(`${u}/v2/health/live`)).status).toBe(200);
-        expect({ healthAnsweredWhileComputing: !heavyDone }).toEqual({ healthAnsweredWhileComputing: true });
-        await running;
-        expect((await queued).status).toBe(200);
-      }),
-  );
+  test('the event loop stays free while a forward computes: a request queues, health answers meanwhile', () =>
+    withServer({ maxBatch: 1 }, {}, async (u, c) => {
+      let heavyDone = false;
+      const running = occupy(c).then(() => (heavyDone = true));
+      await new Promise((r) => setTimeout(r, 50));
+      // The server runs in this process: were its event loop held while the forward computes (e.g. by a
+      // synchronous native call waiting for the network's lock), the health answer would come after it.
+      const queued = post(
+        `${u}/v2/models/mnist-vgg/infer`,
+        inferBody([1, 1, 28, 28], new Float32Array(784)),
+        'application/json',
+      );
+      await until(() => statsOf(c).submitted === 2, 'the second request to reach the scheduler');
+      expect((await request(`${u}/v2/health/live`)).status).toBe(200);
+      expect({ healthAnsweredWhileComputing: !heavyDone }).toEqual({ healthAnsweredWhileComputing: true });
+      await running;
+      expect((await queued).status).toBe(200);
+    }));
 
-  testIf(schedulerPresent, NEEDS_B)('a full queue answers 503 ERR_VGG_BUSY with Retry-After at once', () =>
+  test('a full queue answers 503 ERR_VGG_BUSY with Retry-After at once', () =>
     withServer({ maxQueue: 1, maxBatch: 1 }, {}, async (u, c) => {
       const running = occupy(c);
       await until(() => statsOf(c).running === 1, 'the heavy forward');
@@ -416,33 +410,29 @@ describe('the scheduler behind the server', () => {
       // Refused at arrival (its body never read) or by the scheduler: once, in one of the two counters.
       const m = parsePrometheus((await request(`${u}/metrics`)).text).samples;
       expect(statsOf(c).rejectedBusy + sample(m, 'vggnet_http_shed_total')!).toBe(1);
-    }),
-  );
+    }));
 
-  testIf(schedulerPresent, NEEDS_B)(
-    'a client that disconnects drops its queued work: counted aborted, never computed',
-    () =>
-      withServer({ maxBatch: 1 }, {}, async (u, c) => {
-        const running = occupy(c);
-        await until(() => statsOf(c).running === 1, 'the heavy forward');
-        const ac = new AbortController();
-        const gone = fetch(`${u}/v2/models/mnist-vgg/infer`, {
-          method: 'POST',
-          body: inferBody([1, 1, 28, 28], new Float32Array(784)),
-          headers: { 'content-type': 'application/json' },
-          signal: ac.signal,
-        }).catch((e: Error) => e.name);
-        await until(() => statsOf(c).queued === 1, 'a queued request');
-        ac.abort();
-        expect(await gone).toBe('AbortError');
-        await until(() => statsOf(c).aborted === 1, 'the abort to reach the scheduler');
-        expect(statsOf(c).queued).toBe(0);
-        await running;
-        expect(statsOf(c).batchedItems).toBe(1); // only the heavy forward was computed
-      }),
-  );
+  test('a client that disconnects drops its queued work: counted aborted, never computed', () =>
+    withServer({ maxBatch: 1 }, {}, async (u, c) => {
+      const running = occupy(c);
+      await until(() => statsOf(c).running === 1, 'the heavy forward');
+      const ac = new AbortController();
+      const gone = fetch(`${u}/v2/models/mnist-vgg/infer`, {
+        method: 'POST',
+        body: inferBody([1, 1, 28, 28], new Float32Array(784)),
+        headers: { 'content-type': 'application/json' },
+        signal: ac.signal,
+      }).catch((e: Error) => e.name);
+      await until(() => statsOf(c).queued === 1, 'a queued request');
+      ac.abort();
+      expect(await gone).toBe('AbortError');
+      await until(() => statsOf(c).aborted === 1, 'the abort to reach the scheduler');
+      expect(statsOf(c).queued).toBe(0);
+      await running;
+      expect(statsOf(c).batchedItems).toBe(1); // only the heavy forward was computed
+    }));
 
-  testIf(schedulerPresent, NEEDS_B)('a request past --timeout-ms is 503 ERR_VGG_TIMEOUT', () =>
+  test('a request past --timeout-ms is 503 ERR_VGG_TIMEOUT', () =>
     withServer({ maxBatch: 1 }, { timeoutMs: 100 }, async (u, c) => {
       const running = occupy(c);
       await until(() => statsOf(c).running === 1, 'the heavy forward');
@@ -451,8 +441,7 @@ describe('the scheduler behind the server', () => {
       expect(late.headers.get('retry-after')).toBe('1');
       await running;
       expect(statsOf(c).timedOut).toBe(1);
-    }),
-  );
+    }));
 });
 
 describe('the vggnet serve command', () => {

@@ -19,7 +19,7 @@ import {
   PreprocessSpec,
   PRESETS,
 } from '../index';
-import { schedulerPresent, SchedulingModelOptions } from './contract';
+import { SchedulingModelOptions } from './contract';
 import { buildServer } from './server';
 
 export interface ServeFlags {
@@ -49,16 +49,12 @@ export interface ServeFlags {
 /** Normalisation of random greyscale models (1 input channel): pixels / 255. */
 const GREY: PreprocessSpec = { colorSpace: 'grey', scale: 1 / 255, mean: [0], std: [1] };
 
-/** The scheduling options given, checked against this build. @throws InvalidArgumentError */
+/** The scheduling options given on the command line (the library checks them). */
 function schedulingOptions(o: ServeFlags): SchedulingModelOptions {
   const given: SchedulingModelOptions = {};
   if (o.maxBatch !== undefined) given.maxBatch = o.maxBatch;
   if (o.maxDelayMs !== undefined) given.maxDelayMs = o.maxDelayMs;
   if (o.maxQueue !== undefined) given.maxQueue = o.maxQueue;
-  if (Object.keys(given).length > 0 && !schedulerPresent)
-    throw new InvalidArgumentError(
-      `--max-batch/--max-delay-ms/--max-queue: this build of vggnet has no model scheduler, got ${JSON.stringify(given)}`,
-    );
   return given;
 }
 
@@ -139,7 +135,7 @@ export async function serveCommand(o: ServeFlags): Promise<number> {
     if (server.attach(c))
       say(
         `ready: model '${server.name}' (${c.model.config.name}, ${c.source} weights) on ${c.model.device}` +
-          `${schedulerPresent ? `, scheduler ${JSON.stringify(scheduling)}` : ''}`,
+          `, scheduler ${JSON.stringify(c.model.schedulerOptions)}`,
       );
   } catch (e) {
     await stop('loading failed');
