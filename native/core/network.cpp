@@ -79,32 +79,20 @@ Network::~Network() = default;
 Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
                        const std::vector<const float*>& weights, const std::vector<const float*>& biases,
                        const NetworkOptions& options, std::unique_ptr<Network>* out) {
-  if (layers.empty()) return InvalidArgument("layers: a network needs at least one layer");
-  std::unique_ptr<Network> net(new Network());
-  net->backend_ = std::move(backend);
-  net->arena_->backend = net->backend_.get();
-  net->options_ = options;
-  net->layers_ = std::move(layers);
-  size_t ci = 0;
-  for (size_t i = 0; i < net->layers_.size(); ++i) {
-    const LayerSpec& l = net->layers_[i];
+  std::vector<std::unique_ptr<PackedConv>> packed;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerSpec& l = layers[i];
     if (l.kind != LayerSpec::Kind::kConv) continue;
+    const size_t ci = packed.size();
     if (ci >= weights.size() || !weights[ci])
       return InvalidArgument("layer " + std::to_string(i) + ": conv weights missing");
-    ConvShape s;
-    s.C = l.in_channels;
-    s.K = l.out_channels;
-    s.R = s.S = l.kernel;
-    s.stride = l.stride;
-    s.pad = l.pad;
-    const ConvAlgorithm algo = net->backend_->choose_conv_algorithm(s, options.conv_algorithm);
+    const ConvShape s = PackShape(l);
     std::unique_ptr<PackedConv> pc;
-    VGG_RETURN_IF_ERROR(net->backend_->pack_conv(s, algo, weights[ci], ci < biases.size() ? biases[ci] : nullptr, &pc));
-    net->packed_.push_back(std::move(pc));
-    ++ci;
+    VGG_RETURN_IF_ERROR(backend->pack_conv(s, backend->choose_conv_algorithm(s, options.conv_algorithm), weights[ci],
+                                           ci < biases.size() ? biases[ci] : nullptr, &pc));
+    packed.push_back(std::move(pc));
   }
-  *out = std::move(net);
-  return {};
+  return FromPacked(std::move(backend), std::move(layers), std::move(packed), options, out);
 }
 
 Status Network::FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSpec> layers,
