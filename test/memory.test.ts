@@ -129,9 +129,11 @@ describe('nothing on the JS thread waits for a running forward', () => {
     m.releasePlans();
     const callsMs = performance.now() - t1;
     expect(callsMs).toBeLessThan(forwardMs / 4);
-    expect(m.info().arenaBytes).toBeGreaterThan(0); // still in use by the running forward
-    await busy;
-    expect(m.info().arenaBytes).toBe(0); // freed when it ended
+    // releasePlans came while the forward ran (its arena is freed when it ends) or, if the pool thread had
+    // not started it yet, before (the forward then allocates again): either way the result is right.
+    expect((await busy).data).toEqual((await m.forward(x, { mode: 'dense' })).data);
+    m.releasePlans();
+    expect(m.info()).toMatchObject({ arenaBytes: 0, plansCached: 0 });
     m.dispose();
   });
 });
