@@ -25,23 +25,10 @@ const path = require('path');
 const dist = process.env.VGGNET_DIST ? path.resolve(process.env.VGGNET_DIST) : path.join(__dirname, '..', 'dist');
 const v = require(dist);
 const { fillUniform } = require(path.join(dist, 'random'));
-const { onnx } = require('onnx-proto');
 
 const steps = (process.argv[2] || 'create,random,safetensors,onnx,plan').split(',');
 const config = v.resolveConfig('vgg16');
-const shapes = v.weightShapes(config);
-
-function weights() {
-  return shapes.map((s, i) => {
-    const [K, C, R, S] = s.weight;
-    const a = Math.sqrt(6 / (C * R * S));
-    const n = K * C * R * S;
-    const w = new Float32Array(n);
-    w.set(fillUniform(new Float32Array(Math.min(n, 65537)), -a, a, 2 * i + 1));
-    for (let len = 65537; len < n; len *= 2) w.copyWithin(len, 0, Math.min(len, n - len));
-    return { weight: w, bias: fillUniform(new Float32Array(K), -0.05, 0.05, 2 * i + 2) };
-  });
-}
+const { weights, writeTorchvision, writeOnnx } = require('./weights-files')(v, fillUniform, config);
 
 /** Runs `fn` with a 5 ms interval going: [ms, ticks fired / expected]. */
 async function ticks(fn) {
@@ -59,93 +46,6 @@ async function ticks(fn) {
   const ms = performance.now() - t0;
   clearInterval(t);
   return { ms, share: n / Math.max(1, Math.floor(ms / 5)), maxGap: Math.max(maxGap, performance.now() - last), r };
-}
-
-function writeTorchvision(file, w) {
-  const t = {};
-  let i = 0;
-  let l = 0;
-  for (const stage of config.stages) {
-    for (let j = 0; j < stage.length; j++, l++, i += 2) {
-      t[`features.${i}.weight`] = { dtype: 'F32', shape: shapes[l].weight, data: w[l].weight };
-      t[`features.${i}.bias`] = { dtype: 'F32', shape: shapes[l].bias, data: w[l].bias };
-    }
-    i += 1;
-  }
-  for (let j = 0; l < shapes.length; l++, j++) {
-    const [K, C, R, S] = shapes[l].weight;
-    t[`classifier.${3 * j}.weight`] = { dtype: 'F32', shape: [K, C * R * S], data: w[l].weight };
-    t[`classifier.${3 * j}.bias`] = { dtype: 'F32', shape: [K], data: w[l].bias };
-  }
-  v.writeSafetensors(file, t);
-}
-
-function writeOnnx(file, w) {
-  const A = onnx.AttributeProto.AttributeType;
-  const nodes = [];
-  const inits = [];
-  const init = (name, dims, data) =>
-    inits.push({ name, dims, dataType: 1, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-  let cur = 'x';
-  let l = 0;
-  const add = (opType, input, attribute = []) => {
-    const out = `${opType.toLowerCase()}_${nodes.length}`;
-    nodes.push({ name: out, opType, input, output: [out], attribute });
-    cur = out;
-  };
-  for (const stage of config.stages) {
-    for (let j = 0; j < stage.length; j++, l++) {
-      init(`w${l}`, shapes[l].weight, w[l].weight);
-      init(`b${l}`, shapes[l].bias, w[l].bias);
-      add(
-        'Conv',
-        [cur, `w${l}`, `b${l}`],
-        [
-          { name: 'kernel_shape', type: A.INTS, ints: [3, 3] },
-          { name: 'pads', type: A.INTS, ints: [1, 1, 1, 1] },
-        ],
-      );
-      add('Relu', [cur]);
-    }
-    add(
-      'MaxPool',
-      [cur],
-      [
-        { name: 'kernel_shape', type: A.INTS, ints: [2, 2] },
-        { name: 'strides', type: A.INTS, ints: [2, 2] },
-      ],
-    );
-  }
-  add('Flatten', [cur], [{ name: 'axis', type: A.INT, i: 1 }]);
-  for (; l < shapes.length; l++) {
-    const [K, C, R, S] = shapes[l].weight;
-    init(`w${l}`, [K, C * R * S], w[l].weight);
-    init(`b${l}`, [K], w[l].bias);
-    add('Gemm', [cur, `w${l}`, `b${l}`], [{ name: 'transB', type: A.INT, i: 1 }]);
-    if (l + 1 < shapes.length) add('Relu', [cur]);
-  }
-  const m = onnx.ModelProto.create({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'vgg16',
-      node: nodes,
-      initializer: inits,
-      input: [
-        {
-          name: 'x',
-          type: {
-            tensorType: {
-              elemType: 1,
-              shape: { dim: [{ dimValue: 1 }, { dimValue: 3 }, { dimValue: 224 }, { dimValue: 224 }] },
-            },
-          },
-        },
-      ],
-      output: [{ name: cur, type: { tensorType: { elemType: 1 } } }],
-    },
-  });
-  fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
 }
 
 const rssMb = () => Math.round(process.resourceUsage().maxRSS / 1024);

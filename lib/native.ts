@@ -211,7 +211,8 @@ export function packageRoot(): string {
   }
 }
 
-const ERROR_CLASSES: NativeErrorClasses = {
+/** The classes the addons raise errors with (the test-only addon registers the same). */
+export const ERROR_CLASSES: NativeErrorClasses = {
   InvalidArgumentError,
   UnsupportedError,
   DeviceError,

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 
-import { MemoryBudgetError, Model, Tensor, VggConfig } from '../lib';
+import { ARCHS, MemoryBudgetError, Model, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
 import { tiny } from './support/configs';
 import { testIf } from './support/skip';
@@ -12,20 +12,7 @@ const prod = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
 const input = (dims: number[], seed = 1) => new Tensor(dims, fillUniform(new Float32Array(prod(dims)), -1, 1, seed));
 
 /** vgg16's thirteen convolutions (Table 1, D) under a small FC head: the activations of the real network. */
-const vgg16Convs: VggConfig = {
-  name: 'vgg16-convs',
-  inChannels: 3,
-  inputSize: 224,
-  stages: [
-    [64, 64],
-    [128, 128],
-    [256, 256, 256],
-    [512, 512, 512],
-    [512, 512, 512],
-  ],
-  fc: [8],
-  numClasses: 4,
-};
+const vgg16Convs: VggConfig = { ...ARCHS.vgg16, name: 'vgg16-convs', fc: [8], numClasses: 4 };
 
 describe('planMemory: what a forward needs, without running', () => {
   test('activations, workspace and staging agree with the per-layer plan', async () => {

@@ -6,16 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import {
-  DeviceError,
-  DisposedError,
-  FormatError,
-  InvalidArgumentError,
-  MemoryBudgetError,
-  UnsupportedError,
-} from '../../lib/errors';
 import { DEFAULT_MODEL_OPTIONS } from '../../lib/options';
-import { packageRoot } from '../../lib/native';
+import { ERROR_CLASSES, packageRoot } from '../../lib/native';
 import type { ConvAlgorithmName, CpuIsaName, NativeDevice, PrecisionName } from '../../lib/native';
 import type { ConvShape } from './cases';
 
@@ -69,14 +61,7 @@ export function testing(): TestingAddon {
   if (!fs.existsSync(file))
     throw new Error(`the vggnet_testing addon is missing (${file}): run \`npm run build:native\``);
   const a = require(file) as TestingAddon;
-  a.setErrorClasses({
-    InvalidArgumentError,
-    UnsupportedError,
-    DeviceError,
-    FormatError,
-    DisposedError,
-    MemoryBudgetError,
-  });
+  a.setErrorClasses(ERROR_CLASSES);
   addon = a;
   return a;
 }
