@@ -1,18 +1,22 @@
 /**
  * Weights files → LayerWeights[] in layer-program order (topology.weightShapes: conv1_1 … fc8), f32, OIHW.
  *
- * Formats: safetensors with torchvision, timm or vggnet names (lib/weights/safetensors.ts, torchvision.ts,
- * timm.ts, vggnet.ts), and ONNX graphs (onnx.ts). PyTorch pickles (.pth/.pt) are not read: unpickling runs
- * arbitrary code; convert them once with safetensors.torch.save_file(model.state_dict(), 'vgg16.safetensors').
+ * The format is read off the file's first bytes (sniff.ts), never its extension: safetensors with torchvision,
+ * timm or vggnet names (safetensors.ts, torchvision.ts, timm.ts, vggnet.ts), ONNX graphs (onnx.ts), PyTorch
+ * .pth in both serializations through a restricted unpickler (pth.ts), Keras .h5 (keras-h5.ts) and Caffe
+ * .caffemodel (caffe.ts).
  */
 import * as fs from 'fs';
-import * as path from 'path';
-import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import type { LayerWeights } from '../random-weights';
 import type { IndexedLayer, WeightsItem, WeightsTaskArgs } from '../worker/tasks';
 import { workerStream } from '../worker/client';
 import { openSafetensorsWeights } from './load-safetensors';
 import { loadOnnxWeights } from './onnx';
+import { openPthWeights } from './pth';
+import { openKerasWeights } from './keras-h5';
+import { openCaffeWeights } from './caffe';
+import { sniffFile } from './sniff';
 import { LoadedWeights, LoadWeightsOptions, readLoadWeightsOptions, resolveGivenArch, WeightsReader } from './types';
 
 export { LoadedWeights, LoadWeightsOptions, WeightsReader } from './types';
@@ -124,22 +128,19 @@ export async function openWeights(file: string, opts: LoadWeightsOptions | null 
     );
   }
   if (!stat.isFile()) throw new InvalidArgumentError(`file: '${file}' is not a regular file`);
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.safetensors') return openSafetensorsWeights(file, options);
-  if (ext === '.onnx') return onnxReader(await loadOnnxWeights(file, options));
-  if (ext === '.pth' || ext === '.pt' || ext === '.ckpt' || ext === '.bin')
-    throw new UnsupportedError(
-      `${file}: PyTorch pickle files are not read (unpickling runs code); convert once in Python: ` +
-        `safetensors.torch.save_file(model.state_dict(), '${path.basename(file, ext)}.safetensors')`,
-    );
-  if (ext === '.h5' || ext === '.keras')
-    throw new UnsupportedError(
-      `${file}: Keras files are not read; export to ONNX, or write a safetensors file (see fc6FromKerasLayout for FC6)`,
-    );
-  const kind = await sniff(file);
-  return kind === 'safetensors'
-    ? openSafetensorsWeights(file, options)
-    : onnxReader(await loadOnnxWeights(file, options));
+  switch (await sniffFile(file)) {
+    case 'safetensors':
+      return openSafetensorsWeights(file, options);
+    case 'onnx':
+      return onnxReader(await loadOnnxWeights(file, options));
+    case 'pytorch-zip':
+    case 'pytorch-legacy':
+      return openPthWeights(file, options);
+    case 'hdf5':
+      return openKerasWeights(file, options);
+    case 'caffe':
+      return openCaffeWeights(file, options);
+  }
 }
 
 /** An ONNX import (decoded whole: protobuf) as a reader that lets go of each layer once it is read. */
@@ -158,22 +159,4 @@ function onnxReader(loaded: LoadedWeights): WeightsReader {
       held.fill(null);
     },
   };
-}
-
-/** safetensors: u64 header length then '{'; ONNX: a protobuf ModelProto, whose first field is ir_version (tag 0x08). */
-async function sniff(file: string): Promise<'safetensors' | 'onnx'> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const head = new Uint8Array(9);
-    const { bytesRead } = await fh.read(head, 0, 9, 0);
-    const { size } = await fh.stat();
-    if (bytesRead === 9 && head[8] === 0x7b && new DataView(head.buffer).getBigUint64(0, true) <= BigInt(size - 8))
-      return 'safetensors';
-    if (bytesRead > 0 && head[0] === 0x08) return 'onnx';
-    throw new FormatError(
-      `${file}: not a safetensors or ONNX file (by its first bytes); use the .safetensors or .onnx extension if it is one`,
-    );
-  } finally {
-    await fh.close();
-  }
 }

@@ -101,6 +101,7 @@ export async function openSafetensorsWeights(file: string, options: LoadWeightsO
     for (const e of expected) if (!e.anyShape) byLayer[e.layer].set(e.role, e);
     return {
       config,
+      format: 'safetensors',
       source: scheme,
       labels: meta.labels,
       preprocess: meta.preprocess,

@@ -292,6 +292,7 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null
   return {
     config,
     weights,
+    format: 'onnx',
     source: 'onnx',
     labels: meta.labels,
     preprocess: meta.preprocess,

@@ -11,8 +11,10 @@ export interface LoadedWeights {
   config: VggConfig;
   /** Layer-program order (topology.weightShapes): weight (K,C,R,S) OIHW f32, bias (K) f32; BN already folded. */
   weights: LayerWeights[];
-  /** Naming scheme / format the weights came from. */
-  source: 'torchvision' | 'timm' | 'onnx' | 'vggnet';
+  /** The file format, read off its first bytes (sniff.ts). */
+  format: 'safetensors' | 'onnx' | 'pytorch' | 'keras' | 'caffe';
+  /** Naming scheme (safetensors, PyTorch) or format (ONNX, Keras, Caffe) the weights came from. */
+  source: 'torchvision' | 'timm' | 'onnx' | 'vggnet' | 'keras' | 'caffe';
   /** Class names from the file's metadata ("vggnet.labels"), when present. */
   labels?: string[];
   /** Preprocessing from the file's metadata ("vggnet.preprocess", parsed JSON, passed through), when present. */
