@@ -24,7 +24,8 @@ export {
   ForwardMode,
   DEFAULT_MODEL_OPTIONS,
 } from './options';
-export { Model, ForwardOptions, LayerPlan, ModelInfo, LayerWeights, randomWeights } from './model';
+export { Model, ForwardOptions, Features, LayerPlan, ModelInfo, LayerWeights, randomWeights } from './model';
+export { OutputPlan, MAX_OUTPUTS } from './outputs';
 export { SchedulerOptions, SchedulerStats } from './scheduler';
 export * from './weights';
 export {

@@ -1,11 +1,14 @@
 /**
- * Model: a VGG network on one backend, with the paper's two ways to run it (§3.2; ForwardMode):
+ * Model: a VGG network on one backend, with the paper's two ways to run it (§3.2) and torchvision's (ForwardMode):
  *  - 'fc': the FC head on the training size (224×224 for the paper's nets; pool5 must be 7×7).
  *    Returns class scores (logits) [N, K] (layout NC).
  *  - 'dense': dense evaluation. FC6 becomes a 7×7 conv (no padding), FC7/FC8 1×1 convs; any input whose
  *    pool5 is at least 7×7 works. Returns the class score map [N, K, h, w] (NCHW).
- * Both run the same packed weights: FC6's [4096, 25088] matrix in C,H,W order is the OIHW [4096,512,7,7]
- * kernel, so at 224 the two modes compute the same numbers.
+ *  - 'torchvision': pool5 adaptively averaged to 7×7 (torchvision's AdaptiveAvgPool2d), then the FC head;
+ *    any input ≥ 32×32. Returns logits [N, K] (NC), as torchvision's VGG does.
+ * All run the same packed weights: FC6's [4096, 25088] matrix in C,H,W order is the OIHW [4096,512,7,7]
+ * kernel, so at 224 the three modes compute the same numbers. ForwardOptions.outputs takes features from
+ * any layer instead (lib/outputs.ts).
  */
 import { types } from 'util';
 
@@ -36,6 +39,7 @@ import {
 } from './options';
 import { checkSeed, LayerWeights, randomWeights } from './random-weights';
 import { Scheduler, SchedulerOptions, SchedulerStats } from './scheduler';
+import { planRun, RunPlan } from './outputs';
 import { checkInput, resultDims } from './shapes';
 import { Tensor } from './tensor';
 import { LayerStep, layerProgram, resolveConfig, VggConfig, weightShapes } from './topology';
@@ -52,6 +56,14 @@ export interface ForwardOptions {
   /** Default 'fc'. See ForwardMode. */
   mode?: ForwardMode;
   /**
+   * Layer names whose outputs to return instead of the class scores (1 to 64, e.g. ['conv4_3', 'pool5',
+   * 'fc7']; names as in the paper: conv{stage}_{i}, lrn1, pool{stage}, fc6, fc7, fc8): the forward stops
+   * after the last of them and resolves to a Features object. Conv, FC6 and FC7 outputs are after their
+   * ReLU (as Caffe's in-place ReLU and Keras give them), FC8 is the logits. Layouts: NCHW [N, C, h, w];
+   * FC layers [N, K] (NC) in modes 'fc' and 'torchvision', score maps in 'dense'.
+   */
+  outputs?: readonly string[];
+  /**
    * The caller's cancel: when it fires while the request is queued, the request leaves the queue and is
    * never computed; while its batch computes, the call rejects at once and its result is discarded. Either
    * way the call rejects with AbortedError (cause: the signal's reason); a signal already aborted at the
@@ -65,7 +77,10 @@ export interface ForwardOptions {
   timeoutMs?: number;
 }
 
-const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true, signal: true, timeoutMs: true });
+const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true, outputs: true, signal: true, timeoutMs: true });
+
+/** ForwardOptions.outputs given: the named outputs, as {name: Tensor} in the order asked for. */
+export type Features = Record<string, Tensor>;
 
 /** The plan of one layer of the layer program for one input shape (Model.plan). */
 export interface LayerPlan extends NativeLayerPlan {
@@ -119,7 +134,12 @@ export class Model {
     this.deviceReason = reason;
     this.scheduler = new Scheduler(
       scheduling,
-      (dims, x) => this.live('forward').forward(dims, x),
+      (dims, x, run) =>
+        run
+          ? this.live('forward').forward(dims, x, run)
+          : this.live('forward')
+              .forward(dims, x)
+              .then((y) => [y]),
       `Model.forward (${config.name})`,
       copyInput,
     );
@@ -228,8 +248,9 @@ export class Model {
    * @throws InvalidArgumentError like forward(), DisposedError
    */
   planMemory(dims: readonly number[], mode: ForwardMode = 'fc'): NativePlanMemory {
-    const input = checkInput(this.config, dims, parseMode(mode, 'mode'), 'dims');
-    return this.live('planMemory').memory(input);
+    const m = parseMode(mode, 'mode');
+    const input = checkInput(this.config, dims, m, 'dims');
+    return this.live('planMemory').memory(input, planRun(this.config, this.program, input, m, undefined).run);
   }
 
   /**
@@ -249,20 +270,23 @@ export class Model {
    * own images' result. A call on an idle model with maxDelayMs 0 starts at once.
    * The input is taken at the call (copied when it has to wait): the caller may reuse its buffer at once.
    * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
-   * @returns 'fc': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
-   *          for the paper's nets. NaN/Inf in the input propagate to the output. Each image's result is
-   *          the same whether it ran alone or in a batch (a failed batch is re-run request by request, so
-   *          an error, too, is the request's own).
-   * @throws InvalidArgumentError (unknown option, mode, signal, timeoutMs, wrong rank, channels, size for the
-   *   mode), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
+   * @returns 'fc', 'torchvision': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
+   *          for the paper's nets; with options.outputs, the Features asked for. NaN/Inf in the input
+   *          propagate to the output. Each image's result is the same whether it ran alone or in a batch (a
+   *          failed batch is re-run request by request, so an error, too, is the request's own).
+   * @throws InvalidArgumentError (unknown option, mode, output name, signal, timeoutMs, wrong rank, channels,
+   *   size for the mode), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
    *   (options.signal fired first; cause: its reason), TimeoutError (options.timeoutMs passed first),
    *   DisposedError (disposed before the call, or while the call was queued: the running forward completes),
    *   MemoryBudgetError (the input needs more than ModelOptions.memoryBudget: refused before it is queued;
    *   planMemory tells how much)
    */
-  async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor> {
-    const { input, out, mode, signal, timeoutMs } = this.prepare(x, options, 'forward');
-    return wrap(out, await this.scheduler.submit({ dims: input, data: x.data, signal, timeoutMs }), mode);
+  async forward(x: Tensor, options: ForwardOptions & { outputs: readonly string[] }): Promise<Features>;
+  async forward(x: Tensor, options?: ForwardOptions | null): Promise<Tensor>;
+  async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor | Features> {
+    const { input, plan, named, signal, timeoutMs } = this.prepare(x, options, 'forward');
+    const ys = await this.scheduler.submit({ dims: input, data: x.data, run: plan.run, signal, timeoutMs });
+    return results(plan, ys, named);
   }
 
   /**
@@ -272,13 +296,16 @@ export class Model {
    * options.signal and options.timeoutMs are refused (InvalidArgumentError): a blocking call cannot be
    * cancelled.
    */
-  forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor {
-    const { input, out, mode, signal, timeoutMs } = this.prepare(x, options, 'forwardSync');
+  forwardSync(x: Tensor, options: ForwardOptions & { outputs: readonly string[] }): Features;
+  forwardSync(x: Tensor, options?: ForwardOptions | null): Tensor;
+  forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor | Features {
+    const { input, plan, named, signal, timeoutMs } = this.prepare(x, options, 'forwardSync');
     if (signal !== undefined || timeoutMs !== undefined)
       throw new InvalidArgumentError(
         `options.${signal !== undefined ? 'signal' : 'timeoutMs'}: forwardSync cannot be cancelled; use forward()`,
       );
-    return wrap(out, this.live('forwardSync').forwardSync(input, x.data), mode);
+    const net = this.live('forwardSync');
+    return results(plan, plan.run ? net.forwardSync(input, x.data, plan.run) : [net.forwardSync(input, x.data)], named);
   }
 
   /**
@@ -334,12 +361,13 @@ export class Model {
     return this.net;
   }
 
-  /** The one validation of a forward: options, mode, the tensor; and the result's dims, inferred in JS. */
+  /** The one validation of a forward: options, mode, outputs, the tensor; the run and its outputs' dims,
+   *  inferred in JS. */
   private prepare(
     x: Tensor,
     options: ForwardOptions | null | undefined,
     method: string,
-  ): { input: Dims4; out: number[]; mode: ForwardMode; signal?: AbortSignal; timeoutMs?: number } {
+  ): { input: Dims4; plan: RunPlan; named: boolean; signal?: AbortSignal; timeoutMs?: number } {
     const o = readOptions(options, FORWARD_OPTION_KEYS);
     const mode = parseMode(o.mode ?? 'fc');
     const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
@@ -347,8 +375,9 @@ export class Model {
     if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
     if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
     const input = checkInput(this.config, x.dims, mode);
-    this.live(method).checkBudget(input); // before the input is copied or queued
-    return { input, out: resultDims(this.config, this.program, input, mode), mode, signal, timeoutMs };
+    const plan = planRun(this.config, this.program, input, mode, o.outputs);
+    this.live(method).checkBudget(input, plan.run); // before the input is copied or queued
+    return { input, plan, named: o.outputs !== undefined, signal, timeoutMs };
   }
 }
 
@@ -433,8 +462,13 @@ export function nativeLayer(s: LayerStep): NativeLayer {
   }
 }
 
-function wrap(out: number[], y: Float32Array, mode: ForwardMode): Tensor {
-  return new Tensor(out, y, mode === 'fc' ? 'NC' : 'NCHW');
+/** The native results ([run.last, ...run.taps], as plan.outputs) as one Tensor, or Features by name. */
+function results(plan: RunPlan, ys: Float32Array[], named: boolean): Tensor | Features {
+  const tensors = plan.outputs.map((o, i) => new Tensor(o.dims, ys[i], o.layout));
+  if (!named) return tensors[0];
+  const features: Features = {};
+  for (const name of plan.order) features[name] = tensors[plan.outputs.findIndex((o) => o.name === name)];
+  return features;
 }
 
 /** A weight argument in a message: 'Float32Array of 5 elements', 'null', …. */

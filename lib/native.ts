@@ -115,20 +115,35 @@ export interface NativeNetworkInfo {
   convAlgorithms: { layer: number; algorithm: Exclude<ConvAlgorithmName, 'auto'> }[];
 }
 
+/**
+ * What one forward computes beyond the input (native/core/network.h RunSpec): the layers up to `last`
+ * (default: all), an adaptive average pool to adaptiveSize² on the input of layer `adaptiveBefore`
+ * (torchvision's AdaptiveAvgPool2d before FC6), and the layers whose outputs are copied out (`taps`).
+ */
+export interface NativeRun {
+  last?: number;
+  adaptiveBefore?: number;
+  adaptiveSize?: number;
+  taps?: number[];
+}
+
 export interface NativeNetwork {
   /** Per-layer plan for an input of `dims` (built and cached if new). */
   plan(dims: Dims4): NativeLayerPlan[];
-  /** What a forward at `dims` needs (plans it, allocates nothing). */
-  memory(dims: Dims4): NativePlanMemory;
+  /** What a forward at `dims` (with `run`) needs (plans it, allocates nothing). */
+  memory(dims: Dims4, run?: NativeRun): NativePlanMemory;
   /** Throws MemoryBudgetError when a forward at `dims` would exceed the memory budget (allocates nothing). */
-  checkBudget(dims: Dims4): void;
+  checkBudget(dims: Dims4, run?: NativeRun): void;
   /** Frees the forward memory and forgets the cached plans. */
   releasePlans(): void;
   /** x (N,C,H,W) → a new Float32Array holding the score map (N,K,h,w), off the JS thread. `x` is copied
-   *  at the call, so the caller may reuse it at once. */
+   *  at the call, so the caller may reuse it at once. With `run`: [output of run.last, then one array per
+   *  run.taps entry], each NCHW. */
   forward(dims: Dims4, x: Float32Array): Promise<Float32Array>;
+  forward(dims: Dims4, x: Float32Array, run: NativeRun): Promise<Float32Array[]>;
   /** Same, on the calling thread. */
   forwardSync(dims: Dims4, x: Float32Array): Float32Array;
+  forwardSync(dims: Dims4, x: Float32Array, run: NativeRun): Float32Array[];
   info(): NativeNetworkInfo;
   dispose(): void;
   readonly disposed: boolean;

@@ -61,10 +61,16 @@ export type Precision = PrecisionName;
  */
 export type ConvAlgorithm = ConvAlgorithmName;
 /**
- * How a network is run (paper §3.2): 'fc' — the FC head on the training size; 'dense' — dense evaluation,
- * FC6 as a pool5-sized conv and FC7, FC8 as 1×1 convs over an input of any size ≥ the training size.
+ * How a network is run:
+ * - 'fc' — the FC head on the training size (paper §3.2, multi-crop testing);
+ * - 'dense' — the paper's dense evaluation (§3.2): FC6 as a pool5-sized conv and FC7, FC8 as 1×1 convs over
+ *   an input of any size ≥ the training size, giving a class score map;
+ * - 'torchvision' — what torchvision's VGG does: AdaptiveAvgPool2d to the training pool5 size (7×7) between
+ *   pool5 and FC6, then the FC head, for any input ≥ 2^stages (32 for the paper's nets). Ported PyTorch code
+ *   gets the same logits; unlike dense evaluation, pool5 is averaged down (or repeated up) to 7×7 before FC6
+ *   instead of sliding FC6 over it and averaging the class scores. At the training size all three agree.
  */
-export type ForwardMode = 'fc' | 'dense';
+export type ForwardMode = 'fc' | 'dense' | 'torchvision';
 
 export interface ModelOptions {
   /** Default 'auto'. See DeviceName. */
@@ -165,7 +171,7 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 const ISAS: readonly CpuIsa[] = ['auto', 'scalar', 'avx2', 'avx512'];
 const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
 const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'gemm', 'winograd2x2', 'winograd4x4', 'direct'];
-const MODES: readonly ForwardMode[] = ['fc', 'dense'];
+const MODES: readonly ForwardMode[] = ['fc', 'dense', 'torchvision'];
 
 /** 'auto' | 'cpu' | 'cuda' | 'cuda:N' (N: 1–3 digits) | 'reference'. @throws InvalidArgumentError */
 export function parseDevice(value: unknown, what = 'options.device'): DeviceName {

@@ -18,12 +18,23 @@ export interface ShapedStep {
   output: Dims4;
 }
 
+/** torchvision's AdaptiveAvgPool2d: the input of step `before` pooled to size×size. */
+export interface AdaptivePool {
+  before: number;
+  size: number;
+}
+
 /**
- * Output dims of every step of `program` for an input (N,C,H,W).
+ * Output dims of every step of `program` for an input (N,C,H,W), with an adaptive pool when given.
  * @throws InvalidArgumentError naming the first layer whose input is smaller than its kernel or window
  *   (`input: H×W is too small for <config>: <layer> needs at least k×k, got h×w (minimum input M)`)
  */
-export function shapeProgram(cfg: VggConfig, program: readonly LayerStep[], input: Dims4): ShapedStep[] {
+export function shapeProgram(
+  cfg: VggConfig,
+  program: readonly LayerStep[],
+  input: Dims4,
+  adaptive?: AdaptivePool,
+): ShapedStep[] {
   const n = input[0];
   let [, c, h, w] = input;
   const tooSmall = (s: LayerStep, k: number) =>
@@ -31,7 +42,8 @@ export function shapeProgram(cfg: VggConfig, program: readonly LayerStep[], inpu
       `input: ${input[2]}×${input[3]} is too small for ${cfg.name}: ${s.name} needs at least ${k}×${k}, got ${h}×${w} ` +
         `(minimum input ${pool5Size(cfg) * 2 ** cfg.stages.length})`,
     );
-  return program.map((s) => {
+  return program.map((s, i) => {
+    if (i === adaptive?.before) h = w = adaptive.size;
     if (s.kind === 'conv') {
       if (h + 2 * s.pad < s.kernel || w + 2 * s.pad < s.kernel) throw tooSmall(s, s.kernel);
       h = Math.floor((h + 2 * s.pad - s.kernel) / s.stride) + 1;
@@ -50,7 +62,8 @@ export function shapeProgram(cfg: VggConfig, program: readonly LayerStep[], inpu
  * Checks an input shape for a mode and returns it as Dims4:
  *  - 4 dims (N,C,H,W) of positive integers (a 3-D [C,H,W] gets the fix: add N = 1), C = cfg.inChannels;
  *  - 'fc': H = W = cfg.inputSize (pool5 then matches FC6's kernel);
- *  - 'dense': H, W ≥ cfg.inputSize (pool5 at least FC6's kernel).
+ *  - 'dense': H, W ≥ cfg.inputSize (pool5 at least FC6's kernel);
+ *  - 'torchvision': H, W ≥ 2^stages (pool5 at least 1×1; torchvision's minimum of 32 for 5 stages).
  * @param what  how the input is named in messages ('x', 'dims')
  * @throws InvalidArgumentError naming what is wrong and, for a size, the mode that would take it
  */
@@ -76,11 +89,35 @@ export function checkInput(cfg: VggConfig, dims: readonly number[], mode: Forwar
     throw new InvalidArgumentError(
       `${what}: mode 'dense' needs at least ${s}×${s} (pool5 at least ${p}×${p}), got ${h}×${w}`,
     );
+  const t = 2 ** cfg.stages.length;
+  if (mode === 'torchvision' && (h < t || w < t))
+    throw new InvalidArgumentError(
+      `${what}: mode 'torchvision' needs at least ${t}×${t} (pool5 at least 1×1), got ${h}×${w}`,
+    );
   return [dims[0], c, h, w];
 }
 
-/** The result's dims for a checked input: 'fc' → class scores [N, K] (NC); 'dense' → score map [N, K, h, w] (NCHW). */
+/** The result's dims for a checked input: 'fc', 'torchvision' → class scores [N, K] (NC); 'dense' → score
+ *  map [N, K, h, w] (NCHW). */
 export function resultDims(cfg: VggConfig, program: readonly LayerStep[], input: Dims4, mode: ForwardMode): number[] {
-  const out = shapeProgram(cfg, program, input).at(-1)!.output;
-  return mode === 'fc' ? [out[0], out[1]] : out;
+  const out = shapeProgram(cfg, program, input, adaptivePool(cfg, program, input, mode)).at(-1)!.output;
+  return mode === 'dense' ? out : [out[0], out[1]];
+}
+
+/**
+ * The adaptive pool of mode 'torchvision' for a checked input: pool5 to the training pool5 size before FC6
+ * (torchvision's `avgpool`), or undefined in the other modes and where pool5 already has that size (an
+ * identity: the run is then the 'fc' one, and batches with it).
+ */
+export function adaptivePool(
+  cfg: VggConfig,
+  program: readonly LayerStep[],
+  input: Dims4,
+  mode: ForwardMode,
+): AdaptivePool | undefined {
+  if (mode !== 'torchvision') return undefined;
+  const before = program.findIndex((s) => s.name === 'fc6');
+  const size = pool5Size(cfg);
+  const pool5 = shapeProgram(cfg, program.slice(0, before), input).at(-1)!.output;
+  return pool5[2] === size && pool5[3] === size ? undefined : { before, size };
 }

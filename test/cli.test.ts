@@ -60,7 +60,7 @@ test('errors exit non-zero with one line: missing weights, unknown arch, bad opt
   expect(former.code).not.toBe(0);
   expect(former.err.trim().split('\n')).toHaveLength(1);
   expect(former.err).toMatch(
-    /^vggnet: ERR_VGG_INVALID_ARGUMENT: --mode: expected 'fc' \| 'dense', got 'fully-conv' \('fully-conv' is now 'dense'/,
+    /^vggnet: ERR_VGG_INVALID_ARGUMENT: --mode: expected 'fc' \| 'dense' \| 'torchvision', got 'fully-conv' \('fully-conv' is now 'dense'/,
   );
   expect(run('classify', 'samples/digit-1-200.png', '--conv-algorithm', 'fft').code).not.toBe(0);
   const device = run('classify', 'samples/digit-1-200.png', '--device', 'gpu');

@@ -181,7 +181,7 @@ describe('evaluation protocol', () => {
     await expect(classifyImage(clf, image, { scales: [16] })).rejects.toThrow(/smaller than the network's 32×32/);
     await expect(classifyImage(clf, image, { scales: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(classifyImage(clf, image, { mode: 'crop' as 'fc' })).rejects.toThrow(
-      /options\.mode: expected 'fc' \| 'dense', got 'crop'/,
+      /options\.mode: expected 'fc' \| 'dense' \| 'torchvision', got 'crop'/,
     );
     await expect(classifyImage(clf, image, { mode: 'fully-conv' as 'dense' })).rejects.toThrow(
       /'fully-conv' is now 'dense'/,

@@ -82,7 +82,7 @@ describe("vgg11 at 224 with the default ('auto') algorithm", () => {
   test("plan() checks the input as forward() does; 'dense' plans larger inputs", () => {
     expect(() => model.plan([1, 3, 256, 256])).toThrow(/mode 'fc' expects a 224×224 input .* use mode 'dense'/);
     expect(() => model.plan([1, 3, 224, 224], 'fully-conv' as 'fc')).toThrow(
-      /mode: expected 'fc' \| 'dense', got 'fully-conv'/,
+      /mode: expected 'fc' \| 'dense' \| 'torchvision', got 'fully-conv'/,
     );
     expect(() => model.plan([3, 224, 224])).toThrow(/\[1,3,224,224\]/);
     const dense = model.plan([1, 3, 256, 288], 'dense');

@@ -4,7 +4,7 @@
  * stops watching the signal and clears the deadline timer, so a long-lived signal keeps nothing of a
  * finished request.
  */
-import type { Dims4 } from '../native';
+import type { Dims4, NativeRun } from '../native';
 import type { AbortWatch } from './abort-watch';
 
 /** Where a request is: waiting in the queue, in a forward that is computing, or done. */
@@ -20,7 +20,9 @@ export class Request {
   /** The input (N,C,H,W) NCHW f32: the caller's own array when the forward starts at the call, else a copy
    *  (a view of its failed batch's input when re-run alone). */
   data: Float32Array;
-  /** Batch key: the per-image dims 'C,H,W'. */
+  /** What its forward computes besides the input (layers, taps, adaptive pool): the same for its batch. */
+  readonly run: NativeRun | undefined;
+  /** Batch key: the per-image dims 'C,H,W' and the run. */
   readonly key: string;
   /** The deadline from the call, ms (undefined: none). */
   readonly timeoutMs: number | undefined;
@@ -31,8 +33,9 @@ export class Request {
   state: RequestState = 'queued';
   /** Runs in a forward of its own (set when a batch it was in failed: see Scheduler). */
   alone = false;
-  readonly promise: Promise<Float32Array>;
-  private resolveFn!: (y: Float32Array) => void;
+  /** Resolves to its part of each output of its forward (NativeNetwork.forward with a run). */
+  readonly promise: Promise<Float32Array[]>;
+  private resolveFn!: (y: Float32Array[]) => void;
   private rejectFn!: (e: unknown) => void;
   private readonly signal: AbortSignal | undefined;
   private readonly watch: AbortWatch<Request>;
@@ -46,6 +49,7 @@ export class Request {
   constructor(
     dims: Dims4,
     data: Float32Array,
+    run: NativeRun | undefined,
     now: number,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
@@ -54,10 +58,11 @@ export class Request {
   ) {
     this.dims = dims;
     this.data = data;
-    this.key = `${dims[1]},${dims[2]},${dims[3]}`;
+    this.run = run;
+    this.key = `${dims[1]},${dims[2]},${dims[3]}|${run === undefined ? '' : JSON.stringify(run)}`;
     this.submittedAt = now;
     this.timeoutMs = timeoutMs;
-    this.promise = new Promise<Float32Array>((resolve, reject) => {
+    this.promise = new Promise<Float32Array[]>((resolve, reject) => {
       this.resolveFn = resolve;
       this.rejectFn = reject;
     });
@@ -77,7 +82,7 @@ export class Request {
     return this.signal?.reason;
   }
 
-  resolve(y: Float32Array): void {
+  resolve(y: Float32Array[]): void {
     if (this.finish()) this.resolveFn(y);
   }
 

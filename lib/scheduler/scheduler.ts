@@ -15,7 +15,7 @@
  * the error of its own forward.
  */
 import { AbortedError, BusyError, DisposedError, TimeoutError } from '../errors';
-import type { Dims4 } from '../native';
+import type { Dims4, NativeRun } from '../native';
 import { AbortWatch } from './abort-watch';
 import { gatherInputs, splitOutput } from './batch';
 import { GiveUp, Request } from './request';
@@ -34,16 +34,19 @@ export interface Submission {
   dims: Dims4;
   /** N·C·H·W f32, NCHW. Copied when the forward does not start at the call: the caller may reuse it. */
   data: Float32Array;
+  /** What the forward computes besides the input; only requests with equal runs share a forward. */
+  run?: NativeRun;
   signal?: AbortSignal;
   /** Deadline from the call, ms. */
   timeoutMs?: number;
 }
 
 /**
- * Runs one forward: x (N,C,H,W) → y (N, …) with each image's output contiguous. It must copy `x` before
- * returning (the caller's array may be reused at once), and may throw synchronously or reject.
+ * Runs one forward: x (N,C,H,W) → its outputs (each (N, …) with each image's part contiguous: the result,
+ * then the taps of `run`). It must copy `x` before returning (the caller's array may be reused at once), and
+ * may throw synchronously or reject.
  */
-export type RunForward = (dims: Dims4, x: Float32Array) => Promise<Float32Array>;
+export type RunForward = (dims: Dims4, x: Float32Array, run: NativeRun | undefined) => Promise<Float32Array[]>;
 
 export class Scheduler {
   readonly options: Readonly<SchedulerOptions>;
@@ -75,12 +78,12 @@ export class Scheduler {
 
   /**
    * Queues a request, or starts it at once when the model is idle, nothing waits and no delay applies.
-   * @returns y (N, …): the request's part of its forward's output
+   * @returns the request's part (N, …) of each output of its forward
    * @throws (rejects) AbortedError (signal already aborted, or fired before the result; cause: its reason),
    *   TimeoutError (timeoutMs passed first), BusyError (maxQueue requests already wait), DisposedError (the
    *   scheduler was closed), or the forward's own error
    */
-  submit(s: Submission): Promise<Float32Array> {
+  submit(s: Submission): Promise<Float32Array[]> {
     const c = this.counters;
     if (this.closed) return Promise.reject(new DisposedError(`${this.label}: the model was disposed`));
     c.submitted++;
@@ -112,7 +115,7 @@ export class Scheduler {
       c.failed++;
       return Promise.reject(e);
     }
-    const r = new Request(s.dims, data, performance.now(), s.signal, s.timeoutMs, this.signals, (q) =>
+    const r = new Request(s.dims, data, s.run, performance.now(), s.signal, s.timeoutMs, this.signals, (q) =>
       this.giveUp(q, 'timedOut'),
     );
     this.queue.push(r);
@@ -201,11 +204,11 @@ export class Scheduler {
     c.batchedRequests += batch.length;
     c.batchSizes[images] = (c.batchSizes[images] ?? 0) + 1;
     const [, C, H, W] = batch[0].dims;
-    let forward: Promise<Float32Array>;
+    let forward: Promise<Float32Array[]>;
     let x: Float32Array | undefined;
     try {
       x = gatherInputs(batch.map((r) => r.data));
-      forward = this.run([images, C, H, W], x);
+      forward = this.run([images, C, H, W], x, batch[0].run);
     } catch (e) {
       forward = Promise.reject(e);
     }
@@ -215,13 +218,16 @@ export class Scheduler {
     const inputs = batch.length > 1 && x ? x : undefined;
     for (const r of batch) r.data = new Float32Array(0);
     forward.then(
-      (y) => {
+      (ys) => {
         const done = performance.now();
         c.computeMsSum += done - now;
-        const parts = splitOutput(
-          y,
-          batch.map((r) => r.images),
+        const split = ys.map((y) =>
+          splitOutput(
+            y,
+            batch.map((r) => r.images),
+          ),
         );
+        const parts = batch.map((_, i) => split.map((p) => p[i]));
         batch.forEach((r, i) => {
           if (r.state !== 'running') return; // gave up while computing: counted then
           c.running--;

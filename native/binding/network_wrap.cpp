@@ -32,29 +32,53 @@ Napi::Array Dims(Napi::Env env, const vgg::Shape4& s) {
   return a;
 }
 
+// run (optional) {last, adaptiveBefore, adaptiveSize, taps: layer indices} → RunSpec and tap layers.
+// Layer indices are checked against the network by Network::Resolve / Forward.
+vgg::RunSpec GetRunSpec(const Napi::Value& v, int layers, std::vector<int>* taps) {
+  vgg::RunSpec r;
+  if (v.IsUndefined()) return r;
+  Napi::Object o = GetObject(v, "run");
+  r.last = GetIntOr(o, "last", "run", -1, layers - 1, -1);
+  r.adaptive_before = GetIntOr(o, "adaptiveBefore", "run", -1, layers - 1, -1);
+  r.adaptive_size = GetIntOr(o, "adaptiveSize", "run", 0, 1 << 16, 0);
+  Napi::Value t = o.Get("taps");
+  if (!t.IsUndefined()) {
+    if (!t.IsArray()) ThrowInvalid(v.Env(), "run.taps: expected an array of layer indices, got " + Describe(t));
+    Napi::Array a = t.As<Napi::Array>();
+    if (a.Length() > 256) ThrowInvalid(v.Env(), "run.taps: at most 256 taps, got " + std::to_string(a.Length()));
+    for (uint32_t i = 0; i < a.Length(); ++i)
+      taps->push_back(CheckInt(a.Get(i), "run.taps[" + std::to_string(i) + "]", 0, layers - 1));
+  }
+  return r;
+}
+
 class ForwardWorker final : public Napi::AsyncWorker {
  public:
   // Throws std::bad_alloc when the input's copy cannot be allocated.
+  // `result` is what the promise resolves to: y, or [y, tap arrays...] (holding every output array).
   ForwardWorker(Napi::Env env, std::shared_ptr<vgg::Network> net, std::shared_ptr<InputPool> pool, vgg::Shape4 in,
-                Napi::Float32Array x, Napi::Float32Array y)
+                vgg::RunSpec run, std::vector<vgg::Tap> taps, Napi::Float32Array x, Napi::Float32Array y,
+                Napi::Object result)
       : Napi::AsyncWorker(env, "vggnet:forward"),
         deferred_(Napi::Promise::Deferred::New(env)),
         net_(std::move(net)),
         pool_(std::move(pool)),
         in_(in),
+        run_(run),
+        taps_(std::move(taps)),
         x_(pool_->Take(x.ElementLength())),
         y_(y.Data()),
-        y_ref_(Napi::Persistent(static_cast<Napi::Object>(y))) {
+        result_(Napi::Persistent(result)) {
     std::memcpy(x_.data.get(), x.Data(), x.ElementLength() * sizeof(float));
   }
   ~ForwardWorker() override { pool_->Give(std::move(x_)); }
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = net_->Forward(in_, x_.data.get(), y_); }
+  void Execute() override { status_ = net_->Forward(in_, run_, x_.data.get(), taps_, y_); }
   void OnOK() override {
     Napi::Env env = Env();
-    if (status_.ok()) deferred_.Resolve(y_ref_.Value());
+    if (status_.ok()) deferred_.Resolve(result_.Value());
     else deferred_.Reject(MakeError(env, status_).Value());
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
@@ -72,11 +96,13 @@ class ForwardWorker final : public Napi::AsyncWorker {
   std::shared_ptr<vgg::Network> net_;  // keeps the network alive past dispose() until this run ends
   std::shared_ptr<InputPool> pool_;
   vgg::Shape4 in_;
+  vgg::RunSpec run_;
+  std::vector<vgg::Tap> taps_;  // into arrays `result_` holds
   // The input is copied when forward() is called: the caller may detach, resize or refill its buffer
   // before the pool thread runs (a reference keeps an ArrayBuffer alive, not its contents in place).
   InputPool::Buffer x_;
-  float* y_;  // our own fresh array, referenced until the promise settles; the caller cannot reach it yet
-  Napi::ObjectReference y_ref_;
+  float* y_;  // our own fresh arrays, referenced until the promise settles; the caller cannot reach them yet
+  Napi::ObjectReference result_;
   vgg::Status status_;
 };
 
@@ -214,8 +240,10 @@ Napi::Value NetworkWrap::Memory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto net = Live(env, "memory");
   const vgg::Shape4 in = GetShape4(info[0], "dims");
+  std::vector<int> taps;
+  const vgg::RunSpec run = GetRunSpec(info[1], int(net->layers().size()), &taps);
   vgg::PlanMemory m;
-  vgg::Status st = net->Memory(in, &m);
+  vgg::Status st = net->Memory(in, run, &m);
   if (!st.ok()) Throw(env, st);
   Napi::Object o = Napi::Object::New(env);
   o.Set("activations", double(m.activations));
@@ -229,7 +257,9 @@ Napi::Value NetworkWrap::Memory(const Napi::CallbackInfo& info) {
 Napi::Value NetworkWrap::CheckBudget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto net = Live(env, "checkBudget");
-  vgg::Status st = net->CheckBudget(GetShape4(info[0], "dims"));
+  const vgg::Shape4 in = GetShape4(info[0], "dims");
+  std::vector<int> taps;
+  vgg::Status st = net->CheckBudget(in, GetRunSpec(info[1], int(net->layers().size()), &taps));
   if (!st.ok()) Throw(env, st);
   return env.Undefined();
 }
@@ -240,25 +270,44 @@ Napi::Value NetworkWrap::ReleasePlans(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// A validated forward call: live network, input dims and data, a fresh output array of the plan's size.
+// A validated forward call: live network, input dims and data, the run, and fresh output arrays: y (layer
+// run.last's output) and one per tap, sized from the plan's shapes.
 NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const char* method) {
   Napi::Env env = info.Env();
-  Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}};
+  Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}, {}, {}, {}};
   c.x = GetF32(info[1], "x", c.in.size());
-  vgg::Shape4 out;
-  vgg::Status st = c.net->OutputShape(c.in, &out);
+  std::vector<int> tap_layers;
+  c.run = GetRunSpec(info[2], int(c.net->layers().size()), &tap_layers);
+  std::vector<vgg::Shape4> outs;
+  vgg::Status st = c.net->LayerShapes(c.in, c.run, &outs);
   if (!st.ok()) Throw(env, st);
-  c.y = Napi::Float32Array::New(env, out.size());
+  c.y = Napi::Float32Array::New(env, outs.back().size());
+  if (info[2].IsUndefined()) {
+    c.result = c.y;
+    return c;
+  }
+  Napi::Array all = Napi::Array::New(env, tap_layers.size() + 1);
+  all.Set(0u, c.y);
+  for (size_t i = 0; i < tap_layers.size(); ++i) {
+    if (size_t(tap_layers[i]) >= outs.size())
+      ThrowInvalid(env, "run.taps[" + std::to_string(i) + "]: layer " + std::to_string(tap_layers[i]) +
+                            " is after the last layer run (" + std::to_string(outs.size() - 1) + ")");
+    Napi::Float32Array t = Napi::Float32Array::New(env, outs[tap_layers[i]].size());
+    all.Set(uint32_t(i + 1), t);
+    c.taps.push_back({tap_layers[i], t.Data()});
+  }
+  c.result = all;
   return c;
 }
 
-// forward(dims [N,C,H,W], x Float32Array) → Promise<Float32Array> score map (N,K,h,w)
+// forward(dims [N,C,H,W], x Float32Array, run?) → Promise<Float32Array> score map (N,K,h,w); with `run`,
+// Promise<Float32Array[]>: [output of run.last, then one per run.taps entry].
 Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Call c = Prepare(info, "forward");
   ForwardWorker* w = nullptr;
   try {  // the worker copies the input: that copy can fail for a huge tensor
-    w = new ForwardWorker(env, c.net, inputs_, c.in, c.x, c.y);
+    w = new ForwardWorker(env, c.net, inputs_, c.in, c.run, std::move(c.taps), c.x, c.y, c.result);
   } catch (const std::bad_alloc&) {
     Throw(env, vgg::DeviceError("forward: out of host memory copying the input (" + std::to_string(c.in.size()) +
                                 " floats)"));
@@ -270,9 +319,9 @@ Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value NetworkWrap::ForwardSync(const Napi::CallbackInfo& info) {
   Call c = Prepare(info, "forwardSync");
-  vgg::Status st = c.net->Forward(c.in, c.x.Data(), c.y.Data());
+  vgg::Status st = c.net->Forward(c.in, c.run, c.x.Data(), c.taps, c.y.Data());
   if (!st.ok()) Throw(info.Env(), st);
-  return c.y;
+  return c.result;
 }
 
 Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {

@@ -39,11 +39,14 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
 
  private:
   std::shared_ptr<vgg::Network> Live(Napi::Env env, const char* method);
-  // A validated forward call: live network, input dims and data, output array of the right size.
+  // A validated forward call: live network, input dims and data, the run, output arrays of the right sizes.
   struct Call {
     std::shared_ptr<vgg::Network> net;
     vgg::Shape4 in;
     Napi::Float32Array x, y;
+    vgg::RunSpec run;
+    std::vector<vgg::Tap> taps;  // into the arrays of `result`
+    Napi::Object result;         // y, or [y, tap arrays...] when a run was given
   };
   Call Prepare(const Napi::CallbackInfo& info, const char* method);
   Napi::Value Plan(const Napi::CallbackInfo& info);

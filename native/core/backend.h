@@ -76,6 +76,8 @@ class Backend {
 
   virtual Status maxpool2d(const PoolShape& s, const float* x, float* y) = 0;
   virtual Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) = 0;
+  // torchvision's AdaptiveAvgPool2d before FC6 (the 'torchvision' forward mode), see AdaptivePoolShape.
+  virtual Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) = 0;
 };
 
 // The plain-loop backend (ref/): the specification, slow.

@@ -26,8 +26,10 @@ ConvShape ConvOf(const LayerSpec& l, const Shape4& in) {
 
 struct Network::ShapePlan {
   Shape4 in, out;
-  std::vector<Shape4> shapes;  // input shape of each layer, then the output
-  std::vector<ConvPlan> conv;  // one per layer (empty for non-conv layers)
+  RunSpec run;                 // `last` resolved
+  std::vector<Shape4> ins;     // input of each layer run (after the adaptive pool for run.adaptive_before)
+  std::vector<Shape4> outs;    // output of each layer run
+  std::vector<ConvPlan> conv;  // one per layer run (empty for non-conv layers)
   size_t act_floats = 0;       // the largest intermediate activation (each of the two buffers)
   size_t ws_floats = 0;        // the largest conv workspace
 
@@ -143,10 +145,37 @@ int Network::num_plans_cached() const {
   return int(plans_.size());
 }
 
-Status Network::OutputShape(const Shape4& in, Shape4* out) const {
+Status Network::Resolve(const RunSpec& run, RunSpec* out) const {
+  const int n = int(layers_.size());
+  RunSpec r = run;
+  if (r.last == -1) r.last = n - 1;
+  if (r.last < 0 || r.last >= n)
+    return InvalidArgument("run.last: expected a layer index in [0, " + std::to_string(n - 1) + "] or -1, got " +
+                           std::to_string(run.last));
+  if (r.adaptive_before != -1 && (r.adaptive_before < 0 || r.adaptive_before >= n || r.adaptive_size < 1))
+    return InvalidArgument("run.adaptive_before: expected -1 or a layer index in [0, " + std::to_string(n - 1) +
+                           "] with adaptive_size ≥ 1, got " + std::to_string(r.adaptive_before) + " and " +
+                           std::to_string(r.adaptive_size));
+  if (r.adaptive_before == -1) r.adaptive_size = 0;
+  *out = r;
+  return {};
+}
+
+Status Network::OutputShape(const Shape4& in, const RunSpec& run, Shape4* out) const {
+  std::vector<Shape4> outs;
+  VGG_RETURN_IF_ERROR(LayerShapes(in, run, &outs));
+  *out = outs.back();
+  return {};
+}
+
+Status Network::LayerShapes(const Shape4& in, const RunSpec& spec, std::vector<Shape4>* outs) const {
+  RunSpec run;
+  VGG_RETURN_IF_ERROR(Resolve(spec, &run));
+  outs->clear();
   Shape4 s = in;
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  for (int i = 0; i <= run.last; ++i) {
     const LayerSpec& l = layers_[i];
+    if (i == run.adaptive_before) s = {s.n, s.c, run.adaptive_size, run.adaptive_size};
     const std::string where = "layer " + std::to_string(i) + " (input " + ShapeStr(s) + ")";
     switch (l.kind) {
       case LayerSpec::Kind::kConv:
@@ -167,15 +196,17 @@ Status Network::OutputShape(const Shape4& in, Shape4* out) const {
         break;
       case LayerSpec::Kind::kLrn: break;
     }
+    outs->push_back(s);
   }
-  *out = s;
   return {};
 }
 
-Status Network::GetPlan(const Shape4& in, std::shared_ptr<const ShapePlan>* out) {
+Status Network::GetPlan(const Shape4& in, const RunSpec& spec, std::shared_ptr<const ShapePlan>* out) {
+  RunSpec run;
+  VGG_RETURN_IF_ERROR(Resolve(spec, &run));
   std::lock_guard<std::mutex> lock(plans_mu_);
   for (auto it = plans_.begin(); it != plans_.end(); ++it) {
-    if ((*it)->in == in) {
+    if ((*it)->in == in && (*it)->run == run) {
       plans_.splice(plans_.begin(), plans_, it);  // most recently used first
       *out = plans_.front();
       return {};
@@ -183,23 +214,25 @@ Status Network::GetPlan(const Shape4& in, std::shared_ptr<const ShapePlan>* out)
   }
   auto plan = std::make_shared<ShapePlan>();
   plan->in = in;
-  VGG_RETURN_IF_ERROR(OutputShape(in, &plan->out));
-  Shape4 s = in;
+  plan->run = run;
+  VGG_RETURN_IF_ERROR(LayerShapes(in, run, &plan->outs));
+  plan->out = plan->outs.back();
   size_t ci = 0;
-  plan->shapes.push_back(s);
-  plan->conv.resize(layers_.size());
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  plan->conv.resize(plan->outs.size());
+  for (size_t i = 0; i < plan->outs.size(); ++i) {
+    Shape4 s = i == 0 ? in : plan->outs[i - 1];
+    if (int(i) == run.adaptive_before) {
+      s = {s.n, s.c, run.adaptive_size, run.adaptive_size};
+      plan->act_floats = std::max(plan->act_floats, s.size());  // the pool writes an activation buffer
+    }
+    plan->ins.push_back(s);
     const LayerSpec& l = layers_[i];
     if (l.kind == LayerSpec::Kind::kConv) {
-      const ConvShape cs = ConvOf(l, s);
-      VGG_RETURN_IF_ERROR(backend_->plan_conv(cs, *packed_[ci++], &plan->conv[i]));
+      VGG_RETURN_IF_ERROR(backend_->plan_conv(ConvOf(l, s), *packed_[ci++], &plan->conv[i]));
       plan->ws_floats = std::max(plan->ws_floats, plan->conv[i].workspace_floats);
-      s = {s.n, l.out_channels, cs.P(), cs.Q()};
-    } else if (l.kind == LayerSpec::Kind::kMaxPool) {
-      s = {s.n, s.c, (s.h - l.window) / l.pool_stride + 1, (s.w - l.window) / l.pool_stride + 1};
     }
-    plan->shapes.push_back(s);
-    if (i + 1 < layers_.size()) plan->act_floats = std::max(plan->act_floats, s.size());  // the last layer writes y
+    if (i + 1 < plan->outs.size())
+      plan->act_floats = std::max(plan->act_floats, plan->outs[i].size());  // the last writes y
   }
   plans_.push_front(plan);
   if (plans_.size() > kMaxCachedPlans) plans_.pop_back();  // a run still using it holds its own reference
@@ -244,22 +277,22 @@ Status Network::Reserve(const ShapePlan& plan, bool staging) {
 
 Status Network::Plan(const Shape4& in, std::vector<LayerPlan>* out) {
   std::shared_ptr<const ShapePlan> plan;
-  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  VGG_RETURN_IF_ERROR(GetPlan(in, RunSpec{}, &plan));
   out->clear();
-  for (size_t i = 0; i < layers_.size(); ++i) out->push_back({layers_[i].kind, plan->conv[i], plan->shapes[i + 1]});
+  for (size_t i = 0; i < layers_.size(); ++i) out->push_back({layers_[i].kind, plan->conv[i], plan->outs[i]});
   return {};
 }
 
-Status Network::Memory(const Shape4& in, PlanMemory* out) {
+Status Network::Memory(const Shape4& in, const RunSpec& run, PlanMemory* out) {
   std::shared_ptr<const ShapePlan> plan;
-  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  VGG_RETURN_IF_ERROR(GetPlan(in, run, &plan));
   *out = plan->Memory(true);
   return {};
 }
 
-Status Network::CheckBudget(const Shape4& in) {
+Status Network::CheckBudget(const Shape4& in, const RunSpec& run) {
   std::shared_ptr<const ShapePlan> plan;
-  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  VGG_RETURN_IF_ERROR(GetPlan(in, run, &plan));
   return FitsBudget(*plan, true);
 }
 
@@ -279,18 +312,27 @@ void Network::ReleasePlans() {
 
 size_t Network::arena_bytes() const { return arena_bytes_; }
 
-// Layer i reads x (i = 0) or the activation buffer the previous layer wrote, and writes y (last layer)
-// or the other activation buffer.
-Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y,
+// Layer i reads x (i = 0) or the activation buffer the previous layer (or the adaptive pool before it) wrote,
+// and writes y (the last layer run) or the other activation buffer; each tap is copied out right after its
+// layer, before the buffer is reused.
+Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const std::vector<Tap>& taps,
                           const std::function<Status(size_t)>& after_layer) {
   Backend& be = *backend_;
   const float* src = x;
   int next = 0;
   size_t ci = 0;
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  const size_t n = plan.outs.size();
+  for (size_t i = 0; i < n; ++i) {
     const LayerSpec& l = layers_[i];
-    const Shape4& s = plan.shapes[i];
-    float* dst = i + 1 == layers_.size() ? y : arena_->act[next];
+    const Shape4& s = plan.ins[i];
+    if (int(i) == plan.run.adaptive_before) {
+      const Shape4 from = i == 0 ? plan.in : plan.outs[i - 1];
+      float* pooled = arena_->act[next];
+      VGG_RETURN_IF_ERROR(be.adaptive_avgpool2d({from.n, from.c, from.h, from.w, s.h, s.w}, src, pooled));
+      src = pooled;
+      next = 1 - next;
+    }
+    float* dst = i + 1 == n ? y : arena_->act[next];
     switch (l.kind) {
       case LayerSpec::Kind::kConv:
         VGG_RETURN_IF_ERROR(be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, src, dst, arena_->workspace));
@@ -300,6 +342,8 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y,
         break;
       case LayerSpec::Kind::kLrn: VGG_RETURN_IF_ERROR(be.lrn(s.n, s.c, s.h, s.w, l.lrn, src, dst)); break;
     }
+    for (const Tap& t : taps)
+      if (t.layer == int(i)) VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
     if (after_layer) VGG_RETURN_IF_ERROR(after_layer(i));
     src = dst;
     next = 1 - next;
@@ -307,14 +351,19 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y,
   return {};
 }
 
-Status Network::Forward(const Shape4& in, const float* x_host, float* y_host) {
+Status Network::Forward(const Shape4& in, const RunSpec& run, const float* x_host, const std::vector<Tap>& taps,
+                        float* y_host) {
   std::shared_ptr<const ShapePlan> plan;
-  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
-  std::lock_guard<std::mutex> run(run_mu_);
+  VGG_RETURN_IF_ERROR(GetPlan(in, run, &plan));
+  for (const Tap& t : taps)
+    if (t.layer < 0 || t.layer > plan->run.last || !t.host)
+      return InvalidArgument("taps: layer " + std::to_string(t.layer) + " is not run (last layer " +
+                             std::to_string(plan->run.last) + ") or has no buffer");
+  std::lock_guard<std::mutex> lock(run_mu_);
   Status st = Reserve(*plan, true);
   Backend& be = *backend_;
   if (st.ok()) st = be.upload(arena_->in, x_host, in.size());
-  if (st.ok()) st = RunLayers(*plan, arena_->in, arena_->out, nullptr);
+  if (st.ok()) st = RunLayers(*plan, arena_->in, arena_->out, taps, nullptr);
   if (st.ok()) st = be.download(y_host, arena_->out, plan->out.size());
   if (st.ok()) st = be.synchronize();
   EndRun();
@@ -324,10 +373,10 @@ Status Network::Forward(const Shape4& in, const float* x_host, float* y_host) {
 Status Network::ForwardDevice(const Shape4& in, const float* x, float* y,
                               const std::function<Status(size_t)>& after_layer) {
   std::shared_ptr<const ShapePlan> plan;
-  VGG_RETURN_IF_ERROR(GetPlan(in, &plan));
+  VGG_RETURN_IF_ERROR(GetPlan(in, RunSpec{}, &plan));
   std::lock_guard<std::mutex> run(run_mu_);
   Status st = Reserve(*plan, false);
-  if (st.ok()) st = RunLayers(*plan, x, y, after_layer);
+  if (st.ok()) st = RunLayers(*plan, x, y, {}, after_layer);
   EndRun();
   return st;
 }

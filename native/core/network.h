@@ -43,6 +43,27 @@ struct NetworkOptions {
   size_t memory_budget = 0;
 };
 
+// What one forward computes, beyond the input shape (part of the plan's key):
+// - `last`: the last layer run (-1: every layer). Its output is the forward's result: features from any layer
+//   (conv4_3, pool5, fc7, ...) without running the layers after it.
+// - `adaptive_before`/`adaptive_size`: an adaptive average pool to adaptive_size² (AdaptivePoolShape) on the
+//   input of layer `adaptive_before` (-1: none): torchvision's AdaptiveAvgPool2d(7) before FC6, which lets
+//   its FC head take inputs of any size ≥ 32 (the 'torchvision' forward mode).
+struct RunSpec {
+  int last = -1;
+  int adaptive_before = -1;
+  int adaptive_size = 0;
+  bool operator==(const RunSpec& o) const {
+    return last == o.last && adaptive_before == o.adaptive_before && adaptive_size == o.adaptive_size;
+  }
+};
+
+// Copy layer `layer`'s output to host memory `host` during a host Forward (one tap per requested feature).
+struct Tap {
+  int layer = 0;
+  float* host = nullptr;
+};
+
 // The backend memory a forward at one input shape needs, bytes.
 struct PlanMemory {
   size_t activations = 0;  // the two activation buffers
@@ -74,19 +95,30 @@ class Network {
   static ConvShape PackShape(const LayerSpec& l);
   ~Network();
 
-  // Shape of the score map for an input of shape `in`, or kInvalidArgument naming the layer where the
-  // spatial size became too small.
-  Status OutputShape(const Shape4& in, Shape4* out) const;
+  // Shape of the score map for an input of shape `in` (of layer run.last's output), or kInvalidArgument
+  // naming the layer where the spatial size became too small or the run spec that does not fit the layers.
+  Status OutputShape(const Shape4& in, Shape4* out) const { return OutputShape(in, RunSpec{}, out); }
+  Status OutputShape(const Shape4& in, const RunSpec& run, Shape4* out) const;
+  // The output shape of every layer of `run` (layers after run.last are absent). Errors as OutputShape.
+  Status LayerShapes(const Shape4& in, const RunSpec& run, std::vector<Shape4>* out) const;
   // The per-layer plan for input `in` (built and cached when new; allocates no backend memory).
   Status Plan(const Shape4& in, std::vector<LayerPlan>* out);
   // What a host Forward at `in` needs (ForwardDevice: all but staging), without allocating.
-  Status Memory(const Shape4& in, PlanMemory* out);
+  Status Memory(const Shape4& in, PlanMemory* out) { return Memory(in, RunSpec{}, out); }
+  Status Memory(const Shape4& in, const RunSpec& run, PlanMemory* out);
   // kMemoryBudget (the message naming both sizes) when a host Forward at `in` would exceed the budget.
-  Status CheckBudget(const Shape4& in);
+  Status CheckBudget(const Shape4& in) { return CheckBudget(in, RunSpec{}); }
+  Status CheckBudget(const Shape4& in, const RunSpec& run);
   // Frees the arena and forgets every cached plan (the next forward allocates again).
   void ReleasePlans();
   // x_host (N,C,H,W) → y_host score map (N,K,h,w). Thread-safe (serialised per network).
-  Status Forward(const Shape4& in, const float* x_host, float* y_host);
+  Status Forward(const Shape4& in, const float* x_host, float* y_host) {
+    return Forward(in, RunSpec{}, x_host, {}, y_host);
+  }
+  // The same for `run`: y_host receives layer run.last's output, and each tap's host buffer the output of its
+  // layer (≤ run.last; sized from LayerShapes). kInvalidArgument for a tap past run.last.
+  Status Forward(const Shape4& in, const RunSpec& run, const float* x_host, const std::vector<Tap>& taps,
+                 float* y_host);
   // The same with x and y in the backend's memory (device-resident on CUDA); returns once every layer is
   // queued, without synchronising. `after_layer(i)`, when given, is called after layer i is queued (for
   // per-layer timings); an error it returns stops the run.
@@ -107,14 +139,17 @@ class Network {
   struct ShapePlan;
   struct Arena;
   Network();
-  // The cached plan for `in`, built when new (takes plans_mu_ only: never waits for a running forward).
-  Status GetPlan(const Shape4& in, std::shared_ptr<const ShapePlan>* out);
+  // The cached plan for (`in`, `run`), built when new (takes plans_mu_ only: never waits for a running forward).
+  Status GetPlan(const Shape4& in, const RunSpec& run, std::shared_ptr<const ShapePlan>* out);
+  // run with `last` resolved (-1 → the last layer), or kInvalidArgument when it does not fit the layers.
+  Status Resolve(const RunSpec& run, RunSpec* out) const;
   Status FitsBudget(const ShapePlan& plan, bool staging) const;
   // Makes the arena big enough for `plan` (with staging for a host forward), within the budget.
   Status Reserve(const ShapePlan& plan, bool staging);
   // After a run, under run_mu_: frees the arena when ReleasePlans came meanwhile, publishes its size.
   void EndRun();
-  Status RunLayers(const ShapePlan& plan, const float* x, float* y, const std::function<Status(size_t)>& after_layer);
+  Status RunLayers(const ShapePlan& plan, const float* x, float* y, const std::vector<Tap>& taps,
+                   const std::function<Status(size_t)>& after_layer);
 
   std::shared_ptr<Backend> backend_;
   std::vector<LayerSpec> layers_;

@@ -26,6 +26,17 @@ struct PoolShape {
   int Q() const { return (W - window) / stride + 1; }
 };
 
+// Adaptive average pooling to P×Q, as PyTorch's AdaptiveAvgPool2d (torchvision's VGG applies it to pool5 with
+// P = Q = 7 before FC6, so its FC head takes any input of at least 32×32): output cell (p, q) is the mean of
+// rows [floor(p·H/P), ceil((p+1)·H/P)) and columns [floor(q·W/Q), ceil((q+1)·W/Q)). Windows overlap when H is
+// not a multiple of P; when H < P, rows repeat. H = P, W = Q is the identity.
+struct AdaptivePoolShape {
+  int N = 1, C = 0, H = 0, W = 0;
+  int P = 7, Q = 7;
+  static int Begin(int i, int in, int out) { return int((int64_t(i) * in) / out); }
+  static int End(int i, int in, int out) { return int((int64_t(i + 1) * in + out - 1) / out); }
+};
+
 // Local response normalisation across channels (Krizhevsky et al. 2012, used by VGG A-LRN, paper §2.3):
 // y = x / (k + alpha · Σ_{c' in window} x_{c'}²)^beta, window of `size` channels centred on c, clipped at
 // the edges. alpha multiplies the plain sum (AlexNet convention); Caffe/PyTorch/ONNX use alpha/size.

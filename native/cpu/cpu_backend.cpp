@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/backend.h"
+#include "core/ref/reference.h"
 #include "cpu/aligned_buffer.h"
 #include "cpu/conv_pack.h"
 #include "cpu/conv_planner.h"
@@ -154,6 +155,20 @@ class CpuBackend final : public Backend {
             yp[p * Q + q] = m;
           }
       }
+    });
+    return {};
+  }
+
+  // Tiny next to the convs (pool5 planes): the reference loop, one range of planes per thread, so the
+  // result is the reference's bit for bit.
+  Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) override {
+    if (s.P < 1 || s.Q < 1 || s.H < 1 || s.W < 1)
+      return InvalidArgument("cpu.adaptive_avgpool2d: empty input or output");
+    ParallelRanges(size_t(s.N) * s.C, size_t(s.H) * s.W, [&](size_t a, size_t b) {
+      AdaptivePoolShape part = s;
+      part.N = 1;
+      part.C = int(b - a);
+      ref::adaptive_avgpool2d(part, x + a * s.H * s.W, y + a * s.P * s.Q);
     });
     return {};
   }

@@ -334,6 +334,14 @@ Status CudaBackend::lrn(int N, int C, int H, int W, const LrnParams& p, const fl
              [&] { return LaunchLrn(x, y, N, C, (long long)H * W, p.size, p.alpha, p.beta, p.k, st_->stream); });
 }
 
+Status CudaBackend::adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) {
+  if (s.P < 1 || s.Q < 1 || s.H < 1 || s.W < 1) return InvalidArgument("adaptive_avgpool2d: empty input or output");
+  if (s.N * (long long)s.C == 0) return {};
+  VGG_CUDA_DEVICE(*st_);
+  return Run("adaptive_avgpool2d_nchw_f32",
+             [&] { return LaunchAdaptiveAvgpool(x, y, (long long)s.N * s.C, s.H, s.W, s.P, s.Q, st_->stream); });
+}
+
 }  // namespace cuda
 
 Status MakeCudaBackend(const CudaOptions& opt, std::unique_ptr<Backend>* out) {

@@ -88,6 +88,24 @@ __global__ void maxpool2d_nchw_f32(const float* __restrict__ x, float* __restric
   }
 }
 
+// Same windows and double accumulation as ref::adaptive_avgpool2d (one thread per output cell).
+__global__ void adaptive_avgpool2d_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long NC, int H,
+                                            int W, int P, int Q) {
+  const size_t total = size_t(NC) * P * Q;
+  VGG_GRID_STRIDE(i, total) {
+    const int q = int(i % Q);
+    const size_t t = i / Q;
+    const int p = int(t % P);
+    const size_t nc = t / P;
+    const int r0 = int((long long)p * H / P), r1 = int(((long long)p * H + H + P - 1) / P);
+    const int s0 = int((long long)q * W / Q), s1 = int(((long long)q * W + W + Q - 1) / Q);
+    double acc = 0;
+    for (int r = r0; r < r1; ++r)
+      for (int s = s0; s < s1; ++s) acc += x[(nc * H + r) * W + s];
+    y[i] = float(acc / double((r1 - r0) * (s1 - s0)));
+  }
+}
+
 // y = x / (k + alpha·Σ x²)^beta over the channel window (shapes.h); the sum of squares in fp32 (never
 // fp16), the power in double like the reference.
 __global__ void lrn_nchw_f32(const float* __restrict__ x, float* __restrict__ y, int N, int C, long long HW, int size,
@@ -146,6 +164,12 @@ cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols,
 cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window, int stride,
                           cudaStream_t stream) {
   maxpool2d_nchw_f32<<<BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream>>>(x, y, NC, H, W, P, Q, window, stride);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAdaptiveAvgpool(const float* x, float* y, long long NC, int H, int W, int P, int Q,
+                                  cudaStream_t stream) {
+  adaptive_avgpool2d_nchw_f32<<<BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream>>>(x, y, NC, H, W, P, Q);
   return cudaGetLastError();
 }
 

@@ -46,6 +46,19 @@ void maxpool2d(const PoolShape& s, const float* x, float* y) {
       }
 }
 
+void adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) {
+  for (int nc = 0; nc < s.N * s.C; ++nc)
+    for (int p = 0; p < s.P; ++p)
+      for (int q = 0; q < s.Q; ++q) {
+        const int r0 = AdaptivePoolShape::Begin(p, s.H, s.P), r1 = AdaptivePoolShape::End(p, s.H, s.P);
+        const int t0 = AdaptivePoolShape::Begin(q, s.W, s.Q), t1 = AdaptivePoolShape::End(q, s.W, s.Q);
+        double acc = 0;
+        for (int r = r0; r < r1; ++r)
+          for (int t = t0; t < t1; ++t) acc += x[(size_t(nc) * s.H + r) * s.W + t];
+        y[(size_t(nc) * s.P + p) * s.Q + q] = float(acc / double((r1 - r0) * (t1 - t0)));
+      }
+}
+
 void lrn(int N, int C, int H, int W, const LrnParams& prm, const float* x, float* y) {
   const size_t plane = size_t(H) * W;
   const int half = prm.size / 2;

@@ -11,6 +11,9 @@ void conv2d(const ConvShape& s, const float* x, const float* w, const float* b, 
 // y (N,C,P,Q) = max over each window of x (N,C,H,W). NaN propagates.
 void maxpool2d(const PoolShape& s, const float* x, float* y);
 
+// y (N,C,P,Q) = mean over each adaptive window of x (N,C,H,W), see AdaptivePoolShape.
+void adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y);
+
 // y (N,C,H,W) = LRN(x) across channels, see LrnParams.
 void lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y);
 

@@ -64,6 +64,10 @@ class ReferenceBackend final : public Backend {
     ref::maxpool2d(s, x, y);
     return {};
   }
+  Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) override {
+    ref::adaptive_avgpool2d(s, x, y);
+    return {};
+  }
   Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override {
     ref::lrn(N, C, H, W, p, x, y);
     return {};
