@@ -9,6 +9,7 @@ import { SingleBar } from 'cli-progress';
 
 import { backends } from './backends';
 import { InvalidArgumentError, VggError } from './errors';
+import { embedCommand, EmbedFlags } from './embed-command';
 import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
 import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
@@ -166,7 +167,8 @@ export function buildProgram(): Command {
     // Checked by the library, whose error names the choices (and the former name 'fully-conv').
     .option(
       '--mode <mode>',
-      "'dense': dense evaluation of the whole image (paper §3.2); 'fc': centre crop or --grid crops",
+      "'dense': dense evaluation of the whole image (paper §3.2); 'fc': centre crop or --grid crops; " +
+        "'torchvision': the whole image through AdaptiveAvgPool2d(7) as torchvision's VGG",
       'dense',
     )
     .option('--scales <list>', 'test scales Q: shorter side in pixels, e.g. 256,384,512 (0: keep size)', scalesOption)
@@ -187,6 +189,37 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (images: string[], o: ClassifyFlags) => {
       const code = await classifyCommand(images, o);
+      if (code) process.exitCode = code;
+    });
+
+  program
+    .command('embed')
+    .description('features of images from any layer (e.g. pool5, fc7), as JSON lines or a safetensors file')
+    .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
+    .requiredOption('--layers <names>', 'comma-separated layer names: conv1_1 … conv5_3, pool1 … pool5, fc6, fc7, fc8')
+    .option('--weights <file>', 'weights file (safetensors, ONNX, PyTorch .pth, Keras .h5, Caffe .caffemodel)')
+    .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
+    .option(
+      '--mode <mode>',
+      "'fc': resize and centre-crop the training size; 'torchvision' or 'dense': the whole image at --scale",
+      'fc',
+    )
+    .option(
+      '--scale <q>',
+      'shorter side in pixels before the forward (0: keep size; default 256, dense 384)',
+      countOption,
+    )
+    .option('--out <file>', 'write one safetensors file instead of JSON lines on stdout')
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
+    .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
+    .addOption(
+      new Option('--conv-algorithm <name>', 'CPU convolution algorithm')
+        .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
+        .default('auto'),
+    )
+    .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
+    .action(async (images: string[], o: EmbedFlags) => {
+      const code = await embedCommand(images, o);
       if (code) process.exitCode = code;
     });
 

@@ -37,7 +37,8 @@ export interface Prediction {
 }
 
 export interface ClassifyOptions {
-  /** 'dense' (default: dense evaluation of the whole image) or 'fc' (centre crop / multi-crop). */
+  /** 'dense' (default: dense evaluation of the whole image), 'fc' (centre crop / multi-crop) or 'torchvision'
+   *  (the whole image through torchvision's AdaptiveAvgPool2d(7) and the FC head; see ForwardMode). */
   mode?: ForwardMode;
   /** Test scales Q (shorter side, pixels); 0 keeps the image size. Default: see defaultScales. */
   scales?: number[];
@@ -84,12 +85,13 @@ export interface Classification {
   scoreMaps?: { scale: number; flipped: boolean; map: Tensor }[];
 }
 
-/** Test scales when none are given: for the paper's 224 networks Q = 256 (fc: resize then crop 224) or
- *  Q = 384 (dense; the single scale of Table 3 for jittered training); for other training sizes the same
- *  ratios, and models that ship their own preprocessing keep the image size (scale 0). */
+/** Test scales when none are given: for the paper's 224 networks Q = 256 (fc: resize then crop 224;
+ *  torchvision: its Resize(256)) or Q = 384 (dense; the single scale of Table 3 for jittered training); for
+ *  other training sizes the same ratios, and models that ship their own preprocessing keep the image size
+ *  (scale 0). */
 export function defaultScales(inputSize: number, mode: ForwardMode, ownPreprocess: boolean): number[] {
   if (ownPreprocess) return [mode === 'fc' ? inputSize : 0];
-  return [Math.round((inputSize * (mode === 'fc' ? 256 : 384)) / 224)];
+  return [Math.round((inputSize * (mode === 'dense' ? 384 : 256)) / 224)];
 }
 
 /** Row-wise softmax in float64 (stable: max subtracted). */
@@ -244,6 +246,7 @@ export async function classifyPlanned(
   const { model, spec, labels, mode, scales, grid, top } = plan;
   const opts = { flip: plan.flip, keepScoreMaps: plan.keepScoreMaps };
   const size = model.config.inputSize;
+  const minimum = mode === 'torchvision' ? 2 ** model.config.stages.length : size; // checkInput's bounds
   /** The forward options of the next view: the signal, and the time left before the deadline. */
   const forwardOptions = (m: ForwardMode): { mode: ForwardMode; signal?: AbortSignal; timeoutMs?: number } => {
     if (signal?.aborted)
@@ -261,9 +264,10 @@ export async function classifyPlanned(
   for (const q of scales) {
     forwardOptions(mode); // aborted or past the deadline: stop before decoding
     const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
-    if (img.width < size || img.height < size)
+    if (img.width < minimum || img.height < minimum)
       throw new InvalidArgumentError(
-        `options.scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${size}×${size}`,
+        `options.scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${minimum}×${minimum}` +
+          (mode === 'torchvision' ? " (mode 'torchvision')" : ''),
       );
     if (img.width * img.height > MAX_VIEW_PIXELS)
       throw new InvalidArgumentError(
@@ -287,6 +291,12 @@ export async function classifyPlanned(
           }),
         );
       }
+    } else if (mode === 'torchvision') {
+      const logits = await model.forward(stack(base.map((b) => normalize(b, spec))), forwardOptions('torchvision'));
+      base.forEach((_, i) => {
+        softmax(logits.data.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
+        views++;
+      });
     } else {
       const crops: Tensor[] = [];
       for (const b of base)

@@ -26,6 +26,7 @@ export {
 } from './options';
 export { Model, ForwardOptions, Features, LayerPlan, ModelInfo, LayerWeights, randomWeights } from './model';
 export { OutputPlan, MAX_OUTPUTS } from './outputs';
+export { embedImage, EmbedOptions } from './embed';
 export { SchedulerOptions, SchedulerStats } from './scheduler';
 export * from './weights';
 export {
