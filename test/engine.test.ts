@@ -188,7 +188,11 @@ describe('bad input', () => {
       'fully-conv' as 'fc',
       /options\.mode: expected 'fc' \| 'dense' \| 'torchvision', got 'fully-conv' \('fully-conv' is now 'dense'/,
     );
-    await reject(input([1, 3, 32, 32], 1), 'crop' as 'fc', /options\.mode: expected 'fc' \| 'dense' \| 'torchvision', got 'crop'$/);
+    await reject(
+      input([1, 3, 32, 32], 1),
+      'crop' as 'fc',
+      /options\.mode: expected 'fc' \| 'dense' \| 'torchvision', got 'crop'$/,
+    );
     expect(() => model.forwardSync(input([1, 3, 32, 32], 1), { mode: 'fully-conv' as 'fc' })).toThrow(
       InvalidArgumentError,
     );

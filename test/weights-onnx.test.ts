@@ -572,11 +572,19 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
   }
   const node = (b: Built, name: string) => b.nodes.find((n) => n.name === name)!;
 
-  test('an unknown op: AveragePool instead of MaxPool', async () => {
+  test('an AveragePool that pools (instead of MaxPool), and an op we do not know', async () => {
     const f = variant('avg.onnx', (b) => {
       node(b, 'pool1').opType = 'AveragePool';
     });
-    await expectError(f, ...U, /AveragePool node 'pool1': operator AveragePool is not supported/);
+    await expectError(
+      f,
+      ...U,
+      /AveragePool node 'pool1': kernel \[2,2\] strides \[2,2\] .*only the identity AveragePool/,
+    );
+    const g = variant('lp.onnx', (b) => {
+      node(b, 'pool1').opType = 'LpPool';
+    });
+    await expectError(g, ...U, /LpPool node 'pool1': operator LpPool is not supported/);
   });
 
   test('conv stride 2, 5×5 conv, 3×3 max pool, LRN with other parameters', async () => {
@@ -670,7 +678,10 @@ describe('unsupported and malformed graphs (each names the node or tensor)', () 
   test('malformed: not protobuf, wrong raw_data size, Relu after the classifier', async () => {
     const g = tmp('garbage.onnx');
     fs.writeFileSync(g, 'definitely not a protobuf message \xff\xff\xff');
-    await expectError(g, ...F, /not a valid ONNX model/);
+    await expectError(g, ...F, /not a weights file vggnet reads .* judged by its first bytes/);
+    const bad = tmp('bad.onnx'); // opens as ONNX does (ir_version's tag), then is no protobuf
+    fs.writeFileSync(bad, new Uint8Array([0x08, 0x07, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]));
+    await expectError(bad, ...F, /not a valid ONNX model/);
     const short = variant('short.onnx', (b) => {
       b.inits.find((i) => i.name === 'conv1_w')!.rawData = new Uint8Array(12);
     });

@@ -320,8 +320,23 @@ function walkGraph(
       const v = attr(n, 'value')?.t;
       if (v && n.output?.[0]) consts.set(n.output[0], { name: n.output[0], dims: dimsOf(v, n.output[0]), proto: v });
     }
+  // torch.onnx.export stores equal initializers once and names the others through Identity nodes (random
+  // or zero-initialised biases, tied weights): those Identities are aliases of constants, off the chain.
+  const aliases = new Set<onnx.INodeProto>();
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const n of nodes) {
+      const src = consts.get(n.input?.[0] ?? '');
+      const out = n.output?.[0];
+      if (n.opType !== 'Identity' || !src || !out || aliases.has(n)) continue;
+      consts.set(out, { ...src, name: out });
+      aliases.add(n);
+      grew = true;
+    }
+  }
   const consumers = new Map<string, onnx.INodeProto[]>();
   for (const n of nodes) {
+    if (aliases.has(n)) continue;
     if (n.domain && n.domain !== 'ai.onnx')
       throw new UnsupportedError(`${nodeLabel(n)}: operator domain '${n.domain}' (only the default ONNX domain)`);
     for (const i of n.input ?? []) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
@@ -568,12 +583,27 @@ function walkGraph(
       case 'Identity':
         unused(n, 1);
         break;
+      case 'AveragePool': {
+        // torchvision's AdaptiveAvgPool2d(7) exported at 224: a 1×1, stride-1 AveragePool, an identity. At
+        // other export sizes it pools, and vggnet's mode 'torchvision' does that for any input size instead.
+        const ks = attrInts(n, 'kernel_shape') ?? [];
+        const strides = attrInts(n, 'strides') ?? [1, 1];
+        const pads = attrInts(n, 'pads') ?? [0, 0, 0, 0];
+        if (ks.some((k) => k !== 1) || strides.some((t) => t !== 1) || pads.some((p) => p !== 0))
+          throw new UnsupportedError(
+            `${nodeLabel(n)}: kernel [${ks}] strides [${strides}] pads [${pads}]: only the identity AveragePool that ` +
+              `torch.onnx.export writes for torchvision's avgpool at 224×224; export at 224×224 and run other sizes ` +
+              `with mode 'torchvision'`,
+          );
+        unused(n, 1);
+        break;
+      }
       case 'Softmax':
         ops.push({ t: 'softmax', node: nodeLabel(n) });
         break;
       default:
         throw new UnsupportedError(
-          `${nodeLabel(n)}: operator ${op} is not supported in a VGG graph (supported: Conv, Relu, MaxPool, LRN, BatchNormalization, Flatten, Reshape, Squeeze, Gemm, MatMul, Add (bias), Dropout, Identity, Softmax)`,
+          `${nodeLabel(n)}: operator ${op} is not supported in a VGG graph (supported: Conv, Relu, MaxPool, LRN, BatchNormalization, AveragePool (1×1, identity), Flatten, Reshape, Squeeze, Gemm, MatMul, Add (bias), Dropout, Identity, Softmax)`,
         );
     }
     const out = n.output?.[0];
@@ -581,7 +611,7 @@ function walkGraph(
     cur = out;
   }
   for (const n of nodes)
-    if (!visited.has(n) && !SHAPE_OPS.has(n.opType ?? ''))
+    if (!visited.has(n) && !aliases.has(n) && !SHAPE_OPS.has(n.opType ?? ''))
       throw new UnsupportedError(`${nodeLabel(n)}: not on the graph's layer chain; side branches are not supported`);
   return { ops, inputDims, batchNorm };
 }
