@@ -145,12 +145,19 @@ describe('a server over the embedded MNIST model', () => {
         name: 'mnist-vgg',
         platform: 'vggnet',
         inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 1, -1, -1] }],
-        outputs: [
+        outputs: expect.arrayContaining([
           { name: 'logits', datatype: 'FP32', shape: [-1, 10] },
           { name: 'probabilities', datatype: 'FP32', shape: [-1, 10] },
-        ],
+          { name: 'pool2', datatype: 'FP32', shape: [-1, -1, -1, -1] },
+          { name: 'fc7', datatype: 'FP32', shape: [-1, 128] },
+        ]),
         parameters: { architecture: 'mnist-vgg', input_size: 28, num_classes: 10 },
       });
+      expect(m.body.outputs.map((o: { name: string }) => o.name).slice(0, 3)).toEqual([
+        'logits',
+        'probabilities',
+        'conv1_1',
+      ]);
       expect(await request(`${url}/v2/models/mnist-vgg/ready`)).toMatchObject({
         status: 200,
         body: { name: 'mnist-vgg', ready: true },
@@ -226,6 +233,29 @@ describe('a server over the embedded MNIST model', () => {
       expectError(fc, 400, 'ERR_VGG_INVALID_ARGUMENT');
     });
 
+    test("infer: layer outputs are the model's features from the same forward; mode 'torchvision' on any size", async () => {
+      const x = new Tensor(
+        [1, 1, 40, 36],
+        new Float32Array(40 * 36).map((_, i) => (i % 7) / 7),
+      );
+      const want = await classifier.model.forward(x, { mode: 'torchvision', outputs: ['pool2', 'fc8'] });
+      const a = await post(
+        `${url}/v2/models/mnist-vgg/infer`,
+        inferBody([1, 1, 40, 36], x.data, {
+          parameters: { mode: 'torchvision' },
+          outputs: [{ name: 'pool2' }, { name: 'logits' }],
+        }),
+        'application/json',
+      );
+      expect(a.status).toBe(200);
+      expect(a.body.parameters.mode).toBe('torchvision');
+      const [pool2, logits] = a.body.outputs;
+      expect(pool2).toMatchObject({ name: 'pool2', datatype: 'FP32', shape: want.pool2.dims });
+      expect(Float32Array.from(pool2.data)).toEqual(want.pool2.data);
+      expect(logits).toMatchObject({ name: 'logits', shape: [1, 10] });
+      expect(Float32Array.from(logits.data)).toEqual(want.fc8.data);
+    });
+
     test('invalid infer requests are 4xx with the code, never 5xx', async () => {
       const infer = (body: string, type = 'application/json') => post(`${url}/v2/models/mnist-vgg/infer`, body, type);
       const zeros = new Array(784).fill(0);
@@ -253,6 +283,8 @@ describe('a server over the embedded MNIST model', () => {
         JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 1, 28, 28], data: zeros }], outputs });
       expectError(await infer(withOut([{ name: 'scores' }])), 400, 'ERR_VGG_INVALID_ARGUMENT');
       expectError(await infer(withOut([])), 400, 'ERR_VGG_INVALID_ARGUMENT');
+      expectError(await infer(withOut([{ name: 'pool1' }, { name: 'pool1' }])), 400, 'ERR_VGG_INVALID_ARGUMENT');
+      expectError(await infer(withOut([{ name: 'conv9_9' }])), 400, 'ERR_VGG_INVALID_ARGUMENT');
       const a = await infer(input({ data: zeros.map(() => 1e39) })); // JSON number beyond f32: becomes Infinity
       expect(a.status).toBe(200);
     });
@@ -436,7 +468,12 @@ describe('the scheduler behind the server', () => {
     withServer({ maxBatch: 1 }, { timeoutMs: 100 }, async (u, c) => {
       const running = occupy(c);
       await until(() => statsOf(c).running === 1, 'the heavy forward');
-      const late = await post(`${u}/v1/classify`, digit7, 'image/png');
+      // A tensor request reaches the scheduler at once (an image's decoding could use up the 100 ms on a loaded host).
+      const late = await post(
+        `${u}/v2/models/mnist-vgg/infer`,
+        inferBody([1, 1, 28, 28], new Float32Array(784)),
+        'application/json',
+      );
       expectError(late, 503, 'ERR_VGG_TIMEOUT');
       expect(late.headers.get('retry-after')).toBe('1');
       await running;

@@ -11,8 +11,8 @@ import { InvalidArgumentError, UnsupportedError } from '../index';
 import type { ForwardMode } from '../index';
 
 export const INPUT_NAME = 'input';
+/** The class outputs; a layer name of the model (conv4_3, pool5, fc7, …) asks for that layer's features. */
 export const OUTPUT_NAMES = ['logits', 'probabilities'] as const;
-export type OutputName = (typeof OUTPUT_NAMES)[number];
 
 export interface InferRequest {
   id?: string;
@@ -21,7 +21,8 @@ export interface InferRequest {
   dims: [number, number, number, number];
   /** N·C·H·W f32, NCHW. */
   data: Float32Array;
-  outputs: OutputName[];
+  /** 'logits', 'probabilities' or layer names, in the order asked for. */
+  outputs: string[];
 }
 
 const REQUEST_KEYS = ['id', 'parameters', 'inputs', 'outputs'];
@@ -95,18 +96,21 @@ function flatten(data: unknown, shape: readonly number[], count: number, what: s
 }
 
 /**
- * Checks an inference request body for a model taking `channels` input channels.
+ * Checks an inference request body for a model taking `channels` input channels whose layers are `layers`
+ * (names outputs may ask for besides OUTPUT_NAMES).
  * @throws InvalidArgumentError naming the field, the expected and the actual value; UnsupportedError for a
  *   datatype other than FP32 or binary data
  */
-export function parseInferRequest(body: unknown, channels: number): InferRequest {
+export function parseInferRequest(body: unknown, channels: number, layers: readonly string[] = []): InferRequest {
   if (!isObject(body)) throw new InvalidArgumentError(`body: expected a JSON object, got ${describe(body)}`);
   checkKeys(body, REQUEST_KEYS, 'body');
   if (body.id !== undefined && typeof body.id !== 'string')
     throw new InvalidArgumentError(`id: expected a string, got ${describe(body.id)}`);
   const params = checkParameters(body.parameters, ['mode'], 'parameters');
-  if (params.mode !== undefined && params.mode !== 'fc' && params.mode !== 'dense')
-    throw new InvalidArgumentError(`parameters.mode: expected 'fc' | 'dense', got ${describe(params.mode)}`);
+  if (params.mode !== undefined && params.mode !== 'fc' && params.mode !== 'dense' && params.mode !== 'torchvision')
+    throw new InvalidArgumentError(
+      `parameters.mode: expected 'fc' | 'dense' | 'torchvision', got ${describe(params.mode)}`,
+    );
   const inputs = body.inputs;
   if (!Array.isArray(inputs) || inputs.length !== 1)
     throw new InvalidArgumentError(
@@ -138,7 +142,8 @@ export function parseInferRequest(body: unknown, channels: number): InferRequest
   const count = shape.reduce((a: number, b: number) => a * b, 1);
   if (count > 2 ** 31) throw new InvalidArgumentError(`inputs[0].shape: ${count} elements is more than 2^31`);
   const data = flatten(t.data, shape, count, 'inputs[0].data');
-  let outputs: OutputName[] = [...OUTPUT_NAMES];
+  let outputs: string[] = [...OUTPUT_NAMES];
+  const allowed: readonly unknown[] = [...OUTPUT_NAMES, ...layers];
   if (body.outputs !== undefined) {
     if (!Array.isArray(body.outputs) || body.outputs.length === 0)
       throw new InvalidArgumentError(`outputs: expected a non-empty array, got ${describe(body.outputs)}`);
@@ -146,12 +151,15 @@ export function parseInferRequest(body: unknown, channels: number): InferRequest
       if (!isObject(o)) throw new InvalidArgumentError(`outputs[${i}]: expected an object, got ${describe(o)}`);
       checkKeys(o, ['name', 'parameters'], `outputs[${i}]`);
       checkParameters(o.parameters, [], `outputs[${i}].parameters`);
-      if (!(OUTPUT_NAMES as readonly unknown[]).includes(o.name))
+      if (!allowed.includes(o.name))
         throw new InvalidArgumentError(
-          `outputs[${i}].name: expected ${OUTPUT_NAMES.map((n) => `'${n}'`).join(' | ')}, got ${describe(o.name)}`,
+          `outputs[${i}].name: expected ${OUTPUT_NAMES.map((n) => `'${n}'`).join(' | ')} or a layer name ` +
+            `(${layers.join(', ')}), got ${describe(o.name)}`,
         );
-      return o.name as OutputName;
+      return o.name as string;
     });
+    const twice = outputs.find((n, i) => outputs.indexOf(n) !== i);
+    if (twice !== undefined) throw new InvalidArgumentError(`outputs: '${twice}' is asked for twice`);
   }
   return {
     ...(body.id !== undefined ? { id: body.id as string } : {}),

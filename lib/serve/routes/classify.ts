@@ -2,7 +2,7 @@
  * POST /v1/classify: one image → top-k classes with the paper's evaluation protocol (classifyImage).
  *   body   the encoded image (JPEG, PNG, WebP, GIF, TIFF): raw with Content-Type image/* or
  *          application/octet-stream, or the file field `image` of multipart/form-data
- *   query  top: classes to report, an integer in [1, K] (default 5); mode: 'dense' (default) | 'fc';
+ *   query  top: classes to report, an integer in [1, K] (default 5); mode: 'dense' (default) | 'fc' | 'torchvision';
  *          flip: 'true' | 'false' | '1' | '0' (also evaluate the horizontal flip, default false)
  *   200    {"model", "predictions": [{"index", "label", "probability"}], "views", "mode", "flip"}
  *          predictions highest probability first; probability: the posterior averaged over the views
@@ -45,8 +45,8 @@ export function parseClassifyQuery(query: unknown, numClasses: number): Classify
     out.top = top;
   }
   if (q.mode !== undefined) {
-    if (q.mode !== 'dense' && q.mode !== 'fc')
-      throw new InvalidArgumentError(`query.mode: expected 'dense' | 'fc', got '${q.mode}'`);
+    if (q.mode !== 'dense' && q.mode !== 'fc' && q.mode !== 'torchvision')
+      throw new InvalidArgumentError(`query.mode: expected 'dense' | 'fc' | 'torchvision', got '${q.mode}'`);
     out.mode = q.mode;
   }
   if (q.flip !== undefined) {

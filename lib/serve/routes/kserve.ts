@@ -5,23 +5,25 @@
  *                                 loads and once shutdown began
  *   GET  /v2                      server metadata {"name": "vggnet", "version", "extensions": []}
  *   GET  /v2/models/{name}        model metadata: input 'input' FP32 [-1, C, -1, -1] (NCHW; H = W = the
- *                                 training size for mode 'fc', any H, W ≥ it for 'dense'); outputs 'logits'
- *                                 and 'probabilities' FP32 [-1, K]
+ *                                 training size for mode 'fc', any H, W ≥ it for 'dense', ≥ 32 for
+ *                                 'torchvision'); outputs 'logits' and 'probabilities' FP32 [-1, K], and the
+ *                                 features of every layer (conv1_1 … pool5, fc6 …: Model.forward's outputs)
  *   GET  /v2/models/{name}/ready  200 {"name", "ready": true}; 503 {"name", "ready": false, "error", "code"}
  *   POST /v2/models/{name}/infer  see kserve-tensor.ts; 200 {"model_name", "id"?, "parameters": {"mode"},
  *                                 "outputs": [{"name", "datatype": "FP32", "shape": [N, K], "data"}]}
  * 'logits' are the class scores (mode 'dense': the score map averaged spatially, paper §3.2);
- * 'probabilities' their softmax. Errors: {"error", "code"} (errors.ts); an unknown model name is a 404.
+ * 'probabilities' their softmax; a layer's name gives its features (NCHW, or [N, K] for FC layers outside
+ * 'dense'), computed in the same forward. Errors: {"error", "code"} (errors.ts); an unknown model name is a 404.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
-import { Classifier, softmax, spatialMean, Tensor } from '../../index';
+import { Classifier, layerProgram, softmax, spatialMean, Tensor } from '../../index';
 import { packageRoot } from '../../native';
 import { errorResponse, HttpError } from '../errors';
-import { INPUT_NAME, parseInferRequest } from '../kserve-tensor';
+import { INPUT_NAME, OUTPUT_NAMES, parseInferRequest } from '../kserve-tensor';
 import type { RouteContext } from './context';
 
 export interface InferOutput {
@@ -71,6 +73,11 @@ export function kserveRoutes(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Params: { name: string } }>('/v2/models/:name', async (request) => {
     const c = model(request.params.name);
     const { config } = c.model;
+    const features = layerProgram(config).map((s) => ({
+      name: s.name,
+      datatype: 'FP32',
+      shape: s.kind === 'conv' && s.name.startsWith('fc') ? [-1, s.outChannels] : [-1, -1, -1, -1],
+    }));
     return {
       name: ctx.slot.name,
       platform: 'vggnet',
@@ -78,6 +85,7 @@ export function kserveRoutes(app: FastifyInstance, ctx: RouteContext): void {
       outputs: [
         { name: 'logits', datatype: 'FP32', shape: [-1, config.numClasses] },
         { name: 'probabilities', datatype: 'FP32', shape: [-1, config.numClasses] },
+        ...features,
       ],
       parameters: {
         architecture: config.name,
@@ -101,19 +109,37 @@ export function kserveRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply): Promise<InferResponse> => {
       const c = model(request.params.name);
       const { config } = c.model;
-      const req = parseInferRequest(request.body, config.inChannels);
+      const program = layerProgram(config);
+      const req = parseInferRequest(
+        request.body,
+        config.inChannels,
+        program.map((s) => s.name),
+      );
       const [N, , H, W] = req.dims;
       const mode = req.mode ?? (H === config.inputSize && W === config.inputSize ? 'fc' : 'dense');
-      const y = await c.model.forward(new Tensor(req.dims, req.data), {
-        mode,
-        ...ctx.scheduling(request, reply),
-      });
+      const last = program[program.length - 1].name;
+      const layers = req.outputs.filter((n) => !(OUTPUT_NAMES as readonly string[]).includes(n));
+      const wantsScores = layers.length < req.outputs.length;
+      const x = new Tensor(req.dims, req.data);
+      const scheduling = ctx.scheduling(request, reply);
+      const features = layers.length
+        ? await c.model.forward(x, {
+            mode,
+            outputs: wantsScores && !layers.includes(last) ? [...layers, last] : layers,
+            ...scheduling,
+          })
+        : undefined;
+      const y = features ? features[last] : await c.model.forward(x, { mode, ...scheduling });
       const K = config.numClasses;
-      const scores: ArrayLike<number> = mode === 'fc' ? y.data : spatialMean(y);
+      const scores: ArrayLike<number> | undefined = !y ? undefined : mode === 'dense' ? spatialMean(y) : y.data;
       const outputs: InferOutput[] = req.outputs.map((name) => {
+        if (features && features[name] && !(OUTPUT_NAMES as readonly string[]).includes(name)) {
+          const f = features[name];
+          return { name, datatype: 'FP32', shape: [...f.dims], data: Array.from(f.data) };
+        }
         const data = new Array<number>(N * K);
         for (let n = 0; n < N; n++) {
-          const row = Array.prototype.slice.call(scores, n * K, (n + 1) * K) as number[];
+          const row = Array.prototype.slice.call(scores!, n * K, (n + 1) * K) as number[];
           const values = name === 'logits' ? row : Array.from(softmax(row));
           for (let k = 0; k < K; k++) data[n * K + k] = Math.fround(values[k]);
         }
