@@ -59,7 +59,8 @@ export interface ForwardOptions {
    * Layer names whose outputs to return instead of the class scores (1 to 64, e.g. ['conv4_3', 'pool5',
    * 'fc7']; names as in the paper: conv{stage}_{i}, lrn1, pool{stage}, fc6, fc7, fc8): the forward stops
    * after the last of them and resolves to a Features object. Conv, FC6 and FC7 outputs are after their
-   * ReLU (as Caffe's in-place ReLU and Keras give them), FC8 is the logits. Layouts: NCHW [N, C, h, w];
+   * ReLU (as Caffe's in-place ReLU and Keras give them), FC8 is the logits; '<name>:pre-relu' (e.g.
+   * 'conv5_4:pre-relu') gives a conv or FC layer's output before its ReLU. Layouts: NCHW [N, C, h, w];
    * FC layers [N, K] (NC) in modes 'fc' and 'torchvision', score maps in 'dense'.
    */
   outputs?: readonly string[];

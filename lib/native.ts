@@ -118,13 +118,15 @@ export interface NativeNetworkInfo {
 /**
  * What one forward computes beyond the input (native/core/network.h RunSpec): the layers up to `last`
  * (default: all), an adaptive average pool to adaptiveSize² on the input of layer `adaptiveBefore`
- * (torchvision's AdaptiveAvgPool2d before FC6), and the layers whose outputs are copied out (`taps`).
+ * (torchvision's AdaptiveAvgPool2d before FC6), and the layers whose outputs are copied out (`taps`; conv
+ * layers' outputs before their ReLU: `preReluTaps`).
  */
 export interface NativeRun {
   last?: number;
   adaptiveBefore?: number;
   adaptiveSize?: number;
   taps?: number[];
+  preReluTaps?: number[];
 }
 
 export interface NativeNetwork {
@@ -138,7 +140,7 @@ export interface NativeNetwork {
   releasePlans(): void;
   /** x (N,C,H,W) → a new Float32Array holding the score map (N,K,h,w), off the JS thread. `x` is copied
    *  at the call, so the caller may reuse it at once. With `run`: [output of run.last, then one array per
-   *  run.taps entry], each NCHW. */
+   *  run.taps entry, then one per run.preReluTaps entry], each NCHW. */
   forward(dims: Dims4, x: Float32Array): Promise<Float32Array>;
   forward(dims: Dims4, x: Float32Array, run: NativeRun): Promise<Float32Array[]>;
   /** Same, on the calling thread. */

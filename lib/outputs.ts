@@ -1,7 +1,8 @@
 /**
  * Named outputs of a forward (ForwardOptions.outputs): features from any layer of the program — conv1_1 …
  * conv5_3, lrn1, pool1 … pool5, fc6, fc7, fc8 (topology.ts layerProgram) — in every forward mode, computed in
- * one run that stops at the last one asked for.
+ * one run that stops at the last one asked for. A conv or FC layer with a ReLU also gives its output before
+ * the ReLU as '<name>:pre-relu' (e.g. 'conv5_4:pre-relu', the pre-activation features perceptual losses use).
  */
 import { describeValue } from './describe';
 import { InvalidArgumentError } from './errors';
@@ -31,6 +32,9 @@ export interface RunPlan {
 /** Most names one forward may ask for. */
 export const MAX_OUTPUTS = 64;
 
+/** The suffix asking for a layer's output before its ReLU. */
+export const PRE_RELU = ':pre-relu';
+
 /**
  * The run for a checked input, a mode and the names asked for (undefined: the network's result alone).
  * FC outputs (fc6 …) are [N, K] (NC) in modes 'fc' and 'torchvision' (their spatial size is 1×1) and score
@@ -49,10 +53,11 @@ export function planRun(
 ): RunPlan {
   const adaptive = adaptivePool(cfg, program, input, mode);
   const shaped = shapeProgram(cfg, program, input, adaptive);
-  const output = (layer: number): OutputPlan => {
+  const output = (layer: number, suffix = ''): OutputPlan => {
     const dims = shaped[layer].output;
     const flat = mode !== 'dense' && program[layer].name.startsWith('fc');
-    return { name: program[layer].name, layer, dims: flat ? [dims[0], dims[1]] : dims, layout: flat ? 'NC' : 'NCHW' };
+    const name = program[layer].name + suffix;
+    return { name, layer, dims: flat ? [dims[0], dims[1]] : dims, layout: flat ? 'NC' : 'NCHW' };
   };
   const adaptiveRun = adaptive && { adaptiveBefore: adaptive.before, adaptiveSize: adaptive.size };
   if (names === undefined) {
@@ -60,31 +65,44 @@ export function planRun(
     return { run: adaptiveRun, outputs: [result], order: [result.name] };
   }
 
-  const layers = checkNames(program, names);
-  const last = Math.max(...layers);
+  const asked = checkNames(program, names);
+  const post = asked.filter((a) => !a.preRelu).map((a) => a.layer);
+  const pre = asked.filter((a) => a.preRelu).map((a) => a.layer);
+  const last = Math.max(...asked.map((a) => a.layer));
+  const taps = post.filter((l) => l !== last);
   const run: NativeRun = {
     last,
     ...(adaptive && last >= adaptive.before ? adaptiveRun : {}),
-    taps: layers.filter((l) => l !== last),
+    taps,
+    ...(pre.length ? { preReluTaps: pre } : {}),
   };
-  return { run, outputs: [last, ...run.taps!].map(output), order: [...names] };
+  const outputs = [output(last), ...taps.map((l) => output(l)), ...pre.map((l) => output(l, PRE_RELU))];
+  return { run, outputs, order: [...names] };
 }
 
-/** The program index of each name. @throws InvalidArgumentError as planRun */
-function checkNames(program: readonly LayerStep[], names: readonly string[]): number[] {
+/** The program index of each name and whether it asks for the pre-ReLU output. @throws as planRun */
+function checkNames(program: readonly LayerStep[], names: readonly string[]): { layer: number; preRelu: boolean }[] {
   if (!Array.isArray(names) || names.length === 0 || names.length > MAX_OUTPUTS)
     throw new InvalidArgumentError(
       `options.outputs: expected 1 to ${MAX_OUTPUTS} layer names (e.g. ['conv4_3', 'pool5', 'fc7']), got ${describeValue(names)}`,
     );
   const seen = new Set<string>();
   return names.map((n, i) => {
-    const layer = typeof n === 'string' ? program.findIndex((s) => s.name === n) : -1;
+    const preRelu = typeof n === 'string' && n.endsWith(PRE_RELU);
+    const base = preRelu ? n.slice(0, -PRE_RELU.length) : n;
+    const layer = typeof n === 'string' ? program.findIndex((s) => s.name === base) : -1;
     if (layer < 0)
       throw new InvalidArgumentError(
-        `options.outputs[${i}]: expected a layer name, one of ${program.map((s) => s.name).join(', ')}; got ${describeValue(n)}`,
+        `options.outputs[${i}]: expected a layer name, one of ${program.map((s) => s.name).join(', ')} ` +
+          `(a conv or FC layer with '${PRE_RELU}' for its output before the ReLU); got ${describeValue(n)}`,
+      );
+    const step = program[layer];
+    if (preRelu && !(step.kind === 'conv' && step.relu))
+      throw new InvalidArgumentError(
+        `options.outputs[${i}]: '${n}': ${base} has no ReLU (only conv layers and the FC layers but the last have one)`,
       );
     if (seen.has(n)) throw new InvalidArgumentError(`options.outputs[${i}]: '${n}' is asked for twice`);
     seen.add(n);
-    return layer;
+    return { layer, preRelu };
   });
 }

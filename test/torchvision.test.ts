@@ -50,8 +50,8 @@ async function readReference(file: string): Promise<Map<string, Tensor>> {
 }
 
 describe.each([
-  ['vgg16', 2, SIZES, ['conv1_2', 'conv4_3', 'pool5', 'fc6', 'fc7', 'fc8']],
-  ['vgg11_bn', 1, ['224x224', '320x240'], ['conv1_1', 'conv4_2', 'pool5', 'fc7']],
+  ['vgg16', 2, SIZES, ['conv1_2', 'conv4_3', 'conv5_3:pre-relu', 'pool5', 'fc6', 'fc7:pre-relu', 'fc7', 'fc8']],
+  ['vgg11_bn', 1, ['224x224', '320x240'], ['conv1_1', 'conv4_2:pre-relu', 'pool5', 'fc7']],
 ])('torchvision %s (batch %d): logits and features', (arch, batch, sizes, LAYERS) => {
   let ref: Map<string, Tensor>;
   let model: Model;
@@ -179,7 +179,11 @@ describe('features (ForwardOptions.outputs) and the torchvision mode, without to
   test('bad outputs are InvalidArgumentErrors naming what is wrong', () => {
     const x = input(1, tiny.inputSize, tiny.inputSize);
     const bad: [unknown, RegExp][] = [
-      [['conv9_9'], /options\.outputs\[0\]: expected a layer name, one of conv1_1, .*fc\d; got 'conv9_9'/],
+      [
+        ['conv9_9'],
+        /options\.outputs\[0\]: expected a layer name, one of conv1_1, .*fc\d \(a conv .*\); got 'conv9_9'/,
+      ],
+      [['pool1:pre-relu'], /options\.outputs\[0\]: 'pool1:pre-relu': pool1 has no ReLU/],
       [['pool1', 'pool1'], /options\.outputs\[1\]: 'pool1' is asked for twice/],
       [[], /options\.outputs: expected 1 to 64 layer names/],
       ['pool1', /options\.outputs: expected 1 to 64 layer names .* got 'pool1'/],

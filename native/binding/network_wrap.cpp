@@ -32,23 +32,33 @@ Napi::Array Dims(Napi::Env env, const vgg::Shape4& s) {
   return a;
 }
 
-// run (optional) {last, adaptiveBefore, adaptiveSize, taps: layer indices} → RunSpec and tap layers.
-// Layer indices are checked against the network by Network::Resolve / Forward.
-vgg::RunSpec GetRunSpec(const Napi::Value& v, int layers, std::vector<int>* taps) {
+// The layer indices of run[key] (absent: none), each in [0, layers).
+void GetLayerList(const Napi::Object& run, const char* key, int layers, std::vector<int>* out) {
+  Napi::Value t = run.Get(key);
+  if (t.IsUndefined()) return;
+  const std::string name = std::string("run.") + key;
+  if (!t.IsArray()) ThrowInvalid(run.Env(), name + ": expected an array of layer indices, got " + Describe(t));
+  Napi::Array a = t.As<Napi::Array>();
+  if (a.Length() > 256) ThrowInvalid(run.Env(), name + ": at most 256 layers, got " + std::to_string(a.Length()));
+  for (uint32_t i = 0; i < a.Length(); ++i)
+    out->push_back(CheckInt(a.Get(i), name + "[" + std::to_string(i) + "]", 0, layers - 1));
+}
+
+// run (optional) {last, adaptiveBefore, adaptiveSize, taps, preReluTaps: layer indices} → RunSpec and the taps
+// (layer, pre-ReLU?) in that order, their buffers not set yet. Layer indices are checked against the network
+// by Network::Resolve / Forward.
+vgg::RunSpec GetRunSpec(const Napi::Value& v, int layers, std::vector<vgg::Tap>* taps) {
   vgg::RunSpec r;
   if (v.IsUndefined()) return r;
   Napi::Object o = GetObject(v, "run");
   r.last = GetIntOr(o, "last", "run", -1, layers - 1, -1);
   r.adaptive_before = GetIntOr(o, "adaptiveBefore", "run", -1, layers - 1, -1);
   r.adaptive_size = GetIntOr(o, "adaptiveSize", "run", 0, 1 << 16, 0);
-  Napi::Value t = o.Get("taps");
-  if (!t.IsUndefined()) {
-    if (!t.IsArray()) ThrowInvalid(v.Env(), "run.taps: expected an array of layer indices, got " + Describe(t));
-    Napi::Array a = t.As<Napi::Array>();
-    if (a.Length() > 256) ThrowInvalid(v.Env(), "run.taps: at most 256 taps, got " + std::to_string(a.Length()));
-    for (uint32_t i = 0; i < a.Length(); ++i)
-      taps->push_back(CheckInt(a.Get(i), "run.taps[" + std::to_string(i) + "]", 0, layers - 1));
-  }
+  std::vector<int> post, pre;
+  GetLayerList(o, "taps", layers, &post);
+  GetLayerList(o, "preReluTaps", layers, &pre);
+  for (int l : post) taps->push_back({l, nullptr, false});
+  for (int l : pre) taps->push_back({l, nullptr, true});
   return r;
 }
 
@@ -240,7 +250,7 @@ Napi::Value NetworkWrap::Memory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto net = Live(env, "memory");
   const vgg::Shape4 in = GetShape4(info[0], "dims");
-  std::vector<int> taps;
+  std::vector<vgg::Tap> taps;
   const vgg::RunSpec run = GetRunSpec(info[1], int(net->layers().size()), &taps);
   vgg::PlanMemory m;
   vgg::Status st = net->Memory(in, run, &m);
@@ -258,7 +268,7 @@ Napi::Value NetworkWrap::CheckBudget(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto net = Live(env, "checkBudget");
   const vgg::Shape4 in = GetShape4(info[0], "dims");
-  std::vector<int> taps;
+  std::vector<vgg::Tap> taps;
   vgg::Status st = net->CheckBudget(in, GetRunSpec(info[1], int(net->layers().size()), &taps));
   if (!st.ok()) Throw(env, st);
   return env.Undefined();
@@ -276,8 +286,7 @@ NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const cha
   Napi::Env env = info.Env();
   Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}, {}, {}, {}};
   c.x = GetF32(info[1], "x", c.in.size());
-  std::vector<int> tap_layers;
-  c.run = GetRunSpec(info[2], int(c.net->layers().size()), &tap_layers);
+  c.run = GetRunSpec(info[2], int(c.net->layers().size()), &c.taps);
   std::vector<vgg::Shape4> outs;
   vgg::Status st = c.net->LayerShapes(c.in, c.run, &outs);
   if (!st.ok()) Throw(env, st);
@@ -286,22 +295,23 @@ NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const cha
     c.result = c.y;
     return c;
   }
-  Napi::Array all = Napi::Array::New(env, tap_layers.size() + 1);
+  Napi::Array all = Napi::Array::New(env, c.taps.size() + 1);
   all.Set(0u, c.y);
-  for (size_t i = 0; i < tap_layers.size(); ++i) {
-    if (size_t(tap_layers[i]) >= outs.size())
-      ThrowInvalid(env, "run.taps[" + std::to_string(i) + "]: layer " + std::to_string(tap_layers[i]) +
-                            " is after the last layer run (" + std::to_string(outs.size() - 1) + ")");
-    Napi::Float32Array t = Napi::Float32Array::New(env, outs[tap_layers[i]].size());
+  for (size_t i = 0; i < c.taps.size(); ++i) {
+    vgg::Tap& tap = c.taps[i];
+    if (size_t(tap.layer) >= outs.size())
+      ThrowInvalid(env, "run.taps: layer " + std::to_string(tap.layer) + " is after the last layer run (" +
+                            std::to_string(outs.size() - 1) + ")");
+    Napi::Float32Array t = Napi::Float32Array::New(env, outs[tap.layer].size());
     all.Set(uint32_t(i + 1), t);
-    c.taps.push_back({tap_layers[i], t.Data()});
+    tap.host = t.Data();
   }
   c.result = all;
   return c;
 }
 
 // forward(dims [N,C,H,W], x Float32Array, run?) → Promise<Float32Array> score map (N,K,h,w); with `run`,
-// Promise<Float32Array[]>: [output of run.last, then one per run.taps entry].
+// Promise<Float32Array[]>: [output of run.last, then one per run.taps entry, then one per run.preReluTaps].
 Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Call c = Prepare(info, "forward");

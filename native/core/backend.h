@@ -76,6 +76,8 @@ class Backend {
 
   virtual Status maxpool2d(const PoolShape& s, const float* x, float* y) = 0;
   virtual Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) = 0;
+  // x = max(x, 0) in place over n floats, NaN kept (a conv's ReLU applied after a pre-ReLU feature was copied).
+  virtual Status relu(float* x, size_t n) = 0;
   // torchvision's AdaptiveAvgPool2d before FC6 (the 'torchvision' forward mode), see AdaptivePoolShape.
   virtual Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) = 0;
 };

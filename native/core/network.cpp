@@ -333,9 +333,17 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
       next = 1 - next;
     }
     float* dst = i + 1 == n ? y : arena_->act[next];
+    bool pre_relu = false;  // a tap wants the conv's output before its ReLU: run without it, apply it after
+    for (const Tap& t : taps) pre_relu |= t.layer == int(i) && t.pre_relu;
     switch (l.kind) {
       case LayerSpec::Kind::kConv:
-        VGG_RETURN_IF_ERROR(be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, src, dst, arena_->workspace));
+        VGG_RETURN_IF_ERROR(
+            be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu && !pre_relu, src, dst, arena_->workspace));
+        if (pre_relu && l.relu) {
+          for (const Tap& t : taps)
+            if (t.layer == int(i) && t.pre_relu) VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
+          VGG_RETURN_IF_ERROR(be.relu(dst, plan.outs[i].size()));
+        }
         break;
       case LayerSpec::Kind::kMaxPool:
         VGG_RETURN_IF_ERROR(be.maxpool2d({s.n, s.c, s.h, s.w, l.window, l.pool_stride}, src, dst));
@@ -343,7 +351,8 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
       case LayerSpec::Kind::kLrn: VGG_RETURN_IF_ERROR(be.lrn(s.n, s.c, s.h, s.w, l.lrn, src, dst)); break;
     }
     for (const Tap& t : taps)
-      if (t.layer == int(i)) VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
+      if (t.layer == int(i) && !(t.pre_relu && l.kind == LayerSpec::Kind::kConv && l.relu))
+        VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
     if (after_layer) VGG_RETURN_IF_ERROR(after_layer(i));
     src = dst;
     next = 1 - next;

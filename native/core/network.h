@@ -59,9 +59,12 @@ struct RunSpec {
 };
 
 // Copy layer `layer`'s output to host memory `host` during a host Forward (one tap per requested feature).
+// `pre_relu`: a conv layer's output before its ReLU (the layer then runs without the fused ReLU and applies it
+// after the copy).
 struct Tap {
   int layer = 0;
   float* host = nullptr;
+  bool pre_relu = false;
 };
 
 // The backend memory a forward at one input shape needs, bytes.

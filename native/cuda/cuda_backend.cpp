@@ -334,6 +334,12 @@ Status CudaBackend::lrn(int N, int C, int H, int W, const LrnParams& p, const fl
              [&] { return LaunchLrn(x, y, N, C, (long long)H * W, p.size, p.alpha, p.beta, p.k, st_->stream); });
 }
 
+Status CudaBackend::relu(float* x, size_t n) {
+  if (n == 0) return {};
+  VGG_CUDA_DEVICE(*st_);
+  return Run("relu_f32", [&] { return LaunchRelu(x, (long long)n, st_->stream); });
+}
+
 Status CudaBackend::adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) {
   if (s.P < 1 || s.Q < 1 || s.H < 1 || s.W < 1) return InvalidArgument("adaptive_avgpool2d: empty input or output");
   if (s.N * (long long)s.C == 0) return {};

@@ -44,6 +44,7 @@ class CudaBackend final : public Backend {
   Status maxpool2d(const PoolShape& s, const float* x, float* y) override;
   Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override;
   Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) override;
+  Status relu(float* x, size_t n) override;
 
   Precision precision() const { return prec_; }
   int sms() const { return sms_; }

@@ -80,6 +80,7 @@ cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mp
 // Plain fp32 ops, one thread per output.
 cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window, int stride,
                           cudaStream_t stream);
+cudaError_t LaunchRelu(float* x, long long n, cudaStream_t stream);
 cudaError_t LaunchAdaptiveAvgpool(const float* x, float* y, long long NC, int H, int W, int P, int Q,
                                   cudaStream_t stream);
 cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta, float k,

@@ -88,6 +88,13 @@ __global__ void maxpool2d_nchw_f32(const float* __restrict__ x, float* __restric
   }
 }
 
+// x = max(x, 0) in place; NaN stays NaN (the comparison is false for NaN), as ref::relu.
+__global__ void relu_f32(float* __restrict__ x, long long n) {
+  VGG_GRID_STRIDE(i, size_t(n)) {
+    if (x[i] < 0.f) x[i] = 0.f;
+  }
+}
+
 // Same windows and double accumulation as ref::adaptive_avgpool2d (one thread per output cell).
 __global__ void adaptive_avgpool2d_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long NC, int H,
                                             int W, int P, int Q) {
@@ -164,6 +171,11 @@ cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols,
 cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window, int stride,
                           cudaStream_t stream) {
   maxpool2d_nchw_f32<<<BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream>>>(x, y, NC, H, W, P, Q, window, stride);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRelu(float* x, long long n, cudaStream_t stream) {
+  relu_f32<<<BlocksFor(size_t(n)), kThreads, 0, stream>>>(x, n);
   return cudaGetLastError();
 }
 

@@ -7,7 +7,7 @@ running statistics, which are randomised too so that folding them is tested), an
   - WEIGHTS: the state_dict under torchvision's own names (what vggnet's loader reads);
   - OUTPUTS: for each size HxW: `input.HxW` [N,3,H,W], `logits.HxW` = model(input) [N,K], and `<layer>.HxW` for every
     layer asked for, named as vggnet names them (conv1_1 … after their ReLU, pool1 …, fc6/fc7 after their
-    ReLU, fc8), taken with forward hooks on torchvision's modules.
+    ReLU, fc8; '<name>:pre-relu' before it), taken with forward hooks on torchvision's modules.
 torchvision's VGG applies AdaptiveAvgPool2d(7) before the classifier, so any size >= 32 runs.
 
 usage: reference.py --arch vgg16 --seed 1 --sizes 224x224,256x256,320x240 --layers conv4_3,pool5,fc7 WEIGHTS OUTPUTS
@@ -27,16 +27,19 @@ def vgg_names(model):
     for i, m in enumerate(feats):
         if isinstance(m, torch.nn.Conv2d):
             conv += 1
-            # conv → [BatchNorm2d] → ReLU: the ReLU's output is ours (ReLU fused into the conv).
+            # conv → [BatchNorm2d] → ReLU: the ReLU's output is ours (ReLU fused into the conv); the module
+            # before it gives the output before the ReLU (':pre-relu').
             j = i + 1
             while not isinstance(feats[j], torch.nn.ReLU):
                 j += 1
             names[feats[j]] = f"conv{stage}_{conv}"
+            names[feats[j - 1]] = f"conv{stage}_{conv}:pre-relu"
         elif isinstance(m, torch.nn.MaxPool2d):
             names[m] = f"pool{stage}"
             stage, conv = stage + 1, 0
     c = model.classifier  # Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear
     names[c[1]], names[c[4]], names[c[6]] = "fc6", "fc7", "fc8"
+    names[c[0]], names[c[3]] = "fc6:pre-relu", "fc7:pre-relu"
     return names
 
 

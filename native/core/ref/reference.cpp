@@ -46,6 +46,11 @@ void maxpool2d(const PoolShape& s, const float* x, float* y) {
       }
 }
 
+void relu(float* x, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    if (x[i] < 0.f) x[i] = 0.f;  // NaN stays NaN
+}
+
 void adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) {
   for (int nc = 0; nc < s.N * s.C; ++nc)
     for (int p = 0; p < s.P; ++p)

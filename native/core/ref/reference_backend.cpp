@@ -68,6 +68,10 @@ class ReferenceBackend final : public Backend {
     ref::adaptive_avgpool2d(s, x, y);
     return {};
   }
+  Status relu(float* x, size_t n) override {
+    ref::relu(x, n);
+    return {};
+  }
   Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) override {
     ref::lrn(N, C, H, W, p, x, y);
     return {};
