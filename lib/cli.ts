@@ -163,7 +163,7 @@ export function buildProgram(): Command {
     .description('classify images (default weights: the embedded MNIST digit model)')
     .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
-    .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
+    .option('--weights <file>', 'weights file: safetensors, ONNX, PyTorch .pth, Keras .h5 or Caffe .caffemodel')
     // Checked by the library, whose error names the choices (and the former name 'fully-conv').
     .option(
       '--mode <mode>',
@@ -228,7 +228,7 @@ export function buildProgram(): Command {
     .description(
       'serve a model over HTTP: POST /v1/classify, the KServe v2 protocol (/v2/...), /metrics (default weights: the embedded MNIST model)',
     )
-    .option('--weights <file>', 'safetensors (torchvision/timm/vggnet) or ONNX weights')
+    .option('--weights <file>', 'weights file: safetensors, ONNX, PyTorch .pth, Keras .h5 or Caffe .caffemodel')
     .option('--random <arch>', 'seeded random weights of an architecture instead (for benchmarks), e.g. vgg16')
     .option('--seed <n>', 'seed of --random', countOption, 1)
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')

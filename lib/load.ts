@@ -38,7 +38,8 @@ const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({
 });
 
 /**
- * Loads weights (safetensors or ONNX) into a Model on the chosen device. The options are checked before
+ * Loads weights (safetensors, ONNX, PyTorch .pth, Keras .h5, Caffe .caffemodel: the format read off the first
+ * bytes) into a Model on the chosen device. The options are checked before
  * the file is read. Nothing blocks the event loop: the file is read and parsed on a worker thread and each
  * layer packed on the libuv pool as it arrives, largest first, then freed (at most two raw layers in memory).
  * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for an unknown option key,
