@@ -75,7 +75,7 @@ function anySignal(a: AbortSignal, b: AbortSignal): { signal: AbortSignal; detac
  *   'too-large', 'timeout', 'redirects' (too many, or to another scheme), 'network' (DNS, refused, reset…)
  */
 export async function fetchImage(url: URL, limits: Required<FetchOptions>, signal?: AbortSignal): Promise<Buffer> {
-  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const timeout = AbortSignal.timeout(Math.ceil(limits.timeoutMs)); // an integer, or ERR_OUT_OF_RANGE
   const both = signal ? anySignal(signal, timeout) : { signal: timeout, detach: () => undefined };
   try {
     return await fetchWithin(url, limits, both.signal, signal, timeout);
