@@ -13,6 +13,7 @@ import {
   deadlineOf,
   planClassify,
 } from './evaluate';
+import { ImageInput } from './image-input';
 import { optionKeys, readOptions } from './options';
 
 export interface ClassifyImagesOptions extends ClassifyOptions {
@@ -32,7 +33,7 @@ const MAX_CONCURRENCY = 1024;
  * for it alone. `timeoutMs` is the deadline of the whole call; `signal` cancels the whole call.
  * The first failure rejects the call: the images still in progress are cancelled (their queued forwards
  * are never computed) and no further image starts.
- * @param images  file paths or encoded bytes (see classifyImage); may be empty
+ * @param images  file paths, URLs or encoded bytes (see classifyImage's ImageInput); may be empty
  * @returns one Classification per image, in the order of `images`
  * @throws InvalidArgumentError (images not an array, options as classifyImage's, concurrency), and the
  *   first error of any image: FormatError, AbortedError, TimeoutError, BusyError (the model's queue is
@@ -40,14 +41,14 @@ const MAX_CONCURRENCY = 1024;
  */
 export async function classifyImages(
   c: Classifier,
-  images: readonly (string | Buffer | Uint8Array)[],
+  images: readonly ImageInput[],
   options: ClassifyImagesOptions | null = {},
 ): Promise<Classification[]> {
   const { concurrency: asked, ...rest } = readOptions(options, CLASSIFY_IMAGES_OPTION_KEYS);
   const plan = planClassify(c, rest);
   if (!Array.isArray(images))
     throw new InvalidArgumentError(
-      `images: expected an array of paths or encoded images, got ${describeValue(images)}`,
+      `images: expected an array of paths, URLs or encoded images, got ${describeValue(images)}`,
     );
   const { maxBatch, maxQueue } = plan.model.schedulerOptions;
   const concurrency = asked ?? Math.min(2 * maxBatch, maxQueue + 1, MAX_CONCURRENCY);

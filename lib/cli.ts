@@ -13,6 +13,7 @@ import { embedCommand, EmbedFlags } from './embed-command';
 import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
 import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
+import { FailOn } from './preprocess';
 import { serveCommand, ServeFlags } from './serve/command';
 import { formatSummary, summary } from './summary';
 import { printable, terminalJson } from './terminal';
@@ -55,6 +56,14 @@ function scalesOption(value: string): number[] {
   return qs;
 }
 
+/** --fail-on: how strict image decoding is (the library's ImageOptions.failOn). */
+function failOnOption(): Option {
+  return new Option(
+    '--fail-on <level>',
+    'refuse damaged images from this level: none (decode what can be), truncated, error, warning (default: corrupt or truncated data is an error)',
+  ).choices(['none', 'truncated', 'error', 'warning']);
+}
+
 interface ClassifyFlags {
   arch?: string;
   weights?: string;
@@ -67,6 +76,7 @@ interface ClassifyFlags {
   threads?: number;
   convAlgorithm: ConvAlgorithm;
   preprocess?: 'torchvision' | 'caffe';
+  failOn?: FailOn;
   json?: boolean;
 }
 
@@ -91,7 +101,14 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
   let failed = 0;
   for (const file of images) {
     try {
-      const r = await classifyImage(c, file, { mode, scales, flip: o.flip, grid: o.grid, top: o.top });
+      const r = await classifyImage(c, file, {
+        mode,
+        scales,
+        flip: o.flip,
+        grid: o.grid,
+        top: o.top,
+        ...(o.failOn ? { failOn: o.failOn } : {}),
+      });
       results.push({ file, top: r.top, views: r.views });
       if (!o.json && !bar) console.log(formatTop(file, r.top));
     } catch (e) {
@@ -161,7 +178,7 @@ export function buildProgram(): Command {
   program
     .command('classify')
     .description('classify images (default weights: the embedded MNIST digit model)')
-    .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF)')
+    .argument('<images...>', 'image files (JPEG, PNG, WebP, GIF, TIFF), or http(s):// and file: URLs')
     .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
     .option('--weights <file>', 'weights file: safetensors, ONNX, PyTorch .pth, Keras .h5 or Caffe .caffemodel')
     // Checked by the library, whose error names the choices (and the former name 'fully-conv').
@@ -186,6 +203,7 @@ export function buildProgram(): Command {
         .default('auto'),
     )
     .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
+    .addOption(failOnOption())
     .option('--json', 'machine-readable output')
     .action(async (images: string[], o: ClassifyFlags) => {
       const code = await classifyCommand(images, o);
@@ -278,6 +296,7 @@ export function buildProgram(): Command {
       intOption,
       30000,
     )
+    .addOption(failOnOption())
     .action(async (o: ServeFlags) => {
       const code = await serveCommand(o);
       if (code) process.exitCode = code;

@@ -5,6 +5,7 @@
 import { describeValue } from './describe';
 import { InvalidArgumentError } from './errors';
 import { Classifier, defaultScales } from './evaluate';
+import { ImageInput } from './image-input';
 import { Features } from './model';
 import { ForwardMode, optionKeys, parseMode, readOptions } from './options';
 import { checkSpec, loadImage } from './preprocess';
@@ -27,15 +28,11 @@ const EMBED_OPTION_KEYS = optionKeys<EmbedOptions>({ outputs: true, mode: true, 
 
 /**
  * The features of one image: Features as Model.forward with `outputs` gives them, batch N = 1.
- * @param image  a file path or encoded bytes (JPEG, PNG, WebP, GIF, TIFF, …)
+ * @param image  a file path, a URL or encoded bytes (ImageInput: JPEG, PNG, WebP, GIF, TIFF, …)
  * @throws InvalidArgumentError (options, layer names, an image too small for the mode), FormatError (not an
- *   image), and the forward's errors (Model.forward)
+ *   image), UnsupportedError / FetchError (a URL: see loadImage), and the forward's errors (Model.forward)
  */
-export async function embedImage(
-  c: Classifier,
-  image: string | Buffer | Uint8Array,
-  options: EmbedOptions,
-): Promise<Features> {
+export async function embedImage(c: Classifier, image: ImageInput, options: EmbedOptions): Promise<Features> {
   const o = readOptions(options, EMBED_OPTION_KEYS);
   const outputs = o.outputs;
   if (outputs === undefined)

@@ -13,7 +13,8 @@ export type VggErrorCode =
   | 'ERR_VGG_BUSY'
   | 'ERR_VGG_TIMEOUT'
   | 'ERR_VGG_ABORTED'
-  | 'ERR_VGG_MEMORY_BUDGET';
+  | 'ERR_VGG_MEMORY_BUDGET'
+  | 'ERR_VGG_FETCH';
 
 /** Base class of every error vggnet throws. */
 export class VggError extends Error {
@@ -96,5 +97,23 @@ export class AbortedError extends VggError {
 export class MemoryBudgetError extends VggError {
   constructor(message: string) {
     super('ERR_VGG_MEMORY_BUDGET', message);
+  }
+}
+
+/** Why fetching an image URL failed (FetchError.reason). */
+export type FetchFailure = 'http-status' | 'too-large' | 'timeout' | 'redirects' | 'network';
+
+/**
+ * Fetching an image from an http(s) URL failed: an HTTP error status (`status` holds it), a body over the
+ * size limit, the time limit passed, too many redirects, or a network error (`cause` holds it).
+ */
+export class FetchError extends VggError {
+  readonly reason: FetchFailure;
+  readonly status?: number;
+  constructor(message: string, reason: FetchFailure, options?: { status?: number; cause?: unknown }) {
+    super('ERR_VGG_FETCH', message);
+    this.reason = reason;
+    if (options?.status !== undefined) this.status = options.status;
+    if (options && 'cause' in options) (this as { cause?: unknown }).cause = options.cause;
   }
 }

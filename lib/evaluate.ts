@@ -7,11 +7,14 @@
  *  - fc: shorter side resized, one centre crop of the training size (or a grid of crops: multi-crop).
  */
 import { describeValue } from './describe';
-import { AbortedError, InvalidArgumentError, TimeoutError } from './errors';
+import { AbortedError, FetchError, InvalidArgumentError, TimeoutError } from './errors';
+import { FetchOptions, resolveFetchOptions } from './fetch-image';
+import { ImageInput, resolveImage } from './image-input';
 import { checkLabels, shortLabel } from './labels';
 import { Model } from './model';
 import { ForwardMode, optionKeys, parseMode, parseSignal, parseTimeoutMs, readOptions } from './options';
-import { checkSpec, decodeImage, DecodedImage, normalize, PreprocessSpec } from './preprocess';
+import { checkSpec, decodeResolved, DecodedImage, FailOn, normalize, parseFailOn, PreprocessSpec } from './preprocess';
+import { centreOffset, cropImage, mirrorImage, resizedSize, resizeImage } from './resize';
 import { Tensor } from './tensor';
 
 /** A model with what it needs to classify images (see loadClassifier). */
@@ -40,9 +43,15 @@ export interface ClassifyOptions {
   /** 'dense' (default: dense evaluation of the whole image), 'fc' (centre crop / multi-crop) or 'torchvision'
    *  (the whole image through torchvision's AdaptiveAvgPool2d(7) and the FC head; see ForwardMode). */
   mode?: ForwardMode;
-  /** Test scales Q (shorter side, pixels); 0 keeps the image size. Default: see defaultScales. */
+  /**
+   * Test scales Q: the shorter side is resized to Q pixels and the longer to floor(Q · longer / shorter), as
+   * torchvision's Resize(Q) (lib/resize.ts); 0 keeps the image size. Default: see defaultScales.
+   */
   scales?: number[];
-  /** Also evaluate the horizontally flipped image and average (paper §3.2). */
+  /**
+   * Also evaluate the horizontally flipped image and average (paper §3.2). The flipped view is the mirrored
+   * original, resized: an image and its mirror image then give the same views, so the same posteriors.
+   */
   flip?: boolean;
   /** fc mode only: an n×n regular grid of crops per scale instead of the centre crop (paper §3.2, §4.2).
    *  The paper's multi-crop is 5×5 crops × 2 flips per scale. */
@@ -62,6 +71,10 @@ export interface ClassifyOptions {
    * image being decoded finishes decoding first). Default: none.
    */
   timeoutMs?: number;
+  /** Damaged image data (ImageOptions.failOn): default 'warning', a corrupt or truncated image is a FormatError. */
+  failOn?: FailOn;
+  /** Limits of fetching an http(s) URL image (ImageOptions.fetch). Default DEFAULT_FETCH. */
+  fetch?: FetchOptions;
 }
 
 /** The keys of ClassifyOptions, as a record (for bags that extend it) and as a list. */
@@ -74,6 +87,8 @@ export const CLASSIFY_OPTION_FIELDS: Readonly<Record<keyof ClassifyOptions, true
   keepScoreMaps: true,
   signal: true,
   timeoutMs: true,
+  failOn: true,
+  fetch: true,
 });
 const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>(CLASSIFY_OPTION_FIELDS);
 
@@ -126,21 +141,19 @@ export function topK(p: ArrayLike<number>, k: number, labels: string[]): Predict
     .map((index) => ({ index, label: shortLabel(labels[index] ?? String(index)), probability: p[index] }));
 }
 
-function flipImage(img: DecodedImage): DecodedImage {
-  const { width: W, height: H, channels: C, pixels } = img;
-  const out = new Uint8Array(pixels.length);
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++)
-      for (let c = 0; c < C; c++) out[(y * W + x) * C + c] = pixels[(y * W + (W - 1 - x)) * C + c];
-  return { ...img, pixels: out };
-}
-
-function cropImage(img: DecodedImage, left: number, top: number, size: number): DecodedImage {
-  const { width: W, channels: C, pixels } = img;
-  const out = new Uint8Array(size * size * C);
-  for (let y = 0; y < size; y++)
-    out.set(pixels.subarray(((top + y) * W + left) * C, ((top + y) * W + left + size) * C), y * size * C);
-  return { width: size, height: size, channels: C, pixels: out };
+/**
+ * Adds one scale's view posteriors to `sum`: each base image's views (`perBase` of them, in grid order)
+ * summed first, then the bases (the image and its mirror) added together. a + b = b + a exactly in floating
+ * point, so an image and its mirror image, whose bases come in the other order, get the same sums bit for bit.
+ */
+function addViews(sum: Float64Array, posteriors: Float64Array[], perBase: number): void {
+  const bases: Float64Array[] = [];
+  for (let i = 0; i < posteriors.length; i += perBase) {
+    const s = new Float64Array(sum.length);
+    for (const p of posteriors.slice(i, i + perBase)) for (let k = 0; k < s.length; k++) s[k] += p[k];
+    bases.push(s);
+  }
+  for (let k = 0; k < sum.length; k++) sum[k] += bases.length === 2 ? bases[0][k] + bases[1][k] : bases[0][k];
 }
 
 /** Stacks [1,C,H,W] tensors of one size into [N,C,H,W]. */
@@ -165,6 +178,8 @@ export interface ClassifyPlan {
   keepScoreMaps: boolean;
   signal?: AbortSignal;
   timeoutMs?: number;
+  failOn: FailOn;
+  fetch: Required<FetchOptions>;
 }
 
 /**
@@ -208,24 +223,49 @@ export function planClassify(c: Classifier, opts: Partial<ClassifyOptions>): Cla
     keepScoreMaps: opts.keepScoreMaps ?? false,
     signal: opts.signal === undefined ? undefined : parseSignal(opts.signal),
     timeoutMs: opts.timeoutMs === undefined ? undefined : parseTimeoutMs(opts.timeoutMs),
+    failOn: parseFailOn(opts.failOn, 'options.failOn'),
+    fetch: resolveFetchOptions(opts.fetch, 'options.fetch'),
   };
 }
 
 /**
  * Classifies one image with the paper's protocol. Each view's forward goes through the model's scheduler
  * (Model.forward), so concurrent classifications share batched forwards.
- * @param image  a file path, or the encoded bytes (JPEG, PNG, WebP, GIF, TIFF, ...)
- * @throws InvalidArgumentError (options, image smaller than the network needs or larger than
- *   MAX_VIEW_PIXELS at a scale), FormatError (not an image), DisposedError; AbortedError (options.signal),
- *   TimeoutError (options.timeoutMs), BusyError (the model's queue is full) from its forwards
+ * @param image  a file path, a URL (http:, https:, file:; fetched within options.fetch), or the encoded
+ *   bytes (JPEG, PNG, WebP, GIF, TIFF, ...) as a Buffer, Uint8Array or ArrayBuffer
+ * @throws InvalidArgumentError (options, a missing file, image smaller than the network needs or larger than
+ *   MAX_VIEW_PIXELS at a scale), FormatError (not an image, damaged data at options.failOn),
+ *   UnsupportedError (a URL scheme other than file:, http:, https:), FetchError (fetching a URL failed),
+ *   DisposedError; AbortedError (options.signal), TimeoutError (options.timeoutMs), BusyError (the model's
+ *   queue is full) from its forwards
  */
 export async function classifyImage(
   c: Classifier,
-  image: string | Buffer | Uint8Array,
+  image: ImageInput,
   options: ClassifyOptions | null = {},
 ): Promise<Classification> {
   const plan = planClassify(c, readOptions(options, CLASSIFY_OPTION_KEYS));
   return classifyPlanned(plan, image, deadlineOf(plan.timeoutMs), plan.signal);
+}
+
+/**
+ * Resolves a classification's image (lib/image-input.ts): a URL is fetched within plan.fetch, cut short by
+ * the deadline (then a TimeoutError, as for a forward) and cancelled by the signal.
+ */
+async function resolveWithin(
+  plan: ClassifyPlan,
+  image: ImageInput,
+  deadline: number | undefined,
+  signal: AbortSignal | undefined,
+) {
+  const left = deadline === undefined ? Infinity : Math.max(1, deadline - performance.now());
+  try {
+    return await resolveImage(image, { ...plan.fetch, timeoutMs: Math.min(plan.fetch.timeoutMs, left) }, signal);
+  } catch (e) {
+    if (e instanceof FetchError && e.reason === 'timeout' && left < plan.fetch.timeoutMs)
+      throw new TimeoutError(`classifyImage: no result within timeoutMs ${plan.timeoutMs} ms (fetching the image)`);
+    throw e;
+  }
 }
 
 /** performance.now() at which a timeoutMs from now passes (undefined: no deadline). */
@@ -239,7 +279,7 @@ export function deadlineOf(timeoutMs: number | undefined): number | undefined {
  */
 export async function classifyPlanned(
   plan: ClassifyPlan,
-  image: string | Buffer | Uint8Array,
+  image: ImageInput,
   deadline: number | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Classification> {
@@ -261,26 +301,36 @@ export async function classifyPlanned(
   const sum = new Float64Array(K);
   let views = 0;
   const scoreMaps: Classification['scoreMaps'] = [];
+  forwardOptions(mode); // aborted or past the deadline: stop before fetching or decoding
+  const original = await decodeResolved(
+    await resolveWithin(plan, image, deadline, signal),
+    spec.colorSpace,
+    plan.failOn,
+  );
+  const mirrored = opts.flip ? mirrorImage(original) : undefined;
   for (const q of scales) {
-    forwardOptions(mode); // aborted or past the deadline: stop before decoding
-    const img = await decodeImage(image, spec.colorSpace, { shorterSide: q });
-    if (img.width < minimum || img.height < minimum)
+    forwardOptions(mode); // aborted or past the deadline: stop before resizing
+    const [w, h] = q ? resizedSize(original.width, original.height, q) : [original.width, original.height];
+    if (w < minimum || h < minimum)
       throw new InvalidArgumentError(
-        `options.scales: at Q=${q} the image is ${img.width}×${img.height}, smaller than the network's ${minimum}×${minimum}` +
+        `options.scales: at Q=${q} the image is ${w}×${h}, smaller than the network's ${minimum}×${minimum}` +
           (mode === 'torchvision' ? " (mode 'torchvision')" : ''),
       );
-    if (img.width * img.height > MAX_VIEW_PIXELS)
+    if (w * h > MAX_VIEW_PIXELS)
       throw new InvalidArgumentError(
-        `options.scales: at Q=${q} the image is ${img.width}×${img.height}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`,
+        `options.scales: at Q=${q} the image is ${w}×${h}, more than ${MAX_VIEW_PIXELS} pixels; choose a smaller test scale`,
       );
-    const base = [img, ...(opts.flip ? [flipImage(img)] : [])];
+    const base: DecodedImage[] = [];
+    for (const view of mirrored ? [original, mirrored] : [original]) base.push(await resizeImage(view, w, h));
     if (mode === 'dense') {
       const map = await model.forward(stack(base.map((b) => normalize(b, spec))), forwardOptions('dense'));
       const scores = spatialMean(map);
-      base.forEach((_, i) => {
-        softmax(scores.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
-        views++;
-      });
+      addViews(
+        sum,
+        base.map((_, i) => softmax(scores.subarray(i * K, (i + 1) * K))),
+        1,
+      );
+      views += base.length;
       if (opts.keepScoreMaps) {
         const [, , h, w] = map.dims;
         base.forEach((_, i) =>
@@ -293,26 +343,28 @@ export async function classifyPlanned(
       }
     } else if (mode === 'torchvision') {
       const logits = await model.forward(stack(base.map((b) => normalize(b, spec))), forwardOptions('torchvision'));
-      base.forEach((_, i) => {
-        softmax(logits.data.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
-        views++;
-      });
+      addViews(
+        sum,
+        base.map((_, i) => softmax(logits.data.subarray(i * K, (i + 1) * K))),
+        1,
+      );
+      views += base.length;
     } else {
       const crops: Tensor[] = [];
       for (const b of base)
         for (let gy = 0; gy < grid; gy++)
           for (let gx = 0; gx < grid; gx++) {
-            const left =
-              grid === 1 ? Math.round((b.width - size) / 2) : Math.round((gx * (b.width - size)) / (grid - 1));
-            const topY =
-              grid === 1 ? Math.round((b.height - size) / 2) : Math.round((gy * (b.height - size)) / (grid - 1));
+            const left = grid === 1 ? centreOffset(b.width, size) : Math.round((gx * (b.width - size)) / (grid - 1));
+            const topY = grid === 1 ? centreOffset(b.height, size) : Math.round((gy * (b.height - size)) / (grid - 1));
             crops.push(normalize(cropImage(b, left, topY, size), spec));
           }
       const logits = await model.forward(stack(crops), forwardOptions('fc'));
-      for (let i = 0; i < crops.length; i++) {
-        softmax(logits.data.subarray(i * K, (i + 1) * K)).forEach((p, k) => (sum[k] += p));
-        views++;
-      }
+      addViews(
+        sum,
+        crops.map((_, i) => softmax(logits.data.subarray(i * K, (i + 1) * K))),
+        grid * grid,
+      );
+      views += crops.length;
     }
   }
   const probabilities = new Float32Array(K);

@@ -33,12 +33,16 @@ export {
   PRESETS,
   PreprocessSpec,
   ImageOptions,
+  FailOn,
   DecodedImage,
   decodeImage,
   toTensor,
   loadImage,
   checkSpec,
 } from './preprocess';
+export { ImageInput } from './image-input';
+export { FetchOptions, DEFAULT_FETCH } from './fetch-image';
+export { resizedSize, centreOffset } from './resize';
 export { imagenetLabels, shortLabel, defaultLabels, checkLabels } from './labels';
 export {
   classifyImage,

@@ -1,15 +1,17 @@
 /**
- * Image preprocessing with sharp: decode (JPEG, PNG, WebP, GIF, TIFF, ...), honour EXIF orientation,
- * flatten alpha, convert to the model's colour space, resize the shorter side to a test scale Q
- * (bilinear with antialiasing: libvips' `linear` kernel widens with the shrink factor, like PIL/torchvision),
- * optionally centre-crop, and normalise into an NCHW f32 tensor [1, C, H, W].
+ * Image preprocessing with sharp: decode (JPEG, PNG, WebP, GIF, TIFF, ...) from a path, a URL or bytes,
+ * honour EXIF orientation, flatten alpha, convert to the model's colour space, resize the shorter side to a
+ * test scale Q as torchvision's Resize does (lib/resize.ts), optionally centre-crop, and normalise into an
+ * NCHW f32 tensor [1, C, H, W].
  */
-import sharp from 'sharp';
+import sharp, { OutputInfo } from 'sharp';
 
 import { describeValue } from './describe';
 import { FormatError, InvalidArgumentError } from './errors';
-import { checkRegularFile } from './files';
+import { FetchOptions, resolveFetchOptions } from './fetch-image';
+import { ImageInput, resolveImage, ResolvedImage } from './image-input';
 import { optionKeys, readOptions } from './options';
+import { centreOffset, cropImage, mirrorImage, resizedSize, resizeImage } from './resize';
 import { Tensor } from './tensor';
 
 /** How pixels become input values: v = (pixel · scale − mean[c]) / std[c], channels in `colorSpace` order. */
@@ -64,16 +66,38 @@ export function checkSpec(spec: PreprocessSpec, channels: number): PreprocessSpe
   return spec;
 }
 
+/**
+ * How strict the decoder is about damaged image data, sharp's `failOn` levels from least to most strict:
+ * 'none' (decode what can be decoded), 'truncated' (refuse truncated data), 'error' (also refuse data the
+ * decoder reports as an error), 'warning' (also refuse data the decoder warns about: libjpeg's "Corrupt JPEG
+ * data: premature end of data segment", bad restart markers, …). Default 'warning'.
+ */
+export type FailOn = 'none' | 'truncated' | 'error' | 'warning';
+const FAIL_ON: readonly FailOn[] = ['none', 'truncated', 'error', 'warning'];
+
 export interface ImageOptions {
-  /** Resize so the shorter side is this many pixels (test scale Q, paper §3.1); 0 or undefined keeps the size. */
+  /**
+   * Resize so the shorter side is this many pixels (test scale Q, paper §3.1) and the longer
+   * floor(Q · longer / shorter), as torchvision's Resize(Q); 0 or undefined keeps the size.
+   */
   shorterSide?: number;
-  /** Centre-crop a square of this size after resizing (as torchvision's CenterCrop: offsets rounded). */
+  /** Centre-crop a square of this size after resizing (as torchvision's CenterCrop: offsets rounded half to even). */
   crop?: number;
-  /** Mirror horizontally. */
+  /** Mirror horizontally, before resizing (the result is what the mirrored file gives). */
   flip?: boolean;
+  /** Damaged data: see FailOn. Default 'warning': a corrupt or truncated image is a FormatError. */
+  failOn?: FailOn;
+  /** Limits of fetching an http(s) URL. Default DEFAULT_FETCH (16 MiB, 30 s, 5 redirects). */
+  fetch?: FetchOptions;
 }
 
-const IMAGE_OPTION_KEYS = optionKeys<ImageOptions>({ shorterSide: true, crop: true, flip: true });
+const IMAGE_OPTION_KEYS = optionKeys<ImageOptions>({
+  shorterSide: true,
+  crop: true,
+  flip: true,
+  failOn: true,
+  fetch: true,
+});
 
 /** A decoded, oriented image: 8-bit interleaved pixels (HWC), 1 or 3 channels. */
 export interface DecodedImage {
@@ -83,24 +107,72 @@ export interface DecodedImage {
   pixels: Uint8Array;
 }
 
+/** Largest image decoded, in pixels (2^28: 16384²; 768 MiB of RGB). */
+const MAX_INPUT_PIXELS = 2 ** 28;
+
+/** Checks a failOn option (`what` names it). @throws InvalidArgumentError */
+export function parseFailOn(value: unknown, what: string): FailOn {
+  if (value === undefined) return 'warning';
+  if (typeof value === 'string' && (FAIL_ON as readonly string[]).includes(value)) return value as FailOn;
+  throw new InvalidArgumentError(
+    `${what}: expected ${FAIL_ON.map((f) => `'${f}'`).join(' | ')}, got ${describeValue(value)}`,
+  );
+}
+
 /**
- * Decodes and resizes an image file or buffer.
+ * Decodes a resolved image at its own size: EXIF orientation applied, alpha flattened over white, colour
+ * as stored (embedded ICC profiles are ignored, as PIL and so torchvision do), 16-bit reduced to 8.
+ * 'grey' converts with ITU-R 601-2 luma, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
+ * @throws FormatError naming the image (not an image, damaged data at the failOn level)
+ */
+export async function decodeResolved(
+  image: ResolvedImage,
+  colorSpace: PreprocessSpec['colorSpace'],
+  failOn: FailOn,
+): Promise<DecodedImage> {
+  let data: Buffer, info: OutputInfo;
+  try {
+    ({ data, info } = await sharp(image.source, { failOn, limitInputPixels: MAX_INPUT_PIXELS, ignoreIcc: true })
+      .rotate() // EXIF orientation
+      .flatten({ background: '#ffffff' }) // alpha over white
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true }));
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\s+/g, ' ').trim();
+    const damaged = /corrupt|premature|truncat|invalid|bad /i.test(msg) && failOn !== 'none';
+    throw new FormatError(
+      `${image.name}: ${damaged ? 'damaged image data' : 'not a decodable image'} (${msg})` +
+        (damaged ? `; options.failOn '${failOn}' refuses it ('none' decodes what can be decoded)` : ''),
+    );
+  }
+  if (info.channels !== 3)
+    throw new FormatError(`${image.name}: decoded to ${info.channels} channels, expected 3 (sRGB)`);
+  const rgb = new Uint8Array(data.buffer, data.byteOffset, data.length);
+  const { width, height } = info;
+  if (colorSpace !== 'grey') return { width, height, channels: 3, pixels: rgb };
+  const grey = new Uint8Array(width * height);
+  for (let i = 0; i < grey.length; i++)
+    grey[i] = (rgb[3 * i] * 19595 + rgb[3 * i + 1] * 38470 + rgb[3 * i + 2] * 7471 + 0x8000) >>> 16;
+  return { width, height, channels: 1, pixels: grey };
+}
+
+/**
+ * Decodes an image, then (in this order) mirrors, resizes (torchvision's Resize: see lib/resize.ts) and
+ * centre-crops it.
+ * @param input  a file path, a URL (http:, https:, file:), or encoded bytes (see ImageInput)
  * @returns 8-bit HWC pixels, `colorSpace` 'grey' → 1 channel, else 3 (RGB order; toTensor applies BGR)
- * @throws FormatError when the input is not a decodable image; InvalidArgumentError for bad options
- *   (unknown key, shorterSide/crop not an integer in [0, 16384], a crop larger than the resized image) or a
- *   path that is not a regular file (a FIFO or a device would block the decoder for ever)
+ * @throws FormatError when the input is not a decodable image or is damaged (options.failOn);
+ *   InvalidArgumentError for bad options (unknown key, shorterSide/crop not an integer in [0, 16384], a crop
+ *   larger than the resized image), a missing file or a path that is not a regular file (a FIFO or a device
+ *   would block the decoder for ever); UnsupportedError for a URL scheme other than file:, http:, https:;
+ *   FetchError when fetching a URL fails
  */
 export async function decodeImage(
-  input: string | Buffer | Uint8Array,
+  input: ImageInput,
   colorSpace: PreprocessSpec['colorSpace'],
   options: ImageOptions | null = {},
 ): Promise<DecodedImage> {
-  if (input instanceof Uint8Array && !Buffer.isBuffer(input))
-    input = Buffer.from(input.buffer, input.byteOffset, input.length);
-  if (typeof input !== 'string' && !Buffer.isBuffer(input))
-    throw new InvalidArgumentError(
-      `image: expected a file path, a Buffer or a Uint8Array, got ${input === null ? 'null' : typeof input}`,
-    );
   if (colorSpace !== 'rgb' && colorSpace !== 'bgr' && colorSpace !== 'grey')
     throw new InvalidArgumentError(`colorSpace: expected 'rgb' | 'bgr' | 'grey', got '${String(colorSpace)}'`);
   const opts = readOptions(options, IMAGE_OPTION_KEYS);
@@ -111,44 +183,19 @@ export async function decodeImage(
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 16384))
       throw new InvalidArgumentError(`options.${k}: expected an integer in [0, 16384], got ${describeValue(v)}`);
   }
-  const name = typeof input === 'string' ? input : 'buffer';
-  if (typeof input === 'string') await checkRegularFile(input, 'image');
-  try {
-    let img = sharp(input, { failOn: 'error', limitInputPixels: 1 << 28 }).rotate(); // EXIF orientation
-    const meta = await img.metadata();
-    // orientation 5–8 swap width and height
-    const swap = (meta.orientation ?? 1) >= 5;
-    let w = swap ? meta.height! : meta.width!,
-      h = swap ? meta.width! : meta.height!;
-    img = img.flatten({ background: '#ffffff' }); // alpha over white
-    img = colorSpace === 'grey' ? img.greyscale() : img.toColourspace('srgb');
-    if (opts.shorterSide) {
-      const s = opts.shorterSide / Math.min(w, h);
-      [w, h] = [Math.max(1, Math.round(w * s)), Math.max(1, Math.round(h * s))];
-      img = img.resize(w, h, { kernel: 'linear', fit: 'fill' });
-    }
-    if (opts.crop) {
-      if (opts.crop > w || opts.crop > h)
-        throw new InvalidArgumentError(`crop: ${opts.crop}×${opts.crop} is larger than the resized image ${w}×${h}`);
-      const left = Math.round((w - opts.crop) / 2),
-        top = Math.round((h - opts.crop) / 2);
-      img = sharp(await img.raw().toBuffer(), {
-        raw: { width: w, height: h, channels: colorSpace === 'grey' ? 1 : 3 },
-      }).extract({ left, top, width: opts.crop, height: opts.crop });
-      w = h = opts.crop;
-    }
-    if (opts.flip) img = img.flop();
-    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    const channels = colorSpace === 'grey' ? 1 : 3;
-    if (info.channels !== channels || info.width !== w || info.height !== h)
-      throw new FormatError(
-        `${name}: decoded to ${info.width}×${info.height}×${info.channels}, expected ${w}×${h}×${channels}`,
+  const failOn = parseFailOn(opts.failOn, 'options.failOn');
+  const fetchLimits = resolveFetchOptions(opts.fetch, 'options.fetch');
+  let img = await decodeResolved(await resolveImage(input, fetchLimits), colorSpace, failOn);
+  if (opts.flip) img = mirrorImage(img);
+  if (opts.shorterSide) img = await resizeImage(img, ...resizedSize(img.width, img.height, opts.shorterSide));
+  if (opts.crop) {
+    if (opts.crop > img.width || opts.crop > img.height)
+      throw new InvalidArgumentError(
+        `crop: ${opts.crop}×${opts.crop} is larger than the resized image ${img.width}×${img.height}`,
       );
-    return { width: w, height: h, channels, pixels: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-  } catch (e) {
-    if (e instanceof InvalidArgumentError || e instanceof FormatError) throw e;
-    throw new FormatError(`${name}: not a decodable image (${(e as Error).message})`);
+    img = cropImage(img, centreOffset(img.width, opts.crop), centreOffset(img.height, opts.crop), opts.crop);
   }
+  return img;
 }
 
 /** Normalises decoded pixels into NCHW f32 [1, C, H, W] following `spec`. */
@@ -173,7 +220,7 @@ export function normalize(img: DecodedImage, spec: PreprocessSpec): Tensor {
 
 /** decodeImage + toTensor: NCHW f32 [1, C, H, W]. @throws as decodeImage */
 export async function loadImage(
-  input: string | Buffer | Uint8Array,
+  input: ImageInput,
   spec: PreprocessSpec,
   opts: ImageOptions | null = {},
 ): Promise<Tensor> {

@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { packageRoot } from '../lib/native';
+import { corruptJpeg } from './support/damaged-jpeg';
 
 const root = packageRoot();
 const cli = path.join(root, 'dist', 'cli.js');
@@ -44,6 +45,21 @@ test('a bad image among good ones: exit 1, a one-line message naming the file, t
   expect(r.err).toContain('ERR_VGG_FORMAT');
   expect(r.out).toMatch(/digit-1-200\.png: 1 /);
   fs.rmSync(path.dirname(bad), { recursive: true, force: true });
+});
+
+test('a damaged JPEG is refused (ERR_VGG_FORMAT) unless --fail-on none; an unsupported URL scheme says so', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-cli-'));
+  const bad = path.join(dir, 'damaged.jpg');
+  fs.writeFileSync(bad, corruptJpeg(fs.readFileSync(path.join(root, 'test', 'fixtures', 'photos', 'rocket.jpg'))));
+  const refused = run('classify', bad, '--scales', '40');
+  expect(refused.code).toBe(1);
+  expect(refused.err).toMatch(/ERR_VGG_FORMAT: .*damaged image data/);
+  expect(run('classify', bad, '--scales', '40', '--fail-on', 'none').code).toBe(0);
+  expect(run('classify', bad, '--fail-on', 'sometimes').code).not.toBe(0);
+  const ftp = run('classify', 'ftp://example.invalid/a.png');
+  expect(ftp.code).toBe(1);
+  expect(ftp.err).toMatch(/ERR_VGG_UNSUPPORTED: image: unsupported: ftp: URL/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test('errors exit non-zero with one line: missing weights, unknown arch, bad option values', () => {

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { Classifier, loadClassifier, LoadOptions, loadImage, softmax, Tensor } from '../lib';
 import { packageRoot } from '../lib/native';
 import { buildServer, VggServer } from '../lib/serve';
+import { corruptJpeg } from './support/damaged-jpeg';
 import { Answer, heldPost, parsePrometheus, post, request, sample, startServe } from './support/http';
 
 const root = packageRoot();
@@ -359,6 +360,26 @@ describe('a server over the embedded MNIST model', () => {
     }
     expect(small.state).toBe('closed');
   });
+});
+
+test('a damaged JPEG is 400 ERR_VGG_FORMAT; a server with failOn none classifies it', async () => {
+  const damaged = corruptJpeg(fs.readFileSync(path.join(__dirname, 'fixtures', 'photos', 'rocket.jpg')));
+  for (const failOn of [undefined, 'none'] as const) {
+    const s = buildServer(failOn ? { failOn } : {});
+    const u = await s.listen(0, '127.0.0.1');
+    s.attach(await loadClassifier());
+    try {
+      const r = await post(`${u}/v1/classify`, damaged, 'image/jpeg');
+      if (failOn) expect(r.status).toBe(200);
+      else {
+        expectError(r, 400, 'ERR_VGG_FORMAT');
+        expect(r.body.error).toMatch(/damaged image data/);
+      }
+    } finally {
+      await s.shutdown(); // disposes the model
+    }
+  }
+  expect(() => buildServer({ failOn: 'maybe' as never })).toThrow(/^options\.failOn: expected 'none' \| 'truncated'/);
 });
 
 test('a forward over the model memory budget is 413 ERR_VGG_MEMORY_BUDGET; smaller ones still run', async () => {

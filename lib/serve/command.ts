@@ -18,6 +18,7 @@ import {
   Model,
   PreprocessSpec,
   PRESETS,
+  FailOn,
 } from '../index';
 import { SchedulingModelOptions } from './contract';
 import { buildServer } from './server';
@@ -44,6 +45,7 @@ export interface ServeFlags {
   retryAfter?: number;
   shutdownDelayMs?: number;
   shutdownTimeoutMs: number;
+  failOn?: FailOn;
 }
 
 /** Normalisation of random greyscale models (1 input channel): pixels / 255. */
@@ -98,6 +100,7 @@ export async function serveCommand(o: ServeFlags): Promise<number> {
     ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.retryAfter !== undefined ? { retryAfterS: o.retryAfter } : {}),
     ...(o.shutdownDelayMs !== undefined ? { shutdownDelayMs: o.shutdownDelayMs } : {}),
+    ...(o.failOn !== undefined ? { failOn: o.failOn } : {}),
   });
   say(`listening on ${await server.listen(o.port, o.host)}`);
 

@@ -10,7 +10,7 @@
 import multipart from '@fastify/multipart';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { BusyError, Classifier, InvalidArgumentError, MAX_VIEW_PIXELS, TimeoutError } from '../index';
+import { BusyError, Classifier, FailOn, InvalidArgumentError, MAX_VIEW_PIXELS, TimeoutError } from '../index';
 import { callScheduling, queueDepth, schedulerStats } from './contract';
 import { errorResponse, HttpError } from './errors';
 import { mediaType, RAW_IMAGE_TYPE } from './image-body';
@@ -34,6 +34,8 @@ export interface ServeOptions {
   timeoutMs?: number;
   /** Retry-After of 503 answers, seconds (an integer ≥ 0). Default 1. */
   retryAfterS?: number;
+  /** Damaged image data on /v1/classify (ImageOptions.failOn): default 'warning', a corrupt image is a 400. */
+  failOn?: FailOn;
   /**
    * ms between the start of shutdown() and the listener closing, while readiness already reports false and
    * new inference is refused (so a load balancer polling /v2/health/ready stops sending). Default 0.
@@ -46,9 +48,20 @@ export const DEFAULT_SERVE_OPTIONS: Readonly<Omit<ResolvedServeOptions, 'timeout
   maxPixels: MAX_VIEW_PIXELS,
   retryAfterS: 1,
   shutdownDelayMs: 0,
+  failOn: 'warning',
 });
 
-const SERVE_OPTION_KEYS = ['name', 'bodyLimit', 'maxPixels', 'timeoutMs', 'retryAfterS', 'shutdownDelayMs'];
+const SERVE_OPTION_KEYS = ['name', 'bodyLimit', 'maxPixels', 'timeoutMs', 'retryAfterS', 'shutdownDelayMs', 'failOn'];
+
+const FAIL_ON: readonly FailOn[] = ['none', 'truncated', 'error', 'warning'];
+function failOn(v: unknown): FailOn {
+  if (v === undefined) return DEFAULT_SERVE_OPTIONS.failOn;
+  if (!(FAIL_ON as readonly unknown[]).includes(v))
+    throw new InvalidArgumentError(
+      `options.failOn: expected ${FAIL_ON.map((f) => `'${f}'`).join(' | ')}, got ${String(v)}`,
+    );
+  return v as FailOn;
+}
 
 /** @throws InvalidArgumentError naming the option: an unknown key, a value out of range */
 function resolveServeOptions(options: ServeOptions | null | undefined): ResolvedServeOptions & { name?: string } {
@@ -75,6 +88,7 @@ function resolveServeOptions(options: ServeOptions | null | undefined): Resolved
     timeoutMs: int('timeoutMs', 1, 2 ** 31 - 1, undefined),
     retryAfterS: int('retryAfterS', 0, 86400, d.retryAfterS)!,
     shutdownDelayMs: int('shutdownDelayMs', 0, 600000, d.shutdownDelayMs)!,
+    failOn: failOn(o.failOn),
   };
 }
 

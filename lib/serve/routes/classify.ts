@@ -67,6 +67,7 @@ export function classifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
       mode: query.mode,
       flip: query.flip,
       top: query.top,
+      failOn: ctx.options.failOn,
       ...ctx.scheduling(request, reply),
     });
     return { model: ctx.slot.name!, predictions: r.top, views: r.views, mode: query.mode, flip: query.flip };

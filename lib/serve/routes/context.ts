@@ -1,6 +1,7 @@
 /** What the routes share: the model slot, the resolved options, each request's abort signal, the metrics. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
+import type { FailOn } from '../../index';
 import type { CallScheduling } from '../contract';
 
 import type { ServeMetrics } from '../metrics';
@@ -13,6 +14,7 @@ export interface ResolvedServeOptions {
   timeoutMs: number | undefined;
   retryAfterS: number;
   shutdownDelayMs: number;
+  failOn: FailOn;
 }
 
 export interface RouteContext {
