@@ -41,7 +41,11 @@ test('embedImage gives what a forward with outputs gives on the same preprocesse
   );
 });
 
-test('vggnet embed: JSON lines by default, one per image, the features named', () => {
+test("vggnet embed: JSON lines by default, one per image, the features named; mode 'fc' crops as classify does", async () => {
+  const fc = run('embed', '--layers', 'fc8', digits[1]);
+  expect(fc.code).toBe(0);
+  const want = await embedImage(c, path.join(root, digits[1]), { outputs: ['fc8'] });
+  expect(Float32Array.from(JSON.parse(fc.out).fc8.data)).toEqual(want.fc8.data);
   const r = run('embed', '--layers', 'fc7,fc8', '--mode', 'torchvision', '--scale', '0', ...digits);
   expect(r.code).toBe(0);
   const lines = r.out
