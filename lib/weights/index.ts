@@ -40,7 +40,7 @@ export { BN_EPS, foldBatchNorm, BatchNormParams } from './batchnorm';
 export { fc6FromKerasLayout, transposeMatrix } from './keras';
 export { importOnnx } from './onnx';
 export { NamingScheme, DetectedArch } from './detect';
-export { detectScheme, detectArch } from './load-safetensors';
+export { detectScheme, detectArch } from './named-tensors';
 
 /**
  * Loads VGG weights from a safetensors or ONNX file, detecting the architecture unless options.arch gives it.
