@@ -26,6 +26,7 @@ import {
   weightShapes,
 } from '../lib';
 import { openPthTensors } from '../lib/weights/pth';
+import { maxRelErr } from './support/compare';
 import { Bytes, legacyFile, op, pickle, repeated, stateDictBody, StorageData, TensorSpec } from './support/pickle';
 import { pythonMissing, runPython } from './support/python';
 import { testIf } from './support/skip';
@@ -69,16 +70,6 @@ const sha256 = (a: Float32Array) =>
   createHash('sha256')
     .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
     .digest('hex');
-function maxRelErr(a: Float32Array, ref: Float32Array): number {
-  let num = 0,
-    den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return num / den;
-}
-
 /** Every tensor of `file` equals torch's reading bit for bit (f16/bf16 widened; integer tensors by shape). */
 async function expectSameTensors(file: string, want: Record<string, TensorRef>): Promise<void> {
   const src = await openPthTensors(file);
@@ -158,6 +149,32 @@ describe('committed fixtures (real torch.save files, read without torch)', () =>
       await expectSameForward(w, ref.forward);
     },
   );
+});
+
+describe('a real archive bent in place', () => {
+  /** tiny_bn-zip.pth with the element count of its first storage (features.0.weight: 108 floats) set to n: the
+   *  pickle's ('storage', FloatStorage, '0', 'cpu', 108) ends "X\x03\0\0\0cpu" BINPUT k, BININT1 108. */
+  const withNumel = (n: number) => {
+    const b = new Uint8Array(fs.readFileSync(path.join(FIXTURES, 'tiny_bn-zip.pth')));
+    const cpu = findSub([...b], [0x58, 3, 0, 0, 0, 0x63, 0x70, 0x75]);
+    expect([b[cpu + 8], b[cpu + 10], b[cpu + 11]]).toEqual([0x71, 0x4b, 108]);
+    b[cpu + 11] = n;
+    const f = tmp('numel.pth');
+    fs.writeFileSync(f, b);
+    return f;
+  };
+  test('a storage larger than its record, and a view larger than its storage: FormatError naming both', async () => {
+    await expectError(
+      openWeights(withNumel(109)),
+      FormatError,
+      /record 'tiny_bn-zip\/data\/0' holds 432 bytes; the pickle's storage '0' is 436 bytes of float32 \(the storage of tensor 'features\.0\.weight'\)/,
+    );
+    await expectError(
+      openWeights(withNumel(107)),
+      FormatError,
+      /a view \(offset 0, size \[4,3,3,3\], stride \[27,9,3,1\]\) reaches element 107 of storage '0', which holds 107 elements/,
+    );
+  });
 });
 
 describe('files written by torch.save', () => {

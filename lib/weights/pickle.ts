@@ -247,13 +247,11 @@ export function unpickle(
         push(view.getFloat64(pos - 8, false));
         break;
       case 0x55: // SHORT_BINSTRING: decoded as torch.load does (encoding 'utf-8')
+      case 0x8c: // SHORT_BINUNICODE
         push(text(u8()));
         break;
       case 0x58: // BINUNICODE
         push(text(u32()));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        push(text(u8()));
         break;
       case 0x8d: // BINUNICODE8
         push(text(u64()));
