@@ -226,6 +226,7 @@ describe('files written by torch.save', () => {
         'small-p4-zip.pth',
         'small-v1-legacy.pth',
         'small-zip64.pth',
+        'small-big-endian-zip.pth', // storages byte-swapped, 'byteorder' says 'big'
       ];
       for (const name of same) {
         const w = await load(file(name));

@@ -15,7 +15,7 @@ own VGG releases):
                     tutorial checkpoint of nn.Parameters ('model_state_dict'), non-contiguous and shared
                     storages (channels-last convs, a transposed FC, FCs sharing one storage at offsets, an
                     expanded bias), pickle protocol 4, tensors pickled as PyTorch < 0.4 did
-                    (torch._utils._rebuild_tensor), zip64 records
+                    (torch._utils._rebuild_tensor), zip64 records, a big-endian archive ('byteorder' record)
   vgg11*, vgg11_bn* torchvision.models.vgg11 / vgg11_bn, seeded random init (BN statistics randomised), both
                     serializations (about 531 MB each; left out with --no-big)
   hostile files     __reduce__ to os.system, builtins.eval, builtins.getattr; whole models (torch.save(model),
@@ -247,6 +247,19 @@ def rezip(src, dst, drop=(), compress=zipfile.ZIP_STORED):
                 zout.writestr(i.filename, zin.read(i.filename))
 
 
+def big_endian(src, dst):
+    """The archive as a big-endian host writes it (PyTorch >= 2.1): every float32 storage byte-swapped, and a
+    'byteorder' record saying 'big'. torch 1.13 reads no byteorder record, so the reference is src's."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for i in zin.infolist():
+            data = zin.read(i.filename)
+            if "/data/" in i.filename:
+                data = b"".join(data[k : k + 4][::-1] for k in range(0, len(data), 4))
+            zout.writestr(i.filename, data)
+            if i.filename.endswith("/data.pkl"):
+                zout.writestr(i.filename[: -len("data.pkl")] + "byteorder", "big")
+
+
 def write_tiny(out):
     """The committed fixtures: tiny_bn-{zip,legacy}.pth and tiny.json."""
     m = tiny()
@@ -308,6 +321,7 @@ def main(out, big):
     with OldStyleTensors():
         save(s.state_dict(), out, "small-v1-legacy.pth", legacy=True)
     zip64ify(os.path.join(out, "small-zip.pth"), os.path.join(out, "small-zip64.pth"))
+    big_endian(os.path.join(out, "small-zip.pth"), os.path.join(out, "small-big-endian-zip.pth"))
     manifest["files"]["small-zip64.pth"] = {
         "weights_only": weights_only_accepts(os.path.join(out, "small-zip64.pth")),
         "tensors": describe(torch.load(os.path.join(out, "small-zip64.pth")), False),
