@@ -5,13 +5,16 @@
  *  - safetensors header: the JSON parsed, one value replaced by a hostile one (negative, huge, NaN-like,
  *    deeply nested, empty), a tensor renamed or dropped, the length field bent;
  *  - ONNX: the ModelProto decoded, a dim, a data type, an op, an edge, an attribute or an external-data
- *    location bent (cycles, negative dims, '../', absolute paths), then encoded again.
+ *    location bent (cycles, negative dims, '../', absolute paths), then encoded again;
+ *  - .pth (both serializations): the pickle's bytes bent in place (opcodes swapped, integer arguments made
+ *    interesting, hostile snippets written over it: globals to os.system, deep MARKs, memo reads, long lengths),
+ *    sizes unchanged in a zip so that the archive still opens and the unpickler is what gets exercised.
  */
 import { onnx } from 'onnx-proto';
 
 import { uniform } from '../lib/random';
 
-export type Format = 'safetensors' | 'onnx';
+export type Format = 'safetensors' | 'onnx' | 'pth-zip' | 'pth-legacy';
 
 type Rng = () => number;
 const pick = <T>(r: Rng, a: readonly T[]): T => a[Math.floor(r() * a.length)];
@@ -194,11 +197,77 @@ export function mutateOnnx(src: Uint8Array, r: Rng): Uint8Array {
   return r() < 0.2 ? mutateBytes(out, r) : out;
 }
 
+/** Pickle opcodes (Lib/pickletools.py) to swap in, the allowed and the refused. */
+const PICKLE_OPS = [
+  0x28, 0x2e, 0x29, 0x74, 0x85, 0x86, 0x87, 0x5d, 0x61, 0x65, 0x7d, 0x73, 0x75, 0x4e, 0x88, 0x89, 0x4a, 0x4b, 0x4d,
+  0x8a, 0x58, 0x55, 0x63, 0x52, 0x81, 0x62, 0x51, 0x68, 0x6a, 0x71, 0x72, 0x94, 0x93, 0x95, 0x30, 0x31, 0x69, 0x6f,
+  0x92, 0x8b, 0x54, 0x32, 0xff,
+];
+const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
+const PICKLE_SNIPPETS: number[][] = [
+  ascii('cposix\nsystem\n'),
+  ascii('cbuiltins\neval\n'),
+  ascii('ctorch._utils\n_rebuild_tensor_v2\n'),
+  ascii('ctorch\nDoubleStorage\n'),
+  ascii('ccollections\nOrderedDict\n'),
+  new Array<number>(300).fill(0x28),
+  [0x68, 0xff],
+  [0x6a, 0xff, 0xff, 0xff, 0xff],
+  [0x58, 0xff, 0xff, 0xff, 0x7f],
+  [0x4a, 0xff, 0xff, 0xff, 0xff],
+  [0x8a, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x7f],
+  [0x2e],
+  [0x80, 0x05, 0x95, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+];
+
+/** Where a .pth's pickle bytes lie: a zip's first record (data.pkl, as torch.save writes it), or the first part
+ *  of a legacy file (its five pickles precede the storages). */
+function pickleRange(src: Uint8Array): [number, number] {
+  const v = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  if (src.length > 30 && v.getUint32(0, true) === 0x04034b50) {
+    const start = 30 + v.getUint16(26, true) + v.getUint16(28, true);
+    const size = v.getUint32(18, true);
+    if (size > 0 && start + size <= src.length) return [start, start + size];
+  }
+  return [0, Math.floor(src.length / 2)];
+}
+
+export function mutatePth(src: Uint8Array, r: Rng, zip: boolean): Uint8Array {
+  const b = Uint8Array.from(src);
+  const [from, to] = pickleRange(b);
+  const at = () => from + int(r, Math.max(1, to - from));
+  for (let k = 1 + int(r, 3); k > 0; k--) {
+    switch (int(r, 4)) {
+      case 0: // an opcode swapped
+        b[at()] = pick(r, PICKLE_OPS);
+        break;
+      case 1: // a small integer argument (BININT1 K n) made interesting
+        b[at()] = pick(r, [0, 1, 2, 3, 4, 0x7f, 0x80, 0xff]);
+        break;
+      case 2: {
+        // a hostile snippet written over the pickle
+        const snip = pick(r, PICKLE_SNIPPETS);
+        const p = at();
+        b.set(snip.slice(0, Math.max(0, b.length - p)), p);
+        break;
+      }
+      default: // bytes of the pickle swapped with another place's
+        if (to - from > 2) {
+          const [p, q] = [at(), at()];
+          [b[p], b[q]] = [b[q], b[p]];
+        }
+    }
+  }
+  // A legacy file may also lose or gain bytes (its storages then move); a zip keeps its sizes.
+  return !zip && r() < 0.3 ? mutateBytes(b, r) : b;
+}
+
 /** The `index`-th mutant of `seedFile` under `seed`: structured for the format most of the time, raw bytes otherwise. */
 export function mutant(format: Format, seedFile: Uint8Array, seed: number, index: number): Uint8Array {
   const r = uniform((seed * 1_000_003 + index) >>> 0);
   if (r() < 0.3) return mutateBytes(seedFile, r);
   try {
+    if (format === 'pth-zip' || format === 'pth-legacy') return mutatePth(seedFile, r, format === 'pth-zip');
     return format === 'safetensors' ? mutateSafetensors(seedFile, r) : mutateOnnx(seedFile, r);
   } catch {
     return mutateBytes(seedFile, r); // a structured mutation that cannot serialise (protobuf refuses a value)

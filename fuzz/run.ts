@@ -4,8 +4,8 @@
  * VggError with a code) and inputs that grew the peak RSS more than their size justifies. Every such input is
  * written to --out, named by format, seed and index (re-create it with mutant(format, seedFile, seed, index)).
  *
- *   npm run fuzz -- [--inputs 100000] [--formats safetensors,onnx] [--seed 1] [--jobs N] [--timeout-ms 10000]
- *                   [--chunk 2000] [--out fuzz/findings]
+ *   npm run fuzz -- [--inputs 100000] [--formats safetensors,onnx,pth-zip,pth-legacy] [--seed 1] [--jobs N]
+ *                   [--timeout-ms 10000] [--chunk 2000] [--out fuzz/findings]
  *
  * Exit status 1 when anything was found. The last line: `fuzz: N inputs, N crashes, N hangs, N uncoded, N memory`.
  */
@@ -31,7 +31,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     inputs: 100000,
-    formats: ['safetensors', 'onnx'],
+    formats: ['safetensors', 'onnx', 'pth-zip', 'pth-legacy'],
     seed: 1,
     jobs: os.cpus().length,
     timeoutMs: 10000,
@@ -53,7 +53,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out') a.out = v;
     else if (k === '--formats') {
       a.formats = v.split(',') as Format[];
-      if (!a.formats.every((f) => f in EXTENSION)) throw new Error(`--formats: expected safetensors,onnx, got '${v}'`);
+      if (!a.formats.every((f) => f in EXTENSION))
+        throw new Error(`--formats: expected some of ${Object.keys(EXTENSION).join(',')}, got '${v}'`);
     } else throw new Error(`unknown argument '${k}'`);
   }
   return a;

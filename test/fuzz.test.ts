@@ -27,7 +27,7 @@ async function outcome(f: () => Promise<unknown>): Promise<string> {
   }
 }
 
-describe.each(['safetensors', 'onnx'] as Format[])('mutated %s files', (format) => {
+describe.each(['safetensors', 'onnx', 'pth-zip', 'pth-legacy'] as Format[])('mutated %s files', (format) => {
   const seed = seedFile(format);
   test('load → create → forward: a result or a coded error', async () => {
     const file = path.join(dir, `m${EXTENSION[format]}`);

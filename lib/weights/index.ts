@@ -40,17 +40,24 @@ export { BN_EPS, foldBatchNorm, BatchNormParams } from './batchnorm';
 export { fc6FromKerasLayout, transposeMatrix } from './keras';
 export { importOnnx } from './onnx';
 export { NamingScheme, DetectedArch } from './detect';
-export { detectScheme, detectArch } from './load-safetensors';
+export { detectScheme, detectArch } from './named-tensors';
 
 /**
- * Loads VGG weights from a safetensors or ONNX file, detecting the architecture unless options.arch gives it.
- * The format is taken from the extension (.safetensors, .onnx) or, failing that, from the first bytes.
- * The file is read and parsed (ONNX protobuf decoding, f16/bf16 widening, batch norm folding) on a worker
- * thread; the arrays come back without a copy. The event loop stays free meanwhile.
+ * Loads VGG weights from a file, detecting the architecture unless options.arch gives it. The format is read off
+ * the first bytes (sniff.ts), never the extension: safetensors (torchvision, timm or vggnet names), ONNX, PyTorch
+ * .pth/.pt in both serializations (e.g. torchvision's vgg16-397923af.pth as downloaded), Keras .h5, Caffe
+ * .caffemodel. A .pth may hold model.state_dict() or a checkpoint dict holding it ('state_dict',
+ * 'model_state_dict', 'model', …); 'module.' prefixes of nn.DataParallel are dropped; its pickle is read as
+ * torch.load(weights_only=True) reads it, and nothing in it ever runs.
+ * The file is read and parsed (ONNX protobuf decoding, pickles, f16/bf16 widening, batch norm folding) on a
+ * worker thread, each tensor by its offset in the file; the arrays come back without a copy. The event loop
+ * stays free meanwhile.
  * @returns weights in layer-program order, ready for Model.create(result.config, result.weights)
- * @throws FormatError (ERR_VGG_FORMAT): malformed/truncated file, missing/unexpected tensors or wrong shapes
- *   (each named), architecture not matching options.arch; UnsupportedError (ERR_VGG_UNSUPPORTED): a dtype we
- *   cannot use (F64, integers), an ONNX node we cannot map (named), PyTorch pickles; InvalidArgumentError:
+ * @throws FormatError (ERR_VGG_FORMAT): malformed/truncated file (a .pth's missing storage or record named),
+ *   missing/unexpected tensors or wrong shapes (each named), architecture not matching options.arch, a .pth
+ *   holding no state dict; UnsupportedError (ERR_VGG_UNSUPPORTED): a dtype we cannot use (F64, integers; the
+ *   tensor named), an ONNX node we cannot map (named), a pickle global torch.load(weights_only=True) refuses
+ *   (named: os.system, a model's class from torch.save(model), …), a TorchScript archive; InvalidArgumentError:
  *   unknown options.arch, an unknown option key
  */
 export async function loadWeights(file: string, opts: LoadWeightsOptions | null = {}): Promise<LoadedWeights> {

@@ -183,7 +183,13 @@ async function readRange(fh: fs.promises.FileHandle, dest: Uint8Array, position:
 const CHUNK_BYTES = 16 << 20;
 const READS_IN_FLIGHT = 4;
 
-async function readFully(fh: fs.promises.FileHandle, dest: Uint8Array, position: number, what: string): Promise<void> {
+/** Reads exactly `dest.length` bytes at `position` (see readRange), big ranges in concurrent chunks. */
+export async function readFully(
+  fh: fs.promises.FileHandle,
+  dest: Uint8Array,
+  position: number,
+  what: string,
+): Promise<void> {
   if (dest.length <= CHUNK_BYTES || blockingReads) return readRange(fh, dest, position, what);
   let next = 0;
   const worker = async () => {
@@ -288,7 +294,8 @@ export function f32ToBf16(src: Float32Array): Uint16Array {
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
-function swapBytes(bytes: Uint8Array, size: number): void {
+/** Reverses the bytes of each `size`-byte element in place (a big-endian file on a little-endian host). */
+export function swapBytes(bytes: Uint8Array, size: number): void {
   for (let i = 0; i < bytes.length; i += size)
     for (let a = i, b = i + size - 1; a < b; a++, b--) {
       const t = bytes[a];
@@ -363,6 +370,15 @@ export class SafetensorsFile {
     return t;
   }
 
+  /** @throws UnsupportedError naming the tensor and its dtype unless it is F32, F16 or BF16 */
+  checkReadable(name: string): void {
+    const t = this.entry(name);
+    if (!READABLE.has(t.dtype))
+      throw new UnsupportedError(
+        `${this.file}: tensor '${name}' has dtype ${t.dtype}; weights must be F32, F16 or BF16 (convert the file, e.g. to F32)`,
+      );
+  }
+
   /**
    * Reads tensor `name` as f32. F32 bytes go straight into the result's memory (or `dest`'s, which must have
    * exactly the tensor's element count); F16/BF16 are widened exactly.
@@ -373,10 +389,7 @@ export class SafetensorsFile {
     const fh = this.fh;
     if (!fh) throw new InvalidArgumentError(`${this.file}: read of '${name}' after close()`);
     const t = this.entry(name);
-    if (!READABLE.has(t.dtype))
-      throw new UnsupportedError(
-        `${this.file}: tensor '${name}' has dtype ${t.dtype}; weights must be F32, F16 or BF16 (convert the file, e.g. to F32)`,
-      );
+    this.checkReadable(name);
     if (dest && dest.length !== t.length)
       throw new InvalidArgumentError(
         `dest for '${name}': expected a Float32Array of ${t.length} elements, got ${dest.length}`,
