@@ -817,8 +817,11 @@ describe('malformed files and mismatches (every error names the tensor)', () => 
     const g = tmp('garbage.bin2');
     fs.writeFileSync(g, 'hello world, not weights');
     await expectError(loadWeights(g), ...F, /not a weights file vggnet reads .* first bytes \(68656c6c6f20776f\)/);
-    const e = tmp('empty.safetensors');
+    const e = tmp('empty.weights');
     fs.writeFileSync(e, '');
     await expectError(loadWeights(e), ...F, /first bytes \(empty file\)/);
+    const named = tmp('empty.safetensors'); // the extension names the reader that explains
+    fs.writeFileSync(named, '');
+    await expectError(loadWeights(named), ...F, /0 bytes is too short for a safetensors file/);
   });
 });

@@ -1,8 +1,10 @@
 /**
- * Which weights format a file holds, from its first bytes (never its extension: `.bin`, `.pt`, `.model` and
- * renamed files are common). Each format's reader then checks the rest.
+ * Which weights format a file holds, from its first bytes (not its extension: `.bin`, `.pt`, `.model` and
+ * renamed files are common; the extension is consulted only for files whose bytes match nothing, to let the
+ * claimed format's reader explain the damage). Each format's reader then checks the rest.
  */
 import * as fs from 'fs';
+import * as path from 'path';
 import { FormatError } from '../errors';
 
 export type WeightsFormat = 'safetensors' | 'onnx' | 'pytorch-zip' | 'pytorch-legacy' | 'hdf5' | 'caffe';
@@ -34,13 +36,29 @@ export function sniffFormat(head: Uint8Array, size: number): WeightsFormat | nul
   if (n >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) return 'pytorch-zip';
   if (n >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'pytorch-legacy';
   if (n >= 8 && HDF5_SIGNATURE.every((b, i) => head[i] === b)) return 'hdf5';
+  if (n >= 9 && head[8] === 0x7b) return 'safetensors'; // a damaged header length: the reader says what is wrong
   if (n >= 1 && head[0] === 0x08) return 'onnx';
   if (n >= 1 && (head[0] === 0x0a || head[0] === 0x12 || head[0] === 0x1a)) return 'caffe';
   if (n >= 2 && head[0] === 0xa2 && head[1] === 0x06) return 'caffe';
   return null;
 }
 
-/** sniffFormat of a file. @throws FormatError naming the formats read when none matches */
+/** What a file's extension claims, used only when its bytes match no format: that format's reader then says
+ *  what is wrong with the file (a damaged safetensors header, a truncated file) instead of a generic error. */
+const BY_EXTENSION: Readonly<Record<string, WeightsFormat>> = {
+  '.safetensors': 'safetensors',
+  '.onnx': 'onnx',
+  '.pth': 'pytorch-zip',
+  '.pt': 'pytorch-zip',
+  '.h5': 'hdf5',
+  '.hdf5': 'hdf5',
+  '.caffemodel': 'caffe',
+};
+
+/**
+ * sniffFormat of a file; when its bytes match no format, the format its extension claims (whose reader then
+ * reports the damage). @throws FormatError naming the formats read when neither tells
+ */
 export async function sniffFile(file: string): Promise<WeightsFormat> {
   const fh = await fs.promises.open(file, 'r');
   try {
@@ -49,6 +67,8 @@ export async function sniffFile(file: string): Promise<WeightsFormat> {
     const { size } = await fh.stat();
     const format = sniffFormat(head.subarray(0, bytesRead), size);
     if (format) return format;
+    const claimed = BY_EXTENSION[path.extname(file).toLowerCase()];
+    if (claimed) return claimed;
     const hex = Buffer.from(head.subarray(0, Math.min(bytesRead, 8))).toString('hex');
     throw new FormatError(
       `${file}: not a weights file vggnet reads (safetensors, ONNX, PyTorch .pth, Keras .h5, Caffe .caffemodel), ` +
