@@ -18,6 +18,7 @@ import {
 import { fillUniform } from '../lib/random';
 import { testIf } from './support/skip';
 import { tiny } from './support/configs';
+import { maxRelErr } from './support/compare';
 
 // Table 2 of the paper gives parameters in millions; these are the exact counts (torchvision agrees for
 // A, B, D, E). GMACs at 224×224: the sum over layers of P·Q·K·C·R·S.
@@ -32,16 +33,6 @@ const TOTALS: [string, number, string][] = [
 
 function input(dims: number[], seed: number): Tensor {
   return new Tensor(dims, fillUniform(new Float32Array(dims.reduce((a, b) => a * b, 1)), -1, 1, seed));
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let d = 0,
-    m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / m;
 }
 
 describe('topologies (paper Table 1) and totals (Table 2)', () => {

@@ -10,6 +10,7 @@ import * as path from 'path';
 
 import { loadClassifier, loadWeights, Tensor } from '../lib';
 import { SafetensorsFile } from '../lib/weights';
+import { maxRelErr } from './support/compare';
 import { pythonMissing, runPython } from './support/python';
 import { testIf } from './support/skip';
 
@@ -35,16 +36,6 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function relError(a: Float32Array, b: Float32Array): number {
-  let d = 0,
-    s = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  return d / s;
-}
-
 const files = ['vgg-small', 'vgg-small-bn'].flatMap((name) => [
   ...OPSETS.map((o) => [name, `${name}-opset${o}.onnx`]),
   [name, `${name}-dynamic.onnx`],
@@ -58,8 +49,8 @@ withTorch.each(files)('%s: %s loads and gives torch’s logits at every size', a
     for (const size of SIZES) {
       const x = ref.get(`input.${size}`)!;
       const y = await c.model.forward(x, { mode: size === '224x224' ? 'fc' : 'torchvision' });
-      expect([size, relError(y.data, ref.get(`logits.${size}`)!.data)]).toEqual([size, expect.any(Number)]);
-      expect(relError(y.data, ref.get(`logits.${size}`)!.data)).toBeLessThan(1e-4);
+      expect([size, maxRelErr(y.data, ref.get(`logits.${size}`)!.data)]).toEqual([size, expect.any(Number)]);
+      expect(maxRelErr(y.data, ref.get(`logits.${size}`)!.data)).toBeLessThan(1e-4);
     }
   } finally {
     c.model.dispose();

@@ -10,6 +10,7 @@ import * as path from 'path';
 
 import { Features, InvalidArgumentError, loadClassifier, Model, Tensor } from '../lib';
 import { SafetensorsFile } from '../lib/weights';
+import { maxRelErr } from './support/compare';
 import { tiny } from './support/configs';
 import { pythonMissing, runPython } from './support/python';
 import { testIf } from './support/skip';
@@ -25,17 +26,11 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** max |a − b| / max |b|: the error relative to the reference's scale. */
+/** maxRelErr, after checking the sizes agree and the reference is not all zeros (it would compare nothing). */
 function relError(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
-  let d = 0,
-    s = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    s = Math.max(s, Math.abs(b[i]));
-  }
-  expect(s).toBeGreaterThan(0); // a reference of zeros would compare nothing
-  return d / s;
+  expect(b.some((v) => v !== 0)).toBe(true);
+  return maxRelErr(a, b);
 }
 
 async function readReference(file: string): Promise<Map<string, Tensor>> {
