@@ -14,7 +14,8 @@ import { classifyImage, defaultScales } from './evaluate';
 import { loadClassifier } from './load';
 import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
 import { FailOn } from './preprocess';
-import { serveCommand, ServeFlags } from './serve/command';
+import type { WorkerFlags, SubmitFlags } from './queue/command';
+import type { ServeFlags } from './serve/command';
 import { formatSummary, summary } from './summary';
 import { printable, terminalJson } from './terminal';
 
@@ -152,6 +153,35 @@ function formatInfo(r: ReturnType<typeof backends>): string {
   return lines.join('\n');
 }
 
+/** The model flags of the long-running commands (serve, worker): weights, device, and the model's scheduler. */
+function addModelOptions(cmd: Command, words: { budget: string; queue: string }): Command {
+  return cmd
+    .option('--weights <file>', 'weights file: safetensors, ONNX, PyTorch .pth, Keras .h5 or Caffe .caffemodel')
+    .option('--random <arch>', 'seeded random weights of an architecture instead (for benchmarks), e.g. vgg16')
+    .option('--seed <n>', 'seed of --random', countOption, 1)
+    .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
+    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
+    .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
+    .option('--memory-budget <bytes>', `bytes one forward may use (default: the library's); ${words.budget}`, intOption)
+    .addOption(
+      new Option('--conv-algorithm <name>', 'CPU convolution algorithm')
+        .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
+        .default('auto'),
+    )
+    .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
+    .option(
+      '--max-batch <n>',
+      'images per forward when concurrent requests are batched (1: no batching; library default 8)',
+      intOption,
+    )
+    .option(
+      '--max-delay-ms <ms>',
+      'how long a request on an idle model may wait for others to join its batch (library default 0)',
+      msOption,
+    )
+    .option('--max-queue <n>', `requests that may wait (library default 64); ${words.queue}`, intOption);
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program.name('vggnet').description('VGG networks (Simonyan & Zisserman 2014) at native speed').showHelpAfterError();
@@ -241,46 +271,17 @@ export function buildProgram(): Command {
       if (code) process.exitCode = code;
     });
 
-  program
-    .command('serve')
-    .description(
-      'serve a model over HTTP: POST /v1/classify, the KServe v2 protocol (/v2/...), /metrics (default weights: the embedded MNIST model)',
-    )
-    .option('--weights <file>', 'weights file: safetensors, ONNX, PyTorch .pth, Keras .h5 or Caffe .caffemodel')
-    .option('--random <arch>', 'seeded random weights of an architecture instead (for benchmarks), e.g. vgg16')
-    .option('--seed <n>', 'seed of --random', countOption, 1)
-    .option('--arch <arch>', 'architecture, when the weights do not tell it (e.g. vgg11_lrn)')
+  addModelOptions(
+    program
+      .command('serve')
+      .description(
+        'serve a model over HTTP: POST /v1/classify, the KServe v2 protocol (/v2/...), /metrics (default weights: the embedded MNIST model)',
+      ),
+    { budget: 'a larger forward: 413', queue: 'more are refused with 503 + Retry-After' },
+  )
     .option('--name <name>', "the model's name in /v2/models/{name} (default: the architecture's name)")
-    .option('--device <device>', "'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference'", 'auto')
-    .option('--threads <n>', 'CPU threads, 0: all cores (the default)', countOption)
-    .option(
-      '--memory-budget <bytes>',
-      "bytes one forward may use (default: the library's); a larger forward: 413",
-      intOption,
-    )
-    .addOption(
-      new Option('--conv-algorithm <name>', 'CPU convolution algorithm')
-        .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
-        .default('auto'),
-    )
-    .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .option('--port <n>', 'TCP port (0: any free port, printed)', portOption, 8080)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option(
-      '--max-batch <n>',
-      'images per forward when concurrent requests are batched (1: no batching; library default 8)',
-      intOption,
-    )
-    .option(
-      '--max-delay-ms <ms>',
-      'how long a request on an idle model may wait for others to join its batch (library default 0)',
-      msOption,
-    )
-    .option(
-      '--max-queue <n>',
-      'requests that may wait (library default 64); more are refused with 503 + Retry-After',
-      intOption,
-    )
     .option('--body-limit <bytes>', 'largest request body (image or JSON tensor), bytes (default 16 MiB)', intOption)
     .option('--max-pixels <n>', 'largest image /v1/classify decodes, width × height (default 4096²)', intOption)
     .option('--timeout-ms <ms>', 'deadline of each inference request; past it: 503 ERR_VGG_TIMEOUT', intOption)
@@ -298,7 +299,64 @@ export function buildProgram(): Command {
     )
     .addOption(failOnOption())
     .action(async (o: ServeFlags) => {
+      const { serveCommand } = await import('./serve/command');
       const code = await serveCommand(o);
+      if (code) process.exitCode = code;
+    });
+
+  addModelOptions(
+    program
+      .command('worker')
+      .description(
+        'classify the jobs of a BullMQ queue on Redis (default weights: the embedded MNIST model); jobs taken at once share batched forwards',
+      )
+      .requiredOption('--redis <url>', 'Redis URL, redis://[:password@]host:port[/db] (rediss:// for TLS)')
+      .requiredOption('--queue <name>', 'the queue to take classify jobs from'),
+    { budget: 'a larger job fails with ERR_VGG_MEMORY_BUDGET', queue: 'must be >= --concurrency' },
+  )
+    .option('--concurrency <n>', 'jobs taken at once (default: 2 × max batch, at most max queue)', intOption)
+    .option('--name <name>', "this worker's name in the jobs it takes (default: host:pid)")
+    .option('--prefix <prefix>', "BullMQ's key prefix (default 'bull')")
+    .option('--lock-duration-ms <ms>', "a job's lock without renewal, ms (BullMQ default 30000)", intOption)
+    .option('--stalled-interval-ms <ms>', 'period of the check for jobs of dead workers, ms (default 30000)', intOption)
+    .option(
+      '--max-stalled-count <n>',
+      'times a job may be taken back from a dead worker before it fails (default 1)',
+      intOption,
+    )
+    .option('--max-image-bytes <n>', 'largest encoded image a job may carry or point to (default 16 MiB)', intOption)
+    .option(
+      '--shutdown-timeout-ms <ms>',
+      'on SIGTERM: abandon the jobs still running after this (they go back to the queue; exit 1)',
+      intOption,
+      60000,
+    )
+    .action(async (o: WorkerFlags) => {
+      const { workerCommand } = await import('./queue/command');
+      const code = await workerCommand(o);
+      if (code) process.exitCode = code;
+    });
+
+  program
+    .command('submit')
+    .description('classify the images of folders (recursively) and files through a BullMQ queue; JSON lines out')
+    .argument('<images...>', 'folders and image files')
+    .requiredOption('--redis <url>', 'Redis URL, redis://[:password@]host:port[/db] (rediss:// for TLS)')
+    .requiredOption('--queue <name>', 'the queue the workers take jobs from')
+    .option('--prefix <prefix>', "BullMQ's key prefix (default 'bull')")
+    .option('--out <file>', 'write the JSON lines to a file (default: stdout)')
+    .option('--by-path', 'send absolute paths instead of the bytes (the workers must see the same files)')
+    .addOption(new Option('--mode <mode>', "'dense' (the default) or 'fc'").choices(['dense', 'fc']))
+    .option('--scales <list>', "test scales Q, e.g. 256,384,512 (default: the model's)", scalesOption)
+    .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
+    .option('--grid <n>', 'fc mode: n×n grid of crops per scale (multi-crop)', intOption)
+    .option('--top <k>', 'number of classes per image', intOption)
+    .option('--window <n>', 'images in the queue at once (default 256)', intOption)
+    .option('--attempts <n>', 'tries per job for failures a retry may cure (default 3)', intOption)
+    .option('--no-progress', 'no progress bar (default: one on stderr when it is a terminal)')
+    .action(async (images: string[], o: SubmitFlags) => {
+      const { submitCommand } = await import('./queue/command');
+      const code = await submitCommand(images, o);
       if (code) process.exitCode = code;
     });
   return program;

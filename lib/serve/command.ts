@@ -7,38 +7,14 @@
  * stdout `vggnet serve: stopped` at the end. Exit status 0 after a graceful shutdown; 1 when loading
  * fails or when the shutdown had to cut connections after --shutdown-timeout-ms (or on a second signal).
  */
-import {
-  Classifier,
-  ConvAlgorithm,
-  defaultLabels,
-  DeviceName,
-  InvalidArgumentError,
-  loadClassifier,
-  LoadOptions,
-  Model,
-  PreprocessSpec,
-  PRESETS,
-  FailOn,
-} from '../index';
-import { SchedulingModelOptions } from './contract';
+import { FailOn } from '../index';
+import { checkModelFlags, loadFromFlags, ModelFlags } from '../cli-classifier';
 import { buildServer } from './server';
 
-export interface ServeFlags {
-  weights?: string;
-  random?: string;
-  seed: number;
-  arch?: string;
+export interface ServeFlags extends ModelFlags {
   name?: string;
-  device: string;
-  threads?: number;
-  memoryBudget?: number;
-  convAlgorithm: ConvAlgorithm;
-  preprocess?: 'torchvision' | 'caffe';
   port: number;
   host: string;
-  maxBatch?: number;
-  maxDelayMs?: number;
-  maxQueue?: number;
   bodyLimit?: number;
   maxPixels?: number;
   timeoutMs?: number;
@@ -46,38 +22,6 @@ export interface ServeFlags {
   shutdownDelayMs?: number;
   shutdownTimeoutMs: number;
   failOn?: FailOn;
-}
-
-/** Normalisation of random greyscale models (1 input channel): pixels / 255. */
-const GREY: PreprocessSpec = { colorSpace: 'grey', scale: 1 / 255, mean: [0], std: [1] };
-
-/** The scheduling options given on the command line (the library checks them). */
-function schedulingOptions(o: ServeFlags): SchedulingModelOptions {
-  const given: SchedulingModelOptions = {};
-  if (o.maxBatch !== undefined) given.maxBatch = o.maxBatch;
-  if (o.maxDelayMs !== undefined) given.maxDelayMs = o.maxDelayMs;
-  if (o.maxQueue !== undefined) given.maxQueue = o.maxQueue;
-  return given;
-}
-
-async function loadForServe(o: ServeFlags, scheduling: SchedulingModelOptions): Promise<Classifier> {
-  const modelOptions = {
-    device: o.device as DeviceName, // checked by the library
-    ...(o.threads !== undefined ? { threads: o.threads } : {}),
-    ...(o.memoryBudget !== undefined ? { memoryBudget: o.memoryBudget } : {}),
-    convAlgorithm: o.convAlgorithm,
-    ...scheduling,
-  };
-  if (o.random) {
-    const model = await Model.random(o.random, o.seed, modelOptions);
-    const { inChannels, numClasses } = model.config;
-    const preprocess = o.preprocess ? PRESETS[o.preprocess] : inChannels === 1 ? GREY : PRESETS.torchvision;
-    return { model, labels: defaultLabels(numClasses), preprocess, source: 'random', ownPreprocess: false };
-  }
-  const opts: LoadOptions = { ...modelOptions };
-  if (o.arch) opts.arch = o.arch;
-  if (o.preprocess) opts.preprocess = o.preprocess;
-  return loadClassifier(o.weights, opts);
 }
 
 const say = (line: string) => process.stdout.write(`vggnet serve: ${line}\n`);
@@ -90,9 +34,7 @@ const warn = (line: string) => process.stderr.write(`vggnet serve: ${line}\n`);
  *   server has been closed)
  */
 export async function serveCommand(o: ServeFlags): Promise<number> {
-  if (o.random && (o.weights || o.arch))
-    throw new InvalidArgumentError('--random: the architecture comes with it; not together with --weights or --arch');
-  const scheduling = schedulingOptions(o);
+  checkModelFlags(o);
   const server = buildServer({
     ...(o.name !== undefined ? { name: o.name } : {}),
     ...(o.bodyLimit !== undefined ? { bodyLimit: o.bodyLimit } : {}),
@@ -134,7 +76,7 @@ export async function serveCommand(o: ServeFlags): Promise<number> {
   process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
 
   try {
-    const c = await loadForServe(o, scheduling);
+    const c = await loadFromFlags(o);
     if (server.attach(c))
       say(
         `ready: model '${server.name}' (${c.model.config.name}, ${c.source} weights) on ${c.model.device}` +

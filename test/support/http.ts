@@ -2,11 +2,10 @@
  * HTTP helpers for the server tests: real requests over loopback (fetch), a request whose body is sent in two
  * parts (to hold it in flight), a `vggnet serve` child process, and a Prometheus text-format parser.
  */
-import { ChildProcessWithoutNullStreams, spawn } from 'child_process';
+import { ChildProcessWithoutNullStreams } from 'child_process';
 import * as http from 'http';
-import * as path from 'path';
 
-import { packageRoot } from '../../lib/native';
+import { startCli } from './cli-child';
 
 export interface Answer {
   status: number;
@@ -131,33 +130,11 @@ export interface ServeChild {
  * Starts `node dist/cli.js serve --port 0 …` and resolves once it printed `ready` (its URL parsed from the
  * `listening on` line). @throws Error with its output when it exits first or takes longer than `timeoutMs`
  */
-export function startServe(args: string[], timeoutMs = 60000): Promise<ServeChild> {
-  const root = packageRoot();
-  const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), 'serve', '--port', '0', ...args], {
-    cwd: root,
-  });
-  let out = '',
-    err = '';
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`vggnet serve not ready after ${timeoutMs} ms:\n${out}\n${err}`));
-    }, timeoutMs);
-    const stderr: NodeJS.EventEmitter = child.stderr.setEncoding('utf8');
-    const stdout: NodeJS.EventEmitter = child.stdout.setEncoding('utf8');
-    stderr.on('data', (d: string) => (err += d));
-    stdout.on('data', (d: string) => {
-      out += d;
-      const url = /listening on (http:\/\/[^\s]+)/.exec(out)?.[1];
-      if (url && /vggnet serve: ready/.test(out)) {
-        clearTimeout(timer);
-        resolve({ child, url, stdout: () => out, stderr: () => err, exit });
-      }
-    });
-    void exit.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`vggnet serve exited (${code}) before it was ready:\n${out}\n${err}`));
-    });
-  });
+export async function startServe(args: string[], timeoutMs = 60000): Promise<ServeChild> {
+  const c = await startCli(
+    ['serve', '--port', '0', ...args],
+    (out) => (/vggnet serve: ready/.test(out) ? /listening on (http:\/\/[^\s]+)/.exec(out)?.[1] : undefined),
+    timeoutMs,
+  );
+  return { child: c.child, url: c.ready, stdout: c.stdout, stderr: c.stderr, exit: c.exit };
 }
