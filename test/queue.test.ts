@@ -19,6 +19,7 @@ import {
   classifyJobResult,
   ClassifyJobResult,
   enqueueClassify,
+  openQueueEvents,
   startClassifyWorker,
   SubmitLine,
 } from '../lib/queue';
@@ -124,8 +125,7 @@ describe('classify jobs on BullMQ over a real redis-server', () => {
     redis = await startRedis();
     c = await loadClassifier(undefined, { device: 'cpu', threads: 1 });
     queue = new Queue(QUEUE, { connection: { url: redis.url } });
-    events = new QueueEvents(QUEUE, { connection: { url: redis.url } });
-    await events.waitUntilReady();
+    events = await openQueueEvents(QUEUE, { url: redis.url });
     const hold = (ms: number) => ['--max-batch', '64', '--max-delay-ms', String(ms)];
     [shared, holding, draining] = await Promise.all([
       startWorker(redis.url, QUEUE, 'B', ['--concurrency', '8']),
@@ -339,9 +339,8 @@ describe('classify jobs on BullMQ over a real redis-server', () => {
   withRedis('SIGTERM: the worker finishes the jobs it holds, takes no new ones and exits 0', async () => {
     const name = SIGTERM_QUEUE;
     const q = new Queue(name, { connection: { url: redis.url } });
-    const ev = new QueueEvents(name, { connection: { url: redis.url } });
+    const ev = await openQueueEvents(name, { url: redis.url });
     try {
-      await ev.waitUntilReady();
       const w = draining;
       const png = fs.readFileSync(sampleDigit);
       const held = await Promise.all([1, 2, 3].map(() => enqueueClassify(q, png)));

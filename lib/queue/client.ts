@@ -157,7 +157,8 @@ export async function enqueueClassify(
 
 /**
  * Awaits the result of a classify job (BullMQ's job.waitUntilFinished over `events`, a QueueEvents of the
- * job's queue: `new QueueEvents(name, { connection })`).
+ * job's queue from openQueueEvents: one from `new QueueEvents` may not be reading yet when the job finishes, and
+ * then this waits for ever).
  * @param timeoutMs  how long to wait, ms; default: until the job finishes
  * @throws the job's error with its code and `jobId` (see jobError: FormatError for a corrupt image, …);
  *   TimeoutError when timeoutMs passes first (the job goes on)

@@ -6,7 +6,8 @@
  * …` and, when the jobs taken have finished, stdout `vggnet worker: stopped: <JSON>` (jobs completed and failed
  * here, and the model's scheduler counters, Model.stats()). Exit 0 after a graceful stop; 1 when it had to
  * abandon jobs (a second signal, or --shutdown-timeout-ms): those jobs go back to the queue once their lock
- * expires (--lock-duration-ms), and another worker takes them.
+ * expires (--lock-duration-ms), and another worker takes them. A signal while the model loads or Redis connects
+ * exits at once (1): no job was taken yet.
  *
  * submit: one job per image of the folders and files given, JSON lines as results come (submit.ts); a summary
  * on stderr. Exit 0 when every image was classified, 1 when any failed.
@@ -51,6 +52,11 @@ export async function workerCommand(o: WorkerFlags): Promise<number> {
   let onStop: (() => void) | undefined;
   let abandon: (() => void) | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (!onStop) {
+      // Still loading or connecting: no job taken yet, nothing to finish.
+      warn(`${signal} before the worker was ready: exiting`);
+      process.exit(1);
+    }
     if (signalled) {
       warn(`${signal} again: stopping now; the jobs in progress go back to the queue when their lock expires`);
       abandon?.();
@@ -89,9 +95,7 @@ export async function workerCommand(o: WorkerFlags): Promise<number> {
         `, scheduler ${JSON.stringify(c.model.schedulerOptions)}`,
     );
 
-    const stop = new Promise<void>((resolve) => (onStop = resolve));
-    if (signalled) onStop!();
-    await stop;
+    await new Promise<void>((resolve) => (onStop = resolve));
     warn(`${signalled}: finishing the ${w.counts().active} job(s) in progress; no new jobs taken`);
     let abandoned = false;
     const forced = new Promise<void>((resolve) => {
@@ -151,7 +155,7 @@ export async function submitCommand(inputs: string[], o: SubmitFlags): Promise<n
       send: o.byPath ? 'path' : 'bytes',
       ...(o.window !== undefined ? { window: o.window } : {}),
       ...(o.attempts !== undefined ? { attempts: o.attempts } : {}),
-      ...(o.progress !== undefined ? { progress: o.progress } : {}),
+      ...(o.progress === false ? { progress: false } : {}), // commander's --no-progress: true unless given
       ...classify,
     });
     process.stderr.write(

@@ -18,3 +18,4 @@ export {
   UNRECOVERABLE_CODES,
 } from './job';
 export { RedisConnection } from './connection';
+export { openQueueEvents } from './events';

@@ -10,12 +10,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Writable } from 'stream';
 
-import { Queue, QueueEvents } from 'bullmq';
+import { Queue, type QueueEvents } from 'bullmq';
 import { SingleBar } from 'cli-progress';
 
 import { InvalidArgumentError, VggError } from '../index';
 import { enqueueClassify, EnqueueOptions } from './client';
 import { checkQueueName, connectionOptions, RedisConnection } from './connection';
+import { openQueueEvents } from './events';
 import { ClassifyJobResult, INTERNAL_CODE, jobError } from './job';
 
 /** File extensions taken from a folder: the encoded formats classifyImage (sharp) decodes. */
@@ -161,7 +162,6 @@ export async function submitImages(files: readonly string[], options: SubmitOpti
   const started = performance.now();
   const connection = connectionOptions(redis, false);
   const queue = new Queue(name, { connection, ...(prefix !== undefined ? { prefix } : {}) });
-  const events = new QueueEvents(name, { connection, ...(prefix !== undefined ? { prefix } : {}) });
   const summary: SubmitSummary = { submitted: 0, completed: 0, failed: 0, seconds: 0 };
   const bar =
     (progress ?? process.stderr.isTTY)
@@ -174,8 +174,10 @@ export async function submitImages(files: readonly string[], options: SubmitOpti
         )
       : null;
   let watcher: ResultWatcher | undefined;
+  let events: QueueEvents | undefined;
   try {
-    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+    await queue.waitUntilReady();
+    events = await openQueueEvents(name, connection, prefix);
     watcher = new ResultWatcher(queue, events, sweepMs);
     bar?.start(files.length, 0, { failed: 0 });
     const write = (line: SubmitLine) =>
@@ -220,7 +222,7 @@ export async function submitImages(files: readonly string[], options: SubmitOpti
   } finally {
     bar?.stop();
     watcher?.close();
-    await Promise.allSettled([events.close(), queue.close()]);
+    await Promise.allSettled([events?.close(), queue.close()]);
   }
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

@@ -173,7 +173,12 @@ export async function startClassifyWorker(c: Classifier, options: ClassifyWorker
   worker.on('error', onError); // without a listener, an 'error' event would end the process
   worker.on('completed', () => completed++);
   worker.on('failed', () => failed++);
-  await worker.waitUntilReady();
+  try {
+    await worker.waitUntilReady();
+  } catch (e) {
+    await worker.close(true).catch(() => undefined);
+    throw e;
+  }
   return {
     name,
     concurrency,
