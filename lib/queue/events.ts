@@ -34,6 +34,10 @@ export async function openQueueEvents(
   const opts = { connection, ...(prefix !== undefined ? { prefix } : {}) };
   const events = new QueueEvents(queue, opts);
   const producer = new QueueEventsProducer(queue, opts);
+  let lastError = '';
+  const onError = (e: Error) => (lastError = ` (${e.message})`); // without a listener BullMQ prints each one
+  events.on('error', onError);
+  producer.on('error', onError);
   const token = randomUUID();
   let onProbe!: ProbeListener[typeof PROBE];
   const seen = new Promise<void>((resolve) => (onProbe = (args) => args.token === token && resolve()));
@@ -41,17 +45,27 @@ export async function openQueueEvents(
   const end = performance.now() + timeoutMs;
   try {
     for (let wait = 50; ; wait = Math.min(2 * wait, 1000)) {
-      await producer.publishEvent({ eventName: PROBE, token }, MAX_EVENTS);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`queue '${queue}': Redis did not answer in ${timeoutMs} ms${lastError}`)),
+          Math.max(0, end - performance.now()),
+        );
+      });
+      await Promise.race([producer.publishEvent({ eventName: PROBE, token }, MAX_EVENTS), late]).finally(() =>
+        clearTimeout(timer),
+      );
       const back = await Promise.race([seen.then(() => true), new Promise((r) => setTimeout(r, wait, false))]);
       if (back) return events;
       if (performance.now() > end)
-        throw new Error(`queue '${queue}': no event came back from Redis in ${timeoutMs} ms`);
+        throw new Error(`queue '${queue}': no event came back from Redis in ${timeoutMs} ms${lastError}`);
     }
   } catch (e) {
     await events.close();
     throw e;
   } finally {
     events.off<ProbeListener>(PROBE, onProbe);
+    events.off('error', onError);
     await producer.close();
   }
 }

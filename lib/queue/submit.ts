@@ -15,7 +15,7 @@ import { SingleBar } from 'cli-progress';
 
 import { InvalidArgumentError, VggError } from '../index';
 import { enqueueClassify, EnqueueOptions } from './client';
-import { checkQueueName, connectionOptions, RedisConnection } from './connection';
+import { checkQueueName, connectionOptions, RedisConnection, shownConnection } from './connection';
 import { openQueueEvents } from './events';
 import { ClassifyJobResult, INTERNAL_CODE, jobError } from './job';
 
@@ -35,6 +35,8 @@ export interface SubmitOptions extends Omit<EnqueueOptions, 'jobId' | 'name'> {
   progress?: boolean;
   /** Poll period for jobs whose result event has not come, ms. Default 5000. */
   sweepMs?: number;
+  /** How long to wait for Redis at the start, ms. Default 10000. */
+  connectTimeoutMs?: number;
 }
 
 /** One JSON line: the image's result, or its error. */
@@ -143,25 +145,55 @@ class ResultWatcher {
   }
 }
 
+/** Resolves as `ready` does, or rejects after timeoutMs with `why()`. */
+async function reachable(ready: Promise<void>, timeoutMs: number, why: () => string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis ${why()} (no connection within ${timeoutMs} ms)`)), timeoutMs);
+  });
+  try {
+    await Promise.race([ready, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Classifies many images through the queue: one job per image (see enqueueClassify for the options), results
  * written to `out` as JSON lines `{"file", "job", "top", "views", "mode", "scales", "flip", "arch"}` or
  * `{"file", "job", "error": {"code", "message"}}`, in the order they finish. Completed jobs are removed from
  * Redis once their line is written; failed jobs stay (7 days) for inspection. Workers must be running.
- * @throws InvalidArgumentError (options, before connecting); an error connecting to Redis
+ * @throws InvalidArgumentError (options, before connecting); Error when Redis cannot be reached within
+ *   connectTimeoutMs, or a command fails for good (after ioredis's retries)
  */
 export async function submitImages(files: readonly string[], options: SubmitOptions): Promise<SubmitSummary> {
-  const { redis, queue: queueName, prefix, out, window = 256, progress, sweepMs = 5000, ...enqueue } = options;
+  const {
+    redis,
+    queue: queueName,
+    prefix,
+    out,
+    window = 256,
+    progress,
+    sweepMs = 5000,
+    connectTimeoutMs = 10_000,
+    ...enqueue
+  } = options;
   const name = checkQueueName(queueName);
   if (!Number.isInteger(window) || window < 1 || window > 10_000)
     throw new InvalidArgumentError(`options.window: expected an integer in [1, 10000], got ${JSON.stringify(window)}`);
   if (!Number.isInteger(sweepMs) || sweepMs < 100)
     throw new InvalidArgumentError(`options.sweepMs: expected an integer >= 100, got ${JSON.stringify(sweepMs)}`);
+  if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1)
+    throw new InvalidArgumentError(
+      `options.connectTimeoutMs: expected a positive integer, got ${JSON.stringify(connectTimeoutMs)}`,
+    );
   if (!out || typeof out.write !== 'function')
     throw new InvalidArgumentError('options.out: expected a writable stream (the JSON lines go there)');
   const started = performance.now();
   const connection = connectionOptions(redis, false);
   const queue = new Queue(name, { connection, ...(prefix !== undefined ? { prefix } : {}) });
+  let lastError = 'no answer'; // ioredis reconnects by itself: its errors are only worth a message
+  queue.on('error', (e) => (lastError = e.message));
   const summary: SubmitSummary = { submitted: 0, completed: 0, failed: 0, seconds: 0 };
   const bar =
     (progress ?? process.stderr.isTTY)
@@ -176,8 +208,9 @@ export async function submitImages(files: readonly string[], options: SubmitOpti
   let watcher: ResultWatcher | undefined;
   let events: QueueEvents | undefined;
   try {
-    await queue.waitUntilReady();
-    events = await openQueueEvents(name, connection, prefix);
+    await reachable(queue.waitUntilReady(), connectTimeoutMs, () => `${shownConnection(redis)}: ${lastError}`);
+    events = await openQueueEvents(name, connection, prefix, connectTimeoutMs);
+    events.on('error', (e) => (lastError = e.message));
     watcher = new ResultWatcher(queue, events, sweepMs);
     bar?.start(files.length, 0, { failed: 0 });
     const write = (line: SubmitLine) =>
