@@ -182,6 +182,14 @@ function addModelOptions(cmd: Command, words: { budget: string; queue: string })
     .option('--max-queue <n>', `requests that may wait (library default 64); ${words.queue}`, intOption);
 }
 
+/** Where the queue is: the Redis URL, the queue's name and BullMQ's key prefix (worker and submit). */
+function addQueueOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--redis <url>', 'Redis URL, redis://[:password@]host:port[/db] (rediss:// for TLS)')
+    .requiredOption('--queue <name>', 'the BullMQ queue of classify jobs')
+    .option('--prefix <prefix>', "BullMQ's key prefix (default 'bull')");
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program.name('vggnet').description('VGG networks (Simonyan & Zisserman 2014) at native speed').showHelpAfterError();
@@ -305,18 +313,17 @@ export function buildProgram(): Command {
     });
 
   addModelOptions(
-    program
-      .command('worker')
-      .description(
-        'classify the jobs of a BullMQ queue on Redis (default weights: the embedded MNIST model); jobs taken at once share batched forwards',
-      )
-      .requiredOption('--redis <url>', 'Redis URL, redis://[:password@]host:port[/db] (rediss:// for TLS)')
-      .requiredOption('--queue <name>', 'the queue to take classify jobs from'),
+    addQueueOptions(
+      program
+        .command('worker')
+        .description(
+          'classify the jobs of a BullMQ queue on Redis (default weights: the embedded MNIST model); jobs taken at once share batched forwards',
+        ),
+    ),
     { budget: 'a larger job fails with ERR_VGG_MEMORY_BUDGET', queue: 'must be >= --concurrency' },
   )
     .option('--concurrency <n>', 'jobs taken at once (default: 2 × max batch, at most max queue)', intOption)
     .option('--name <name>', "this worker's name in the jobs it takes (default: host:pid)")
-    .option('--prefix <prefix>', "BullMQ's key prefix (default 'bull')")
     .option('--lock-duration-ms <ms>', "a job's lock without renewal, ms (BullMQ default 30000)", intOption)
     .option('--stalled-interval-ms <ms>', 'period of the check for jobs of dead workers, ms (default 30000)', intOption)
     .option(
@@ -337,13 +344,12 @@ export function buildProgram(): Command {
       if (code) process.exitCode = code;
     });
 
-  program
-    .command('submit')
-    .description('classify the images of folders (recursively) and files through a BullMQ queue; JSON lines out')
-    .argument('<images...>', 'folders and image files')
-    .requiredOption('--redis <url>', 'Redis URL, redis://[:password@]host:port[/db] (rediss:// for TLS)')
-    .requiredOption('--queue <name>', 'the queue the workers take jobs from')
-    .option('--prefix <prefix>', "BullMQ's key prefix (default 'bull')")
+  addQueueOptions(
+    program
+      .command('submit')
+      .description('classify the images of folders (recursively) and files through a BullMQ queue; JSON lines out')
+      .argument('<images...>', 'folders and image files'),
+  )
     .option('--out <file>', 'write the JSON lines to a file (default: stdout)')
     .option('--by-path', 'send absolute paths instead of the bytes (the workers must see the same files)')
     .addOption(new Option('--mode <mode>', "'dense' (the default) or 'fc'").choices(['dense', 'fc']))
