@@ -332,6 +332,7 @@ export function buildProgram(): Command {
       intOption,
     )
     .option('--max-image-bytes <n>', 'largest encoded image a job may carry or point to (default 16 MiB)', intOption)
+    .addOption(failOnOption())
     .option(
       '--shutdown-timeout-ms <ms>',
       'on SIGTERM: abandon the jobs still running after this (they go back to the queue; exit 1)',
@@ -348,11 +349,17 @@ export function buildProgram(): Command {
     program
       .command('submit')
       .description('classify the images of folders (recursively) and files through a BullMQ queue; JSON lines out')
-      .argument('<images...>', 'folders and image files'),
+      .argument('<images...>', 'folders, image files, http(s):// and file: URLs'),
   )
     .option('--out <file>', 'write the JSON lines to a file (default: stdout)')
     .option('--by-path', 'send absolute paths instead of the bytes (the workers must see the same files)')
-    .addOption(new Option('--mode <mode>', "'dense' (the default) or 'fc'").choices(['dense', 'fc']))
+    .addOption(
+      new Option('--mode <mode>', "'dense' (the default), 'fc' or 'torchvision' (see classify)").choices([
+        'dense',
+        'fc',
+        'torchvision',
+      ]),
+    )
     .option('--scales <list>', "test scales Q, e.g. 256,384,512 (default: the model's)", scalesOption)
     .option('--flip', 'also evaluate the horizontal flip and average the posteriors')
     .option('--grid <n>', 'fc mode: n×n grid of crops per scale (multi-crop)', intOption)

@@ -9,7 +9,7 @@ import * as path from 'path';
 
 import type { Job, Queue, QueueEvents } from 'bullmq';
 
-import { InvalidArgumentError, TimeoutError } from '../index';
+import { ImageInput, InvalidArgumentError, TimeoutError } from '../index';
 import {
   checkJobOptions,
   CLASSIFY_JOB,
@@ -27,7 +27,7 @@ export interface EnqueueOptions extends ClassifyJobOptions {
   /**
    * How a path travels: 'bytes' (the default: the file is read here and its bytes go in the job, so any worker
    * can take it) or 'path' (the absolute path goes in the job: smaller jobs, but every worker must see the same
-   * filesystem). Buffers always travel as bytes, URL objects as the URL (the worker reads it).
+   * filesystem). Bytes always travel as bytes, URLs as the URL (the worker reads it).
    */
   send?: 'bytes' | 'path';
   /** The job's id: a string without ':' that is not an integer. Default: a random UUID. */
@@ -71,13 +71,14 @@ function intIn(v: unknown, key: string, dflt: number | undefined, min: number, m
   return v as number;
 }
 
+/** A string that is a URL rather than a path, as classifyImage tells them apart (lib/image-input.ts). */
+const URL_STRING = /^([a-z][a-z0-9+.-]*:\/\/|file:|data:)/i;
+
 /** The job image for an input, read or referred to as `send` says. */
-async function jobImage(
-  image: string | Buffer | Uint8Array | URL,
-  send: 'bytes' | 'path',
-  maxImageBytes: number,
-): Promise<JobImage> {
+async function jobImage(image: ImageInput, send: 'bytes' | 'path', maxImageBytes: number): Promise<JobImage> {
+  if (typeof image === 'string' && URL_STRING.test(image)) image = new URL(image);
   if (image instanceof URL) return { url: image.href };
+  if (image instanceof ArrayBuffer) image = new Uint8Array(image);
   let bytes: Buffer;
   if (typeof image === 'string') {
     if (send === 'path') return { path: path.resolve(image) };
@@ -93,7 +94,7 @@ async function jobImage(
   } else if (image instanceof Uint8Array) bytes = Buffer.from(image.buffer, image.byteOffset, image.length);
   else
     throw new InvalidArgumentError(
-      `image: expected a path, a Buffer, a Uint8Array or a URL, got ${image === null ? 'null' : typeof image}`,
+      `image: expected a path, a URL, a Buffer, a Uint8Array or an ArrayBuffer, got ${image === null ? 'null' : typeof image}`,
     );
   if (bytes.length > maxImageBytes)
     throw new InvalidArgumentError(
@@ -104,15 +105,16 @@ async function jobImage(
 
 /**
  * Adds a classify job to a BullMQ queue (created by the caller: `new Queue(name, { connection })`).
- * @param image  a path (read here, or sent as an absolute path: options.send), the encoded bytes, or a URL
- *   (http:, https:, file:) the workers can read
+ * @param image  a path (read here, or sent as an absolute path: options.send), the encoded bytes (Buffer,
+ *   Uint8Array, ArrayBuffer), or a URL (a URL object, or a string 'http://…', 'https://…', 'file:…') the workers
+ *   read themselves
  * @returns the job; await its result with classifyJobResult
  * @throws InvalidArgumentError for a bad option or image (before anything reaches Redis); Redis errors as BullMQ
  *   throws them
  */
 export async function enqueueClassify(
   queue: Queue,
-  image: string | Buffer | Uint8Array | URL,
+  image: ImageInput,
   options: EnqueueOptions | null = {},
 ): Promise<ClassifyJob> {
   const o = (options ?? {}) as Record<string, unknown>;

@@ -14,7 +14,7 @@
  */
 import * as fs from 'fs';
 
-import { InvalidArgumentError } from '../index';
+import { FailOn, InvalidArgumentError } from '../index';
 import { checkModelFlags, loadFromFlags, ModelFlags } from '../cli-classifier';
 import { printable } from '../terminal';
 import { checkQueueName, connectionOptions, shownConnection } from './connection';
@@ -32,6 +32,7 @@ export interface WorkerFlags extends ModelFlags {
   stalledIntervalMs?: number;
   maxStalledCount?: number;
   maxImageBytes?: number;
+  failOn?: FailOn;
   shutdownTimeoutMs: number;
 }
 
@@ -79,6 +80,7 @@ export async function workerCommand(o: WorkerFlags): Promise<number> {
       ...(o.stalledIntervalMs !== undefined ? { stalledIntervalMs: o.stalledIntervalMs } : {}),
       ...(o.maxStalledCount !== undefined ? { maxStalledCount: o.maxStalledCount } : {}),
       ...(o.maxImageBytes !== undefined ? { maxImageBytes: o.maxImageBytes } : {}),
+      ...(o.failOn !== undefined ? { failOn: o.failOn } : {}),
       onError: (e) => {
         if (e.message !== lastError) warn(`redis: ${e.message}`); // a lost connection repeats its error
         lastError = e.message;

@@ -16,6 +16,7 @@ export {
   JobError,
   jobError,
   UNRECOVERABLE_CODES,
+  unrecoverable,
 } from './job';
 export { RedisConnection } from './connection';
 export { openQueueEvents } from './events';

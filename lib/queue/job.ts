@@ -11,6 +11,7 @@ import {
   FetchError,
   FetchFailure,
   FormatError,
+  ForwardMode,
   InvalidArgumentError,
   MemoryBudgetError,
   NativeLoadError,
@@ -35,8 +36,11 @@ export type JobImage = { bytes: string } | { path: string } | { url: string };
 
 /** The classification options a job may carry (classifyImage's, without the per-call signal and deadline). */
 export interface ClassifyJobOptions {
-  /** 'dense' (default: dense evaluation of the whole image, paper §3.2) or 'fc' (centre crop / multi-crop). */
-  mode?: 'dense' | 'fc';
+  /**
+   * 'dense' (default: dense evaluation of the whole image, paper §3.2), 'fc' (centre crop / multi-crop) or
+   * 'torchvision' (the whole image through torchvision's AdaptiveAvgPool2d(7) and the FC head).
+   */
+  mode?: ForwardMode;
   /** Test scales Q, shorter side in pixels; 0 keeps the image size. Default: the model's (defaultScales). */
   scales?: number[];
   /** Also evaluate the horizontal flip and average the posteriors (paper §3.2). */
@@ -62,7 +66,7 @@ export interface ClassifyJobResult {
   top: Prediction[];
   /** Views averaged: scales × flips × crops. */
   views: number;
-  mode: 'dense' | 'fc';
+  mode: ForwardMode;
   /** The test scales used (the model's default when the job gave none). */
   scales: number[];
   flip: boolean;
@@ -71,6 +75,7 @@ export interface ClassifyJobResult {
 }
 
 const OPTION_KEYS: readonly (keyof ClassifyJobOptions)[] = ['mode', 'scales', 'flip', 'grid', 'top'];
+const MODES: readonly ForwardMode[] = ['dense', 'fc', 'torchvision'];
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && Object.prototype.toString.call(v) === '[object Object]';
@@ -100,7 +105,7 @@ export function checkJobOptions(options: unknown, what = 'options'): ClassifyJob
     if (value === undefined) continue;
     const bad = (expected: string) =>
       new InvalidArgumentError(`${what}.${key}: expected ${expected}, got ${shown(value)}`);
-    if (key === 'mode' && value !== 'dense' && value !== 'fc') throw bad("'dense' | 'fc'");
+    if (key === 'mode' && !MODES.includes(value as ForwardMode)) throw bad(MODES.map((m) => `'${m}'`).join(' | '));
     if (key === 'flip' && typeof value !== 'boolean') throw bad('a boolean');
     if (key === 'top' && !(Number.isInteger(value) && (value as number) >= 1)) throw bad('a positive integer');
     if (key === 'grid' && !(Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 10))
@@ -153,7 +158,7 @@ export function readJobData(data: unknown): ClassifyJobData {
 /**
  * Error codes whose cause is the job itself (its image, options or size): the same job fails the same way on
  * every worker, so it is failed at once instead of retried. Other failures (busy, timeout, device, a worker
- * shutting down) are retried with the job's attempts and backoff.
+ * shutting down) are retried with the job's attempts and backoff. ERR_VGG_FETCH depends on why: see unrecoverable.
  */
 export const UNRECOVERABLE_CODES: ReadonlySet<string> = new Set<VggErrorCode>([
   'ERR_VGG_INVALID_ARGUMENT',
@@ -161,6 +166,20 @@ export const UNRECOVERABLE_CODES: ReadonlySet<string> = new Set<VggErrorCode>([
   'ERR_VGG_UNSUPPORTED',
   'ERR_VGG_MEMORY_BUDGET',
 ]);
+
+/**
+ * True for a failure that retrying cannot cure: UNRECOVERABLE_CODES, and a FetchError for an HTTP 4xx status
+ * (but 408 and 429, which say "later"), a body over the size limit, or a redirect it may not follow. A fetch
+ * that timed out, a network error or a 5xx may succeed later.
+ */
+export function unrecoverable(e: unknown): boolean {
+  if (e instanceof FetchError) {
+    if (e.reason === 'http-status')
+      return e.status !== undefined && e.status < 500 && e.status !== 408 && e.status !== 429;
+    return e.reason === 'too-large' || e.reason === 'redirects';
+  }
+  return e instanceof VggError && UNRECOVERABLE_CODES.has(e.code);
+}
 
 /** The code of an error that is not a VggError (a bug, a lost Redis connection): as `vggnet serve` reports it. */
 export const INTERNAL_CODE = 'ERR_VGG_INTERNAL';

@@ -51,14 +51,21 @@ export interface SubmitSummary {
   seconds: number;
 }
 
+const URL_INPUT = /^(https?:\/\/|file:)/i;
+
 /**
  * The image files under each of `inputs` (a folder, searched recursively, keeps the files whose extension is
- * one of IMAGE_EXTENSIONS; a file is taken whatever its name), sorted per folder.
+ * one of IMAGE_EXTENSIONS; a file is taken whatever its name; an http:, https: or file: URL is kept as it is),
+ * sorted per folder.
  * @throws InvalidArgumentError for an input that does not exist
  */
 export async function listImages(inputs: readonly string[]): Promise<string[]> {
   const files: string[] = [];
   for (const input of inputs) {
+    if (URL_INPUT.test(input)) {
+      files.push(input); // the workers fetch it
+      continue;
+    }
     const st = await fs.promises.stat(input).catch(() => undefined);
     if (!st) throw new InvalidArgumentError(`images: no such file or folder: ${input}`);
     if (!st.isDirectory()) {
@@ -229,7 +236,11 @@ export async function submitImages(files: readonly string[], options: SubmitOpti
         const { result, added } = watcher!.expect(id);
         let line: SubmitLine;
         try {
-          await enqueueClassify(queue, file, { ...enqueue, jobId: id, name: path.basename(file) });
+          await enqueueClassify(queue, file, {
+            ...enqueue,
+            jobId: id,
+            name: URL_INPUT.test(file) ? file : path.basename(file),
+          });
           summary.submitted++;
           added();
           try {

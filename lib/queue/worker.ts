@@ -6,23 +6,17 @@
  * runs; a worker that dies (SIGKILL, lost host) stops renewing, and another worker's stalled-job check (every
  * `stalledIntervalMs`) puts the job back in the wait list, at most `maxStalledCount` times (then it fails: a job
  * that kills every worker that takes it is not retried for ever). A job whose own content is at fault (corrupt
- * image, bad options: UNRECOVERABLE_CODES) fails at once with its code; other failures use the job's attempts.
+ * image, bad options, an image URL answering 404: see unrecoverable) fails at once with its code; other
+ * failures use the job's attempts.
  */
 import * as os from 'os';
 
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 
-import { Classifier, classifyImage, defaultScales, InvalidArgumentError, VggError } from '../index';
+import { Classifier, classifyImage, defaultScales, FailOn, InvalidArgumentError } from '../index';
 import { checkQueueName, connectionOptions, RedisConnection } from './connection';
 import { readJobImage } from './image';
-import {
-  CLASSIFY_JOB,
-  ClassifyJobData,
-  ClassifyJobResult,
-  failureReason,
-  readJobData,
-  UNRECOVERABLE_CODES,
-} from './job';
+import { CLASSIFY_JOB, ClassifyJobData, ClassifyJobResult, failureReason, readJobData, unrecoverable } from './job';
 
 export interface ClassifyWorkerOptions {
   /** Redis: a redis:// URL or BullMQ connection options. */
@@ -48,6 +42,8 @@ export interface ClassifyWorkerOptions {
   maxImageBytes?: number;
   /** Deadline of an http(s) image download, ms. Default 30000. */
   fetchTimeoutMs?: number;
+  /** Damaged image data (ClassifyOptions.failOn). Default: the library's ('warning': corrupt or truncated data fails). */
+  failOn?: FailOn;
   /**
    * Called with the worker's own errors (a lost Redis connection, which it retries for ever; not a job's
    * failure: see the 'failed' event). Default: a process warning per error.
@@ -66,6 +62,7 @@ const OPTION_KEYS: readonly (keyof ClassifyWorkerOptions)[] = [
   'maxStalledCount',
   'maxImageBytes',
   'fetchTimeoutMs',
+  'failOn',
   'onError',
 ];
 
@@ -88,6 +85,8 @@ export interface ClassifyWorker {
    */
   close(force?: boolean): Promise<void>;
 }
+
+const FAIL_ON: readonly FailOn[] = ['none', 'truncated', 'error', 'warning'];
 
 /** A positive integer option, or its default. @throws InvalidArgumentError */
 function positiveInt(o: Record<string, unknown>, key: string, dflt: number, max = 2 ** 31 - 1): number {
@@ -114,9 +113,14 @@ export async function startClassifyWorker(c: Classifier, options: ClassifyWorker
   const connection = connectionOptions(options.redis, true);
   const { maxBatch, maxQueue } = c.model.schedulerOptions;
   const concurrency = positiveInt(o, 'concurrency', Math.min(2 * maxBatch, maxQueue), maxQueue);
-  const limits = {
-    maxImageBytes: positiveInt(o, 'maxImageBytes', 16 * 2 ** 20),
-    fetchTimeoutMs: positiveInt(o, 'fetchTimeoutMs', 30_000),
+  const maxImageBytes = positiveInt(o, 'maxImageBytes', 16 * 2 ** 20);
+  if (options.failOn !== undefined && !FAIL_ON.includes(options.failOn))
+    throw new InvalidArgumentError(
+      `options.failOn: expected ${FAIL_ON.map((f) => `'${f}'`).join(' | ')}, got ${JSON.stringify(options.failOn)}`,
+    );
+  const imageOptions = {
+    fetch: { maxBytes: maxImageBytes, timeoutMs: positiveInt(o, 'fetchTimeoutMs', 30_000) },
+    ...(options.failOn !== undefined ? { failOn: options.failOn } : {}), // checked by classifyImage
   };
   const lockDuration = positiveInt(o, 'lockDurationMs', 30_000);
   const stalledInterval = positiveInt(o, 'stalledIntervalMs', 30_000);
@@ -139,7 +143,7 @@ export async function startClassifyWorker(c: Classifier, options: ClassifyWorker
       if (job.name !== CLASSIFY_JOB)
         throw new InvalidArgumentError(`job name: expected '${CLASSIFY_JOB}', got ${JSON.stringify(job.name)}`);
       const { image, options: opts } = readJobData(job.data);
-      const r = await classifyImage(c, await readJobImage(image, limits), opts);
+      const r = await classifyImage(c, await readJobImage(image, maxImageBytes), { ...opts, ...imageOptions });
       const mode = opts.mode ?? 'dense';
       return {
         top: r.top,
@@ -152,8 +156,7 @@ export async function startClassifyWorker(c: Classifier, options: ClassifyWorker
     } catch (e) {
       const reason = failureReason(e);
       // BullMQ stores the message as the job's failedReason: the code travels in it.
-      if (e instanceof VggError && UNRECOVERABLE_CODES.has(e.code))
-        throw Object.assign(new UnrecoverableError(reason), { cause: e });
+      if (unrecoverable(e)) throw Object.assign(new UnrecoverableError(reason), { cause: e });
       throw new Error(reason, { cause: e });
     } finally {
       active--;
