@@ -2,7 +2,7 @@
  * The one loader of the native addon. Tries, in order:
  *   1. `VGGNET_NATIVE` (an explicit path to a .node file), when set;
  *   2. the local build, `build/Release/vggnet.node` (`npm run build:native` in a checkout, or a build from
- *      source inside an installed package: `npm rebuild vggnet --build-from-source`, scripts/install.js);
+ *      source inside an installed package: `npm rebuild vggnet`, scripts/install.js);
  *   3. the per-platform packages for this platform (platformPackages(): `@vggnet/linux-x64-cuda` when the
  *      user installed it, then `@vggnet/linux-x64`; `@vggnet/linux-arm64`), optional dependencies of the
  *      published package, so npm downloads only the one whose `os`/`cpu`/`libc` fit;
@@ -265,7 +265,7 @@ function glibcRuntime(): boolean {
 export const BUILD_FROM_SOURCE =
   'To build from source (needs cmake >= 3.18 and a C++17 compiler; nvcc on PATH adds CUDA): in your app, ' +
   '`npm install --save-dev cmake-js@8.0.0 node-addon-api@8.9.2 node-api-headers@1.9.0` then ' +
-  '`npm rebuild vggnet --build-from-source` (in a checkout of vggnet: `npm run build:native`).';
+  '`npm rebuild vggnet` (in a checkout of vggnet: `npm run build:native`).';
 
 let cached: NativeAddon | undefined;
 let loadedFrom = '';

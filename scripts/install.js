@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The package's `install` script (also what `npm rebuild vggnet` runs). In an installed package it checks
 // that the loader finds a binary for this platform (the per-platform package npm picked, or a local build);
-// when none loads, or when asked (`npm rebuild vggnet --build-from-source`, or npm_config_build_from_source),
+// when none loads (`npm rebuild vggnet` after adding cmake-js), or when asked (npm_config_build_from_source=true),
 // it builds the addon from the shipped sources with cmake-js into build/Release, where the loader looks
 // first. Without cmake-js it prints what to install and exits 0 when nothing asked for a build (loading then
 // throws the same advice), 1 when a build was asked for. In a source checkout it does nothing: `prepare`

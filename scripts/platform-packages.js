@@ -29,9 +29,28 @@ const out = arg('--out', 'build-packages');
 
 /** The platform packages: name suffix, cpu, binary, what it is. */
 const PLATFORMS = [
-  { id: 'linux-x64', cpu: 'x64', file: arg('--x64', 'build-cpu/Release/vggnet.node'), what: 'CPU kernels (AVX2, AVX-512, scalar)', optional: true },
-  { id: 'linux-x64-cuda', cpu: 'x64', file: arg('--x64-cuda', 'build/Release/vggnet.node'), what: 'CPU kernels and the CUDA backend (sm_90 SASS + PTX, static cudart: glibc >= 2.34)', optional: false, cuda: true },
-  { id: 'linux-arm64', cpu: 'arm64', file: arg('--arm64', 'build-arm64/Release/vggnet.node'), what: 'CPU kernels (NEON, scalar)', optional: true },
+  {
+    id: 'linux-x64',
+    cpu: 'x64',
+    file: arg('--x64', 'build-cpu/Release/vggnet.node'),
+    what: 'CPU kernels (AVX2, AVX-512, scalar)',
+    optional: true,
+  },
+  {
+    id: 'linux-x64-cuda',
+    cpu: 'x64',
+    file: arg('--x64-cuda', 'build/Release/vggnet.node'),
+    what: 'CPU kernels and the CUDA backend (sm_90 SASS + PTX, static cudart: glibc >= 2.34)',
+    optional: false,
+    cuda: true,
+  },
+  {
+    id: 'linux-arm64',
+    cpu: 'arm64',
+    file: arg('--arm64', 'build-arm64/Release/vggnet.node'),
+    what: 'CPU kernels (NEON, scalar)',
+    optional: true,
+  },
 ];
 
 /** Whether a linux-x64 binary has the CUDA backend compiled in (asked of the binary itself). */
@@ -115,4 +134,6 @@ console.log('| package | binary | packed (.tgz) |');
 console.log('|---|---|---|');
 for (const p of made) console.log(`| \`${p.name}\` | ${kib(p.bytes)} | ${kib(fs.statSync(p.tgz).size)} |`);
 console.log(`| \`vggnet\` (TypeScript, sources, models, samples) | — | ${kib(fs.statSync(mainPacked).size)} |`);
-console.log(`tarballs in ${path.relative(root, out) || '.'}: ${[...made.map((p) => path.basename(p.tgz)), path.basename(mainPacked)].join(', ')}`);
+console.log(
+  `tarballs in ${path.relative(root, out) || '.'}: ${[...made.map((p) => path.basename(p.tgz)), path.basename(mainPacked)].join(', ')}`,
+);

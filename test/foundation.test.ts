@@ -64,7 +64,7 @@ describe('loader', () => {
       expect(err.message).toContain('local build');
       for (const pkg of platformPackages()) expect(err.message).toContain(`package ${pkg}: not installed`);
       expect(err.message).toContain('prebuilt binary');
-      expect(err.message).toContain('`npm rebuild vggnet --build-from-source`');
+      expect(err.message).toContain('`npm rebuild vggnet`');
       expect(err.message).toContain('npm run build:native');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 // The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
 // B, a column-grouped GEMV for FC layers (one output position per image) over the same packed weights,
 // or Winograd F(2×2)/F(4×4) for 3×3 layers (algorithm per layer: conv_planner.h); the ISA family chosen
-// once (scalar / avx2+fma / avx512 on x86-64, scalar / neon on aarch64); one persistent thread pool shared by all ops, and by every CPU
-// backend of the same size in the process.
+// once (scalar / avx2+fma / avx512 on x86-64, scalar / neon on aarch64); one persistent thread pool shared by all ops,
+// and by every CPU backend of the same size in the process.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
