@@ -1,9 +1,14 @@
 /**
  * The one loader of the native addon. Tries, in order:
  *   1. `VGGNET_NATIVE` (an explicit path to a .node file), when set;
- *   2. the local build, `build/Release/vggnet.node` (made by `npm run build:native`);
- *   3. the prebuilt binary for this platform under `prebuilds/` (via node-gyp-build).
- * If none loads it throws one NativeLoadError listing each attempt and its failure.
+ *   2. the local build, `build/Release/vggnet.node` (`npm run build:native` in a checkout, or a build from
+ *      source inside an installed package: `npm rebuild vggnet`, scripts/install.js);
+ *   3. the per-platform packages for this platform (platformPackages(): `@vggnet/linux-x64-cuda` when the
+ *      user installed it, then `@vggnet/linux-x64`; `@vggnet/linux-arm64`), optional dependencies of the
+ *      published package, so npm downloads only the one whose `os`/`cpu`/`libc` fit;
+ *   4. a prebuilt binary under `prebuilds/` (a checkout after `npm run build:prebuilds`; via node-gyp-build).
+ * If none loads it throws one NativeLoadError listing each attempt and its failure, and the build-from-source
+ * command.
  *
  * The declarations below are the whole native boundary. Policy (option names, defaults, the shapes a
  * mode accepts) is checked in TypeScript before a call crosses it; the binding re-checks only what
@@ -27,7 +32,7 @@ export type Dims4 = [number, number, number, number];
 
 /** A concrete backend ('auto' and 'cuda' are resolved in lib/backends.ts before the call). */
 export type NativeDevice = 'cpu' | 'reference' | `cuda:${number}`;
-export type CpuIsaName = 'auto' | 'scalar' | 'avx2' | 'avx512';
+export type CpuIsaName = 'auto' | 'scalar' | 'avx2' | 'avx512' | 'neon';
 export type PrecisionName = 'fp32' | 'tf32' | 'bf16' | 'fp16';
 /**
  * How a conv layer is computed. 'auto': the backend's choice per layer. 'gemm': im2col GEMM (a GEMV for a
@@ -94,7 +99,8 @@ export interface NativeBackendsReport {
     kernelFamily: string;
     reason: string;
     hardwareThreads: number;
-    features: { avx2: boolean; fma: boolean; avx512: boolean };
+    /** x86-64: cpuid's avx2, fma, avx512 (f+bw+vl+dq); aarch64: the hwcaps' asimd as `neon`. */
+    features: { avx2: boolean; fma: boolean; avx512: boolean; neon: boolean };
   };
   cuda: {
     compiled: boolean;
@@ -238,6 +244,29 @@ export const ERROR_CLASSES: NativeErrorClasses = {
   MemoryBudgetError,
 };
 
+/**
+ * The per-platform packages that may hold this platform's binary, in the order tried: sharp's naming,
+ * `@vggnet/<platform>-<arch>` with `linuxmusl` for musl libc; on linux-x64 the CUDA build (`-cuda`, installed
+ * by the user on GPU hosts) before the CPU-only one. scripts/platform-packages.js builds the packages.
+ */
+export function platformPackages(platform: string = process.platform, arch: string = process.arch): string[] {
+  const musl = platform === 'linux' && !glibcRuntime();
+  const base = `@vggnet/${platform === 'linux' && musl ? 'linuxmusl' : platform}-${arch}`;
+  return platform === 'linux' && arch === 'x64' && !musl ? [`${base}-cuda`, base] : [base];
+}
+
+/** True when this process runs on glibc (Node's report header names its version; musl has none). */
+function glibcRuntime(): boolean {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return typeof header?.glibcVersionRuntime === 'string';
+}
+
+/** What to run when no binary fits: the exact build-from-source commands (README, "Building from source"). */
+export const BUILD_FROM_SOURCE =
+  'To build from source (needs cmake >= 3.18 and a C++17 compiler; nvcc on PATH adds CUDA): in your app, ' +
+  '`npm install --save-dev cmake-js@8.0.0 node-addon-api@8.9.2 node-api-headers@1.9.0` then ' +
+  '`npm rebuild vggnet` (in a checkout of vggnet: `npm run build:native`).';
+
 let cached: NativeAddon | undefined;
 let loadedFrom = '';
 
@@ -248,6 +277,18 @@ export function native(): NativeAddon {
   const attempts: [string, () => string][] = [];
   if (process.env.VGGNET_NATIVE) attempts.push(['VGGNET_NATIVE', () => path.resolve(process.env.VGGNET_NATIVE!)]);
   attempts.push(['local build', () => path.join(root, 'build', 'Release', 'vggnet.node')]);
+  for (const pkg of platformPackages()) {
+    attempts.push([
+      `package ${pkg}`,
+      () => {
+        try {
+          return require.resolve(`${pkg}/vggnet.node`, { paths: [root] });
+        } catch {
+          throw new Error('not installed');
+        }
+      },
+    ]);
+  }
   attempts.push(['prebuilt binary', () => require('node-gyp-build').path(root) as string]);
   const failures: string[] = [];
   for (const [what, locate] of attempts) {
@@ -265,10 +306,11 @@ export function native(): NativeAddon {
     }
   }
   throw new NativeLoadError(
-    `vggnet: could not load the native addon for ${process.platform}-${process.arch}, Node ${process.version}.\n` +
+    `vggnet: could not load the native addon for ${process.platform}-${process.arch}` +
+      `${process.platform === 'linux' ? (glibcRuntime() ? ' (glibc)' : ' (musl)') : ''}, Node ${process.version}.\n` +
       `Tried:\n${failures.join('\n')}\n` +
-      'To fix: install a release that ships prebuilds for this platform, or build from source with ' +
-      '`npm run build:native` (needs cmake, a C++17 compiler, and optionally nvcc for CUDA).',
+      `Prebuilt binaries exist for linux-x64 and linux-arm64 with glibc (packages ${['@vggnet/linux-x64', '@vggnet/linux-arm64'].join(', ')}); ` +
+      `npm skips them with --omit=optional or --no-optional.\n${BUILD_FROM_SOURCE}`,
   );
 }
 

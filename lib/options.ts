@@ -51,7 +51,11 @@ function oneOf<V extends string>(value: unknown, allowed: readonly V[], what: st
  * accumulation: the specification the fast kernels are tested against; slow).
  */
 export type DeviceName = 'auto' | 'cpu' | 'cuda' | `cuda:${number}` | 'reference';
-/** CPU kernel family: 'auto' (the best cpuid reports), 'scalar', 'avx2' (AVX2+FMA), 'avx512' (AVX-512F+FMA). */
+/**
+ * CPU kernel family: 'auto' (the best the CPU reports: cpuid on x86-64, the hwcaps on aarch64), 'scalar', and on
+ * x86-64 'avx2' (AVX2+FMA) and 'avx512' (AVX-512F+FMA), on aarch64 'neon' (Advanced SIMD). Forcing a family the
+ * CPU lacks or the binary does not hold (another architecture's) throws UnsupportedError when the model is made.
+ */
 export type CpuIsa = CpuIsaName;
 /** CUDA arithmetic: 'fp32', 'tf32', 'bf16', 'fp16' (the last three on tensor cores, fp32 accumulation). */
 export type Precision = PrecisionName;
@@ -168,7 +172,7 @@ const MAX_BATCH = 65536;
 const MAX_DELAY_MS = 10000;
 /** The longest timeoutMs: setTimeout's limit (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-const ISAS: readonly CpuIsa[] = ['auto', 'scalar', 'avx2', 'avx512'];
+const ISAS: readonly CpuIsa[] = ['auto', 'scalar', 'avx2', 'avx512', 'neon'];
 const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
 const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ['auto', 'gemm', 'winograd2x2', 'winograd4x4', 'direct'];
 const MODES: readonly ForwardMode[] = ['fc', 'dense', 'torchvision'];

@@ -19,7 +19,7 @@ import {
   VggError,
 } from '../lib';
 import { nativeLayer } from '../lib/model';
-import { native, NativeBackendOptions, nativePath, packageRoot } from '../lib/native';
+import { native, NativeBackendOptions, nativePath, packageRoot, platformPackages } from '../lib/native';
 import { kernels } from './support/kernels';
 import { testIf } from './support/skip';
 
@@ -31,6 +31,13 @@ describe('loader', () => {
     expect(fs.existsSync(nativePath())).toBe(true);
     expect(nativePath()).toMatch(/vggnet\.node$/);
     expect(backends().binary).toBe(nativePath());
+  });
+
+  test('names the per-platform packages as sharp does: linux-x64 (CUDA build first), linux-arm64, musl apart', () => {
+    expect(platformPackages('linux', 'arm64')).toEqual(['@vggnet/linux-arm64']);
+    if (process.platform === 'linux' && process.arch === 'x64')
+      expect(platformPackages()).toEqual(['@vggnet/linux-x64-cuda', '@vggnet/linux-x64']);
+    expect(platformPackages('darwin', 'arm64')).toEqual(['@vggnet/darwin-arm64']);
   });
 
   test('the package does not export the loader: backends() reports the binary', () => {
@@ -55,7 +62,9 @@ describe('loader', () => {
       expect(err.name).toBe('NativeLoadError');
       expect(err.message).toContain('VGGNET_NATIVE');
       expect(err.message).toContain('local build');
+      for (const pkg of platformPackages()) expect(err.message).toContain(`package ${pkg}: not installed`);
       expect(err.message).toContain('prebuilt binary');
+      expect(err.message).toContain('`npm rebuild vggnet`');
       expect(err.message).toContain('npm run build:native');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -67,11 +76,12 @@ describe('backend report', () => {
   const r = backends();
 
   test('names the CPU kernel family and why', () => {
-    expect(['avx512', 'avx2+fma', 'scalar']).toContain(r.cpu.kernelFamily);
-    expect(r.cpu.reason).toMatch(/cpuid/);
+    expect(['avx512', 'avx2+fma', 'neon', 'scalar']).toContain(r.cpu.kernelFamily);
+    expect(r.cpu.reason).toMatch(process.arch === 'arm64' ? /hwcaps/ : /cpuid/);
     expect(r.cpu.hardwareThreads).toBe(os.cpus().length);
     if (r.cpu.kernelFamily === 'avx512') expect(r.cpu.features.avx512).toBe(true);
-    if (r.cpu.kernelFamily !== 'scalar') expect(r.cpu.features.avx2 && r.cpu.features.fma).toBe(true);
+    if (r.cpu.kernelFamily === 'neon') expect(r.cpu.features.neon).toBe(true);
+    else if (r.cpu.kernelFamily !== 'scalar') expect(r.cpu.features.avx2 && r.cpu.features.fma).toBe(true);
   });
 
   test('says whether CUDA is compiled in, and the devices or why there are none', () => {
@@ -223,7 +233,7 @@ describe('errors', () => {
     }
     expect(() => kernels({ device: 'tpu' as 'cpu' })).toThrow(InvalidArgumentError);
     expect(() => kernels({ device: 'cpu', isa: 'sse9' as 'auto' })).toThrow(
-      /isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/,
+      /isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512' \| 'neon', got string 'sse9'/,
     );
   });
 

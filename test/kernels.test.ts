@@ -191,12 +191,18 @@ function checkConv(k: Kernels, kernel: CpuKernel, c: ConvCase): void {
 
 const ALL = testing().cpuKernels();
 const THREADS = 2;
-const skipReason = (k: CpuKernel) => `cpuid reports no ${k.isa === 'avx2' ? 'avx2+fma' : 'avx512f+bw+vl+dq with fma'}`;
+const skipReason = (k: CpuKernel) =>
+  k.isa === 'neon'
+    ? 'the hwcaps report no asimd'
+    : `cpuid reports no ${k.isa === 'avx2' ? 'avx2+fma' : 'avx512f+bw+vl+dq with fma'}`;
+/** The families a build holds: its architecture's (CMakeLists.txt); aarch64 runs under qemu in CI (.ci/arm64). */
+const FAMILIES = process.arch === 'arm64' ? ['scalar', 'neon'] : ['scalar', 'avx2', 'avx512'];
 
 test('the kernel list names every family, op and algorithm once, by symbol', () => {
   const names = ALL.map((k) => k.name);
   expect(new Set(names).size).toBe(names.length);
-  for (const isa of ['scalar', 'avx2', 'avx512']) {
+  expect([...new Set(ALL.map((k) => k.isa))]).toEqual(FAMILIES);
+  for (const isa of FAMILIES) {
     const fam = ALL.filter((k) => k.isa === isa).map((k) => k.name);
     expect(fam).toEqual([
       expect.stringMatching(new RegExp(`^gemm_f32_\\d+x\\d+__${isa}$`)),
@@ -469,9 +475,22 @@ describe('cpu backend, every supported family', () => {
     },
   );
 
+  const foreign = (['avx2', 'avx512', 'neon'] as const).filter((i) => !FAMILIES.includes(i));
+  test.each(foreign.map((i) => [i] as const))(
+    "forcing isa '%s' of another architecture is ERR_VGG_UNSUPPORTED naming the families compiled in",
+    (isa) => {
+      expect(() => kernels({ isa })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_VGG_UNSUPPORTED',
+          message: expect.stringContaining(`is not compiled into this binary (it holds ${FAMILIES.join(', ')})`),
+        }),
+      );
+    },
+  );
+
   test('an unknown isa or algorithm is ERR_VGG_INVALID_ARGUMENT naming the choices', () => {
     expect(() => kernels({ isa: 'sse9' as 'auto' })).toThrow(
-      /isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got string 'sse9'/,
+      /isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512' \| 'neon', got string 'sse9'/,
     );
     expect(() => kernels({ convAlgorithm: 'fft' as 'auto' })).toThrow(
       expect.objectContaining({ code: 'ERR_VGG_INVALID_ARGUMENT', message: expect.stringContaining("'winograd4x4'") }),

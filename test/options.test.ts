@@ -178,7 +178,7 @@ describe('one parser and one default per model option', () => {
       /^options\.threads: expected an integer in \[0, 1024\] \(0: every hardware thread\), got number 1\.5$/,
     ],
     [{ threads: 1025 }, /^options\.threads: .* got number 1025$/],
-    [{ isa: 'sse2' }, /^options\.isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512', got 'sse2'$/],
+    [{ isa: 'sse2' }, /^options\.isa: expected 'auto' \| 'scalar' \| 'avx2' \| 'avx512' \| 'neon', got 'sse2'$/],
     [{ precision: 'fp8' }, /^options\.precision: expected 'fp32' \| 'tf32' \| 'bf16' \| 'fp16', got 'fp8'$/],
     [{ precision: 32 }, /^options\.precision: .* got number 32$/],
     [

@@ -1,6 +1,6 @@
 // vggnet_harness: Node-free C++ benchmarks and checks of the backends.
 //
-//   vggnet_harness conv  [--isa auto|scalar|avx2|avx512] [--threads N] [--runs R] [--warmup W] [--only NAME]
+//   vggnet_harness conv  [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] [--warmup W] [--only NAME]
 //                        [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches 1,4,8]
 //       Times every distinct vgg16 conv layer shape at 224×224 (batch 1) and FC6/FC7/FC8 at each batch of
 //       --batches (default 1,4,8) on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s
@@ -37,7 +37,7 @@ int Usage(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "%s\n", why.c_str());
   std::fprintf(
       stderr,
-      "usage: vggnet_harness conv|check|peak [--isa auto|scalar|avx2|avx512] [--threads N] [--runs R] "
+      "usage: vggnet_harness conv|check|peak [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] "
       "[--warmup W] [--only NAME] [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches B,...] [--tags T,...] "
       "[--cases DIR]\n"
       "       vggnet_harness cuda-check|cuda-bench [...] [--cases DIR]   (see cuda-check --help)\n");
@@ -59,7 +59,7 @@ std::string ParseCpuArgs(int argc, char** argv, vggh::CpuArgs* o) {
     if (i + 1 >= argc) return a + ": unknown argument, or missing value";
     const std::string v = argv[++i];
     if (a == "--isa") {
-      if (!vgg::ParseIsa(v, &o->cpu.isa)) return "--isa: expected auto|scalar|avx2|avx512, got '" + v + "'";
+      if (!vgg::ParseIsa(v, &o->cpu.isa)) return "--isa: expected auto|scalar|avx2|avx512|neon, got '" + v + "'";
     } else if (a == "--algorithm") {
       if (!vgg::ParseConvAlgorithm(v, &o->algorithm) || o->algorithm == vgg::ConvAlgorithm::kDirect)
         return "--algorithm: expected auto|gemm|winograd2x2|winograd4x4, got '" + v + "'";

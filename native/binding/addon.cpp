@@ -28,6 +28,7 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   feats.Set("avx2", ci.avx2);
   feats.Set("fma", ci.fma);
   feats.Set("avx512", ci.avx512);
+  feats.Set("neon", ci.neon);
   cpu.Set("features", feats);
 
   const vgg::CudaInfo cu = vgg::GetCudaInfo();

@@ -18,7 +18,7 @@ std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& o
   const std::string device = GetString(env, opts, "device", ctx, kDevices);
   // Read every option before acting on any, so no getter runs after a backend exists.
   const int threads = GetInt(opts, "threads", ctx, 0, 1024);
-  const char* kIsas = "'auto' | 'scalar' | 'avx2' | 'avx512'";
+  const char* kIsas = "'auto' | 'scalar' | 'avx2' | 'avx512' | 'neon'";
   vgg::CpuOptions co;
   co.threads = threads;
   if (!vgg::ParseIsa(GetString(env, opts, "isa", ctx, kIsas), &co.isa))

@@ -9,7 +9,7 @@
 namespace vggjs {
 
 // Creates the backend named by opts.device: 'reference' | 'cpu' | 'cuda:N', with opts.threads and opts.isa
-// ('auto' | 'scalar' | 'avx2' | 'avx512') for the CPU and opts.precision ('fp32' | 'tf32' | 'bf16' | 'fp16')
+// ('auto' | 'scalar' | 'avx2' | 'avx512' | 'neon') for the CPU and opts.precision ('fp32' | 'tf32' | 'bf16' | 'fp16')
 // for CUDA. Every field is required: defaults and 'auto' devices are resolved in lib/, not here.
 std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& opts, const std::string& ctx);
 

@@ -85,8 +85,9 @@ class Backend {
 // The plain-loop backend (ref/): the specification, slow.
 std::unique_ptr<Backend> MakeReferenceBackend();
 
-// CPU kernel families, chosen once at run time from cpuid ; kAuto picks the best supported.
-enum class CpuIsa { kAuto, kScalar, kAvx2, kAvx512 };
+// CPU kernel families, chosen once at run time from cpuid (x86-64) or the hwcaps (aarch64); kAuto picks the
+// best supported. A build holds the families of its architecture only.
+enum class CpuIsa { kAuto, kScalar, kAvx2, kAvx512, kNeon };
 struct CpuOptions {
   int threads = 0;             // 0: all hardware threads
   CpuIsa isa = CpuIsa::kAuto;  // forcing an ISA the CPU lacks is kUnsupported
@@ -95,7 +96,8 @@ Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out);
 
 // What this CPU supports, for the runtime report.
 struct CpuInfo {
-  bool avx2 = false, fma = false, avx512 = false;
+  bool avx2 = false, fma = false, avx512 = false;  // x86-64 (cpuid)
+  bool neon = false;                               // aarch64 (AT_HWCAP asimd)
   int hardware_threads = 1;
   CpuIsa best = CpuIsa::kScalar;
   std::string reason;  // why `best` was chosen
@@ -131,7 +133,7 @@ Status MakeCudaBackend(const CudaOptions& opt, std::unique_ptr<Backend>* out);
 // "fp32" | "tf32" | "bf16" | "fp16", and back (false for anything else).
 const char* PrecisionName(CudaOptions::Precision p);
 bool ParsePrecision(const std::string& name, CudaOptions::Precision* out);
-// "auto" | "scalar" | "avx2" | "avx512", and back.
+// "auto" | "scalar" | "avx2" | "avx512" | "neon", and back.
 bool ParseIsa(const std::string& name, CpuIsa* out);
 // Same as MakeCudaBackend({device, kTf32}).
 Status MakeCudaBackend(int device, std::unique_ptr<Backend>* out);

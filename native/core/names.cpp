@@ -53,8 +53,11 @@ bool ParsePrecision(const std::string& name, CudaOptions::Precision* out) {
 }
 
 bool ParseIsa(const std::string& name, CpuIsa* out) {
-  const std::pair<const char*, CpuIsa> names[] = {
-      {"auto", CpuIsa::kAuto}, {"scalar", CpuIsa::kScalar}, {"avx2", CpuIsa::kAvx2}, {"avx512", CpuIsa::kAvx512}};
+  const std::pair<const char*, CpuIsa> names[] = {{"auto", CpuIsa::kAuto},
+                                                  {"scalar", CpuIsa::kScalar},
+                                                  {"avx2", CpuIsa::kAvx2},
+                                                  {"avx512", CpuIsa::kAvx512},
+                                                  {"neon", CpuIsa::kNeon}};
   for (const auto& [n, isa] : names)
     if (name == n) {
       *out = isa;

@@ -1,8 +1,8 @@
 // The optimised CPU backend: conv2d as a cache-blocked GEMM with the im2col fused into the packing of
 // B, a column-grouped GEMV for FC layers (one output position per image) over the same packed weights,
 // or Winograd F(2×2)/F(4×4) for 3×3 layers (algorithm per layer: conv_planner.h); the ISA family chosen
-// once (scalar / avx2+fma / avx512); one persistent thread pool shared by all ops, and by every CPU
-// backend of the same size in the process.
+// once (scalar / avx2+fma / avx512 on x86-64, scalar / neon on aarch64); one persistent thread pool shared by all ops,
+// and by every CPU backend of the same size in the process.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -27,6 +27,9 @@ using cpu::GemmTask;
 using cpu::IsaKernels;
 
 std::string CpuidSummary(const CpuInfo& ci) {
+#if defined(__aarch64__)
+  return ci.neon ? "hwcaps report asimd" : "hwcaps report no asimd";
+#endif
   std::string s = "cpuid reports";
   s += ci.avx512 ? " avx512f+bw+vl+dq" : " no avx512f+bw+vl+dq";
   s += ci.avx2 ? ", avx2" : ", no avx2";
@@ -41,7 +44,9 @@ class CpuBackend final : public Backend {
 
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
-    std::string isa = k_.isa == CpuIsa::kAvx512 ? "avx512" : k_.isa == CpuIsa::kAvx2 ? "avx2" : "scalar";
+    std::string isa = "scalar";
+    for (const cpu::IsaFamily& f : cpu::CompiledFamilies())
+      if (f.isa == k_.isa) isa = f.name;
     return isa + " (" + why_ + "): " + k_.gemm.name + ", " + k_.gemv.name + ", " + k_.gemv_cols.name + ", " +
            k_.winograd2x2.name + ", " + k_.winograd4x4.name + ", " + k_.maxpool_2x2s2_row.name + ", " +
            std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
@@ -287,20 +292,18 @@ Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out) {
     why = "forced by options; " + CpuidSummary(ci);
   }
   const IsaKernels* k = nullptr;
-  switch (isa) {
-    case CpuIsa::kAvx512:
-      if (!(ci.avx512 && ci.fma))
-        return Unsupported("cpu: isa 'avx512' forced but this CPU lacks it (" + CpuidSummary(ci) + ")");
-      k = &cpu::Avx512Kernels();
-      break;
-    case CpuIsa::kAvx2:
-      if (!(ci.avx2 && ci.fma))
-        return Unsupported("cpu: isa 'avx2' forced but this CPU lacks it (" + CpuidSummary(ci) + ")");
-      k = &cpu::Avx2Kernels();
-      break;
-    case CpuIsa::kScalar: k = &cpu::ScalarKernels(); break;
-    default: return InvalidArgument("cpu: unknown isa");
+  std::string compiled;
+  for (const cpu::IsaFamily& f : cpu::CompiledFamilies()) {
+    compiled += compiled.empty() ? f.name : std::string(", ") + f.name;
+    if (f.isa != isa) continue;
+    if (!f.supported)
+      return Unsupported(std::string("cpu: isa '") + f.name + "' forced but this CPU lacks it (" + CpuidSummary(ci) +
+                         ")");
+    k = &f.kernels();
   }
+  if (!k)
+    return Unsupported(std::string("cpu: isa '") + IsaName(isa) + "' is not compiled into this binary (it holds " +
+                       compiled + ")");
   const int threads = opt.threads > 0 ? opt.threads : ci.hardware_threads;
   try {
     *out = std::make_unique<CpuBackend>(*k, threads, why);

@@ -3,12 +3,18 @@
 
 #include "core/backend.h"
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 namespace vgg {
 
 const char* IsaName(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::kAvx512: return "avx512";
     case CpuIsa::kAvx2: return "avx2+fma";
+    case CpuIsa::kNeon: return "neon";
     case CpuIsa::kScalar: return "scalar";
     default: return "auto";
   }
@@ -23,9 +29,21 @@ const CpuInfo& GetCpuInfo() {
     i.fma = __builtin_cpu_supports("fma");
     i.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#elif defined(__aarch64__) && defined(__linux__)
+    // Advanced SIMD is part of ARMv8-A, but the kernel can report it absent (e.g. a soft-float system).
+    i.neon = (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
 #endif
     const unsigned hw = std::thread::hardware_concurrency();
     i.hardware_threads = hw ? int(hw) : 1;
+#if defined(__aarch64__)
+    if (i.neon) {
+      i.best = CpuIsa::kNeon;
+      i.reason = "hwcaps report asimd";
+    } else {
+      i.best = CpuIsa::kScalar;
+      i.reason = "hwcaps report no asimd: portable scalar kernels";
+    }
+#else
     if (i.avx512 && i.fma) {
       i.best = CpuIsa::kAvx512;
       i.reason = "cpuid reports avx512f+bw+vl+dq and fma";
@@ -36,6 +54,7 @@ const CpuInfo& GetCpuInfo() {
       i.best = CpuIsa::kScalar;
       i.reason = "cpuid reports no avx2+fma: portable scalar kernels";
     }
+#endif
     return i;
   }();
   return info;

@@ -1,6 +1,6 @@
 // The CPU kernel tables: one table per ISA family, chosen once when the backend is made. Each ISA's
-// translation unit (native/cpu/gemm_scalar.cpp, avx2/, avx512/; only those folders get the ISA compile
-// flags) fills its table with kernels compiled from the shared templates in templates/ around its own
+// translation unit (native/cpu/gemm_scalar.cpp, avx2/, avx512/ on x86-64, neon/ on aarch64; only the x86 folders
+// need ISA compile flags) fills its table with kernels compiled from the shared templates in templates/ around its own
 // microkernel. Every kernel is a real function whose symbol is the name the table, the plans, the tests
 // and the benches use, e.g. vgg::cpu::conv2d_nchw_f32_3x3s1_winograd4x4__avx512.
 //
@@ -18,6 +18,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/shapes.h"
@@ -133,18 +134,34 @@ inline void MaxPool2x2s2RowScalar(const float* r0, const float* r1, float* y, in
 }
 
 // The kernels of each family (defined in that family's units).
-ConvGemmFn gemm_f32_4x8__scalar, gemm_f32_6x16__avx2, gemm_f32_8x48__avx512;
-ConvGemvFn gemv_f32_4xk__scalar, gemv_f32_6xk__avx2, gemv_f32_8xk__avx512;
-ConvGemvFn gemv_f32_4xk_n4__scalar, gemv_f32_6xk_n3__avx2, gemv_f32_8xk_n8__avx512;
+// The kernels of each family (defined in that family's units; the x86 families exist only in x86-64
+// builds, the NEON family only in aarch64 builds).
+ConvGemmFn gemm_f32_4x8__scalar, gemm_f32_6x16__avx2, gemm_f32_8x48__avx512, gemm_f32_8x12__neon;
+ConvGemvFn gemv_f32_4xk__scalar, gemv_f32_6xk__avx2, gemv_f32_8xk__avx512, gemv_f32_8xk__neon;
+ConvGemvFn gemv_f32_4xk_n4__scalar, gemv_f32_6xk_n3__avx2, gemv_f32_8xk_n8__avx512, gemv_f32_8xk_n4__neon;
 WinogradFn conv2d_nchw_f32_3x3s1_winograd2x2__scalar, conv2d_nchw_f32_3x3s1_winograd2x2__avx2,
-    conv2d_nchw_f32_3x3s1_winograd2x2__avx512;
+    conv2d_nchw_f32_3x3s1_winograd2x2__avx512, conv2d_nchw_f32_3x3s1_winograd2x2__neon;
 WinogradFn conv2d_nchw_f32_3x3s1_winograd4x4__scalar, conv2d_nchw_f32_3x3s1_winograd4x4__avx2,
-    conv2d_nchw_f32_3x3s1_winograd4x4__avx512;
-MaxPoolRowFn maxpool2d_nchw_f32_2x2s2__scalar, maxpool2d_nchw_f32_2x2s2__avx2, maxpool2d_nchw_f32_2x2s2__avx512;
+    conv2d_nchw_f32_3x3s1_winograd4x4__avx512, conv2d_nchw_f32_3x3s1_winograd4x4__neon;
+MaxPoolRowFn maxpool2d_nchw_f32_2x2s2__scalar, maxpool2d_nchw_f32_2x2s2__avx2, maxpool2d_nchw_f32_2x2s2__avx512,
+    maxpool2d_nchw_f32_2x2s2__neon;
 
 const IsaKernels& ScalarKernels();
 const IsaKernels& Avx2Kernels();    // defined in avx2/ (only call when cpuid reports avx2+fma)
 const IsaKernels& Avx512Kernels();  // defined in avx512/ (only call when cpuid reports avx512f+bw+vl+dq)
+const IsaKernels& NeonKernels();    // defined in neon/ (aarch64; only call when hwcaps report asimd)
+
+// A kernel family compiled into this binary: its option name ('scalar', 'avx2', 'avx512', 'neon') and
+// whether this CPU runs it.
+struct IsaFamily {
+  CpuIsa isa;
+  const char* name;
+  bool supported;
+  const IsaKernels& (*kernels)();
+};
+// The families of this build's architecture, scalar first (x86-64: scalar, avx2, avx512; aarch64:
+// scalar, neon). One list drives dispatch, the tests' kernel list and the harness.
+const std::vector<IsaFamily>& CompiledFamilies();
 
 // Floats of per-thread scratch that conv_gemm needs: a KC × NC B block plus the column-run table.
 inline size_t GemmWorkspacePerThread(const IsaKernels& k, int kdim, int cols) {

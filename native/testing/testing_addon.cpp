@@ -16,21 +16,18 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cpuKernels() → [{name, isa, op, algorithm, supported}]: supported when cpuid reports the family's ISA.
+// cpuKernels() → [{name, isa, op, algorithm, supported}] for the families compiled into this build: supported
+// when cpuid (x86-64) or the hwcaps (aarch64) report the family's ISA.
 Napi::Value CpuKernels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const vgg::CpuInfo& ci = vgg::GetCpuInfo();
-  struct Family {
-    const vgg::cpu::IsaKernels& k;
-    const char* isa;
-    bool supported;
-  };
-  const Family families[] = {{vgg::cpu::ScalarKernels(), "scalar", true},
-                             {vgg::cpu::Avx2Kernels(), "avx2", ci.avx2 && ci.fma},
-                             {vgg::cpu::Avx512Kernels(), "avx512", ci.avx512 && ci.fma}};
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
-  for (const Family& f : families) {
+  for (const vgg::cpu::IsaFamily& fam : vgg::cpu::CompiledFamilies()) {
+    struct {
+      const vgg::cpu::IsaKernels& k;
+      const char* isa;
+      bool supported;
+    } f = {fam.kernels(), fam.name, fam.supported};
     const std::pair<const char*, const char*> ops[][2] = {
         {{f.k.gemm.name, "conv2d"}, {"gemm", ""}},
         {{f.k.gemv.name, "conv2d"}, {"gemm", ""}},

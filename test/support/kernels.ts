@@ -42,8 +42,8 @@ export interface CpuKernel {
   name: string;
   op: 'conv2d' | 'maxpool2d';
   algorithm: '' | 'gemm' | 'winograd2x2' | 'winograd4x4';
-  isa: 'scalar' | 'avx2' | 'avx512';
-  /** cpuid reports the family's ISA. */
+  isa: 'scalar' | 'avx2' | 'avx512' | 'neon';
+  /** cpuid (x86-64) or the hwcaps (aarch64) report the family's ISA. */
   supported: boolean;
 }
 
