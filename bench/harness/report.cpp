@@ -5,8 +5,10 @@
 namespace vggh {
 
 void Tally::Record(bool ok, const std::string& line) {
-  std::printf("%s %s\n", ok ? "PASS" : "FAIL", line.c_str());
-  std::fflush(stdout);
+  if (!quiet) {
+    std::printf("%s %s\n", ok ? "PASS" : "FAIL", line.c_str());
+    std::fflush(stdout);
+  }
   if (ok) {
     ++pass;
   } else {

@@ -10,8 +10,9 @@ namespace vggh {
 
 struct Tally {
   int pass = 0, fail = 0;
+  bool quiet = false;  // count without printing
   std::vector<std::string> failures;
-  // Prints "PASS <line>" or "FAIL <line>" and counts it.
+  // Prints "PASS <line>" or "FAIL <line>" (unless quiet) and counts it.
   void Record(bool ok, const std::string& line);
   // "<what>: N passed, M failed", then each failure again; returns the exit status (0: none failed).
   int Summary(const char* what, double seconds) const;

@@ -2,6 +2,8 @@
 // of the epilogue. See ConvArgs in cuda_kernels.h for the index conventions.
 #pragma once
 #include "cuda/cuda_kernels.h"
+#include "cuda/launch.cuh"
+#include "cuda/planted_fault.cuh"
 
 namespace vgg::cuda {
 

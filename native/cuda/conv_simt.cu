@@ -27,7 +27,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_f32_igemm_simt(const 
 
   const int tid = threadIdx.x;
   const int mt = blockIdx.x % a.mtiles, nt = blockIdx.x / a.mtiles;
-  const int m0 = mt * BM, n0 = nt * BN;
+  const int m0 = mt * BM, n0 = nt * BN + (Planted(PlantedFault::kTileOffByOne) ? 1 : 0);
   const int z = blockIdx.y;
   const int kt0 = z * a.ktiles_per_split;
   const int kt1 = min(kt0 + a.ktiles_per_split, a.ktiles);
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_f32_igemm_simt(const 
   if (kt0 < kt1) load(kt0);
   for (int kt = kt0; kt < kt1; ++kt) {
     store();
-    __syncthreads();
+    if (!Planted(PlantedFault::kSkipBarrier)) __syncthreads();
     if (kt + 1 < kt1) load(kt + 1);
 #pragma unroll
     for (int k = 0; k < BK; ++k) {
@@ -122,9 +122,8 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_nchw_f32_igemm_simt(const 
 
 cudaError_t LaunchConvSimt(const ConvArgs& a, int bm, int split, cudaStream_t stream) {
   const dim3 grid(unsigned(a.mtiles) * unsigned(a.ntiles), unsigned(split));
-  if (bm == 64) conv2d_nchw_f32_igemm_simt<64><<<grid, kThreads, 0, stream>>>(a);
-  else conv2d_nchw_f32_igemm_simt<128><<<grid, kThreads, 0, stream>>>(a);
-  return cudaGetLastError();
+  if (bm == 64) return Launch<conv2d_nchw_f32_igemm_simt<64>>(grid, kThreads, 0, stream, a);
+  return Launch<conv2d_nchw_f32_igemm_simt<128>>(grid, kThreads, 0, stream, a);
 }
 
 }  // namespace vgg::cuda

@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 
 #include "cuda/cuda_kernels.h"
+#include "cuda/launch.cuh"
 
 namespace vgg::cuda {
 namespace {
@@ -132,7 +133,7 @@ cudaError_t LaunchGemvT(const void* A, int Kpad, const float* bias, const float*
   const G* a = static_cast<const G*>(A);
   switch (ncols) {
 #define VGG_GEMV_CASE(NC) \
-  case NC: gemv_rows<G, NC><<<blocks, kThreads, 0, stream>>>(a, Kpad, bias, cols, K, PQ, relu, y); break;
+  case NC: return Launch<gemv_rows<G, NC>>(blocks, kThreads, 0, stream, a, Kpad, bias, cols, K, PQ, relu, y);
     VGG_GEMV_CASE(1)
     VGG_GEMV_CASE(2)
     VGG_GEMV_CASE(3)
@@ -144,7 +145,6 @@ cudaError_t LaunchGemvT(const void* A, int Kpad, const float* bias, const float*
 #undef VGG_GEMV_CASE
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
 
 }  // namespace

@@ -143,35 +143,31 @@ cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mp
   switch (math) {
     case Math::kSimt:
     case Math::kTf32:
-      pack_weights<float><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<float*>(A));
-      break;
+      return Launch<pack_weights<float>>(blocks, kThreads, 0, stream, w, K, Kdim, Kpad, total, static_cast<float*>(A));
     case Math::kBf16:
-      pack_weights<__nv_bfloat16>
-          <<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__nv_bfloat16*>(A));
-      break;
+      return Launch<pack_weights<__nv_bfloat16>>(blocks, kThreads, 0, stream, w, K, Kdim, Kpad, total,
+                                                 static_cast<__nv_bfloat16*>(A));
     case Math::kFp16:
-      pack_weights<__half><<<blocks, kThreads, 0, stream>>>(w, K, Kdim, Kpad, total, static_cast<__half*>(A));
-      break;
+      return Launch<pack_weights<__half>>(blocks, kThreads, 0, stream, w, K, Kdim, Kpad, total,
+                                          static_cast<__half*>(A));
   }
-  return cudaGetLastError();
+  return cudaErrorInvalidValue;
 }
 
 cudaError_t LaunchIm2colColumns(const ConvArgs& a, float* out, cudaStream_t stream) {
-  im2col_columns_f32<<<BlocksFor(size_t(a.cols) * a.Kpad), kThreads, 0, stream>>>(a, out);
-  return cudaGetLastError();
+  return Launch<im2col_columns_f32>(BlocksFor(size_t(a.cols) * a.Kpad), kThreads, 0, stream, a, out);
 }
 
 cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols, int PQ, const float* bias, int relu,
                                float* y, cudaStream_t stream) {
-  splitk_reduce_bias_relu_f32<<<BlocksFor(size_t(K) * cols), kThreads, 0, stream>>>(partial, split, K, cols, PQ, bias,
-                                                                                    relu, y);
-  return cudaGetLastError();
+  return Launch<splitk_reduce_bias_relu_f32>(BlocksFor(size_t(K) * cols), kThreads, 0, stream, partial, split, K, cols,
+                                             PQ, bias, relu, y);
 }
 
 cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, int P, int Q, int window, int stride,
                           cudaStream_t stream) {
-  maxpool2d_nchw_f32<<<BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream>>>(x, y, NC, H, W, P, Q, window, stride);
-  return cudaGetLastError();
+  return Launch<maxpool2d_nchw_f32>(BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream, x, y, NC, H, W, P, Q, window,
+                                    stride);
 }
 
 cudaError_t LaunchRelu(float* x, long long n, cudaStream_t stream) {
@@ -187,8 +183,8 @@ cudaError_t LaunchAdaptiveAvgpool(const float* x, float* y, long long NC, int H,
 
 cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta, float k,
                       cudaStream_t stream) {
-  lrn_nchw_f32<<<BlocksFor(size_t(N) * C * size_t(HW)), kThreads, 0, stream>>>(x, y, N, C, HW, size, alpha, beta, k);
-  return cudaGetLastError();
+  return Launch<lrn_nchw_f32>(BlocksFor(size_t(N) * C * size_t(HW)), kThreads, 0, stream, x, y, N, C, HW, size, alpha,
+                              beta, k);
 }
 
 cudaError_t CheckKernelImage() {

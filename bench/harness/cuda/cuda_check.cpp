@@ -38,6 +38,8 @@ std::string CaseLine(const char* prec, const ConvCase& c, uint64_t seed) {
   return std::string("conv2d ") + prec + " '" + c.name + "' " + ShapeStr(c.s) + b;
 }
 
+}  // namespace
+
 std::vector<ConvCase> ConvCases(const CudaArgs& a) {
   std::vector<ConvCase> out;
   for (const ConvCase& c : a.cases->Conv(a.tags))
@@ -45,7 +47,30 @@ std::vector<ConvCase> ConvCases(const CudaArgs& a) {
   return out;
 }
 
-}  // namespace
+void CheckConvCases(vgg::Backend& be, Precision p, const std::vector<ConvCase>& cases,
+                    const std::vector<ConvData>& data, Tally& t) {
+  const char* pn = vgg::PrecisionName(p);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const ConvCase& c = cases[i];
+    std::vector<float> y;
+    vgg::ConvPlan plan;
+    // The backend's best algorithm for the shape; for NaN/Inf inputs its direct one, since Winograd
+    // transforms (cpu backend, --self-test) mix a tile's inputs and spread NaN/Inf unlike the direct sum.
+    const vgg::ConvAlgorithm algo =
+        be.choose_conv_algorithm(c.s, c.nonfinite ? vgg::ConvAlgorithm::kGemm : vgg::ConvAlgorithm::kAuto);
+    const Status rs = RunConv(be, c, data[i], algo, &y, &plan);
+    const Diff d = rs.ok() ? Compare(y.data(), data[i].ref.data(), y.size()) : Diff{};
+    const double tol = ConvTol(p);
+    std::string line = CaseLine(pn, c, data[i].seed) + "  rel_l2 " + Fmt("%.3g", d.rel_l2) + " (tol " +
+                       Fmt("%.0e", tol) + ") max|diff| " + Fmt("%.3g", d.max_abs) + "  [" + plan.kernel + "]";
+    if (!rs.ok()) line += "  error: " + rs.message;
+    if (d.nonfinite_bad)
+      line += "  " + std::to_string(d.nonfinite_bad) + " non-finite mismatches, first at " +
+              std::to_string(d.first_bad) + ": " + Fmt("%g", y[d.first_bad]) + " vs reference " +
+              Fmt("%g", data[i].ref[d.first_bad]);
+    t.Record(rs.ok() && d.nonfinite_bad == 0 && d.rel_l2 <= tol, line);
+  }
+}
 
 Status MakeBackendUnderTest(const CudaArgs& a, Precision p, std::unique_ptr<vgg::Backend>* out) {
   if (a.self_test) {
@@ -77,6 +102,7 @@ int CudaCheck(const CudaArgs& args) {
                   double(d.total_memory_bytes) / 1e9);
   }
   Tally t;
+  std::vector<std::string> counts;  // per precision, printed before the summary
   const auto t0 = std::chrono::steady_clock::now();
 
   // References once per case, shared by every precision.
@@ -97,30 +123,17 @@ int CudaCheck(const CudaArgs& args) {
       continue;
     }
     std::printf("\n== %s: %s\n", pn, be->kernel_family().c_str());
-    for (size_t i = 0; i < cases.size(); ++i) {
-      const ConvCase& c = cases[i];
-      std::vector<float> y;
-      vgg::ConvPlan plan;
-      // The backend's best algorithm for the shape; for NaN/Inf inputs its direct one, since Winograd
-      // transforms (cpu backend, --self-test) mix a tile's inputs and spread NaN/Inf unlike the direct sum.
-      const vgg::ConvAlgorithm algo =
-          be->choose_conv_algorithm(c.s, c.nonfinite ? vgg::ConvAlgorithm::kGemm : vgg::ConvAlgorithm::kAuto);
-      const Status rs = RunConv(*be, c, data[i], algo, &y, &plan);
-      const Diff d = rs.ok() ? Compare(y.data(), data[i].ref.data(), y.size()) : Diff{};
-      const double tol = ConvTol(p);
-      std::string line = CaseLine(pn, c, data[i].seed) + "  rel_l2 " + Fmt("%.3g", d.rel_l2) + " (tol " +
-                         Fmt("%.0e", tol) + ") max|diff| " + Fmt("%.3g", d.max_abs) + "  [" + plan.kernel + "]";
-      if (!rs.ok()) line += "  error: " + rs.message;
-      if (d.nonfinite_bad)
-        line += "  " + std::to_string(d.nonfinite_bad) + " non-finite mismatches, first at " +
-                std::to_string(d.first_bad) + ": " + Fmt("%g", y[d.first_bad]) + " vs reference " +
-                Fmt("%g", data[i].ref[d.first_bad]);
-      t.Record(rs.ok() && d.nonfinite_bad == 0 && d.rel_l2 <= tol, line);
-    }
+    const int pass0 = t.pass, fail0 = t.fail;
+    CheckConvCases(*be, p, cases, data, t);
+    counts.push_back(std::string("cuda-check conv ") + pn + ": " + std::to_string(t.pass - pass0) + " passed, " +
+                     std::to_string(t.fail - fail0) + " failed");
     if (pi == 0) {
       std::printf("\n== other ops (fp32 in every precision)\n");
+      const int opass0 = t.pass, ofail0 = t.fail;
       for (const PoolCase& pc : args.cases->Pool({})) CheckPoolCase(*be, pc, t);
       for (const LrnCase& lc : args.cases->Lrn({})) CheckLrnCase(*be, lc, t);
+      counts.push_back("cuda-check max pool and LRN: " + std::to_string(t.pass - opass0) + " passed, " +
+                       std::to_string(t.fail - ofail0) + " failed");
       if (!args.self_test && !args.quick) {  // --quick runs under compute-sanitizer: no intentional API errors
         std::printf("\n== error paths\n");
         CheckErrors(*be, args, t);
@@ -132,6 +145,8 @@ int CudaCheck(const CudaArgs& args) {
     std::printf("\n== whole networks vs the cpu backend\n");
     CheckNetworks(args, t);
   }
+  std::printf("\n");
+  for (const std::string& c : counts) std::printf("%s\n", c.c_str());
   return t.Summary("cuda-check", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 

@@ -16,7 +16,7 @@ namespace vggh {
 using Precision = vgg::CudaOptions::Precision;
 
 struct CudaArgs {
-  std::string cmd;  // "cuda-check" | "cuda-bench"
+  std::string cmd;  // "cuda-check" | "cuda-bench" | "cuda-fault-check"
   const CaseList* cases = nullptr;
   std::vector<Precision> precisions = {Precision::kFp32, Precision::kTf32, Precision::kBf16, Precision::kFp16};
   int device = 0;
@@ -39,6 +39,14 @@ vgg::Status MakeBackendUnderTest(const CudaArgs& a, Precision p, std::unique_ptr
 
 int CudaCheck(const CudaArgs& a);
 int CudaBench(const CudaArgs& a);
+int CudaFaultCheck(const CudaArgs& a);  // the emulated build only
+
+// The conv cases of CudaArgs (tags; --quick: at most 20 M multiply-adds each).
+std::vector<ConvCase> ConvCases(const CudaArgs& a);
+// Each case on `be` with precision p against its reference (data[i] belongs to cases[i]); one PASS/FAIL
+// line per case in t, within the precision's relative L2 tolerance, non-finite values matching.
+void CheckConvCases(vgg::Backend& be, Precision p, const std::vector<ConvCase>& cases,
+                    const std::vector<ConvData>& data, Tally& t);
 
 // Parts of cuda-check (cuda_check_*.cpp).
 int DryRun(const CudaArgs& a);                                    // plans only; 1 when a variant is not covered

@@ -10,6 +10,9 @@
 //       device; prints the kernel each case would get on a 132-SM GPU and fails if a kernel variant is not
 //       covered by the cases. --self-test: no device; runs the same suites on the cpu backend (fp32),
 //       which tests the harness itself.
+//   vggnet_harness cuda-fault-check [--precision ...] [--tags T,...] [--threads N]
+//       The emulated build only: plants each fault of cuda/planted_fault.cuh in turn and checks that the
+//       conv cases (tags smoke and tile_edges_gpu, --quick sizes) fail with it and pass without.
 //   vggnet_harness cuda-bench [--precision ...] [--device N] [--models vgg16,vgg19] [--batches 1,8,64]
 //                             [--runs R] [--warmup W] [--no-layers] [--self-test]
 //       Forward timings per model, precision and batch through vgg::Network, device-resident; RESULT
@@ -28,6 +31,7 @@ int Usage(const std::string& why) {
   std::fprintf(stderr,
                "usage: vggnet_harness cuda-check [--precision all|fp32,tf32,bf16,fp16] [--device N] [--tags T,...] "
                "[--quick] [--no-network] [--threads N] [--async] [--dry] [--self-test] [--cases DIR]\n"
+               "       vggnet_harness cuda-fault-check [--precision ...] [--tags T,...] [--threads N]\n"
                "       vggnet_harness cuda-bench [--precision ...] [--device N] [--models vgg16,vgg19] "
                "[--batches 1,8,64] [--runs R] [--warmup W] [--no-layers] [--self-test] [--cases DIR]\n");
   return 2;
@@ -39,7 +43,12 @@ int CudaMain(int argc, char** argv, const vggh::CaseList& cases) {
   vggh::CudaArgs a;
   a.cmd = argv[1];
   a.cases = &cases;
-  if (a.cmd != "cuda-check" && a.cmd != "cuda-bench") return Usage("unknown command '" + a.cmd + "'");
+  if (a.cmd != "cuda-check" && a.cmd != "cuda-bench" && a.cmd != "cuda-fault-check")
+    return Usage("unknown command '" + a.cmd + "'");
+  if (a.cmd == "cuda-fault-check") {
+    a.tags = {"smoke", "tile_edges_gpu"};
+    a.quick = true;
+  }
   bool async = false;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -99,9 +108,8 @@ int CudaMain(int argc, char** argv, const vggh::CaseList& cases) {
       return Usage("unknown argument '" + arg + "'");
     }
   }
-  if (a.cmd == "cuda-check") {
-    if (!async) setenv("VGGNET_CUDA_SYNC", "1", 1);  // read when each backend is created
-    return vggh::CudaCheck(a);
-  }
+  if (a.cmd != "cuda-bench" && !async) setenv("VGGNET_CUDA_SYNC", "1", 1);  // read when each backend is created
+  if (a.cmd == "cuda-check") return vggh::CudaCheck(a);
+  if (a.cmd == "cuda-fault-check") return vggh::CudaFaultCheck(a);
   return vggh::CudaBench(a);
 }

@@ -12,6 +12,7 @@
 #include <mma.h>
 
 #include "cuda/conv_wmma.cuh"
+#include "cuda/launch.cuh"
 #include "peak.h"
 
 namespace vgg::cuda {
@@ -65,23 +66,19 @@ cudaError_t LaunchPeak(Math math, int blocks, long long iters, float* sink, doub
   const double warps = double(blocks) * (kThreads / 32);
   switch (math) {
     case Math::kSimt:
-      peak_fma_f32<<<blocks, kThreads, 0, stream>>>(iters, sink);
       *flop = 2.0 * 8 * double(iters) * double(blocks) * kThreads;
-      break;
+      return Launch<peak_fma_f32>(blocks, kThreads, 0, stream, iters, sink);
     case Math::kTf32:
-      peak_wmma<Math::kTf32><<<blocks, kThreads, 0, stream>>>(iters, sink);
       *flop = 2.0 * 16 * 16 * 8 * 4 * double(iters) * warps;
-      break;
+      return Launch<peak_wmma<Math::kTf32>>(blocks, kThreads, 0, stream, iters, sink);
     case Math::kBf16:
-      peak_wmma<Math::kBf16><<<blocks, kThreads, 0, stream>>>(iters, sink);
       *flop = 2.0 * 16 * 16 * 16 * 4 * double(iters) * warps;
-      break;
+      return Launch<peak_wmma<Math::kBf16>>(blocks, kThreads, 0, stream, iters, sink);
     case Math::kFp16:
-      peak_wmma<Math::kFp16><<<blocks, kThreads, 0, stream>>>(iters, sink);
       *flop = 2.0 * 16 * 16 * 16 * 4 * double(iters) * warps;
-      break;
+      return Launch<peak_wmma<Math::kFp16>>(blocks, kThreads, 0, stream, iters, sink);
   }
-  return cudaGetLastError();
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace vgg::cuda

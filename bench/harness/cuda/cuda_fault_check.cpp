@@ -1,0 +1,75 @@
+// vggnet_harness cuda-fault-check (the emulated build only, VGGNET_CUDA_EMULATION): shows that the
+// emulated cuda-check fails when a kernel is wrong. For each fault the kernels can plant
+// (cuda/planted_fault.cuh: a missing barrier, tiles one column off, a stage read before its cp.async
+// copies landed) it runs the conv cases tagged `smoke` and `tile_edges_gpu` (--tags to change) of at
+// most 20 M multiply-adds in each precision, and counts failures: none without a fault, at least one
+// with each fault in every precision whose kernels contain it. Exit status 1 otherwise.
+#include <chrono>
+#include <cstdio>
+
+#include "cuda_harness.h"
+
+#if VGGNET_CUDA_EMULATION
+#include "cuda/planted_fault.cuh"
+#endif
+
+namespace vggh {
+
+#if VGGNET_CUDA_EMULATION
+
+namespace {
+
+using vgg::cuda::PlantedFault;
+
+// Whether the kernels of precision p contain the fault.
+bool Applies(PlantedFault, Precision) { return true; }
+
+}  // namespace
+
+int CudaFaultCheck(const CudaArgs& args) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<ConvCase> cases = ConvCases(args);
+  std::vector<ConvData> data;
+  for (const ConvCase& c : cases) data.push_back(MakeConvData(c, args.threads));
+  std::printf("cuda-fault-check: %zu conv cases per precision, each fault planted in turn\n\n", cases.size());
+  std::printf("%-18s %-5s %14s  %s\n", "planted fault", "prec", "cases failed", "verdict");
+  int wrong = 0;
+  for (int fi = 0; fi < vgg::cuda::kPlantedFaults; ++fi) {
+    const PlantedFault f = PlantedFault(fi);
+    vgg::emu::SetPlantedFault(fi);
+    for (Precision p : args.precisions) {
+      std::unique_ptr<vgg::Backend> be;
+      const vgg::Status st = MakeBackendUnderTest(args, p, &be);
+      if (!st.ok()) {
+        std::printf("%-18s %-5s: %s\n", vgg::cuda::PlantedFaultName(f), vgg::PrecisionName(p), st.message.c_str());
+        ++wrong;
+        continue;
+      }
+      Tally t;
+      t.quiet = true;
+      CheckConvCases(*be, p, cases, data, t);
+      const bool expect_fail = f != PlantedFault::kNone && Applies(f, p);
+      const bool ok = expect_fail ? t.fail > 0 : t.fail == 0;
+      std::printf("%-18s %-5s %7d of %-4zu  %s\n", vgg::cuda::PlantedFaultName(f), vgg::PrecisionName(p), t.fail,
+                  cases.size(),
+                  ok ? (expect_fail ? "ok (caught)" : "ok") : (expect_fail ? "WRONG: not caught" : "WRONG: failures"));
+      std::fflush(stdout);
+      if (!ok) ++wrong;
+    }
+  }
+  vgg::emu::SetPlantedFault(0);
+  std::printf("\ncuda-fault-check: %s (%.1f s)\n", wrong ? "FAILED" : "every planted fault caught, none without",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return wrong ? 1 : 0;
+}
+
+#else
+
+int CudaFaultCheck(const CudaArgs&) {
+  std::printf("cuda-fault-check: only in the emulated build (cmake -DVGGNET_CUDA_EMULATION=ON)\n");
+  return 2;
+}
+
+#endif
+
+}  // namespace vggh

@@ -1,0 +1,320 @@
+// The CUDA runtime API of the host emulation: one emulated device whose memory is host memory, streams
+// and events that complete at once (every launch and copy runs to completion before it returns), and
+// the error state of the CUDA runtime (a last error per host thread; a kernel fault pending until the
+// next synchronising call).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "cuda_runtime.h"
+#include "emulator_state.h"
+
+namespace {
+
+// The emulated device: as an H100/H200 (cc 9.0, 132 multiprocessors), so that plans match that GPU's,
+// with 16 GB of memory (VGGNET_CUDA_EMU_MEMORY_MB to change) and the dynamic shared memory opt-in limit
+// of sm_86/sm_89 (99 KB), the smallest of the GPUs the tensor-core kernels run on.
+constexpr size_t kDefaultSmem = 48 * 1024;
+constexpr size_t kOptinSmem = 99 * 1024;
+
+size_t TotalMemory() {
+  static const size_t total = [] {
+    const char* v = std::getenv("VGGNET_CUDA_EMU_MEMORY_MB");
+    const long long mb = v ? std::atoll(v) : 0;
+    return size_t(mb > 0 ? mb : 16384) << 20;
+  }();
+  return total;
+}
+
+struct State {
+  std::mutex mu;
+  std::map<const void*, size_t> allocs;  // device allocations: base → bytes
+  size_t used = 0;
+  std::map<const void*, int> smem_optin;  // kernel → cudaFuncAttributeMaxDynamicSharedMemorySize
+  cudaError_t pending = cudaSuccess;      // a kernel fault, for the next synchronising call
+  std::string fault;                      // its message (cudaGetErrorString of cudaErrorLaunchFailure)
+};
+State& S() {
+  static State* s = new State();
+  return *s;
+}
+
+thread_local cudaError_t t_last = cudaSuccess;
+thread_local int t_device = 0;
+
+cudaError_t Fail(cudaError_t e) {
+  t_last = e;
+  return e;
+}
+
+// The pending kernel fault, returned once by a synchronising call.
+cudaError_t TakePending() {
+  std::lock_guard<std::mutex> lock(S().mu);
+  const cudaError_t e = S().pending;
+  S().pending = cudaSuccess;
+  return e == cudaSuccess ? e : Fail(e);
+}
+
+struct Event {
+  std::chrono::steady_clock::time_point t;
+};
+
+}  // namespace
+
+namespace vgg::emu {
+
+void ReportLaunchError(const char* kernel, const char* what) {
+  std::fprintf(stderr, "vggnet CUDA emulator: launch of %s refused: %s\n", kernel, what);
+}
+
+void ReportKernelFault(const std::string& what) {
+  std::fprintf(stderr, "vggnet CUDA emulator: FAULT in %s\n", what.c_str());
+  std::lock_guard<std::mutex> lock(S().mu);
+  S().pending = cudaErrorLaunchFailure;
+  S().fault = "emulated kernel fault in " + what;
+}
+
+size_t DynamicSmemLimit(const void* fn) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  const auto it = S().smem_optin.find(fn);
+  return it == S().smem_optin.end() ? kDefaultSmem : size_t(it->second);
+}
+
+void ShflComplete(void* const* lanes) {
+  for (int l = 0; l < 32; ++l) {
+    const Shfl& s = *static_cast<const Shfl*>(lanes[l]);
+    if (s.mask != 0xffffffffu) Fault("__shfl_*_sync(0x%08x): the emulator supports only the full warp mask", s.mask);
+    if (s.src < 0 || s.src > 31) Fault("__shfl_*_sync: lane %d reads lane %d", l, s.src);
+  }
+  uint64_t v[32];
+  for (int l = 0; l < 32; ++l) v[l] = static_cast<const Shfl*>(lanes[l])->value;
+  for (int l = 0; l < 32; ++l) static_cast<Shfl*>(lanes[l])->result = v[static_cast<const Shfl*>(lanes[l])->src];
+}
+
+}  // namespace vgg::emu
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = t_last;
+  t_last = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return t_last; }
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+#define VGG_EMU_NAME(x) \
+  case x: return #x;
+    VGG_EMU_NAME(cudaSuccess)
+    VGG_EMU_NAME(cudaErrorInvalidValue)
+    VGG_EMU_NAME(cudaErrorMemoryAllocation)
+    VGG_EMU_NAME(cudaErrorInitializationError)
+    VGG_EMU_NAME(cudaErrorInvalidConfiguration)
+    VGG_EMU_NAME(cudaErrorInvalidDeviceFunction)
+    VGG_EMU_NAME(cudaErrorInsufficientDriver)
+    VGG_EMU_NAME(cudaErrorNoDevice)
+    VGG_EMU_NAME(cudaErrorInvalidDevice)
+    VGG_EMU_NAME(cudaErrorNoKernelImageForDevice)
+    VGG_EMU_NAME(cudaErrorInvalidResourceHandle)
+    VGG_EMU_NAME(cudaErrorNotReady)
+    VGG_EMU_NAME(cudaErrorIllegalAddress)
+    VGG_EMU_NAME(cudaErrorLaunchFailure)
+    VGG_EMU_NAME(cudaErrorNotSupported)
+    VGG_EMU_NAME(cudaErrorStreamCaptureUnsupported)
+    VGG_EMU_NAME(cudaErrorStreamCaptureInvalidated)
+    VGG_EMU_NAME(cudaErrorUnknown)
+#undef VGG_EMU_NAME
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorLaunchFailure: {
+      static thread_local std::string msg;  // valid until this thread's next call
+      std::lock_guard<std::mutex> lock(S().mu);
+      msg = S().fault.empty() ? "unspecified launch failure" : S().fault;
+      return msg.c_str();
+    }
+    default: return cudaGetErrorName(e);
+  }
+}
+
+cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* v) {
+  *v = CUDART_VERSION;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* d) {
+  *d = t_device;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int d) {
+  if (d != 0) return Fail(cudaErrorInvalidDevice);
+  t_device = d;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
+  if (d != 0) return Fail(cudaErrorInvalidDevice);
+  *p = cudaDeviceProp{};
+  std::snprintf(p->name, sizeof p->name, "vggnet CUDA emulator (host CPU, as sm_90 with 132 SMs)");
+  p->totalGlobalMem = TotalMemory();
+  p->sharedMemPerBlock = kDefaultSmem;
+  p->sharedMemPerBlockOptin = kOptinSmem;
+  p->sharedMemPerMultiprocessor = 228 * 1024;
+  p->regsPerBlock = 65536;
+  p->warpSize = 32;
+  p->maxThreadsPerBlock = 1024;
+  p->major = 9;
+  p->minor = 0;
+  p->multiProcessorCount = 132;
+  p->l2CacheSize = 50 << 20;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() { return TakePending(); }
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  *total_bytes = TotalMemory();
+  *free_bytes = TotalMemory() - S().used;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  *p = nullptr;
+  const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+  {
+    std::lock_guard<std::mutex> lock(S().mu);
+    if (bytes > TotalMemory() || rounded > TotalMemory() - S().used) return Fail(cudaErrorMemoryAllocation);
+    S().used += rounded;
+  }
+  void* m = std::aligned_alloc(256, rounded);
+  std::lock_guard<std::mutex> lock(S().mu);
+  if (!m) {
+    S().used -= rounded;
+    return Fail(cudaErrorMemoryAllocation);
+  }
+  std::memset(m, 0xFF, rounded);  // NaN in fp32, fp16 and bf16: a read of what no one wrote shows
+  S().allocs[m] = rounded;
+  *p = m;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(S().mu);
+  const auto it = S().allocs.find(p);
+  if (it == S().allocs.end()) return Fail(cudaErrorInvalidValue);
+  S().used -= it->second;
+  S().allocs.erase(it);
+  std::free(p);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  *p = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
+  return *p ? cudaSuccess : Fail(cudaErrorMemoryAllocation);
+}
+cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+
+namespace {
+// True when [p, p + bytes) lies inside one device allocation.
+bool IsDevice(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  auto it = S().allocs.upper_bound(p);
+  if (it == S().allocs.begin()) return false;
+  --it;
+  const auto* base = static_cast<const char*>(it->first);
+  const auto* c = static_cast<const char*>(p);
+  return c >= base && c + bytes <= base + it->second;
+}
+}  // namespace
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if ((dst_dev && !IsDevice(dst, bytes)) || (src_dev && !IsDevice(src, bytes))) return Fail(cudaErrorInvalidValue);
+  const cudaError_t e = TakePending();
+  if (e != cudaSuccess) return e;
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (bytes == 0) return cudaSuccess;
+  if (!IsDevice(p, bytes)) return Fail(cudaErrorInvalidValue);
+  std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  *s = reinterpret_cast<cudaStream_t>(new char(0));
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  delete reinterpret_cast<char*>(s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return TakePending(); }
+
+cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  *e = reinterpret_cast<cudaEvent_t>(new Event());
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<Event*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return Fail(cudaErrorInvalidResourceHandle);
+  reinterpret_cast<Event*>(e)->t = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return TakePending(); }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (!a || !b) return Fail(cudaErrorInvalidResourceHandle);
+  *ms =
+      std::chrono::duration<float, std::milli>(reinterpret_cast<Event*>(b)->t - reinterpret_cast<Event*>(a)->t).count();
+  return cudaSuccess;
+}
+
+cudaError_t vggEmuFuncGetAttributes(cudaFuncAttributes* a, const void*) {
+  *a = cudaFuncAttributes{};
+  a->maxThreadsPerBlock = 1024;
+  a->maxDynamicSharedSizeBytes = int(kDefaultSmem);
+  return cudaSuccess;
+}
+
+cudaError_t vggEmuFuncSetAttribute(const void* fn, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return cudaSuccess;
+  if (value < 0 || size_t(value) > kOptinSmem) return Fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(S().mu);
+  S().smem_optin[fn] = value;
+  return cudaSuccess;
+}

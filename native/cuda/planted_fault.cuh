@@ -1,0 +1,34 @@
+// Faults planted in the kernels on purpose, only in the host emulation, to show that the emulated
+// cuda-check fails when a kernel is wrong (vggnet_harness cuda-fault-check; chosen at run time with
+// VGGNET_CUDA_EMU_FAULT=<number>). Under nvcc Planted() is the constant false: nothing is compiled in.
+#pragma once
+#include <cuda_runtime.h>
+
+namespace vgg::cuda {
+
+enum class PlantedFault {
+  kNone = 0,
+  kSkipBarrier = 1,   // the conv kernels' main loop loses the barrier after a tile lands in shared memory
+  kTileOffByOne = 2,  // the conv kernels' tiles start one output column late
+};
+constexpr int kPlantedFaults = 3;
+// "none", "skip-barrier", "tile-off-by-one".
+inline const char* PlantedFaultName(PlantedFault f) {
+  switch (f) {
+    case PlantedFault::kNone: return "none";
+    case PlantedFault::kSkipBarrier: return "skip-barrier";
+    case PlantedFault::kTileOffByOne: return "tile-off-by-one";
+  }
+  return "?";
+}
+
+__device__ __forceinline__ bool Planted(PlantedFault f) {
+#if VGGNET_CUDA_EMULATION
+  return emu::PlantedFault() == int(f);
+#else
+  (void)f;
+  return false;
+#endif
+}
+
+}  // namespace vgg::cuda
