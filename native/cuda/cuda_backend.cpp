@@ -18,15 +18,15 @@ namespace {
 
 int RoundUp(int v, int m) { return (v + m - 1) / m * m; }
 
-size_t WeightElemBytes(Precision p) { return p == Precision::kBf16 || p == Precision::kFp16 ? 2 : 4; }
-
-// Conv weights on the device: A [Mpad][Kpad] in the precision's storage type, bias [Mpad], kdec [Kpad].
+// Conv weights on the device: A [Mpad][Kpad] in the precision's storage type and order (WeightLayout),
+// bias [Mpad], kdec [Kpad].
 class CudaPackedConv final : public PackedConv {
  public:
   std::shared_ptr<DeviceState> st;
   Precision prec = Precision::kTf32;
   int C = 0, K = 0, R = 0, S = 0, stride = 1, pad = 0;
-  int Kdim = 0, Kpad = 0, Mpad = 0;
+  WeightLayout layout;
+  int Mpad = 0;
   void* A = nullptr;
   float* bias = nullptr;
   int2* kdec = nullptr;
@@ -85,7 +85,8 @@ Status CudaBackend::Create(const CudaOptions& o, std::unique_ptr<Backend>* out) 
   std::string conv;
   if (p == Precision::kFp32) conv = "conv2d_nchw_f32_igemm_simt_{64,128}x128x16 (fp32 FMA)";
   else
-    conv = "conv2d_nchw_" + t + "_igemm_wmma_{64,128}x128x32 (tensor cores, wmma m16n16k" +
+    conv = "nchw_to_nhwc_" + t + " + conv2d_nhwc_" + t + "_igemm_mma_{128x128,64x128,64x64}x" +
+           (p == Precision::kTf32 ? "16" : "32") + " (tensor cores, cp.async + ldmatrix + mma.sync m16n8k" +
            (p == Precision::kTf32 ? "8" : "16") + ", fp32 accumulation)";
   const char* gemv = p == Precision::kBf16 ? "gemv_bf16w" : p == Precision::kFp16 ? "gemv_f16w" : "gemv_f32";
   be->family_ = std::string("cuda ") + PrecisionName(p) + " (" + desc + "): " + conv + ", " + gemv +
@@ -175,7 +176,7 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
     return InvalidArgument("pack_conv: expected C, K, R, S, stride ≥ 1 and pad ≥ 0");
   if (!w) return InvalidArgument("pack_conv: weights missing");
   if (s.R > 0x7fff || s.S > 0xffff) return Unsupported("pack_conv: kernel larger than 32767×65535");
-  const long long kdim = (long long)s.C * s.R * s.S;
+  const long long kdim = (long long)s.R * s.S * (s.C + 7);  // the reduction, channels padded (WeightLayout)
   if (kdim > INT_MAX - kRedPad || s.K > INT_MAX - kRowPad)
     return Unsupported("pack_conv: C·R·S = " + std::to_string(kdim) + " and K = " + std::to_string(s.K) +
                        " must stay below 2^31");
@@ -189,12 +190,12 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
   pc->S = s.S;
   pc->stride = s.stride;
   pc->pad = s.pad;
-  pc->Kdim = int(kdim);
-  pc->Kpad = RoundUp(pc->Kdim, kRedPad);
+  pc->layout = WeightLayoutOf(s, prec_);
+  const WeightLayout& wl = pc->layout;
   pc->Mpad = RoundUp(s.K, kRowPad);
-  const size_t a_bytes = size_t(pc->Mpad) * size_t(pc->Kpad) * WeightElemBytes(prec_);
+  const size_t a_bytes = size_t(pc->Mpad) * size_t(wl.Kpad) * size_t(wl.elem_bytes);
   const size_t b_bytes = size_t(pc->Mpad) * sizeof(float);
-  const size_t d_bytes = size_t(pc->Kpad) * sizeof(int2);
+  const size_t d_bytes = size_t(wl.Kpad) * sizeof(int2);
   void* p = nullptr;
   VGG_RETURN_IF_ERROR(st_->Alloc(a_bytes, &p, " for packed weights"));
   pc->A = p;
@@ -210,19 +211,16 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
   // bias: zeros, then the K values (a layer without bias adds zeros, like the reference's 0.0)
   VGG_CUDA_TRY(cudaMemsetAsync(pc->bias, 0, b_bytes, st), "cudaMemsetAsync(bias)");
   if (b) VGG_RETURN_IF_ERROR(staging_->CopyIn(st, pc->bias, b, size_t(s.K) * sizeof(float)));
-  // kdec: reduction index j = (c·R + r)·S + t ↦ {c, r << 16 | t}; {-1, 0} in the padding
-  std::vector<int2> kdec(size_t(pc->Kpad));
-  for (int j = 0; j < pc->Kpad; ++j) {
-    if (j < pc->Kdim) {
-      const int c = j / (s.R * s.S), rs = j % (s.R * s.S);
-      kdec[size_t(j)] = make_int2(c, ((rs / s.S) << 16) | (rs % s.S));
-    } else {
-      kdec[size_t(j)] = make_int2(-1, 0);
-    }
+  // kdec: reduction index j ↦ {c, r << 16 | s} in the layout's order; {-1, 0} in the padding
+  const int RS = s.R * s.S;
+  std::vector<int2> kdec(size_t(wl.Kpad), make_int2(-1, 0));
+  for (int j = 0; j < wl.Kpad; ++j) {
+    const int c = wl.krsc ? j % wl.Cp : j / RS, rs = wl.krsc ? j / wl.Cp : j % RS;
+    if (c < s.C && rs < RS) kdec[size_t(j)] = make_int2(c, ((rs / s.S) << 16) | (rs % s.S));
   }
   VGG_RETURN_IF_ERROR(staging_->CopyIn(st, pc->kdec, kdec.data(), d_bytes));
-  // weights: raw OIHW to a temporary buffer, then pack_weights pads and converts
-  const size_t raw_bytes = size_t(s.K) * size_t(pc->Kdim) * sizeof(float);
+  // weights: raw OIHW to a temporary buffer, then pack_weights orders, pads and converts
+  const size_t raw_bytes = size_t(s.K) * size_t(s.C) * size_t(RS) * sizeof(float);
   void* raw = nullptr;
   VGG_RETURN_IF_ERROR(st_->Alloc(raw_bytes, &raw, " for staging the weights"));
   struct TempFree {
@@ -234,7 +232,8 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
   VGG_RETURN_IF_ERROR(staging_->CopyIn(st, raw, w, raw_bytes));
   const Math math = MathOf(prec_);
   VGG_RETURN_IF_ERROR(Run(std::string("pack_weights_") + DtypeTag(prec_), [&] {
-    return LaunchPackWeights(math, static_cast<const float*>(raw), s.K, pc->Kdim, pc->Mpad, pc->Kpad, pc->A, st);
+    return LaunchPackWeights(math, static_cast<const float*>(raw), s.K, s.C, RS, wl.krsc ? wl.Cp : 0, pc->Mpad, wl.Kpad,
+                             pc->A, st);
   }));
   VGG_CUDA_TRY(cudaStreamSynchronize(st), "cudaStreamSynchronize after packing weights");
   *out = std::move(pc);
@@ -264,6 +263,10 @@ Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv
     return Unsupported("conv2d: " + std::to_string(chw) + " input floats per image and " + std::to_string(cols) +
                        " output columns must stay below 2^31");
   if (pc->prec != prec_) return InvalidArgument("conv2d: weights packed for another precision");
+  const WeightLayout& wl = pc->layout;
+  if ((long long)s.N * s.H * s.W * wl.Cp > INT_MAX)
+    return Unsupported("conv2d: " + std::to_string((long long)s.N * s.H * s.W * wl.Cp) +
+                       " input elements (NHWC, channels padded) must stay below 2^31");
   const IgemmPlan pl = PlanConv(s, prec_, sms_);
   if (pl.ws && !workspace)
     return InvalidArgument("conv2d: needs a workspace of " + std::to_string(pl.ws) + " floats (plan_conv)");
@@ -284,9 +287,12 @@ Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv
   a.K = s.K;
   a.P = s.P();
   a.Q = s.Q();
+  a.R = s.R;
+  a.S = s.S;
   a.stride = s.stride;
   a.pad = s.pad;
-  a.Kpad = pc->Kpad;
+  a.Cp = wl.Cp;
+  a.Kpad = wl.Kpad;
   a.cols = int(cols);
   a.PQ = a.P * a.Q;
   a.HW = s.H * s.W;
@@ -298,20 +304,26 @@ Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv
   if (pl.gemv) {
     VGG_RETURN_IF_ERROR(Run("im2col_columns_f32", [&] { return LaunchIm2colColumns(a, workspace, st); }));
     return Run(pl.kernel, [&] {
-      return LaunchGemv(math, pc->A, pc->Kpad, pc->bias, workspace, int(cols), s.K, a.PQ, a.relu, y, st);
+      return LaunchGemv(math, pc->A, wl.Kpad, pc->bias, workspace, int(cols), s.K, a.PQ, a.relu, pl.gemv_rows_per_warp,
+                        pl.gemv_threads, y, st);
     });
   }
   a.ktiles = pl.ktiles;
   a.ktiles_per_split = pl.per;
   a.mtiles = pl.mtiles;
   a.ntiles = pl.ntiles;
-  a.partial = pl.split > 1 ? workspace : nullptr;
+  a.partial = pl.split > 1 ? workspace + pl.ws_nhwc : nullptr;
+  if (pl.mma) {
+    a.xh = workspace;
+    VGG_RETURN_IF_ERROR(Run(std::string("nchw_to_nhwc_") + DtypeTag(prec_),
+                            [&] { return LaunchNchwToNhwc(math, x, s.N, s.C, s.H * s.W, wl.Cp, workspace, st); }));
+  }
   VGG_RETURN_IF_ERROR(Run(pl.kernel, [&] {
-    return math == Math::kSimt ? LaunchConvSimt(a, pl.bm, pl.split, st) : LaunchConvWmma(math, a, pl.bm, pl.split, st);
+    return pl.mma ? LaunchConvMma(math, a, pl.tile, pl.split, st) : LaunchConvSimt(a, pl.bm, pl.split, st);
   }));
   if (pl.split > 1)
     VGG_RETURN_IF_ERROR(Run("splitk_reduce_bias_relu_f32", [&] {
-      return LaunchSplitkReduce(workspace, pl.split, s.K, int(cols), a.PQ, pc->bias, a.relu, y, st);
+      return LaunchSplitkReduce(a.partial, pl.split, s.K, int(cols), a.PQ, pc->bias, a.relu, y, st);
     }));
   return {};
 }

@@ -27,34 +27,72 @@ const char* DtypeTag(Precision p) {
   return "?";
 }
 
+WeightLayout WeightLayoutOf(const ConvShape& s, Precision p) {
+  WeightLayout w;
+  w.elem_bytes = p == Precision::kBf16 || p == Precision::kFp16 ? 2 : 4;
+  w.krsc = p != Precision::kFp32;
+  const int per16 = 16 / w.elem_bytes;  // elements per 16-byte copy
+  w.Cp = w.krsc ? int(CeilDiv(s.C, per16) * per16) : s.C;
+  w.Kpad = int(CeilDiv((long long)s.R * s.S * w.Cp, kRedPad) * kRedPad);
+  return w;
+}
+
 IgemmPlan PlanConv(const ConvShape& s, Precision prec, int sms) {
   IgemmPlan pl;
+  const WeightLayout wl = WeightLayoutOf(s, prec);
   const long long cols = (long long)s.N * s.P() * s.Q();
-  const long long kdim = (long long)s.C * s.R * s.S;
-  const int Kpad = int(CeilDiv(kdim, kRedPad) * kRedPad);
+  const long long target = 2LL * std::max(sms, 1);  // two resident blocks per multiprocessor
   if (cols <= kGemvMaxCols) {
     pl.gemv = true;
-    pl.ws = size_t(cols) * size_t(Kpad);
+    pl.ws = size_t(cols) * size_t(wl.Kpad);
+    // The most rows per block that still fills the GPU: 16 (2 per warp, 8 warps), 8, else 4.
+    const int options[3][2] = {{2, 256}, {1, 256}, {1, 128}};
+    for (const auto& o : options) {
+      pl.gemv_rows_per_warp = o[0];
+      pl.gemv_threads = o[1];
+      if (CeilDiv(s.K, o[0] * o[1] / 32) >= target) break;
+    }
     const char* w = prec == Precision::kBf16 ? "bf16w" : prec == Precision::kFp16 ? "f16w" : "f32";
-    pl.kernel = std::string("gemv_") + w + "_x" + std::to_string(cols);
+    pl.kernel = std::string("gemv_") + w + "_x" + std::to_string(cols) + " " +
+                std::to_string(pl.gemv_rows_per_warp * pl.gemv_threads / 32) + " rows/block";
     return pl;
   }
-  pl.bm = s.K <= 64 ? 64 : 128;
-  pl.bk = prec == Precision::kFp32 ? kBkSimt : kBkWmma;
-  pl.mtiles = int(CeilDiv(s.K, pl.bm));
-  pl.ntiles = int(CeilDiv(cols, kBN));
-  pl.ktiles = Kpad / pl.bk;
+  long long max_split = 32, min_steps = 4;
+  if (prec == Precision::kFp32) {
+    pl.bm = s.K <= 64 ? 64 : 128;
+    pl.bn = kBN;
+    pl.bk = kBkSimt;
+    pl.mtiles = int(CeilDiv(s.K, pl.bm));
+    pl.ntiles = int(CeilDiv(cols, pl.bn));
+  } else {
+    pl.mma = true;
+    pl.bk = kBkMmaBytes / wl.elem_bytes;
+    for (MmaTile t : {s.K <= 64 ? MmaTile::k64x128 : MmaTile::k128x128, MmaTile::k64x64}) {
+      pl.tile = t;
+      pl.bm = ShapeOf(t).bm;
+      pl.bn = ShapeOf(t).bn;
+      pl.mtiles = int(CeilDiv(s.K, pl.bm));
+      pl.ntiles = int(CeilDiv(cols, pl.bn));
+      if ((long long)pl.mtiles * pl.ntiles >= target) break;
+    }
+    max_split = 8;
+    min_steps = 8;
+    const size_t nhwc_bytes = size_t(s.N) * size_t(s.H) * size_t(s.W) * size_t(wl.Cp) * size_t(wl.elem_bytes);
+    pl.ws_nhwc = (nhwc_bytes + 15) / 16 * 4;  // floats, a multiple of 16 bytes: the partial sums stay aligned
+  }
+  pl.ktiles = wl.Kpad / pl.bk;
   const long long tiles = (long long)pl.mtiles * pl.ntiles;
-  const long long target = 2LL * std::max(sms, 1);  // two resident blocks per multiprocessor
   long long split = 1;
-  if (tiles < target && pl.ktiles >= 8)
-    split = std::max(1LL, std::min({CeilDiv(target, tiles), (long long)pl.ktiles / 4, 32LL}));
+  if (tiles < target && pl.ktiles >= 2 * min_steps)
+    split = std::max(1LL, std::min({CeilDiv(target, tiles), (long long)pl.ktiles / min_steps, max_split}));
   pl.per = int(CeilDiv(pl.ktiles, split));
   pl.split = int(CeilDiv(pl.ktiles, pl.per));  // no empty split
-  pl.ws = pl.split > 1 ? size_t(pl.split) * size_t(s.K) * size_t(cols) : 0;
-  pl.kernel = std::string("conv2d_nchw_") + DtypeTag(prec) + "_igemm_" +
-              (prec == Precision::kFp32 ? "simt_" : "wmma_") + std::to_string(pl.bm) + "x" + std::to_string(kBN) + "x" +
-              std::to_string(pl.bk);
+  pl.ws = pl.ws_nhwc + (pl.split > 1 ? size_t(pl.split) * size_t(s.K) * size_t(cols) : 0);
+  const std::string dims = std::to_string(pl.bm) + "x" + std::to_string(pl.bn) + "x" + std::to_string(pl.bk);
+  if (pl.mma)
+    pl.kernel = std::string("conv2d_nhwc_") + DtypeTag(prec) + "_igemm_mma_" + dims + "_s" +
+                std::to_string(ShapeOf(pl.tile).stages);
+  else pl.kernel = "conv2d_nchw_f32_igemm_simt_" + dims;
   if (pl.split > 1) pl.kernel += " split-K " + std::to_string(pl.split);
   return pl;
 }

@@ -1,11 +1,18 @@
 // How the CUDA backend computes one conv: a pure function of the shape, the precision and the device's
 // multiprocessor count, so that plan_conv (workspace size, kernel name) and conv2d (launch) always agree,
 // and so that plans can be checked on a host without a GPU.
-//   - N·P·Q ≤ kGemvMaxCols columns: im2col_columns_f32 into the workspace, then gemv_* (bandwidth bound);
-//   - otherwise the implicit GEMM, SIMT fp32 (fp32) or wmma tensor cores (tf32, bf16, fp16), BM 64 for
-//     K ≤ 64 output channels else 128, BN 128; when the tiles cannot fill two blocks per multiprocessor
-//     the reduction is split (split-K ≤ 32, ≥ 4 main-loop steps each) into a [split][K][cols] workspace
-//     and splitk_reduce_bias_relu_f32 sums the splits in a fixed order (deterministic, no atomics).
+//   - N·P·Q ≤ kGemvMaxCols columns: im2col_columns_f32 into the workspace, then gemv_*, with 16, 8 or 4
+//     rows per block, the most that still gives two blocks per multiprocessor (bandwidth bound);
+//   - fp32: the SIMT implicit GEMM over NCHW input, BM 64 for K ≤ 64 output channels else 128, BN 128;
+//     when the tiles cannot fill two blocks per multiprocessor the reduction is split (split-K ≤ 32,
+//     ≥ 4 main-loop steps each);
+//   - tf32, bf16, fp16: nchw_to_nhwc_* converts the input into the workspace, then the tensor-core
+//     implicit GEMM (conv_mma.cuh) with 128×128 tiles (64×128 for K ≤ 64); when those tiles cannot fill
+//     two blocks per multiprocessor, 64×64 tiles, and if those cannot either, split-K over them (≤ 8
+//     splits of ≥ 8 k-tiles each: at batch 1, VGG16's conv5 is 8 × 4 tiles × 8 splits, where 128×128
+//     tiles needed 29 splits and 3.6× the partial-sum traffic).
+// Split-K sums go to a [split][K][cols] workspace and splitk_reduce_bias_relu_f32 adds them in a fixed
+// order (deterministic, no atomics).
 #pragma once
 #include <cstddef>
 #include <string>
@@ -17,15 +24,29 @@ namespace vgg::cuda {
 
 using Precision = CudaOptions::Precision;
 
+// How conv weights are packed for a precision: kSimt in OIHW order (j = c·R·S + r·S + s), the tensor-core
+// maths in KRSC order with the channels padded to Cp (j = (r·S + s)·Cp + c); the reduction padded to Kpad.
+struct WeightLayout {
+  bool krsc = false;
+  int Cp = 0;          // channels per (r, s) position: C, or C rounded up to 16 bytes of the compute type
+  int Kpad = 0;        // padded reduction length (a multiple of kRedPad) = row stride of A
+  int elem_bytes = 4;  // bytes per packed weight (and per NHWC input element)
+};
+WeightLayout WeightLayoutOf(const ConvShape& s, Precision p);
+
 struct IgemmPlan {
   bool gemv = false;  // the GEMV path (no tiles below)
-  int bm = 0;         // rows (output channels) per block: 64 or 128
-  int bk = 0;         // reduction per main-loop step
-  int split = 1;      // split-K factor (1: none)
-  int per = 0;        // main-loop steps per split
+  int gemv_rows_per_warp = 2, gemv_threads = kThreads;
+  bool mma = false;  // the tensor-core path: NHWC conversion, then conv2d_nhwc_*_igemm_mma_*
+  MmaTile tile = MmaTile::k128x128;
+  int bm = 0, bn = 0;  // outputs per block: rows (output channels) × columns (N·P·Q)
+  int bk = 0;          // reduction per main-loop step
+  int split = 1;       // split-K factor (1: none)
+  int per = 0;         // main-loop steps per split
   int ktiles = 0, mtiles = 0, ntiles = 0;
-  size_t ws = 0;       // workspace floats: the GEMV's gathered columns, or the split-K partial sums
-  std::string kernel;  // e.g. "conv2d_nchw_tf32_igemm_wmma_128x128x32 split-K 4", "gemv_f32_x1"
+  size_t ws_nhwc = 0;  // workspace floats holding the NHWC input (mma), at the start of the workspace
+  size_t ws = 0;       // all workspace floats: [NHWC input][split-K partial sums], or the GEMV's columns
+  std::string kernel;  // e.g. "conv2d_nhwc_tf32_igemm_mma_64x64x16_s4 split-K 8", "gemv_f32_x1 4 rows/block"
 };
 
 IgemmPlan PlanConv(const ConvShape& s, Precision p, int sms);

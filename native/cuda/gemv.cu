@@ -1,8 +1,10 @@
 // gemv_{f32,bf16w,f16w}_x{1..8}: the few-column path of conv2d (batch-1..8 FC layers). Bandwidth bound:
 // FC6 streams 411 MB of fp32 weights (206 MB as bf16/fp16) per batch, so each thread keeps 8 independent
 // 16-byte loads of A in flight (2 rows × 4 steps); the gathered columns (im2col_columns, ≤ 8 × C·R·S
-// floats) are re-read from L1/L2 by every warp. One warp per 2 rows; lanes stride the reduction; the
-// warp's partial sums are combined by a butterfly (fixed order: deterministic).
+// floats) are re-read from L1/L2 by every warp. One warp per RW rows (1 or 2) and 4 or 8 warps per block,
+// as the planner chooses so that the grid fills the GPU (FC8's 1000 rows: 250 blocks of 4 rows, not 63
+// of 16); lanes stride the reduction; the warp's partial sums are combined by a butterfly (fixed order:
+// deterministic).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -41,19 +43,18 @@ __device__ __forceinline__ void Unpack(const uint4& u, float (&f)[8], H tag) {
   f[7] = d.y;
 }
 
-template <typename G, int NC>
+template <typename G, int NC, int RW>
 __global__ void __launch_bounds__(kThreads)
     gemv_rows(const G* __restrict__ A, int Kpad, const float* __restrict__ bias, const float* __restrict__ B, int K,
               int PQ, int relu, float* __restrict__ y) {
   constexpr int VEC = 16 / int(sizeof(G));
-  constexpr int RW = 2;  // rows per warp
-  constexpr int U = 4;   // steps in flight
+  constexpr int U = 8 / RW;  // steps in flight: 8 loads of A per thread
   constexpr int STEP = 32 * VEC;
-  const int warp = blockIdx.x * (kThreads / 32) + threadIdx.x / 32;
+  const int warp = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   const int r0 = warp * RW;
   if (r0 >= K) return;  // warp-uniform
-  // Row r0 + 1 may be ≥ K: it is still inside the zero-padded Mpad rows, computed and dropped.
+  // Rows up to r0 + RW − 1 may be ≥ K: they are inside the zero-padded Mpad rows, computed and dropped.
   const G* a0 = A + (size_t)r0 * Kpad;
 
   float acc[RW][NC];
@@ -125,15 +126,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <typename G>
+template <typename G, int RW>
 cudaError_t LaunchGemvT(const void* A, int Kpad, const float* bias, const float* cols, int ncols, int K, int PQ,
-                        int relu, float* y, cudaStream_t stream) {
-  const int rows_per_block = (kThreads / 32) * 2;
+                        int relu, int threads, float* y, cudaStream_t stream) {
+  const int rows_per_block = threads / 32 * RW;
   const unsigned blocks = unsigned((K + rows_per_block - 1) / rows_per_block);
   const G* a = static_cast<const G*>(A);
   switch (ncols) {
 #define VGG_GEMV_CASE(NC) \
-  case NC: return Launch<gemv_rows<G, NC>>(blocks, kThreads, 0, stream, a, Kpad, bias, cols, K, PQ, relu, y);
+  case NC: return Launch<gemv_rows<G, NC, RW>>(blocks, threads, 0, stream, a, Kpad, bias, cols, K, PQ, relu, y);
     VGG_GEMV_CASE(1)
     VGG_GEMV_CASE(2)
     VGG_GEMV_CASE(3)
@@ -149,13 +150,25 @@ cudaError_t LaunchGemvT(const void* A, int Kpad, const float* bias, const float*
 
 }  // namespace
 
+template <typename G>
+cudaError_t LaunchGemvG(const void* A, int Kpad, const float* bias, const float* cols, int ncols, int K, int PQ,
+                        int relu, int rows_per_warp, int threads, float* y, cudaStream_t stream) {
+  if (threads != 128 && threads != 256) return cudaErrorInvalidValue;
+  if (rows_per_warp == 1) return LaunchGemvT<G, 1>(A, Kpad, bias, cols, ncols, K, PQ, relu, threads, y, stream);
+  if (rows_per_warp == 2) return LaunchGemvT<G, 2>(A, Kpad, bias, cols, ncols, K, PQ, relu, threads, y, stream);
+  return cudaErrorInvalidValue;
+}
+
 cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, const float* cols, int ncols, int K,
-                       int PQ, int relu, float* y, cudaStream_t stream) {
+                       int PQ, int relu, int rows_per_warp, int threads, float* y, cudaStream_t stream) {
   switch (math) {
     case Math::kSimt:
-    case Math::kTf32: return LaunchGemvT<float>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
-    case Math::kBf16: return LaunchGemvT<__nv_bfloat16>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
-    case Math::kFp16: return LaunchGemvT<__half>(A, Kpad, bias, cols, ncols, K, PQ, relu, y, stream);
+    case Math::kTf32:
+      return LaunchGemvG<float>(A, Kpad, bias, cols, ncols, K, PQ, relu, rows_per_warp, threads, y, stream);
+    case Math::kBf16:
+      return LaunchGemvG<__nv_bfloat16>(A, Kpad, bias, cols, ncols, K, PQ, relu, rows_per_warp, threads, y, stream);
+    case Math::kFp16:
+      return LaunchGemvG<__half>(A, Kpad, bias, cols, ncols, K, PQ, relu, rows_per_warp, threads, y, stream);
   }
   return cudaErrorInvalidValue;
 }

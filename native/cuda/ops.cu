@@ -1,10 +1,11 @@
-// The non-GEMM kernels: weight packing, the GEMV column gather, the split-K reduction, and the plain fp32
-// ops (max pool, LRN). Each follows the loop of its reference kernel
-// (native/core/ref/reference.cpp) so that NaN, ±Inf and signed zeros come out the same.
+// The non-GEMM kernels: weight packing, the NCHW → NHWC conversion of the tensor-core path, the GEMV
+// column gather, the split-K reduction, and the plain fp32 ops (max pool, LRN). Each follows the loop of its reference
+// kernel (native/core/ref/reference.cpp) so that NaN, ±Inf and signed zeros come out the same.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include "cuda/conv_common.cuh"
+#include "cuda/ptx.cuh"
 
 namespace vgg::cuda {
 namespace {
@@ -20,27 +21,56 @@ unsigned BlocksFor(size_t n) {
   for (size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += size_t(gridDim.x) * blockDim.x)
 
 template <typename G>
-__device__ __forceinline__ G ToStorage(float v);
+__device__ __forceinline__ G ToStorage(float v, bool tf32);
 template <>
-__device__ __forceinline__ float ToStorage<float>(float v) {
-  return v;
+__device__ __forceinline__ float ToStorage<float>(float v, bool tf32) {
+  return tf32 ? RoundTf32(v) : v;
 }
 template <>
-__device__ __forceinline__ __nv_bfloat16 ToStorage<__nv_bfloat16>(float v) {
+__device__ __forceinline__ __nv_bfloat16 ToStorage<__nv_bfloat16>(float v, bool) {
   return __float2bfloat16_rn(v);
 }
 template <>
-__device__ __forceinline__ __half ToStorage<__half>(float v) {
+__device__ __forceinline__ __half ToStorage<__half>(float v, bool) {
   return __float2half_rn(v);
 }
 
+// A[m][j] from w (K, C, RS): j = c·RS + rs when Cp = 0, j = rs·Cp + c (KRSC) otherwise.
 template <typename G>
-__global__ void pack_weights(const float* __restrict__ w, int K, int Kdim, int Kpad, size_t total, G* __restrict__ A) {
+__global__ void pack_weights(const float* __restrict__ w, int K, int C, int RS, int Cp, int Kpad, size_t total,
+                             bool tf32, G* __restrict__ A) {
+  const int kdim = C * RS;
   VGG_GRID_STRIDE(i, total) {
     const size_t m = i / size_t(Kpad);
     const int j = int(i - m * size_t(Kpad));
-    const float v = (m < size_t(K) && j < Kdim) ? w[m * size_t(Kdim) + j] : 0.f;
-    A[i] = ToStorage<G>(v);
+    int src = -1;  // index into w's row m
+    if (Cp == 0) {
+      if (j < kdim) src = j;
+    } else {
+      const int rs = j / Cp, c = j - rs * Cp;
+      if (rs < RS && c < C) src = c * RS + rs;
+    }
+    A[i] = ToStorage<G>(m < size_t(K) && src >= 0 ? w[m * size_t(kdim) + src] : 0.f, tf32);
+  }
+}
+
+// xh[img][hw][c] = x[img][c][hw] for c < C, 0 for C ≤ c < Cp: 32 channels × 32 pixels per block of 32×8
+// threads through shared memory, so that both the reads (along hw) and the writes (along c) coalesce.
+template <typename G>
+__global__ void nchw_to_nhwc(const float* __restrict__ x, int C, int HW, int Cp, bool tf32, G* __restrict__ xh) {
+  __shared__ float tile[32][33];
+  const int hw0 = int(blockIdx.x) * 32, c0 = int(blockIdx.y) * 32;
+  const size_t img = blockIdx.z;
+  const float* xi = x + img * size_t(C) * size_t(HW);
+  G* yi = xh + img * size_t(HW) * size_t(Cp);
+  for (int i = threadIdx.y; i < 32; i += 8) {
+    const int c = c0 + i, hw = hw0 + int(threadIdx.x);
+    tile[i][threadIdx.x] = c < C && hw < HW ? xi[size_t(c) * HW + hw] : 0.f;
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += 8) {
+    const int hw = hw0 + i, c = c0 + int(threadIdx.x);
+    if (hw < HW && c < Cp) yi[size_t(hw) * Cp + c] = ToStorage<G>(tile[threadIdx.x][i], tf32);
   }
 }
 
@@ -136,20 +166,37 @@ __global__ void lrn_nchw_f32(const float* __restrict__ x, float* __restrict__ y,
 
 }  // namespace
 
-cudaError_t LaunchPackWeights(Math math, const float* w, int K, int Kdim, int Mpad, int Kpad, void* A,
+cudaError_t LaunchPackWeights(Math math, const float* w, int K, int C, int RS, int Cp, int Mpad, int Kpad, void* A,
                               cudaStream_t stream) {
   const size_t total = size_t(Mpad) * size_t(Kpad);
   const unsigned blocks = BlocksFor(total);
   switch (math) {
     case Math::kSimt:
     case Math::kTf32:
-      return Launch<pack_weights<float>>(blocks, kThreads, 0, stream, w, K, Kdim, Kpad, total, static_cast<float*>(A));
+      return Launch<pack_weights<float>>(blocks, kThreads, 0, stream, w, K, C, RS, Cp, Kpad, total, math == Math::kTf32,
+                                         static_cast<float*>(A));
     case Math::kBf16:
-      return Launch<pack_weights<__nv_bfloat16>>(blocks, kThreads, 0, stream, w, K, Kdim, Kpad, total,
+      return Launch<pack_weights<__nv_bfloat16>>(blocks, kThreads, 0, stream, w, K, C, RS, Cp, Kpad, total, false,
                                                  static_cast<__nv_bfloat16*>(A));
     case Math::kFp16:
-      return Launch<pack_weights<__half>>(blocks, kThreads, 0, stream, w, K, Kdim, Kpad, total,
+      return Launch<pack_weights<__half>>(blocks, kThreads, 0, stream, w, K, C, RS, Cp, Kpad, total, false,
                                           static_cast<__half*>(A));
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t LaunchNchwToNhwc(Math math, const float* x, int N, int C, int HW, int Cp, void* xh, cudaStream_t stream) {
+  const dim3 grid(unsigned((HW + 31) / 32), unsigned((Cp + 31) / 32), unsigned(N));
+  const dim3 block(32, 8);
+  switch (math) {
+    case Math::kTf32:
+      return Launch<nchw_to_nhwc<float>>(grid, block, 0, stream, x, C, HW, Cp, true, static_cast<float*>(xh));
+    case Math::kBf16:
+      return Launch<nchw_to_nhwc<__nv_bfloat16>>(grid, block, 0, stream, x, C, HW, Cp, false,
+                                                 static_cast<__nv_bfloat16*>(xh));
+    case Math::kFp16:
+      return Launch<nchw_to_nhwc<__half>>(grid, block, 0, stream, x, C, HW, Cp, false, static_cast<__half*>(xh));
+    case Math::kSimt: break;
   }
   return cudaErrorInvalidValue;
 }

@@ -8,16 +8,18 @@ namespace vgg::cuda {
 
 enum class PlantedFault {
   kNone = 0,
-  kSkipBarrier = 1,   // the conv kernels' main loop loses the barrier after a tile lands in shared memory
-  kTileOffByOne = 2,  // the conv kernels' tiles start one output column late
+  kSkipBarrier = 1,    // the conv kernels' main loop loses the barrier after a tile lands in shared memory
+  kTileOffByOne = 2,   // the conv kernels' tiles start one output column late
+  kSkipAsyncWait = 3,  // the tensor-core conv kernels read a stage before its cp.async copies landed
 };
-constexpr int kPlantedFaults = 3;
-// "none", "skip-barrier", "tile-off-by-one".
+constexpr int kPlantedFaults = 4;
+// "none", "skip-barrier", "tile-off-by-one", "skip-async-wait".
 inline const char* PlantedFaultName(PlantedFault f) {
   switch (f) {
     case PlantedFault::kNone: return "none";
     case PlantedFault::kSkipBarrier: return "skip-barrier";
     case PlantedFault::kTileOffByOne: return "tile-off-by-one";
+    case PlantedFault::kSkipAsyncWait: return "skip-async-wait";
   }
   return "?";
 }

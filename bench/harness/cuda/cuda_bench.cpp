@@ -121,7 +121,7 @@ int CudaBench(const CudaArgs& args) {
     const Status st = vgg::cuda::MeasurePeakFlops(args.device, p, &f);
     measured[size_t(p)] = f;
     std::printf("measured peak %s (%s loop): %.1f TFLOP/s%s%s\n", vgg::PrecisionName(p),
-                p == Precision::kFp32 ? "FFMA" : "wmma mma_sync", f / 1e12, st.ok() ? "" : ": ", st.message.c_str());
+                p == Precision::kFp32 ? "FFMA" : "mma.sync", f / 1e12, st.ok() ? "" : ": ", st.message.c_str());
   }
   std::printf(
       "\ntimes: median of up to %d runs after %d warm-up, device-resident; e2e adds host upload of the input "

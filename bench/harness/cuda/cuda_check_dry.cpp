@@ -1,6 +1,8 @@
 // cuda-check --dry: the plan of every conv case on an H100/H200 (132 multiprocessors), computed by the
-// backend's own planner without a device, and which kernel variants the cases cover: each precision's
-// implicit GEMM at BM 64 and 128, with and without split-K, and its GEMV for 1 to 8 columns.
+// backend's own planner without a device, and which kernel variants the cases cover: fp32's SIMT
+// implicit GEMM at BM 64 and 128 with and without split-K; each tensor-core precision's tiles (128×128,
+// 64×128, 64×64) without split-K and 64×64 with it (the planner splits only 64×64 tiles); every
+// precision's GEMV for 1 to 8 columns.
 #include <cstdio>
 #include <set>
 #include <string>
@@ -37,12 +39,22 @@ int DryRun(const CudaArgs& args) {
     const std::string pn = vgg::PrecisionName(p);
     const std::string t = vgg::cuda::DtypeTag(p);
     const std::string g = p == Precision::kBf16 ? "bf16w" : p == Precision::kFp16 ? "f16w" : "f32";
-    const std::string path = p == Precision::kFp32 ? "simt" : "wmma";
-    const std::string bk = p == Precision::kFp32 ? "16" : "32";
     std::vector<std::string> want;
-    for (const char* bm : {"64", "128"})
-      for (const char* sp : {" split-K", " no split"})
-        want.push_back("conv2d_nchw_" + t + "_igemm_" + path + "_" + bm + "x128x" + bk + sp);
+    if (p == Precision::kFp32) {
+      for (const char* bm : {"64", "128"})
+        for (const char* sp : {" split-K", " no split"})
+          want.push_back("conv2d_nchw_f32_igemm_simt_" + std::string(bm) + "x128x16" + sp);
+    } else {
+      const std::string bk = p == Precision::kTf32 ? "16" : "32";
+      for (vgg::cuda::MmaTile tile :
+           {vgg::cuda::MmaTile::k128x128, vgg::cuda::MmaTile::k64x128, vgg::cuda::MmaTile::k64x64}) {
+        const vgg::cuda::MmaTileShape sh = vgg::cuda::ShapeOf(tile);
+        const std::string name = "conv2d_nhwc_" + t + "_igemm_mma_" + std::to_string(sh.bm) + "x" +
+                                 std::to_string(sh.bn) + "x" + bk + "_s" + std::to_string(sh.stages);
+        want.push_back(name + " no split");
+        if (tile == vgg::cuda::MmaTile::k64x64) want.push_back(name + " split-K");
+      }
+    }
     for (int n = 1; n <= vgg::cuda::kGemvMaxCols; ++n) want.push_back("gemv_" + g + "_x" + std::to_string(n));
     for (const std::string& k : want)
       if (!covered.count(pn + " " + k)) {

@@ -21,8 +21,8 @@ namespace {
 
 using vgg::cuda::PlantedFault;
 
-// Whether the kernels of precision p contain the fault.
-bool Applies(PlantedFault, Precision) { return true; }
+// Whether the kernels of precision p contain the fault (the fp32 SIMT kernel has no cp.async).
+bool Applies(PlantedFault f, Precision p) { return f != PlantedFault::kSkipAsyncWait || p != Precision::kFp32; }
 
 }  // namespace
 

@@ -10,8 +10,9 @@
 //     block exited, or never reached by every thread (deadlock);
 //   - warp operations: divergent (different operations, non-uniform arguments), or with exited lanes;
 //   - the operand rules of wmma (32-byte aligned pointers, ldm a multiple of 16 bytes), ldmatrix
-//     (16-byte aligned rows in shared memory) and cp.async (16-byte aligned, 16-byte copies, shared
-//     destination); copies of cp.async land only at cp.async.wait_group, so reading early reads stale data;
+//     (16-byte aligned rows in the block's dynamic shared memory) and cp.async (16-byte aligned, 16-byte
+//     copies, shared destination); copies of cp.async land only at cp.async.wait_group, so reading early
+//     reads stale data; mma.sync and ldmatrix use the PTX ISA's documented fragment layouts;
 //   - launch configurations (block size, grid size, dynamic shared memory against the smallest opt-in
 //     limit of the GPUs the kernels target, 99 KB on sm_86/sm_89).
 // Device memory and dynamic shared memory start filled with 0xFF bytes (NaN in fp32, fp16 and bf16).
@@ -69,6 +70,11 @@ bool InSharedMemory(const void* p, size_t bytes);
 void CpAsync(void* dst, const void* src, int bytes, int src_bytes);
 void CpAsyncCommit();
 void CpAsyncWait(int newest_pending_allowed);
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16 and mma.sync (native/cuda/ptx.cuh gives the layouts).
+void LdMatrixX4(unsigned (&r)[4], const void* row);
+enum class MmaKind { kBf16, kFp16, kTf32 };  // m16n8k16 bf16 / f16, m16n8k8 tf32; fp32 accumulation
+void MmaSync(MmaKind kind, float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]);
 
 // A fault planted in the kernels on purpose (cuda/planted_fault.cuh), chosen with the environment
 // variable VGGNET_CUDA_EMU_FAULT or SetPlantedFault.
