@@ -135,8 +135,8 @@ __global__ void __launch_bounds__(WARPS_M* WARPS_N * 32, 512 / (WARPS_M * WARPS_
     if (kt + STAGES - 1 < kt1) copy_tile(slot == 0 ? STAGES - 1 : slot - 1);
     CpAsyncCommit();
 
-    const unsigned char* sa = smem + slot * STAGE_BYTES;
-    const unsigned char* sb = sa + A_BYTES;
+    const unsigned char* sa = smem + slot * STAGE_BYTES + (Planted(PlantedFault::kMisalignedLdmatrix) ? 4 : 0);
+    const unsigned char* sb = smem + slot * STAGE_BYTES + A_BYTES;
 #pragma unroll
     for (int ks = 0; ks < 2; ++ks) {  // two mma k-steps of 32 bytes per k-tile
       unsigned af[MI][4], bf[NI][2];

@@ -111,17 +111,59 @@ CudaBackend::~CudaBackend() {
   cudaGetLastError();
 }
 
-// A launcher returns cudaGetLastError() after its launch, which would also return an error left pending
-// before it (by an earlier asynchronous failure, or by other CUDA code on this thread). Such an error is
-// reported first, as what it is, so it is never blamed on this kernel; the check is a host-side read.
+namespace {
+// Errors a launch itself causes (its configuration or image); any other error a launch returns is an
+// earlier kernel's asynchronous failure, surfacing there.
+bool IsLaunchError(cudaError_t e) {
+  return e == cudaErrorInvalidConfiguration || e == cudaErrorInvalidValue || e == cudaErrorLaunchOutOfResources ||
+         e == cudaErrorInvalidDeviceFunction || e == cudaErrorNoKernelImageForDevice ||
+         e == cudaErrorMissingConfiguration || e == cudaErrorNotSupported;
+}
+}  // namespace
+
+// Errors are blamed on what caused them: an error left pending before the launch (by other CUDA code on
+// this thread) is reported as such; a launch-configuration error names this kernel; an asynchronous
+// failure of an earlier kernel that surfaces at this launch, or at a later synchronisation, names the
+// kernels launched since the stream last synchronised, one of which failed (VGGNET_CUDA_SYNC=1
+// synchronises after every launch, so the failing one is named alone).
 template <class Launch>
 Status CudaBackend::Run(const std::string& kernel, Launch&& launch) {
   const cudaError_t pending = cudaPeekAtLastError();
   if (pending != cudaSuccess) return CudaFailure(pending, "a CUDA call before the launch of " + kernel);
   const cudaError_t e = launch();
-  if (e != cudaSuccess) return CudaFailure(e, "launch of " + kernel);
-  if (sync_each_) VGG_CUDA_TRY(cudaStreamSynchronize(st_->stream), kernel + " (synchronised after launch)");
+  if (e != cudaSuccess) {
+    if (IsLaunchError(e)) return CudaFailure(e, "launch of " + kernel);
+    return AsyncFailure(e, "launch of " + kernel);
+  }
+  if (in_flight_.size() == kMaxInFlight) in_flight_.erase(in_flight_.begin());
+  in_flight_.push_back(kernel);
+  ++launches_since_sync_;
+  if (sync_each_) {
+    const cudaError_t se = cudaStreamSynchronize(st_->stream);
+    if (se != cudaSuccess) return CudaFailure(se, kernel + " (synchronised after launch)");
+    Synchronised();
+  }
   return {};
+}
+
+Status CudaBackend::AsyncFailure(cudaError_t e, const std::string& call) {
+  Status st = CudaFailure(e, call);
+  st.message += InFlightNote();
+  Synchronised();
+  return st;
+}
+
+std::string CudaBackend::InFlightNote() const {
+  if (in_flight_.empty()) return std::string();
+  std::string ks = launches_since_sync_ > in_flight_.size() ? "…, " : "";
+  for (size_t i = 0; i < in_flight_.size(); ++i) ks += (i ? ", " : "") + in_flight_[i];
+  return " (if a kernel failed asynchronously, it is one of those launched since the last synchronisation: " + ks +
+         "; VGGNET_CUDA_SYNC=1 names it)";
+}
+
+void CudaBackend::Synchronised() {
+  in_flight_.clear();
+  launches_since_sync_ = 0;
 }
 
 Status CudaBackend::alloc(size_t floats, float** out) {
@@ -158,12 +200,17 @@ Status CudaBackend::upload(float* dst, const float* host_src, size_t floats) {
 
 Status CudaBackend::download(float* host_dst, const float* src, size_t floats) {
   VGG_CUDA_DEVICE(*st_);
-  return staging_->CopyOut(st_->stream, host_dst, src, floats * sizeof(float));
+  Status st = staging_->CopyOut(st_->stream, host_dst, src, floats * sizeof(float));
+  if (!st.ok()) st.message += InFlightNote();
+  Synchronised();  // CopyOut waited for everything queued before it (or failed)
+  return st;
 }
 
 Status CudaBackend::synchronize() {
   VGG_CUDA_DEVICE(*st_);
-  VGG_CUDA_TRY(cudaStreamSynchronize(st_->stream), "cudaStreamSynchronize");
+  const cudaError_t e = cudaStreamSynchronize(st_->stream);
+  if (e != cudaSuccess) return AsyncFailure(e, "cudaStreamSynchronize");
+  Synchronised();
   return {};
 }
 
@@ -235,7 +282,9 @@ Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const
     return LaunchPackWeights(math, static_cast<const float*>(raw), s.K, s.C, RS, wl.krsc ? wl.Cp : 0, pc->Mpad, wl.Kpad,
                              pc->A, st);
   }));
-  VGG_CUDA_TRY(cudaStreamSynchronize(st), "cudaStreamSynchronize after packing weights");
+  const cudaError_t se = cudaStreamSynchronize(st);
+  if (se != cudaSuccess) return AsyncFailure(se, "cudaStreamSynchronize after packing weights");
+  Synchronised();
   *out = std::move(pc);
   return {};
 }

@@ -4,12 +4,14 @@
 // library, such as the C++ harness, can read its precision, multiprocessor count and memory held.
 //
 // VGGNET_CUDA_SYNC=1 in the environment makes every launch synchronous, so that an error inside a kernel
-// is reported with that kernel's name.
+// is reported with that kernel's name alone; otherwise an asynchronous failure names the kernels launched
+// since the stream last synchronised.
 #pragma once
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/backend.h"
 #include "cuda/device_state.h"
@@ -56,12 +58,20 @@ class CudaBackend final : public Backend {
   // Runs `launch` (a cuda::Launch* call returning its cudaGetLastError()) and names `kernel` in any error.
   template <class Launch>
   Status Run(const std::string& kernel, Launch&& launch);
+  // kDevice for an asynchronous failure found by `call`, naming the kernels launched since the last
+  // synchronisation; forgets them.
+  Status AsyncFailure(cudaError_t e, const std::string& call);
+  std::string InFlightNote() const;  // " (… the kernels launched since the last synchronisation …)" or ""
+  void Synchronised();               // the stream has finished everything: no kernel in flight
 
   std::shared_ptr<DeviceState> st_;
   std::unique_ptr<PinnedStaging> staging_;
   Precision prec_ = Precision::kTf32;
   int sms_ = 0;
   bool sync_each_ = false;
+  static constexpr size_t kMaxInFlight = 16;
+  std::vector<std::string> in_flight_;  // the last kMaxInFlight kernels launched since the last synchronisation
+  size_t launches_since_sync_ = 0;
   std::string family_;
 
   std::mutex alloc_mu_;

@@ -2,6 +2,8 @@
 // without a driver this returns a reason instead of failing to load.
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "core/backend.h"
 
 namespace vgg {
@@ -14,9 +16,16 @@ CudaInfo GetCudaInfo() {
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     cudaGetLastError();  // clear the sticky error
-    if (err == cudaErrorInsufficientDriver)
-      info.reason = "CUDA driver not found or too old (cudaGetDeviceCount: cudaErrorInsufficientDriver)";
-    else if (err == cudaErrorNoDevice) info.reason = "no CUDA device (cudaGetDeviceCount: cudaErrorNoDevice)";
+    if (err == cudaErrorInsufficientDriver) {
+      int driver = 0;  // the CUDA version the driver supports, 0 without a driver
+      cudaDriverGetVersion(&driver);
+      cudaGetLastError();
+      const auto ver = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+      info.reason = driver == 0
+                        ? "no CUDA driver (libcuda.so not found; cudaGetDeviceCount: cudaErrorInsufficientDriver)"
+                        : "the CUDA driver is too old: it supports CUDA " + ver(driver) + ", this build needs " +
+                              ver(info.runtime_version) + " (cudaGetDeviceCount: cudaErrorInsufficientDriver)";
+    } else if (err == cudaErrorNoDevice) info.reason = "no CUDA device (cudaGetDeviceCount: cudaErrorNoDevice)";
     else
       info.reason = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err);
     return info;

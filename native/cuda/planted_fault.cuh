@@ -8,18 +8,20 @@ namespace vgg::cuda {
 
 enum class PlantedFault {
   kNone = 0,
-  kSkipBarrier = 1,    // the conv kernels' main loop loses the barrier after a tile lands in shared memory
-  kTileOffByOne = 2,   // the conv kernels' tiles start one output column late
-  kSkipAsyncWait = 3,  // the tensor-core conv kernels read a stage before its cp.async copies landed
+  kSkipBarrier = 1,         // the conv kernels' main loop loses the barrier after a tile lands in shared memory
+  kTileOffByOne = 2,        // the conv kernels' tiles start one output column late
+  kSkipAsyncWait = 3,       // the tensor-core conv kernels read a stage before its cp.async copies landed
+  kMisalignedLdmatrix = 4,  // their ldmatrix row addresses of A are off by 4 bytes (the emulator faults)
 };
-constexpr int kPlantedFaults = 4;
-// "none", "skip-barrier", "tile-off-by-one", "skip-async-wait".
+constexpr int kPlantedFaults = 5;
+// "none", "skip-barrier", "tile-off-by-one", "skip-async-wait", "misaligned-ldmatrix".
 inline const char* PlantedFaultName(PlantedFault f) {
   switch (f) {
     case PlantedFault::kNone: return "none";
     case PlantedFault::kSkipBarrier: return "skip-barrier";
     case PlantedFault::kTileOffByOne: return "tile-off-by-one";
     case PlantedFault::kSkipAsyncWait: return "skip-async-wait";
+    case PlantedFault::kMisalignedLdmatrix: return "misaligned-ldmatrix";
   }
   return "?";
 }

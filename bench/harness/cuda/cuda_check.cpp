@@ -136,7 +136,10 @@ int CudaCheck(const CudaArgs& args) {
                        std::to_string(t.fail - ofail0) + " failed");
       if (!args.self_test && !args.quick) {  // --quick runs under compute-sanitizer: no intentional API errors
         std::printf("\n== error paths\n");
+        const int epass0 = t.pass, efail0 = t.fail;
         CheckErrors(*be, args, t);
+        counts.push_back("cuda-check error paths: " + std::to_string(t.pass - epass0) + " passed, " +
+                         std::to_string(t.fail - efail0) + " failed");
       }
     }
     std::printf("  device memory held by the backend at the end: %zu bytes\n", vgg::cuda::DeviceBytesInUse(*be));

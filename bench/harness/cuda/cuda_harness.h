@@ -40,6 +40,7 @@ vgg::Status MakeBackendUnderTest(const CudaArgs& a, Precision p, std::unique_ptr
 int CudaCheck(const CudaArgs& a);
 int CudaBench(const CudaArgs& a);
 int CudaFaultCheck(const CudaArgs& a);  // the emulated build only
+int CudaEmuCheck(const CudaArgs& a);    // the emulated build only
 
 // The conv cases of CudaArgs (tags; --quick: at most 20 M multiply-adds each).
 std::vector<ConvCase> ConvCases(const CudaArgs& a);

@@ -13,6 +13,9 @@
 //   vggnet_harness cuda-fault-check [--precision ...] [--tags T,...] [--threads N]
 //       The emulated build only: plants each fault of cuda/planted_fault.cuh in turn and checks that the
 //       conv cases (tags smoke and tile_edges_gpu, --quick sizes) fail with it and pass without.
+//   vggnet_harness cuda-emu-check
+//       The emulated build only: the emulator's own checks on small kernels (fragment layouts, shuffles,
+//       cp.async, a missing barrier, the faults it must report).
 //   vggnet_harness cuda-bench [--precision ...] [--device N] [--models vgg16,vgg19] [--batches 1,8,64]
 //                             [--runs R] [--warmup W] [--no-layers] [--self-test]
 //       Forward timings per model, precision and batch through vgg::Network, device-resident; RESULT
@@ -31,6 +34,7 @@ int Usage(const std::string& why) {
   std::fprintf(stderr,
                "usage: vggnet_harness cuda-check [--precision all|fp32,tf32,bf16,fp16] [--device N] [--tags T,...] "
                "[--quick] [--no-network] [--threads N] [--async] [--dry] [--self-test] [--cases DIR]\n"
+               "       vggnet_harness cuda-emu-check\n"
                "       vggnet_harness cuda-fault-check [--precision ...] [--tags T,...] [--threads N]\n"
                "       vggnet_harness cuda-bench [--precision ...] [--device N] [--models vgg16,vgg19] "
                "[--batches 1,8,64] [--runs R] [--warmup W] [--no-layers] [--self-test] [--cases DIR]\n");
@@ -43,7 +47,7 @@ int CudaMain(int argc, char** argv, const vggh::CaseList& cases) {
   vggh::CudaArgs a;
   a.cmd = argv[1];
   a.cases = &cases;
-  if (a.cmd != "cuda-check" && a.cmd != "cuda-bench" && a.cmd != "cuda-fault-check")
+  if (a.cmd != "cuda-check" && a.cmd != "cuda-bench" && a.cmd != "cuda-fault-check" && a.cmd != "cuda-emu-check")
     return Usage("unknown command '" + a.cmd + "'");
   if (a.cmd == "cuda-fault-check") {
     a.tags = {"smoke", "tile_edges_gpu"};
@@ -111,5 +115,6 @@ int CudaMain(int argc, char** argv, const vggh::CaseList& cases) {
   if (a.cmd != "cuda-bench" && !async) setenv("VGGNET_CUDA_SYNC", "1", 1);  // read when each backend is created
   if (a.cmd == "cuda-check") return vggh::CudaCheck(a);
   if (a.cmd == "cuda-fault-check") return vggh::CudaFaultCheck(a);
+  if (a.cmd == "cuda-emu-check") return vggh::CudaEmuCheck(a);
   return vggh::CudaBench(a);
 }

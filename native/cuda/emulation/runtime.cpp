@@ -2,6 +2,7 @@
 // and events that complete at once (every launch and copy runs to completion before it returns), and
 // the error state of the CUDA runtime (a last error per host thread; a kernel fault pending until the
 // next synchronising call).
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +45,7 @@ State& S() {
 }
 
 thread_local cudaError_t t_last = cudaSuccess;
+std::atomic<bool> g_echo{true};
 thread_local int t_device = 0;
 
 cudaError_t Fail(cudaError_t e) {
@@ -71,8 +73,10 @@ void ReportLaunchError(const char* kernel, const char* what) {
   std::fprintf(stderr, "vggnet CUDA emulator: launch of %s refused: %s\n", kernel, what);
 }
 
+void SetFaultEcho(bool on) { g_echo = on; }
+
 void ReportKernelFault(const std::string& what) {
-  std::fprintf(stderr, "vggnet CUDA emulator: FAULT in %s\n", what.c_str());
+  if (g_echo) std::fprintf(stderr, "vggnet CUDA emulator: FAULT in %s\n", what.c_str());
   std::lock_guard<std::mutex> lock(S().mu);
   S().pending = cudaErrorLaunchFailure;
   S().fault = "emulated kernel fault in " + what;
@@ -115,12 +119,14 @@ const char* cudaGetErrorName(cudaError_t e) {
     VGG_EMU_NAME(cudaErrorInvalidConfiguration)
     VGG_EMU_NAME(cudaErrorInvalidDeviceFunction)
     VGG_EMU_NAME(cudaErrorInsufficientDriver)
+    VGG_EMU_NAME(cudaErrorMissingConfiguration)
     VGG_EMU_NAME(cudaErrorNoDevice)
     VGG_EMU_NAME(cudaErrorInvalidDevice)
     VGG_EMU_NAME(cudaErrorNoKernelImageForDevice)
     VGG_EMU_NAME(cudaErrorInvalidResourceHandle)
     VGG_EMU_NAME(cudaErrorNotReady)
     VGG_EMU_NAME(cudaErrorIllegalAddress)
+    VGG_EMU_NAME(cudaErrorLaunchOutOfResources)
     VGG_EMU_NAME(cudaErrorLaunchFailure)
     VGG_EMU_NAME(cudaErrorNotSupported)
     VGG_EMU_NAME(cudaErrorStreamCaptureUnsupported)

@@ -292,7 +292,8 @@ void SyncThreads(const char* file, int line) {
   if (!e || !e->cur) Fault("__syncthreads() outside a kernel");
   Fiber& f = *e->cur;
   f.state = Fiber::State::kAtBarrier;
-  f.bar_file = file;
+  const char* slash = std::strrchr(file, '/');
+  f.bar_file = slash ? slash + 1 : file;
   f.bar_line = line;
   Yield(f);
 }

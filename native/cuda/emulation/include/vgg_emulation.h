@@ -80,6 +80,9 @@ void MmaSync(MmaKind kind, float (&d)[4], const unsigned (&a)[4], const unsigned
 // variable VGGNET_CUDA_EMU_FAULT or SetPlantedFault.
 int PlantedFault();
 void SetPlantedFault(int fault);
+// Whether a kernel fault is also printed on stderr when it happens (default on; its message is in any
+// case the cudaGetErrorString of the cudaErrorLaunchFailure that reports it).
+void SetFaultEcho(bool on);
 
 // Runs thread_main(ctx) once for every thread of the grid, each block on one host thread with its
 // threads as fibers. Returns a launch-configuration error (a cudaError_t value) at once; a fault inside
