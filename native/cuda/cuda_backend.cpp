@@ -12,6 +12,10 @@
 #include "cuda/cuda_kernels.h"
 #include "cuda/cuda_planner.h"
 
+#ifndef VGGNET_CUDA_ARCHS
+#define VGGNET_CUDA_ARCHS "(not recorded)"
+#endif
+
 namespace vgg {
 namespace cuda {
 namespace {
@@ -71,9 +75,9 @@ Status CudaBackend::Create(const CudaOptions& o, std::unique_ptr<Backend>* out) 
   const cudaError_t img = CheckKernelImage();
   if (img != cudaSuccess) {
     cudaGetLastError();
-    return Unsupported(dev + " (" + desc + "): this build has no kernel image for it (compiled for sm_90; " +
-                       "rebuild with CMAKE_CUDA_ARCHITECTURES including " + std::to_string(prop.major) +
-                       std::to_string(prop.minor) + "): " + cudaGetErrorName(img));
+    return Unsupported(dev + " (" + desc + "): this build has no kernel image for it (CUDA architectures " +
+                       VGGNET_CUDA_ARCHS + "; rebuild with CMAKE_CUDA_ARCHITECTURES including " +
+                       std::to_string(prop.major) + std::to_string(prop.minor) + "): " + cudaGetErrorName(img));
   }
   be->sms_ = prop.multiProcessorCount;
   VGG_CUDA_TRY(cudaStreamCreateWithFlags(&be->st_->stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
@@ -353,8 +357,8 @@ Status CudaBackend::conv2d(const ConvShape& s, const ConvPlan&, const PackedConv
   if (pl.gemv) {
     VGG_RETURN_IF_ERROR(Run("im2col_columns_f32", [&] { return LaunchIm2colColumns(a, workspace, st); }));
     return Run(pl.kernel, [&] {
-      return LaunchGemv(math, pc->A, wl.Kpad, pc->bias, workspace, int(cols), s.K, a.PQ, a.relu, pl.gemv_rows_per_warp,
-                        pl.gemv_threads, y, st);
+      return LaunchGemv(math, pc->A, wl.Kpad, pc->bias, workspace, int(cols), s.K, a.PQ, a.relu, pl.gemv_threads, y,
+                        st);
     });
   }
   a.ktiles = pl.ktiles;

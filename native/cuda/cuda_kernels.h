@@ -89,10 +89,10 @@ cudaError_t LaunchSplitkReduce(const float* partial, int split, int K, int cols,
 cudaError_t LaunchIm2colColumns(const ConvArgs& a, float* out, cudaStream_t stream);
 
 // gemv_{f32,bf16w,f16w}_x{ncols}: y[:, col] = [relu](A · cols[col] + bias) for ncols ≤ kGemvMaxCols;
-// one warp per `rows_per_warp` (1 or 2) rows, `threads` (128 or 256) per block, 16-byte loads of A, fp32
-// accumulation. `cols` is im2col_columns' output.
+// one warp per row, `threads` (128 or 256) per block, 16-byte loads of A, fp32 accumulation. `cols` is
+// im2col_columns' output.
 cudaError_t LaunchGemv(Math math, const void* A, int Kpad, const float* bias, const float* cols, int ncols, int K,
-                       int PQ, int relu, int rows_per_warp, int threads, float* y, cudaStream_t stream);
+                       int PQ, int relu, int threads, float* y, cudaStream_t stream);
 
 // pack_weights_{f32,tf32,bf16,f16}: w (K, C, R·S) OIHW into A[Mpad][Kpad] in the storage type of `math`
 // (round to nearest even; tf32: cvt.rna), zeros in the padding. Cp = 0: A[m][c·RS + rs] (OIHW order,

@@ -45,16 +45,10 @@ IgemmPlan PlanConv(const ConvShape& s, Precision prec, int sms) {
   if (cols <= kGemvMaxCols) {
     pl.gemv = true;
     pl.ws = size_t(cols) * size_t(wl.Kpad);
-    // The most rows per block that still fills the GPU: 16 (2 per warp, 8 warps), 8, else 4.
-    const int options[3][2] = {{2, 256}, {1, 256}, {1, 128}};
-    for (const auto& o : options) {
-      pl.gemv_rows_per_warp = o[0];
-      pl.gemv_threads = o[1];
-      if (CeilDiv(s.K, o[0] * o[1] / 32) >= target) break;
-    }
+    pl.gemv_threads = CeilDiv(s.K, kThreads / 32) >= target ? kThreads : kThreads / 2;  // a warp per row
     const char* w = prec == Precision::kBf16 ? "bf16w" : prec == Precision::kFp16 ? "f16w" : "f32";
-    pl.kernel = std::string("gemv_") + w + "_x" + std::to_string(cols) + " " +
-                std::to_string(pl.gemv_rows_per_warp * pl.gemv_threads / 32) + " rows/block";
+    pl.kernel = std::string("gemv_") + w + "_x" + std::to_string(cols) + " " + std::to_string(pl.gemv_threads / 32) +
+                " rows/block";
     return pl;
   }
   long long max_split = 32, min_steps = 4;

@@ -1,8 +1,8 @@
 // How the CUDA backend computes one conv: a pure function of the shape, the precision and the device's
 // multiprocessor count, so that plan_conv (workspace size, kernel name) and conv2d (launch) always agree,
 // and so that plans can be checked on a host without a GPU.
-//   - N·P·Q ≤ kGemvMaxCols columns: im2col_columns_f32 into the workspace, then gemv_*, with 16, 8 or 4
-//     rows per block, the most that still gives two blocks per multiprocessor (bandwidth bound);
+//   - N·P·Q ≤ kGemvMaxCols columns: im2col_columns_f32 into the workspace, then gemv_*, with 8 rows per
+//     block, or 4 when 8 would not give two blocks per multiprocessor (bandwidth bound);
 //   - fp32: the SIMT implicit GEMM over NCHW input, BM 64 for K ≤ 64 output channels else 128, BN 128;
 //     when the tiles cannot fill two blocks per multiprocessor the reduction is split (split-K ≤ 32,
 //     ≥ 4 main-loop steps each);
@@ -35,9 +35,9 @@ struct WeightLayout {
 WeightLayout WeightLayoutOf(const ConvShape& s, Precision p);
 
 struct IgemmPlan {
-  bool gemv = false;  // the GEMV path (no tiles below)
-  int gemv_rows_per_warp = 2, gemv_threads = kThreads;
-  bool mma = false;  // the tensor-core path: NHWC conversion, then conv2d_nhwc_*_igemm_mma_*
+  bool gemv = false;            // the GEMV path (no tiles below)
+  int gemv_threads = kThreads;  // 256 (8 rows per block) or 128 (4 rows)
+  bool mma = false;             // the tensor-core path: NHWC conversion, then conv2d_nhwc_*_igemm_mma_*
   MmaTile tile = MmaTile::k128x128;
   int bm = 0, bn = 0;  // outputs per block: rows (output channels) × columns (N·P·Q)
   int bk = 0;          // reduction per main-loop step
