@@ -96,4 +96,51 @@ void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t) {
   t.Record(st.ok() && worst <= 1e-5, line);
 }
 
+void CheckAdaptivePool(vgg::Backend& be, const vgg::AdaptivePoolShape& s, Tally& t) {
+  char name[96];
+  std::snprintf(name, sizeof name, "adaptive_avgpool2d N%d C%d %dx%d -> %dx%d", s.N, s.C, s.H, s.W, s.P, s.Q);
+  const uint64_t seed = SeedOf(name);
+  std::vector<float> x(size_t(s.N) * s.C * s.H * s.W), ref(size_t(s.N) * s.C * s.P * s.Q), got;
+  FillUniform(x.data(), x.size(), seed, -3.f, 3.f);
+  vgg::ref::adaptive_avgpool2d(s, x.data(), ref.data());
+  DevBuf xb(be), yb(be);
+  Status st = xb.Upload(x);
+  if (st.ok()) st = yb.FillNaN(ref.size());
+  if (st.ok()) st = be.adaptive_avgpool2d(s, xb.p, yb.p);
+  if (st.ok()) st = yb.Fetch(ref.size(), &got);
+  const size_t bad = st.ok() ? FirstNotIdentical(got.data(), ref.data(), ref.size()) : 0;
+  char seed_str[40];
+  std::snprintf(seed_str, sizeof seed_str, " (seed 0x%016llx)", (unsigned long long)seed);
+  std::string msg = std::string(name) + ": " +
+                    (!st.ok()          ? st.message
+                     : bad == SIZE_MAX ? "bit-identical"
+                                       : "differs") +
+                    seed_str;
+  if (st.ok() && bad != SIZE_MAX)
+    msg += " at " + std::to_string(bad) + ": " + Fmt("%g", got[bad]) + " vs " + Fmt("%g", ref[bad]);
+  t.Record(st.ok() && bad == SIZE_MAX, msg);
+}
+
+void CheckRelu(vgg::Backend& be, size_t n, Tally& t) {
+  const uint64_t seed = SeedOf("relu");
+  std::vector<float> x(n), ref, got;
+  FillUniform(x.data(), n, seed, -1.f, 1.f);
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(), -0.f, 0.f, INFINITY, -INFINITY};
+  for (size_t i = 0; i < n; i += 7) x[i] = specials[(i / 7) % 5];
+  ref = x;
+  vgg::ref::relu(ref.data(), n);
+  DevBuf xb(be);
+  Status st = xb.Upload(x);
+  if (st.ok()) st = be.relu(xb.p, n);
+  if (st.ok()) st = xb.Fetch(n, &got);
+  size_t bad = st.ok() ? FirstNotIdentical(got.data(), ref.data(), n) : 0;
+  if (st.ok() && bad == SIZE_MAX)  // FirstNotIdentical takes any NaN for any NaN: the signs of zeros too
+    for (size_t i = 0; i < n && bad == SIZE_MAX; ++i)
+      if (std::signbit(got[i]) != std::signbit(ref[i]) && got[i] == got[i]) bad = i;
+  t.Record(st.ok() && bad == SIZE_MAX, "relu " + std::to_string(n) + " floats with NaN, ±0, ±Inf: " +
+                                           (!st.ok()          ? st.message
+                                            : bad == SIZE_MAX ? "bit-identical"
+                                                              : "differs"));
+}
+
 }  // namespace vggh

@@ -37,5 +37,9 @@ vgg::Status RunConv(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg:
 void CheckPoolCase(vgg::Backend& be, const PoolCase& c, Tally& t);
 // lrn within a relative 1e-5 per element (an fp32 sum of at most `size` squares, then one pow).
 void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t);
+// adaptive_avgpool2d bit-identical to the reference (both sum each window in double, in the same order).
+void CheckAdaptivePool(vgg::Backend& be, const vgg::AdaptivePoolShape& s, Tally& t);
+// relu (in place) bit-identical to the reference on PoolInput-style data: NaN, ±0 and ±Inf included.
+void CheckRelu(vgg::Backend& be, size_t n, Tally& t);
 
 }  // namespace vggh

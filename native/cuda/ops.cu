@@ -218,14 +218,12 @@ cudaError_t LaunchMaxpool(const float* x, float* y, long long NC, int H, int W, 
 }
 
 cudaError_t LaunchRelu(float* x, long long n, cudaStream_t stream) {
-  relu_f32<<<BlocksFor(size_t(n)), kThreads, 0, stream>>>(x, n);
-  return cudaGetLastError();
+  return Launch<relu_f32>(BlocksFor(size_t(n)), kThreads, 0, stream, x, n);
 }
 
 cudaError_t LaunchAdaptiveAvgpool(const float* x, float* y, long long NC, int H, int W, int P, int Q,
                                   cudaStream_t stream) {
-  adaptive_avgpool2d_nchw_f32<<<BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream>>>(x, y, NC, H, W, P, Q);
-  return cudaGetLastError();
+  return Launch<adaptive_avgpool2d_nchw_f32>(BlocksFor(size_t(NC) * P * Q), kThreads, 0, stream, x, y, NC, H, W, P, Q);
 }
 
 cudaError_t LaunchLrn(const float* x, float* y, int N, int C, long long HW, int size, float alpha, float beta, float k,

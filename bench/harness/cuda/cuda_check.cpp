@@ -132,8 +132,16 @@ int CudaCheck(const CudaArgs& args) {
       const int opass0 = t.pass, ofail0 = t.fail;
       for (const PoolCase& pc : args.cases->Pool({})) CheckPoolCase(*be, pc, t);
       for (const LrnCase& lc : args.cases->Lrn({})) CheckLrnCase(*be, lc, t);
-      counts.push_back("cuda-check max pool and LRN: " + std::to_string(t.pass - opass0) + " passed, " +
-                       std::to_string(t.fail - ofail0) + " failed");
+      // torchvision's AdaptiveAvgPool2d(7) before FC6: equal, overlapping, one-pixel and single windows.
+      for (const vgg::AdaptivePoolShape& s : std::vector<vgg::AdaptivePoolShape>{{2, 5, 14, 14, 7, 7},
+                                                                                 {1, 3, 13, 11, 7, 7},
+                                                                                 {1, 4, 5, 6, 7, 7},
+                                                                                 {1, 2, 9, 9, 1, 1},
+                                                                                 {1, 64, 10, 9, 7, 7}})
+        CheckAdaptivePool(*be, s, t);
+      CheckRelu(*be, 100003, t);
+      counts.push_back("cuda-check max pool, LRN, adaptive average pool, ReLU: " + std::to_string(t.pass - opass0) +
+                       " passed, " + std::to_string(t.fail - ofail0) + " failed");
       if (!args.self_test && !args.quick) {  // --quick runs under compute-sanitizer: no intentional API errors
         std::printf("\n== error paths\n");
         const int epass0 = t.pass, efail0 = t.fail;
