@@ -146,14 +146,15 @@ cat "$LOGS/bench.txt" "$LOGS/torch.txt" 2>/dev/null | awk '
     }
     k = m " " p " " b
     if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+    for (i = 3; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "graph_ms" && kv[2] > 0) vgr[k] = kv[2] }
     if (who == "vggnet") { vms[k] = ms; vtf[k] = tf; vsh[k] = sh } else { tms[k] = ms; ttf[k] = tf }
   }
   END {
-    printf "%-6s %-5s %5s | %10s %8s %6s | %10s %8s | %s\n", "model", "prec", "batch", "vggnet ms", "TFLOP/s", "%sheet", "torch ms", "TFLOP/s", "torch/vggnet time"
+    printf "%-6s %-5s %5s | %10s %10s %8s %6s | %10s %8s | %s\n", "model", "prec", "batch", "vggnet ms", "graph ms", "TFLOP/s", "%sheet", "torch ms", "TFLOP/s", "torch/vggnet time"
     for (i = 1; i <= n; i++) {
       k = order[i]; split(k, f, " ")
       r = (k in vms && k in tms && vms[k] > 0) ? sprintf("%.2fx%s", tms[k] / vms[k], tms[k] >= vms[k] ? " (vggnet faster)" : "") : "-"
-      printf "%-6s %-5s %5s | %10s %8s %6s | %10s %8s | %s\n", f[1], f[2], f[3], (k in vms ? vms[k] : "-"), (k in vtf ? vtf[k] : "-"), (k in vsh ? vsh[k] : "-"), (k in tms ? tms[k] : "-"), (k in ttf ? ttf[k] : "-"), r
+      printf "%-6s %-5s %5s | %10s %10s %8s %6s | %10s %8s | %s\n", f[1], f[2], f[3], (k in vms ? vms[k] : "-"), (k in vgr ? vgr[k] : "-"), (k in vtf ? vtf[k] : "-"), (k in vsh ? vsh[k] : "-"), (k in tms ? tms[k] : "-"), (k in ttf ? ttf[k] : "-"), r
     }
   }'
 grep -E "^cuda-check: [0-9]+ passed" "$LOGS/check.txt" 2>/dev/null

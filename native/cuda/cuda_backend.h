@@ -50,6 +50,7 @@ class CudaBackend final : public Backend {
 
   Precision precision() const { return prec_; }
   int sms() const { return sms_; }
+  cudaStream_t stream() const { return st_->stream; }  // where every op is queued
   // Device bytes held: live alloc() buffers plus packed weights still alive.
   size_t bytes_in_use() const { return st_->bytes_in_use.load(); }
 

@@ -4,7 +4,8 @@
 // warm-ups; also end to end through host memory (upload, forward, download). Reports ms, images/s,
 // TFLOP/s (FLOPs = 2 × multiply-adds of the conv/FC layers), % of the datasheet peak and % of a peak
 // measured in this run with register-only loops. Per-layer times for vgg16 at the smallest and largest
-// batch (each layer synchronised through ForwardDevice's per-layer hook) show where the time goes.
+// batch (each layer synchronised through ForwardDevice's per-layer hook) show where the time goes. At
+// batch 1 the same forward is also timed as a captured CUDA graph (launch overhead gone).
 //
 // Datasheet peaks, dense (NVIDIA H200 SXM datasheet; the H100 SXM datasheet gives the same compute figures):
 // FP32 67 TFLOP/s, TF32 tensor core 989 TFLOP/s with sparsity → 494.5 dense, BF16/FP16 1979 with sparsity
@@ -48,6 +49,7 @@ struct Row {
   std::string model, prec;
   int batch = 0;
   double ms = 0, e2e_ms = 0, tflops = 0, pct_sheet = 0, pct_meas = 0, ips = 0;
+  double graph_ms = 0;  // batch 1: the forward replayed as a CUDA graph (0: not measured)
 };
 
 // Per-layer times of one forward: 6 runs of ForwardDevice whose hook synchronises after each layer (so
@@ -209,16 +211,23 @@ int CudaBench(const CudaArgs& args) {
         r.ips = batch / (r.ms * 1e-3);
         r.pct_sheet = 100.0 * r.tflops / DatasheetTflops(p);
         r.pct_meas = measured[size_t(p)] > 0 ? 100.0 * r.tflops * 1e12 / measured[size_t(p)] : 0;
+        // Batch 1 is launch-bound: the same forward as a CUDA graph shows what a graph per plan would save.
+        std::string graph;
+        if (batch == 1 && !args.self_test) {
+          const Status gs = vgg::cuda::TimeAsGraph(
+              *be, [&] { return net->ForwardDevice(in, xd.p, yd.p); }, int(t.size()), &r.graph_ms);
+          graph = gs.ok() ? Fmt(", as a CUDA graph %.3f ms", r.graph_ms) : ", no CUDA graph: " + gs.message;
+        }
         rows.push_back(r);
         std::printf(
             "%-6s %-5s batch %3d: %9.3f ms  %8.1f img/s  %7.1f TFLOP/s  %5.1f%% of datasheet  %5.1f%% of measured"
-            "  (e2e %.3f ms, %zu runs)%s\n",
-            model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.pct_sheet, r.pct_meas, r.e2e_ms, t.size(),
+            "  (e2e %.3f ms, %zu runs%s)%s\n",
+            model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.pct_sheet, r.pct_meas, r.e2e_ms, t.size(), graph.c_str(),
             finite ? "" : "  NON-FINITE OUTPUT");
         std::printf(
             "RESULT vggnet model=%s precision=%s batch=%d ms=%.4f ips=%.2f tflops=%.2f e2e_ms=%.4f "
-            "pct_datasheet=%.1f\n",
-            model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.e2e_ms, r.pct_sheet);
+            "pct_datasheet=%.1f graph_ms=%.4f\n",
+            model.c_str(), pn, batch, r.ms, r.ips, r.tflops, r.e2e_ms, r.pct_sheet, r.graph_ms);
         std::fflush(stdout);
         if (!finite) ++failures;
 

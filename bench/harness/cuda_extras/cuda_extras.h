@@ -5,6 +5,7 @@
 // there from cuda/cuda_planner.h.
 #pragma once
 #include <cstddef>
+#include <functional>
 
 #include "core/backend.h"
 
@@ -17,5 +18,12 @@ size_t DeviceBytesInUse(const Backend& be);
 // The tensor-core (or, for fp32, FFMA) peak of device `device` in FLOP/s, measured with register-only
 // loops: the best of 5 runs, the last 4 sized to ~40 ms each. kDevice on CUDA errors.
 Status MeasurePeakFlops(int device, CudaOptions::Precision p, double* flops);
+
+// The median milliseconds of `forward` replayed as a CUDA graph on backend `be`'s stream: `forward` (work
+// queued on that stream that neither allocates nor synchronises, such as Network::ForwardDevice once its
+// plan exists) is captured once, then the graph is launched `runs` times, each timed with events. This
+// measures what a graph per plan would save at batch 1 (launch overhead). kUnsupported when `be` is not
+// a CUDA backend or capture fails (the work synchronised; the host emulation has no graphs).
+Status TimeAsGraph(Backend& be, const std::function<Status()>& forward, int runs, double* ms);
 
 }  // namespace vgg::cuda
