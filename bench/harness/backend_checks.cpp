@@ -46,29 +46,44 @@ Status RunConv(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg::Conv
   return be.synchronize();
 }
 
+namespace {
+
+// Uploads x, runs op(x, y) on `be` into a NaN-filled y of ny floats, and fetches y into *got.
+template <class Op>
+Status RunOp(vgg::Backend& be, const std::vector<float>& x, size_t ny, Op&& op, std::vector<float>* got) {
+  DevBuf xb(be), yb(be);
+  VGG_RETURN_IF_ERROR(xb.Upload(x));
+  VGG_RETURN_IF_ERROR(yb.FillNaN(ny));
+  VGG_RETURN_IF_ERROR(op(xb.p, yb.p));
+  return yb.Fetch(ny, got);
+}
+
+// Records whether `got` is bit-identical to `ref` (any NaN for any NaN), naming the first difference.
+void RecordIdentical(Tally& t, const std::string& what, const Status& st, const std::vector<float>& got,
+                     const std::vector<float>& ref, uint64_t seed) {
+  const size_t bad = st.ok() ? FirstNotIdentical(got.data(), ref.data(), ref.size()) : 0;
+  char seed_str[40];
+  std::snprintf(seed_str, sizeof seed_str, " (seed 0x%016llx)", (unsigned long long)seed);
+  std::string msg = what + ": " + (!st.ok() ? st.message : bad == SIZE_MAX ? "bit-identical" : "differs") + seed_str;
+  if (st.ok() && bad != SIZE_MAX)
+    msg += " at " + std::to_string(bad) + ": " + Fmt("%g", got[bad]) + " vs " + Fmt("%g", ref[bad]);
+  t.Record(st.ok() && bad == SIZE_MAX, msg);
+}
+
+}  // namespace
+
 void CheckPoolCase(vgg::Backend& be, const PoolCase& c, Tally& t) {
   const vgg::PoolShape& s = c.s;
   const uint64_t seed = SeedOf("pool " + c.name);
   const std::vector<float> x = PoolInput(c, seed);
   std::vector<float> ref(size_t(s.N) * s.C * s.P() * s.Q()), got;
   vgg::ref::maxpool2d(s, x.data(), ref.data());
-  DevBuf xb(be), yb(be);
-  Status st = xb.Upload(x);
-  if (st.ok()) st = yb.FillNaN(ref.size());
-  if (st.ok()) st = be.maxpool2d(s, xb.p, yb.p);
-  if (st.ok()) st = yb.Fetch(ref.size(), &got);
-  const size_t bad = st.ok() ? FirstNotIdentical(got.data(), ref.data(), ref.size()) : 0;
-  char line[256];
-  std::snprintf(line, sizeof line, "maxpool2d '%s' N%d C%d %dx%d window %d stride %d: %s (seed 0x%016llx)",
-                c.name.c_str(), s.N, s.C, s.H, s.W, s.window, s.stride,
-                !st.ok()          ? st.message.c_str()
-                : bad == SIZE_MAX ? "bit-identical"
-                                  : "differs",
-                (unsigned long long)seed);
-  std::string msg = line;
-  if (st.ok() && bad != SIZE_MAX)
-    msg += " at " + std::to_string(bad) + ": " + Fmt("%g", got[bad]) + " vs " + Fmt("%g", ref[bad]);
-  t.Record(st.ok() && bad == SIZE_MAX, msg);
+  const Status st = RunOp(
+      be, x, ref.size(), [&](float* xp, float* yp) { return be.maxpool2d(s, xp, yp); }, &got);
+  char what[192];
+  std::snprintf(what, sizeof what, "maxpool2d '%s' N%d C%d %dx%d window %d stride %d", c.name.c_str(), s.N, s.C, s.H,
+                s.W, s.window, s.stride);
+  RecordIdentical(t, what, st, got, ref, seed);
 }
 
 void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t) {
@@ -76,11 +91,8 @@ void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t) {
   std::vector<float> x(size_t(c.N) * c.C * c.H * c.W), ref(x.size()), got;
   FillUniform(x.data(), x.size(), seed, -3.f, 3.f);
   vgg::ref::lrn(c.N, c.C, c.H, c.W, c.p, x.data(), ref.data());
-  DevBuf xb(be), yb(be);
-  Status st = xb.Upload(x);
-  if (st.ok()) st = yb.FillNaN(ref.size());
-  if (st.ok()) st = be.lrn(c.N, c.C, c.H, c.W, c.p, xb.p, yb.p);
-  if (st.ok()) st = yb.Fetch(ref.size(), &got);
+  const Status st = RunOp(
+      be, x, ref.size(), [&](float* xp, float* yp) { return be.lrn(c.N, c.C, c.H, c.W, c.p, xp, yp); }, &got);
   double worst = 0;
   if (st.ok())
     for (size_t i = 0; i < ref.size(); ++i) {
@@ -97,28 +109,15 @@ void CheckLrnCase(vgg::Backend& be, const LrnCase& c, Tally& t) {
 }
 
 void CheckAdaptivePool(vgg::Backend& be, const vgg::AdaptivePoolShape& s, Tally& t) {
-  char name[96];
-  std::snprintf(name, sizeof name, "adaptive_avgpool2d N%d C%d %dx%d -> %dx%d", s.N, s.C, s.H, s.W, s.P, s.Q);
-  const uint64_t seed = SeedOf(name);
+  char what[96];
+  std::snprintf(what, sizeof what, "adaptive_avgpool2d N%d C%d %dx%d -> %dx%d", s.N, s.C, s.H, s.W, s.P, s.Q);
+  const uint64_t seed = SeedOf(what);
   std::vector<float> x(size_t(s.N) * s.C * s.H * s.W), ref(size_t(s.N) * s.C * s.P * s.Q), got;
   FillUniform(x.data(), x.size(), seed, -3.f, 3.f);
   vgg::ref::adaptive_avgpool2d(s, x.data(), ref.data());
-  DevBuf xb(be), yb(be);
-  Status st = xb.Upload(x);
-  if (st.ok()) st = yb.FillNaN(ref.size());
-  if (st.ok()) st = be.adaptive_avgpool2d(s, xb.p, yb.p);
-  if (st.ok()) st = yb.Fetch(ref.size(), &got);
-  const size_t bad = st.ok() ? FirstNotIdentical(got.data(), ref.data(), ref.size()) : 0;
-  char seed_str[40];
-  std::snprintf(seed_str, sizeof seed_str, " (seed 0x%016llx)", (unsigned long long)seed);
-  std::string msg = std::string(name) + ": " +
-                    (!st.ok()          ? st.message
-                     : bad == SIZE_MAX ? "bit-identical"
-                                       : "differs") +
-                    seed_str;
-  if (st.ok() && bad != SIZE_MAX)
-    msg += " at " + std::to_string(bad) + ": " + Fmt("%g", got[bad]) + " vs " + Fmt("%g", ref[bad]);
-  t.Record(st.ok() && bad == SIZE_MAX, msg);
+  const Status st = RunOp(
+      be, x, ref.size(), [&](float* xp, float* yp) { return be.adaptive_avgpool2d(s, xp, yp); }, &got);
+  RecordIdentical(t, what, st, got, ref, seed);
 }
 
 void CheckRelu(vgg::Backend& be, size_t n, Tally& t) {

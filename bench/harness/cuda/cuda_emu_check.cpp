@@ -247,13 +247,6 @@ int CudaEmuCheck(const CudaArgs&) {
   return t.Summary("cuda-emu-check", 0);
 }
 
-#else
-
-int CudaEmuCheck(const CudaArgs&) {
-  std::printf("cuda-emu-check: only in the emulated build (cmake -DVGGNET_CUDA_EMULATION=ON)\n");
-  return 2;
-}
-
 #endif
 
 }  // namespace vggh

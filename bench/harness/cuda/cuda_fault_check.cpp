@@ -70,13 +70,6 @@ int CudaFaultCheck(const CudaArgs& args) {
   return wrong ? 1 : 0;
 }
 
-#else
-
-int CudaFaultCheck(const CudaArgs&) {
-  std::printf("cuda-fault-check: only in the emulated build (cmake -DVGGNET_CUDA_EMULATION=ON)\n");
-  return 2;
-}
-
 #endif
 
 }  // namespace vggh

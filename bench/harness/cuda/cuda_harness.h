@@ -39,8 +39,10 @@ vgg::Status MakeBackendUnderTest(const CudaArgs& a, Precision p, std::unique_ptr
 
 int CudaCheck(const CudaArgs& a);
 int CudaBench(const CudaArgs& a);
-int CudaFaultCheck(const CudaArgs& a);  // the emulated build only
-int CudaEmuCheck(const CudaArgs& a);    // the emulated build only
+#if VGGNET_CUDA_EMULATION
+int CudaFaultCheck(const CudaArgs& a);
+int CudaEmuCheck(const CudaArgs& a);
+#endif
 
 // The conv cases of CudaArgs (tags; --quick: at most 20 M multiply-adds each).
 std::vector<ConvCase> ConvCases(const CudaArgs& a);

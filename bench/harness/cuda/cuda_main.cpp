@@ -114,7 +114,14 @@ int CudaMain(int argc, char** argv, const vggh::CaseList& cases) {
   }
   if (a.cmd != "cuda-bench" && !async) setenv("VGGNET_CUDA_SYNC", "1", 1);  // read when each backend is created
   if (a.cmd == "cuda-check") return vggh::CudaCheck(a);
+#if VGGNET_CUDA_EMULATION
   if (a.cmd == "cuda-fault-check") return vggh::CudaFaultCheck(a);
   if (a.cmd == "cuda-emu-check") return vggh::CudaEmuCheck(a);
+#else
+  if (a.cmd == "cuda-fault-check" || a.cmd == "cuda-emu-check") {
+    std::printf("%s: only in the emulated build (cmake -DVGGNET_CUDA_EMULATION=ON)\n", a.cmd.c_str());
+    return 2;
+  }
+#endif
   return vggh::CudaBench(a);
 }

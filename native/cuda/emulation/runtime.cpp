@@ -61,9 +61,21 @@ cudaError_t TakePending() {
   return e == cudaSuccess ? e : Fail(e);
 }
 
+// Streams hold nothing (work runs to completion when queued); events hold a time.
+struct Stream {};
 struct Event {
   std::chrono::steady_clock::time_point t;
 };
+template <typename T, typename H>
+cudaError_t NewHandle(H* h) {
+  *h = reinterpret_cast<H>(new T());
+  return cudaSuccess;
+}
+template <typename T, typename H>
+cudaError_t DeleteHandle(H h) {
+  delete reinterpret_cast<T*>(h);
+  return cudaSuccess;
+}
 
 }  // namespace
 
@@ -278,25 +290,13 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
 
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
-  *s = reinterpret_cast<cudaStream_t>(new char(0));
-  return cudaSuccess;
-}
-cudaError_t cudaStreamDestroy(cudaStream_t s) {
-  delete reinterpret_cast<char*>(s);
-  return cudaSuccess;
-}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return NewHandle<Stream>(s); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) { return DeleteHandle<Stream>(s); }
 cudaError_t cudaStreamSynchronize(cudaStream_t) { return TakePending(); }
 
 cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
-  *e = reinterpret_cast<cudaEvent_t>(new Event());
-  return cudaSuccess;
-}
-cudaError_t cudaEventDestroy(cudaEvent_t e) {
-  delete reinterpret_cast<Event*>(e);
-  return cudaSuccess;
-}
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return NewHandle<Event>(e); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) { return DeleteHandle<Event>(e); }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   if (!e) return Fail(cudaErrorInvalidResourceHandle);
   reinterpret_cast<Event*>(e)->t = std::chrono::steady_clock::now();

@@ -4,19 +4,22 @@
 
 namespace vgg {
 
+namespace {
+const char* const kReason = "CUDA not compiled in (built without nvcc or with VGGNET_CUDA=OFF)";
+}  // namespace
+
 CudaInfo GetCudaInfo() {
   CudaInfo info;
   info.compiled = false;
-  info.reason = "CUDA not compiled in (built without nvcc or with VGGNET_CUDA=OFF)";
+  info.reason = kReason;
   return info;
 }
 
-Status MakeCudaBackend(int, std::unique_ptr<Backend>*) {
-  return Unsupported("device 'cuda': this build of vggnet has no CUDA backend (built without nvcc)");
-}
+// The same reason as backends() gives, so that the error says why.
+Status MakeCudaBackend(int, std::unique_ptr<Backend>*) { return Unsupported(std::string("device 'cuda': ") + kReason); }
 
 Status MakeCudaBackend(const CudaOptions&, std::unique_ptr<Backend>*) {
-  return Unsupported("device 'cuda': this build of vggnet has no CUDA backend (built without nvcc)");
+  return Unsupported(std::string("device 'cuda': ") + kReason);
 }
 
 }  // namespace vgg

@@ -65,26 +65,19 @@ template <typename T>
 inline T __ldg(const T* p) {
   return *p;
 }
-inline float __uint_as_float(unsigned u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+namespace vgg::emu {
+template <typename To, typename From>
+inline To BitCast(From v) {
+  static_assert(sizeof(To) == sizeof(From), "same size");
+  To t;
+  std::memcpy(&t, &v, sizeof t);
+  return t;
 }
-inline unsigned __float_as_uint(float f) {
-  unsigned u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float __int_as_float(int i) {
-  float f;
-  std::memcpy(&f, &i, 4);
-  return f;
-}
-inline int __float_as_int(float f) {
-  int i;
-  std::memcpy(&i, &f, 4);
-  return i;
-}
+}  // namespace vgg::emu
+inline float __uint_as_float(unsigned u) { return ::vgg::emu::BitCast<float>(u); }
+inline unsigned __float_as_uint(float f) { return ::vgg::emu::BitCast<unsigned>(f); }
+inline float __int_as_float(int i) { return ::vgg::emu::BitCast<float>(i); }
+inline int __float_as_int(float f) { return ::vgg::emu::BitCast<int>(f); }
 // CUDA's integer min/max overloads of device code.
 inline int min(int a, int b) { return a < b ? a : b; }
 inline int max(int a, int b) { return a > b ? a : b; }
