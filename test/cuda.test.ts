@@ -71,7 +71,7 @@ describe('cuda backend vs the reference kernels', () => {
     const info = kernels().gpu.info();
     expect(info.name).toBe('cuda:0');
     expect(info.kernelFamily).toMatch(/^cuda tf32 /);
-    expect(info.kernelFamily).toMatch(/igemm_wmma/);
+    expect(info.kernelFamily).toMatch(/nchw_to_nhwc_tf32 \+ conv2d_nhwc_tf32_igemm_mma_/);
   });
 
   onGpu.each(convCases('smoke').map((k) => [k.name, k] as const))('conv2d %s', (_n, k) => {

@@ -3,10 +3,12 @@
 // (cuda_backend.cpp) is ordinary C++; the kernels live in the .cu files, one family per file so a
 // parallel build compiles them side by side.
 //
-// Every launcher returns cudaGetLastError() after its launch(es): launch-configuration errors surface
-// there, errors inside a kernel surface at the next synchronising call. cudaGetLastError() also returns
-// an error that was pending before the launch, so a caller that names the kernel in its report checks
-// cudaPeekAtLastError() first (CudaBackend::Run does).
+// Every launcher launches through Launch<kernel>(grid, block, smem, stream, args...) (launch.cuh), never
+// <<<...>>>: CI compiles these files as plain C++ for the host emulation (native/cuda/emulation), where a
+// launch runs the kernel on the CPU. Launch returns cudaGetLastError() after the launch:
+// launch-configuration errors surface there, errors inside a kernel at the next synchronising call.
+// cudaGetLastError() also returns an error that was pending before the launch, so a caller that names
+// the kernel in its report checks cudaPeekAtLastError() first (CudaBackend::Run does).
 #pragma once
 #include <cuda_runtime.h>
 
