@@ -25,6 +25,32 @@ FiberStack::~FiberStack() {
   if (map_) munmap(map_, map_bytes_);
 }
 
+// AddressSanitizer must be told when the stack changes (its fake stacks and stack bounds), else it
+// reports false errors: the emulated build under -DVGGNET_SANITIZE=ON checks the kernels' memory accesses.
+#if defined(__SANITIZE_ADDRESS__)
+extern "C" void __sanitizer_start_switch_fiber(void** fake_stack_save, const void* bottom, size_t size);
+extern "C" void __sanitizer_finish_switch_fiber(void* fake_stack_save, const void** bottom_old, size_t* size_old);
+extern "C" void __asan_unpoison_memory_region(const volatile void* addr, size_t size);
+namespace {
+// A stack reused by a new fiber may keep the poisoned scopes of a fiber abandoned mid-kernel (a fault).
+void Unpoison(const FiberStack& s) { __asan_unpoison_memory_region(s.base(), s.size()); }
+void StartSwitch(FiberContext* from, FiberContext* to) {
+  __sanitizer_start_switch_fiber(&from->fake_stack, to->stack_bottom, to->stack_size);
+}
+void FinishSwitch(FiberContext* self) { __sanitizer_finish_switch_fiber(self->fake_stack, nullptr, nullptr); }
+}  // namespace
+void FiberStarted(FiberContext* previous) {
+  __sanitizer_finish_switch_fiber(nullptr, &previous->stack_bottom, &previous->stack_size);
+}
+#else
+namespace {
+void Unpoison(const FiberStack&) {}
+void StartSwitch(FiberContext*, FiberContext*) {}
+void FinishSwitch(FiberContext*) {}
+}  // namespace
+void FiberStarted(FiberContext*) {}
+#endif
+
 #if defined(__x86_64__)
 
 // vgg_emu_switch(void** save_sp, void* to_sp): pushes the callee-saved registers and the floating-point
@@ -62,6 +88,7 @@ vgg_emu_switch:
 extern "C" void vgg_emu_switch(void** save_sp, void* to_sp);
 
 void MakeFiber(FiberContext* ctx, const FiberStack& stack, void (*entry)()) {
+  Unpoison(stack);
   auto top = reinterpret_cast<uintptr_t>(stack.base() + stack.size()) & ~uintptr_t(15);
   auto* sp = reinterpret_cast<uint64_t*>(top);
   *--sp = 0;                                  // entry's return address: none (it never returns)
@@ -71,19 +98,30 @@ void MakeFiber(FiberContext* ctx, const FiberStack& stack, void (*entry)()) {
   ctx->sp = sp;                               // entry starts with rsp ≡ 8 (mod 16), as after a call
 }
 
-void SwitchFiber(FiberContext* from, FiberContext* to) { vgg_emu_switch(&from->sp, to->sp); }
+void SwitchFiber(FiberContext* from, FiberContext* to) {
+  StartSwitch(from, to);
+  vgg_emu_switch(&from->sp, to->sp);
+  FinishSwitch(from);
+}
 
 #else
 
 void MakeFiber(FiberContext* ctx, const FiberStack& stack, void (*entry)()) {
+  Unpoison(stack);
   getcontext(&ctx->uc);
   ctx->uc.uc_stack.ss_sp = stack.base();
   ctx->uc.uc_stack.ss_size = stack.size();
   ctx->uc.uc_link = nullptr;
   makecontext(&ctx->uc, entry, 0);
+  ctx->stack_bottom = stack.base();
+  ctx->stack_size = stack.size();
 }
 
-void SwitchFiber(FiberContext* from, FiberContext* to) { swapcontext(&from->uc, &to->uc); }
+void SwitchFiber(FiberContext* from, FiberContext* to) {
+  StartSwitch(from, to);
+  swapcontext(&from->uc, &to->uc);
+  FinishSwitch(from);
+}
 
 #endif
 

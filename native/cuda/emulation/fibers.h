@@ -17,6 +17,9 @@ struct FiberContext {
 #else
   ucontext_t uc;
 #endif
+  const void* stack_bottom = nullptr;  // for AddressSanitizer (a host thread's own stack: learnt on switch)
+  size_t stack_size = 0;
+  void* fake_stack = nullptr;
 };
 
 // A stack of `bytes` with an inaccessible guard page below it (an overflow faults instead of corrupting).
@@ -39,5 +42,8 @@ class FiberStack {
 void MakeFiber(FiberContext* ctx, const FiberStack& stack, void (*entry)());
 // Saves the running context in `from` and resumes `to`.
 void SwitchFiber(FiberContext* from, FiberContext* to);
+// First thing a fiber's entry does: `previous` is the context that switched to it (its stack bounds are
+// learnt here, for AddressSanitizer; nothing without it).
+void FiberStarted(FiberContext* previous);
 
 }  // namespace vgg::emu

@@ -2,6 +2,7 @@
 // and events that complete at once (every launch and copy runs to completion before it returns), and
 // the error state of the CUDA runtime (a last error per host thread; a kernel fault pending until the
 // next synchronising call).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -33,7 +34,7 @@ size_t TotalMemory() {
 
 struct State {
   std::mutex mu;
-  std::map<const void*, size_t> allocs;  // device allocations: base → bytes
+  std::map<const void*, size_t> allocs;  // device allocations: base → bytes asked for
   size_t used = 0;
   std::map<const void*, int> smem_optin;  // kernel → cudaFuncAttributeMaxDynamicSharedMemorySize
   cudaError_t pending = cudaSuccess;      // a kernel fault, for the next synchronising call
@@ -43,6 +44,9 @@ State& S() {
   static State* s = new State();
   return *s;
 }
+
+// Device memory is counted in 256-byte units, as cudaMalloc hands it out.
+size_t Rounded(size_t bytes) { return (std::max<size_t>(bytes, 1) + 255) / 256 * 256; }
 
 thread_local cudaError_t t_last = cudaSuccess;
 std::atomic<bool> g_echo{true};
@@ -217,20 +221,23 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   *p = nullptr;
-  const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
+  const size_t rounded = Rounded(bytes);
   {
     std::lock_guard<std::mutex> lock(S().mu);
     if (bytes > TotalMemory() || rounded > TotalMemory() - S().used) return Fail(cudaErrorMemoryAllocation);
     S().used += rounded;
   }
-  void* m = std::aligned_alloc(256, rounded);
+  // 256-byte aligned like cudaMalloc, but exactly `bytes` long: under AddressSanitizer
+  // (-DVGGNET_SANITIZE=ON) a kernel that reads or writes past the end of a buffer is caught.
+  void* m = nullptr;
+  if (posix_memalign(&m, 256, std::max<size_t>(bytes, 1)) != 0) m = nullptr;
   std::lock_guard<std::mutex> lock(S().mu);
   if (!m) {
     S().used -= rounded;
     return Fail(cudaErrorMemoryAllocation);
   }
-  std::memset(m, 0xFF, rounded);  // NaN in fp32, fp16 and bf16: a read of what no one wrote shows
-  S().allocs[m] = rounded;
+  std::memset(m, 0xFF, std::max<size_t>(bytes, 1));  // NaN in fp32, fp16 and bf16: reads of unwritten memory show
+  S().allocs[m] = std::max<size_t>(bytes, 1);
   *p = m;
   return cudaSuccess;
 }
@@ -240,7 +247,7 @@ cudaError_t cudaFree(void* p) {
   std::lock_guard<std::mutex> lock(S().mu);
   const auto it = S().allocs.find(p);
   if (it == S().allocs.end()) return Fail(cudaErrorInvalidValue);
-  S().used -= it->second;
+  S().used -= Rounded(it->second);
   S().allocs.erase(it);
   std::free(p);
   return cudaSuccess;

@@ -22,6 +22,10 @@ namespace vgg::emu {
 
 thread_local ThreadCtx* t_thread = nullptr;
 
+#if defined(__SANITIZE_ADDRESS__)
+extern "C" void* __asan_region_is_poisoned(void* beg, size_t size);
+#endif
+
 namespace {
 
 constexpr size_t kStackBytes = size_t(256) << 10;
@@ -108,6 +112,7 @@ void LandCopies(Fiber& f, size_t count) {
 
 void FiberMain() {
   Executor& e = *t_exec;
+  FiberStarted(&e.sched);
   Fiber& f = *e.cur;
   e.thread_main(e.main_ctx);
   f.copies.clear();  // copies never waited for: their data is never read
@@ -344,6 +349,11 @@ void CpAsync(void* dst, const void* src, int bytes, int src_bytes) {
   if (reinterpret_cast<uintptr_t>(dst) % 16 || reinterpret_cast<uintptr_t>(src) % 16)
     Fault("cp.async: addresses must be 16-byte aligned (shared %p, global %p)", dst, src);
   if (!InSharedMemory(dst, size_t(bytes))) Fault("cp.async: destination %p is not in the block's shared memory", dst);
+#if defined(__SANITIZE_ADDRESS__)
+  // The copy lands later, at its wait: check the source now, so that the fault names this copy.
+  if (src_bytes && __asan_region_is_poisoned(const_cast<void*>(src), size_t(src_bytes)))
+    Fault("cp.async: source %p..+%d is outside any allocation (AddressSanitizer)", src, src_bytes);
+#endif
   e->cur->copies.push_back(
       {static_cast<unsigned char*>(dst), static_cast<const unsigned char*>(src), bytes, src_bytes});
 }

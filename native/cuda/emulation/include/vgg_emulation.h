@@ -16,6 +16,9 @@
 //   - launch configurations (block size, grid size, dynamic shared memory against the smallest opt-in
 //     limit of the GPUs the kernels target, 99 KB on sm_86/sm_89).
 // Device memory and dynamic shared memory start filled with 0xFF bytes (NaN in fp32, fp16 and bf16).
+// Device allocations are exactly as long as asked: built with -DVGGNET_SANITIZE=ON (AddressSanitizer,
+// told of every fiber switch) the emulation is also a memory checker, and a cp.async from outside any
+// allocation is a fault naming the copy.
 // A fault stops the kernel, prints what and where (kernel, block, thread, source line) on stderr and is
 // returned by the next synchronising call as cudaErrorLaunchFailure (then cleared: unlike a GPU, the
 // emulated context survives, so the next check runs).
