@@ -11,6 +11,7 @@
  * `import()` would become a `require()`). That needs a plain Node realm, as the loader thread is (loadWeights,
  * streamWeights); jest's module sandbox cannot run it.
  */
+import * as fs from 'fs';
 import type * as H5 from 'h5wasm';
 import { FormatError, UnsupportedError } from '../errors';
 
@@ -34,6 +35,9 @@ function hdf5Message(e: unknown): string {
   return frames.length ? `${frames[frames.length - 1][1]} ${frames[frames.length - 1][2]}` : text.split('\n')[0];
 }
 
+/** Largest ratio of a chunked (possibly compressed) dataset's declared size to the file's size. */
+const MAX_COMPRESSION = 16;
+
 /** HDF5 datatype class of IEEE floats (H5Tpublic.h H5T_FLOAT). */
 const H5T_FLOAT = 1;
 
@@ -47,6 +51,7 @@ export interface H5DatasetInfo {
 export class H5File {
   private constructor(
     readonly file: string,
+    readonly size: number,
     private readonly h5: H5Api,
     private readonly f: H5.File,
   ) {}
@@ -54,8 +59,9 @@ export class H5File {
   /** @throws FormatError when the file is not HDF5 or is damaged (the library's message) */
   static async open(file: string): Promise<H5File> {
     const h5 = await h5wasm();
+    const { size } = await fs.promises.stat(file);
     try {
-      return new H5File(file, h5, new h5.File(file, 'r'));
+      return new H5File(file, size, h5, new h5.File(file, 'r'));
     } catch (e) {
       throw new FormatError(`${file}: not a readable HDF5 file (${hdf5Message(e)})`);
     }
@@ -157,7 +163,15 @@ export class H5File {
       throw new UnsupportedError(
         `${this.file}: '${path}': expected f32 or f64 values, found ${m.type === H5T_FLOAT ? `f${m.size * 8}` : `HDF5 type class ${m.type}, ${m.size} bytes`}`,
       );
-    return { path, shape: m.shape ?? [], bytes: m.size };
+    const shape = m.shape ?? [];
+    // HDF5 stores nothing for a dataset never written (reads give its fill value): a small file can declare
+    // gigabytes. Keras writes every value, uncompressed; compression (a chunked dataset) gets a generous ratio.
+    const declared = shape.reduce((a, d) => a * d, m.size);
+    if (declared > this.size * (m.chunks ? MAX_COMPRESSION : 1))
+      throw new FormatError(
+        `${this.file}: '${path}' declares ${declared} bytes ([${shape.join(',')}] × ${m.size}), more than the ${this.size}-byte file can hold`,
+      );
+    return { path, shape, bytes: m.size };
   }
 
   /**
