@@ -1,6 +1,7 @@
 /**
  * Keras .h5 weights: files written by h5py exactly as Keras writes them (scripts/keras/make-h5.py: model.save
- * and model.save_weights, Keras 1/2/3 weight names, split layer_names, channels_first) from a seeded
+ * and model.save_weights, Keras 1/2/3 weight names, split layer_names, channels_first; Keras 3's own
+ * .weights.h5) from a seeded
  * torchvision-layout VGG16 at 1/8 width (pool5 7×7, so FC6's H,W,C rows must be reordered), loaded with
  * loadWeights: every tensor equal to torchvision's, and our forward against torchvision's (≤ 1e-4
  * relative). Then the files Keras users meet that are no classifier, and hostile files, each a coded error.
@@ -28,6 +29,7 @@ const missing = pythonMissing('h5py', ...REFERENCE_MODULES);
 const can = testIf(!missing, missing ?? '');
 
 const GOOD = ['save', 'weights', 'keras3', 'keras1', 'chunked', 'channels_first', 'bigendian', 'float64'];
+const MORE = ['keras3_weights'];
 const HOSTILE = [
   'notop',
   'wrong_shape',
@@ -40,7 +42,6 @@ const HOSTILE = [
   'avgpool',
   'no_layer_names',
   'float16',
-  'keras3_weights',
 ];
 
 let dir: string;
@@ -48,7 +49,14 @@ let ref: TorchReference;
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-keras-'));
   if (missing) return;
-  runPython(SCRIPT, [dir, JSON.stringify(mini16), '--seed', '3', '--layouts', [...GOOD, ...HOSTILE].join(',')]);
+  runPython(SCRIPT, [
+    dir,
+    JSON.stringify(mini16),
+    '--seed',
+    '3',
+    '--layouts',
+    [...GOOD, ...MORE, ...HOSTILE].join(','),
+  ]);
   ref = readReference(dir);
 }, 300_000);
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -69,6 +77,16 @@ describe('the layouts Keras writes', () => {
     const w = await loadWeights(file(layout));
     const logits = await ourLogits(w.config, w.weights, ref.input);
     expect(relativeError(logits, ref.logits)).toBeLessThanOrEqual(1e-4);
+  });
+
+  can('Keras 3 .weights.h5 (no pools recorded): read with options.arch giving the stages', async () => {
+    await expect(loadWeights(file('keras3_weights'))).rejects.toThrow(
+      /records no pooling layers, so the stages are unknown: give options.arch/,
+    );
+    const w = await loadWeights(file('keras3_weights'), { arch: mini16 });
+    expect(w.config).toEqual(mini16);
+    expect(compareLayers(w.weights, ref, w.config)).toEqual([]);
+    await expect(loadWeights(file('keras3_weights'), { arch: 'vgg16' })).rejects.toThrow(/arch 'vgg16' does not match/);
   });
 
   can('options.arch: a matching VggConfig is taken (and named), another architecture is refused', async () => {
@@ -117,7 +135,6 @@ describe('files that are no VGG classifier, and hostile files: coded errors', ()
     ['avgpool', UnsupportedError, /layer 'block1_pool' \(AveragePooling2D\): VGG's pools are 2×2 max pools/],
     ['no_layer_names', FormatError, /without Keras's 'layer_names' attribute/],
     ['float16', UnsupportedError, /expected f32 or f64 values, found f16/],
-    ['keras3_weights', UnsupportedError, /Keras 3 '\.weights\.h5' file/],
   ];
   can.each(cases)('%s', async (layout, cls, message) => {
     const e = await loadWeights(file(layout)).catch((x: unknown) => x);

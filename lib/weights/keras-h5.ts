@@ -24,7 +24,7 @@
 import { FormatError, UnsupportedError } from '../errors';
 import type { LayerWeights } from '../model';
 import { PRESETS } from '../preprocess';
-import { ConvDef, weightShapes } from '../topology';
+import { ConvDef, VggConfig, weightShapes } from '../topology';
 import { configFromDetected, pool5FromFanIn } from './detect';
 import { H5DatasetInfo, H5File } from './h5';
 import { denseRowsToOihw, hwioToOihw } from './keras';
@@ -56,7 +56,7 @@ export async function openKerasWeights(file: string, options: LoadWeightsOptions
   const given = resolveGivenArch(options.arch);
   const h5 = await H5File.open(file);
   try {
-    const layers = listLayers(h5);
+    const layers = listLayers(h5, given?.config);
     const { planned, detected } = plan(file, layers);
     const config = reconcile(file, given, configFromDetected(detected), false);
     const shapes = weightShapes(config);
@@ -79,17 +79,13 @@ export async function openKerasWeights(file: string, options: LoadWeightsOptions
 }
 
 /** The weights group, its layers in order and their datasets. */
-function listLayers(h5: H5File): KerasLayer[] {
+function listLayers(h5: H5File, given: VggConfig | undefined): KerasLayer[] {
   const file = h5.file;
   const hasNames = (p: string) =>
     h5.kind(p) === 'group' && h5.attributeNames(p).some((a) => a === 'layer_names' || a === 'layer_names0');
   const base = hasNames('/') ? '' : hasNames('/model_weights') ? '/model_weights' : null;
   if (base === null) {
-    const top = h5.members('/');
-    if (top.includes('layers') || top.includes('vars'))
-      throw new UnsupportedError(
-        `${file}: a Keras 3 '.weights.h5' file (layers/<name>/vars/<i>, no layer order); save the model with model.save('x.h5') (the HDF5 layout keras.applications uses) to load it here`,
-      );
+    if (h5.kind('/layers') === 'group') return keras3Layers(h5, given);
     throw new FormatError(
       `${file}: an HDF5 file without Keras's 'layer_names' attribute (at the root or in /model_weights): not a Keras weights file`,
     );
@@ -114,6 +110,64 @@ function listLayers(h5: H5File): KerasLayer[] {
     });
     return { name, weights, ...classes.get(name) };
   });
+}
+
+/**
+ * Keras 3's own weights file (`model.save_weights('x.weights.h5')`, keras/src/saving/saving_lib.py
+ * H5IOStore): `layers/<class in snake case>[_<n>]/vars/<i>`, the n-th layer of a class in model order, its
+ * variables in order; layers without variables (pools) leave no trace. The convs and Dense layers are in
+ * order, the stages are not: options.arch gives them.
+ */
+function keras3Layers(h5: H5File, given: VggConfig | undefined): KerasLayer[] {
+  const file = h5.file;
+  const byClass = (cls: string): KerasLayer[] => {
+    const re = new RegExp(`^${cls}(?:_(\\d+))?$`);
+    const found = h5
+      .members('/layers')
+      .map((name) => [name, re.exec(name)] as const)
+      .filter(([, m]) => m)
+      .map(([name, m]) => ({ name, n: m![1] === undefined ? 0 : Number(m![1]) }))
+      .sort((a, b) => a.n - b.n);
+    found.forEach(({ name }, i) => {
+      if (found[i].n !== i)
+        throw new FormatError(
+          `${file}: Keras 3 weights: '/layers/${name}' out of sequence (expected ${i ? `${cls}_${i}` : cls})`,
+        );
+    });
+    return found.map(({ name }) => {
+      const vars = `/layers/${name}/vars`;
+      const n = h5.kind(vars) === 'group' ? h5.members(vars).length : 0;
+      const weights = Array.from({ length: n }, (_, i) => h5.dataset(`${vars}/${i}`));
+      return { name, className: cls === 'conv2d' ? 'Conv2D' : 'Dense', weights };
+    });
+  };
+  const convs = byClass('conv2d');
+  const dense = byClass('dense');
+  // Layers of other classes may have left an empty group (older Keras 3 made one for every layer).
+  const others = h5
+    .members('/layers')
+    .filter((n) => !/^(conv2d|dense)(_\d+)?$/.test(n))
+    .filter((n) => h5.kind(`/layers/${n}/vars`) === 'group' && h5.members(`/layers/${n}/vars`).length > 0);
+  if (others.length)
+    throw new UnsupportedError(
+      `${file}: Keras 3 weights: layers ${others.map((n) => `'${n}'`).join(', ')} hold weights and are neither Conv2D nor Dense; not a VGG network`,
+    );
+  const sizes = given?.stages.map((st) => st.length);
+  if (!sizes)
+    throw new UnsupportedError(
+      `${file}: a Keras 3 '.weights.h5' file records no pooling layers, so the stages are unknown: give options.arch ('vgg16', 'vgg19' or a VggConfig)`,
+    );
+  if (sizes.reduce((a, b) => a + b, 0) !== convs.length)
+    throw new FormatError(
+      `${file}: arch '${given!.name}' has ${sizes.reduce((a, b) => a + b, 0)} convs, the file ${convs.length}`,
+    );
+  const layers: KerasLayer[] = [];
+  let at = 0;
+  sizes.forEach((n, i) => {
+    layers.push(...convs.slice(at, at + n), { name: `pool${i + 1}`, className: 'MaxPooling2D', weights: [] });
+    at += n;
+  });
+  return [...layers, ...dense];
 }
 
 /** A string-list attribute as Keras writes it: `name`, or `name0`, `name1`, … (legacy_h5_format.py
@@ -176,7 +230,7 @@ function plan(file: string, layers: KerasLayer[]) {
       if (cls ? /Pool/.test(cls) && !pool : /pool/i.test(l.name) && !pool)
         throw fail(l, "VGG's pools are 2×2 max pools with stride 2");
       if (!pool) continue; // InputLayer, Flatten, Dropout, Activation: no weights, nothing to do
-      if (cls && (!same(conf.pool_size, [2, 2]) || !(conf.strides == null || same(conf.strides, [2, 2]))))
+      if (l.config && (!same(conf.pool_size, [2, 2]) || !(conf.strides == null || same(conf.strides, [2, 2]))))
         throw fail(
           l,
           `pool_size ${JSON.stringify(conf.pool_size)}, strides ${JSON.stringify(conf.strides)}: expected 2×2 with stride 2`,
@@ -213,7 +267,7 @@ function plan(file: string, layers: KerasLayer[]) {
           `kernel [${k.join(',')}]: expected HWIO [3,3,in,out] or [1,1,in,out]${oihw ? ' (this looks like a channels_first/Theano kernel [out,in,h,w])' : ''}`,
         );
       }
-      if (cls) {
+      if (l.config) {
         if (
           !(conf.strides == null || same(conf.strides, [1, 1])) ||
           !(conf.dilation_rate == null || same(conf.dilation_rate, [1, 1]))
@@ -239,7 +293,7 @@ function plan(file: string, layers: KerasLayer[]) {
     } else {
       if (!planned.length) throw fail(l, 'a Dense layer before any conv');
       if (stage.length) throw fail(l, 'Dense after a conv with no pool between: the last stage must end in a max pool');
-      if (cls && l !== layers.filter((x) => x.weights.length).slice(-1)[0] && conf.activation !== 'relu')
+      if (l.config && l !== layers.filter((x) => x.weights.length).slice(-1)[0] && conf.activation !== 'relu')
         throw fail(l, `activation '${String(conf.activation)}': VGG's hidden FC layers are followed by ReLU`);
       const [fanIn] = k;
       let hwc: Planned['hwc'];

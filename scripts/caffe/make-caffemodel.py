@@ -52,7 +52,7 @@ def compile_proto(packed=True):
 
 
 def numbers(t):
-    return t.detach().numpy().astype("float32").ravel().tolist()
+    return t.detach().numpy().astype("float32").ravel()
 
 
 def fill_blob(pb, blob, shape, values, legacy, double=False):

@@ -19,13 +19,15 @@ CONFIG: a VggConfig as JSON, or vgg11/vgg13/vgg16/vgg19. Layouts (OUT_DIR/<layou
   channels_first  model.save of the same network built with data_format 'channels_first': kernels are
               still HWIO, Flatten then reads C,H,W, so fc1's rows are in C,H,W order.
   notop       include_top=False: no flatten, fc1, fc2, predictions.
+  keras3_weights  Keras 3's own model.save_weights('x.weights.h5') (keras/src/saving/saving_lib.py
+              H5IOStore): layers/<class in snake case>[_<n>]/vars/<i>, groups only for layers with weights.
 Hostile variants of 'weights': wrong_shape (block2_conv1's kernel one channel short), missing_layer (a name in
 layer_names without its group), missing_weight (a weight name without its dataset), batchnorm (a
 BatchNormalization layer after block1_conv1), theano (backend 'theano', OIHW kernels), bigendian (datasets
 stored big-endian), float64 (datasets stored as f8), soft_cycle (the block1_conv1 group replaced by soft links
 that point at each other), external_link (block1_conv1 an external link to another file), avgpool (the
 config's pools are AveragePooling2D), no_layer_names (no layer_names attribute), float16 (datasets stored as
-f2), keras3_weights (Keras 3's own `.weights.h5` layout: layers/<class_name>/vars/<i>, no layer order).
+f2).
 """
 import argparse
 import json
@@ -159,9 +161,12 @@ def write(path, layout, model, cfg):
         if layout == "keras3_weights":  # keras/src/saving/saving_lib.py H5IOStore, names from class names
             counts = {}
             for _, cls, _, weights in layers:
-                key = {"Conv2D": "conv2d", "Dense": "dense", "MaxPooling2D": "max_pooling2d"}.get(cls, cls.lower())
+                key = {"Conv2D": "conv2d", "Dense": "dense", "MaxPooling2D": "max_pooling2d",
+                       "InputLayer": "input_layer"}.get(cls, cls.lower())
                 n = counts.get(key, 0)
                 counts[key] = n + 1
+                if not weights:
+                    continue  # H5IOStore.make defers the group to the first variable: none for a pool
                 g = f.create_group(f"layers/{key}{'_%d' % n if n else ''}/vars")
                 for i, (_, val) in enumerate(weights):
                     g.create_dataset(str(i), data=val)
@@ -197,9 +202,9 @@ def write(path, layout, model, cfg):
             other.create_group("block1_conv1")
 
 
-LAYOUTS = ("save", "weights", "keras3", "keras1", "chunked", "channels_first", "notop")
+LAYOUTS = ("save", "weights", "keras3", "keras1", "chunked", "channels_first", "notop", "keras3_weights")
 HOSTILE = ("wrong_shape", "missing_layer", "missing_weight", "batchnorm", "theano", "bigendian", "float64",
-           "soft_cycle", "external_link", "avgpool", "no_layer_names", "float16", "keras3_weights")
+           "soft_cycle", "external_link", "avgpool", "no_layer_names", "float16")
 
 
 def main():
