@@ -7,7 +7,7 @@
  */
 import * as protobuf from 'protobufjs';
 
-const SCHEMA = `
+export const CAFFE_SCHEMA = `
 syntax = "proto2";
 package caffe;
 
@@ -94,7 +94,7 @@ message V1LayerParameter {
 }
 `;
 
-const root = protobuf.parse(SCHEMA, { keepCase: true }).root;
+const root = protobuf.parse(CAFFE_SCHEMA, { keepCase: true }).root;
 export const BlobProto = root.lookupType('caffe.BlobProto');
 export const LayerParameter = root.lookupType('caffe.LayerParameter');
 export const V1LayerParameter = root.lookupType('caffe.V1LayerParameter');
