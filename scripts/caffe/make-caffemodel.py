@@ -22,7 +22,6 @@ batchnorm (a BatchNorm layer after conv1_1), branch (conv2_1 reads pool1's input
 bias_term but one blob), wrong_channels (conv1_2's weight blob with one channel fewer), both (`layer` and
 `layers` in one file), no_fc (the convs and pools only).
 """
-import argparse
 import os
 import subprocess
 import sys
@@ -165,21 +164,11 @@ HOSTILE = ("stride2", "avepool", "leaky", "batchnorm", "branch", "bad_count", "h
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("out")
-    ap.add_argument("config")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    a = ap.parse_args()
-    cfg = vgg_torch.parse_config(a.config)
-    model = vgg_torch.build(cfg, a.seed)
-    vgg_torch.write_reference(a.out, model, cfg, a.seed)
+    out, model, cfg, variants = vgg_torch.fixture_main(__doc__, "variants", VARIANTS + HOSTILE, VARIANTS)
     packed = compile_proto(True)
-    for v in a.variants.split(","):
-        if v not in VARIANTS + HOSTILE:
-            sys.exit(f"unknown variant '{v}': expected one of {', '.join(VARIANTS + HOSTILE)}")
+    for v in variants:
         pb = compile_proto(False) if v == "v1_unpacked" else packed
-        with open(os.path.join(a.out, f"{v}.caffemodel"), "wb") as f:
+        with open(os.path.join(out, f"{v}.caffemodel"), "wb") as f:
             f.write(build(pb, model, cfg, v).SerializeToString())
 
 

@@ -29,7 +29,6 @@ that point at each other), external_link (block1_conv1 an external link to anoth
 config's pools are AveragePooling2D), no_layer_names (no layer_names attribute), float16 (datasets stored as
 f2).
 """
-import argparse
 import json
 import os
 import sys
@@ -208,19 +207,9 @@ HOSTILE = ("wrong_shape", "missing_layer", "missing_weight", "batchnorm", "thean
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("out")
-    ap.add_argument("config")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--layouts", default=",".join(LAYOUTS))
-    a = ap.parse_args()
-    cfg = vgg_torch.parse_config(a.config)
-    model = vgg_torch.build(cfg, a.seed)
-    vgg_torch.write_reference(a.out, model, cfg, a.seed)
-    for layout in a.layouts.split(","):
-        if layout not in LAYOUTS + HOSTILE:
-            sys.exit(f"unknown layout '{layout}': expected one of {', '.join(LAYOUTS + HOSTILE)}")
-        write(os.path.join(a.out, f"{layout}.h5"), layout, model, cfg)
+    out, model, cfg, layouts = vgg_torch.fixture_main(__doc__, "layouts", LAYOUTS + HOSTILE, LAYOUTS)
+    for layout in layouts:
+        write(os.path.join(out, f"{layout}.h5"), layout, model, cfg)
 
 
 if __name__ == "__main__":

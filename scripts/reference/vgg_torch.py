@@ -11,8 +11,10 @@ write_reference(dir, model, config, seed) writes:
   input.bin  a seeded input, float32 [1, C, S, S] (values ~ N(0, 1))
   logits.bin torchvision's forward of that input in eval mode, float32 [1, K]
 """
+import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import torch
@@ -117,3 +119,22 @@ def write_reference(out_dir, model, cfg, seed):
     logits.numpy().astype("<f4").tofile(os.path.join(out_dir, "logits.bin"))
     with open(os.path.join(out_dir, "ref.json"), "w") as f:
         json.dump({"tensors": tensors, "input": list(x.shape), "logits": list(logits.shape)}, f)
+
+
+def fixture_main(doc, flag, choices, default):
+    """The fixture scripts' command line: OUT CONFIG [--seed N] [--<flag> a,b,...]. Builds the seeded model,
+    writes its reference into OUT and returns (out, model, config, [chosen names])."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("config")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--" + flag, default=",".join(default))
+    a = ap.parse_args()
+    chosen = getattr(a, flag).split(",")
+    for c in chosen:
+        if c not in choices:
+            sys.exit(f"unknown {flag[:-1]} '{c}': expected one of {', '.join(choices)}")
+    cfg = parse_config(a.config)
+    model = build(cfg, a.seed)
+    write_reference(a.out, model, cfg, a.seed)
+    return a.out, model, cfg, chosen

@@ -86,17 +86,6 @@ export async function ourLogits(config: VggConfig, weights: LayerWeights[], inpu
   }
 }
 
-/** max |a − b| / max |b|. */
-export function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0,
-    den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return num / den;
-}
-
 /** A VGG16-layout network at 1/8 of the widths: five stages (2, 2, 3, 3, 3 convs), 224 input, so pool5 is
  *  7×7 and FC6 has the paper's 7·7·C fan-in (the H,W,C vs C,H,W order of FC6 matters), fast to run. */
 export const mini16: VggConfig = {
