@@ -13,6 +13,8 @@
  *  - `model.save('x.h5')`: the same under `/model_weights`, and the model's JSON in the root attribute
  *    `model_config`, from which the layers' classes and settings are checked (padding 'same', stride 1,
  *    ReLU, 2×2/2 max pooling, data_format).
+ *  - Keras 3's own `model.save_weights('x.weights.h5')`: `layers/<class>[_<n>]/vars/<i>` (keras3Layers); it
+ *    records no pools, so options.arch must give the stages.
  * Layouts: Conv2D kernel (kh, kw, in, out) HWIO → OIHW; Dense kernel (in, out) → (out, in); the first Dense
  * reads Flatten's output, H,W,C order for channels_last (the keras.applications files), C,H,W for
  * channels_first. Stages end at each MaxPooling2D (from model_config, else from layer names containing
@@ -20,6 +22,10 @@
  *
  * These models expect Caffe-style input (keras.applications `preprocess_input` mode 'caffe': BGR, 0–255,
  * ImageNet mean subtracted), so the reader's `preprocess` is PRESETS.caffe.
+ *
+ * Refused with UnsupportedError: include_top=False files (no Dense layers: no classifier), layers VGG has not
+ * (BatchNormalization, average pooling, strided or dilated convs, other activations), Theano-ordered files,
+ * f16 datasets; with FormatError: anything missing or mis-shaped (named), soft and external links.
  */
 import { FormatError, UnsupportedError } from '../errors';
 import type { LayerWeights } from '../model';
