@@ -11,6 +11,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { defaultScales, FormatError, loadClassifier, loadWeights, PRESETS, UnsupportedError } from '../lib';
+import { mutant } from '../fuzz/mutate';
+import { seedFile } from '../fuzz/seeds';
 import { maxRelErr } from './support/compare';
 import { runPython } from './support/python';
 import { testIf } from './support/skip';
@@ -161,6 +163,17 @@ describe('files that are no VGG classifier, and hostile files: coded errors', ()
       /'\/c\/k' declares 7077888 bytes .* more than the \d+-byte file can hold/,
     );
   });
+
+  test('a file on which the HDF5 library loops for ever: FormatError once a call exceeds its time', async () => {
+    // Found by `npm run fuzz` (mutant 1621 of seed 1): a bent attribute of the committed h5py seed.
+    const f = path.join(dir, 'loops.h5');
+    fs.writeFileSync(f, mutant('keras', seedFile('keras'), 1, 1621));
+    await expect(loadWeights(f)).rejects.toThrow(/the HDF5 library did not answer within 15 s/);
+    // the loader thread is free again: the next file loads
+    const ok = path.join(dir, 'seed.h5');
+    fs.writeFileSync(ok, seedFile('keras'));
+    expect((await loadWeights(ok)).config.numClasses).toBe(5);
+  }, 90_000);
 
   test('garbage after the HDF5 signature: FormatError from the HDF5 library', async () => {
     const f = path.join(dir, 'garbage.h5');

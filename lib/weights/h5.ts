@@ -2,60 +2,139 @@
  * A read-only view of an HDF5 file through h5wasm (the HDF5 C library, 2.0, compiled to WebAssembly; its
  * Node build reads the host file system in place, so a 528 MB file is never copied whole into memory).
  *
+ * The library parses what the file says, and a damaged file can make it loop for ever, abort, corrupt its
+ * heap or grow it to its 2 GB limit (all seen fuzzing). So each file gets its own worker thread running its
+ * own instance of the library (h5wasm's module factory, `dist/node/hdf5_util.js`, whose C API is bound with
+ * embind), called synchronously (Atomics.wait, receiveMessageOnPort) with a time limit per call: a call that
+ * does not answer within H5_CALL_TIMEOUT_MS ends the thread and fails with FormatError, and close() ends it
+ * too, giving its memory back at once.
+ *
  * Only what weights readers need, and only safely:
- *  - each file gets a fresh instance of the library, dropped (and garbage-collected) at close: a damaged
- *    file can corrupt the C library's heap or make it abort, and must not poison the next file. That is why
- *    this uses h5wasm's module factory (`dist/node/hdf5_util.js`, its C API bound with embind) and not its
- *    high-level wrapper, which holds one instance per realm for ever;
  *  - objects are reached through hard links alone: a soft or external link (which could lead out of the file
  *    or round in circles) is refused before the library follows it;
  *  - datasets must be IEEE floats (f32, or f64 narrowed) whose declared size the file can hold, not virtual;
  *    attributes are read only when small (MAX_ATTRIBUTE_BYTES);
  *  - every HDF5 error becomes a FormatError naming the file and the library's innermost message.
- *
- * h5wasm is an ES module: it is loaded with a real dynamic import (this package is compiled to CommonJS,
- * whose `import()` would become a `require()`). That needs a plain Node realm, as the loader thread is
- * (loadWeights, streamWeights); jest's module sandbox cannot run it.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
-import type { H5Module, Metadata } from 'h5wasm/src/hdf5_util_helpers';
+import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'worker_threads';
+import type { Metadata } from 'h5wasm/src/hdf5_util_helpers';
 import { FormatError, UnsupportedError } from '../errors';
 
-type Factory = (options: object) => Promise<H5Module>;
-let factory: Promise<Factory> | undefined;
-const importEsm = new Function('url', 'return import(url)') as (url: string) => Promise<{ default: Factory }>;
-
-/** h5wasm's Node build of the library (the module the package's "./node" export wraps). */
-function h5wasmFactory(): Promise<Factory> {
-  factory ??= (async () => {
-    for (const dir of require.resolve.paths('h5wasm') ?? []) {
-      const file = path.join(dir, 'h5wasm', 'dist', 'node', 'hdf5_util.js');
-      if (fs.existsSync(file)) return (await importEsm(pathToFileURL(file).href)).default;
-    }
-    throw new UnsupportedError('reading Keras .h5 files needs the h5wasm package (a dependency of vggnet): not found');
-  })();
-  factory.catch(() => (factory = undefined));
-  return factory;
-}
-
-/** The innermost frame of an HDF5 error stack ("H5F__super_read(): truncated file: eof = 1000, …"). */
-function hdf5Message(e: unknown): string {
-  const text = String((e as Error)?.message ?? e);
-  const frames = [...text.matchAll(/ in (\w+\(\)): ([^\n]*)/g)];
-  return frames.length ? `${frames[frames.length - 1][1]} ${frames[frames.length - 1][2]}` : text.split('\n')[0];
-}
-
+/** Longest a library call may take: a 4 MB block read, an attribute, or the first call, which also starts the
+ *  thread and compiles the library (≈ 1 s on a busy 2-core host). */
+export const H5_CALL_TIMEOUT_MS = 15_000;
 /** Largest ratio of a chunked (possibly compressed) dataset's declared size to the file's size. */
 const MAX_COMPRESSION = 16;
 /** Largest attribute read (Keras's largest, model_config, is tens of KB; it splits lists past 64 KB). */
 const MAX_ATTRIBUTE_BYTES = 16 << 20;
 /** Longest variable-length string read from the library's heap. */
 const MAX_STRING_BYTES = 1 << 20;
-/** HDF5 datatype classes (H5Tpublic.h). */
-const H5T_FLOAT = 1,
-  H5T_STRING = 3;
+/** HDF5 datatype class of IEEE floats (H5Tpublic.h). */
+const H5T_FLOAT = 1;
+
+/** h5wasm's Node build of the library (the module the package's "./node" export wraps). */
+function h5wasmUrl(): string {
+  for (const dir of require.resolve.paths('h5wasm') ?? []) {
+    const file = path.join(dir, 'h5wasm', 'dist', 'node', 'hdf5_util.js');
+    if (fs.existsSync(file)) return pathToFileURL(file).href;
+  }
+  throw new UnsupportedError('reading Keras .h5 files needs the h5wasm package (a dependency of vggnet): not found');
+}
+
+/** The file's thread: one library instance, one call at a time, each answered on `port` then flagged. */
+const THREAD = `
+'use strict';
+const { parentPort, workerData } = require('worker_threads');
+const { port, url, maxAttributeBytes, maxStringBytes } = workerData;
+const flag = new Int32Array(workerData.flag);
+const H5T_STRING = 3;
+let M, id;
+const ready = import(url)
+  .then((m) => m.default({ noInitialRun: true, print() {}, printErr() {} }))
+  .then((m) => { M = m; M.activate_throwing_error_handler(); }); // errors thrown with their message
+function reply(msg, transfer) {
+  port.postMessage(msg, transfer);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+}
+function raw(nbytes, fill) {
+  const ptr = M._malloc(Math.max(1, nbytes));
+  if (!ptr) throw new Error('cannot allocate ' + nbytes + ' bytes in the library heap');
+  try {
+    if (fill(ptr) < 0) throw new Error('read failed');
+    return M.HEAPU8.slice(ptr, ptr + nbytes);
+  } finally {
+    M._free(ptr);
+  }
+}
+const ops = {
+  open(file) { id = M.open(file, M.H5F_ACC_RDONLY, false, -1, -1); },
+  // The object at path through hard links only: each link's value is looked at before it is followed.
+  kind(path) {
+    const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+    let at = '', type = M.H5G_GROUP;
+    for (const part of parts) {
+      if (type !== M.H5G_GROUP) return { kind: null };
+      at += '/' + part;
+      let soft;
+      try { soft = M.get_symbolic_link(id, at); } catch { return { kind: null }; }
+      if (soft !== null) return { at, soft };
+      const ext = M.get_external_link(id, at); // get_type would follow it into the other file
+      if (ext && ext.filename) return { at, external: ext.filename };
+      type = M.get_type(id, at);
+      if (type < 0) return { kind: null };
+    }
+    return { kind: type === M.H5G_GROUP ? 'group' : type === M.H5G_DATASET ? 'dataset' : 'other' };
+  },
+  attributeNames(path) { return M.get_attribute_names(id, path); },
+  members(path) { return M.get_names(id, path, false); },
+  strings(path, name) {
+    const m = M.get_attribute_metadata(id, path, name);
+    if (!m.shape || m.total_size === 0) return { strings: [] };
+    if (m.type !== H5T_STRING) return { notStrings: true };
+    const nbytes = m.size * m.total_size;
+    if (nbytes > maxAttributeBytes) return { tooBig: nbytes };
+    const bytes = raw(nbytes, (ptr) => M.get_attribute_data(id, path, name, BigInt(ptr)));
+    // Variable-length strings point into the library's heap and are left there: the thread goes at close.
+    if (m.vlen)
+      return { strings: Array.from(new Uint32Array(bytes.buffer, 0, m.total_size), (p) => M.UTF8ToString(p, maxStringBytes)) };
+    const text = new TextDecoder();
+    return { strings: Array.from({ length: m.total_size }, (_, i) => {
+      const s = bytes.subarray(i * m.size, (i + 1) * m.size);
+      const nul = s.indexOf(0);
+      return text.decode(nul < 0 ? s : s.subarray(0, nul));
+    }) };
+  },
+  dataset(path) { return M.get_dataset_metadata(id, path); },
+  rows(path, shape, bytes, r0, r1) {
+    const rest = shape.slice(1);
+    const n = (r1 - r0) * rest.reduce((a, b) => a * b, 1);
+    const count = shape.length ? [r1 - r0, ...rest].map(BigInt) : null;
+    const offset = shape.length ? [r0, ...rest.map(() => 0)].map(BigInt) : null;
+    const strides = shape.length ? shape.map(() => 1n) : null;
+    const b = raw(n * bytes, (ptr) => M.get_dataset_data(id, path, count, offset, strides, BigInt(ptr)));
+    return bytes === 4 ? new Float32Array(b.buffer) : Float32Array.from(new Float64Array(b.buffer));
+  },
+};
+parentPort.on('message', async ({ op, args }) => {
+  try {
+    await ready;
+    const value = ops[op](...args);
+    reply({ value }, value instanceof Float32Array ? [value.buffer] : []);
+  } catch (e) {
+    reply({ error: String((e && e.message) || e) });
+  }
+});
+`;
+
+/** The innermost frame of an HDF5 error stack ("H5F__super_read(): truncated file: eof = 1000, …"). */
+function hdf5Message(text: string): string {
+  const frames = [...text.matchAll(/ in (\w+\(\)): ([^\n]*)/g)];
+  return frames.length ? `${frames[frames.length - 1][1]} ${frames[frames.length - 1][2]}` : text.split('\n')[0];
+}
 
 /** A dataset's shape and element size in bytes (4: f32, 8: f64). */
 export interface H5DatasetInfo {
@@ -65,46 +144,67 @@ export interface H5DatasetInfo {
 }
 
 export class H5File {
+  private worker: Worker | null;
+  private readonly flag = new Int32Array(new SharedArrayBuffer(4));
+  private readonly port: MessagePort;
+
   private constructor(
     readonly file: string,
     readonly size: number,
-    private M: H5Module | null,
-    private readonly id: bigint,
-  ) {}
+  ) {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(THREAD, {
+      eval: true,
+      workerData: {
+        port: port2,
+        url: h5wasmUrl(),
+        flag: this.flag.buffer,
+        maxAttributeBytes: MAX_ATTRIBUTE_BYTES,
+        maxStringBytes: MAX_STRING_BYTES,
+      },
+      transferList: [port2],
+    });
+    this.worker.unref();
+  }
 
   /** @throws FormatError when the file is not HDF5 or is damaged (the library's message) */
   static async open(file: string): Promise<H5File> {
-    const create = await h5wasmFactory();
     const { size } = await fs.promises.stat(file);
-    // print/printErr: the library's own messages ("Cannot enlarge memory", UTF-8 warnings) are not ours to print
-    const M = await create({ noInitialRun: true, print: () => {}, printErr: () => {} });
-    M.activate_throwing_error_handler(); // errors thrown with their message, not printed to stderr
+    const h5 = new H5File(file, size);
     try {
-      return new H5File(file, size, M, M.open(file, M.H5F_ACC_RDONLY, false, -1, -1));
+      h5.call('opening', 'open', file);
     } catch (e) {
-      throw new FormatError(`${file}: not a readable HDF5 file (${hdf5Message(e)})`);
+      h5.close();
+      if (e instanceof FormatError)
+        throw new FormatError(`${file}: not a readable HDF5 file (${e.message.replace(`${file}: opening: `, '')})`);
+      throw e;
     }
+    return h5;
   }
 
-  /** Closes the file and lets go of its library instance. */
+  /** Ends the file's thread (its memory goes with it). */
   close(): void {
-    try {
-      this.M?.close_file(this.id);
-    } catch {
-      // a damaged instance: dropped all the same
-    }
-    this.M = null;
+    void this.worker?.terminate();
+    this.worker = null;
+    this.port.close();
   }
 
-  /** A library call, its errors (an abort included) as FormatError about `what`. */
-  private call<T>(what: string, fn: (M: H5Module) => T): T {
-    if (!this.M) throw new FormatError(`${this.file}: ${what}: the file is closed`);
-    try {
-      return fn(this.M);
-    } catch (e) {
-      if (e instanceof FormatError || e instanceof UnsupportedError) throw e;
-      throw new FormatError(`${this.file}: ${what}: ${hdf5Message(e)}`);
+  /** A call on the file's thread, waited for; its errors as FormatError about `what`. */
+  private call<T>(what: string, op: string, ...args: unknown[]): T {
+    if (!this.worker) throw new FormatError(`${this.file}: ${what}: the file is closed`);
+    Atomics.store(this.flag, 0, 0);
+    this.worker.postMessage({ op, args });
+    if (Atomics.wait(this.flag, 0, 0, H5_CALL_TIMEOUT_MS) === 'timed-out') {
+      this.close();
+      throw new FormatError(
+        `${this.file}: ${what}: the HDF5 library did not answer within ${H5_CALL_TIMEOUT_MS / 1000} s (a damaged file can make it loop)`,
+      );
     }
+    const m = receiveMessageOnPort(this.port)?.message as { value?: T; error?: string } | undefined;
+    if (!m) throw new FormatError(`${this.file}: ${what}: no answer from the HDF5 library`);
+    if (m.error !== undefined) throw new FormatError(`${this.file}: ${what}: ${hdf5Message(m.error)}`);
+    return m.value as T;
   }
 
   /**
@@ -112,45 +212,30 @@ export class H5File {
    * @throws FormatError for a soft or external link on the way (named)
    */
   kind(path: string): 'group' | 'dataset' | 'other' | null {
-    return this.call(`'${path}'`, (M) => {
-      const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-      let at = '';
-      let type = M.H5G_GROUP;
-      for (const part of parts) {
-        if (type !== M.H5G_GROUP) return null; // a dataset has no members
-        at += `/${part}`;
-        // The link itself first (its value, not followed): a missing one throws; soft links are refused.
-        let soft: string | null;
-        try {
-          soft = M.get_symbolic_link(this.id, at);
-        } catch {
-          return null;
-        }
-        if (soft !== null)
-          throw new FormatError(
-            `${this.file}: '${at}' is a soft link (to '${soft}'); weights files hold hard links only`,
-          );
-        // get_type follows an external link into the other file: look at the link's value before.
-        const external = M.get_external_link(this.id, at);
-        if (external?.filename)
-          throw new FormatError(
-            `${this.file}: '${at}' is an external link (to '${external.filename}'); links to other files are not followed`,
-          );
-        type = M.get_type(this.id, at); // a hard link's object
-        if (type < 0) return null;
-      }
-      return type === M.H5G_GROUP ? 'group' : type === M.H5G_DATASET ? 'dataset' : 'other';
-    });
+    const r = this.call<{ kind?: 'group' | 'dataset' | 'other' | null; at?: string; soft?: string; external?: string }>(
+      `'${path}'`,
+      'kind',
+      path,
+    );
+    if (r.soft !== undefined)
+      throw new FormatError(
+        `${this.file}: '${r.at}' is a soft link (to '${r.soft}'); weights files hold hard links only`,
+      );
+    if (r.external !== undefined)
+      throw new FormatError(
+        `${this.file}: '${r.at}' is an external link (to '${r.external}'); links to other files are not followed`,
+      );
+    return r.kind ?? null;
   }
 
   /** Attribute names of an object. */
   attributeNames(path: string): string[] {
-    return this.call(`attributes of '${path}'`, (M) => M.get_attribute_names(this.id, path));
+    return this.call(`attributes of '${path}'`, 'attributeNames', path);
   }
 
   /** Member names of a group (listed, not followed). */
   members(path: string): string[] {
-    return this.call(`members of '${path}'`, (M) => M.get_names(this.id, path, false));
+    return this.call(`members of '${path}'`, 'members', path);
   }
 
   /**
@@ -160,27 +245,10 @@ export class H5File {
   strings(path: string, name: string): string[] | undefined {
     if (this.kind(path) === null || !this.attributeNames(path).includes(name)) return undefined;
     const what = `attribute '${name}' of '${path}'`;
-    return this.call(what, (M) => {
-      const m = M.get_attribute_metadata(this.id, path, name);
-      if (!m.shape || m.total_size === 0) return [];
-      if (m.type !== H5T_STRING) throw new FormatError(`${this.file}: ${what}: expected strings`);
-      const nbytes = m.size * m.total_size;
-      if (nbytes > MAX_ATTRIBUTE_BYTES)
-        throw new FormatError(`${this.file}: ${what}: ${nbytes} bytes, more than ${MAX_ATTRIBUTE_BYTES}`);
-      const bytes = this.readRaw(M, nbytes, (ptr) => M.get_attribute_data(this.id, path, name, BigInt(ptr)));
-      // Variable-length strings are pointers into the library's heap, left there: the instance goes at close.
-      const utf8 = M.UTF8ToString as (ptr: number, maxBytesToRead: number) => string; // Emscripten's signature
-      if (m.vlen)
-        return Array.from(new Uint32Array(bytes.buffer, bytes.byteOffset, m.total_size), (p) =>
-          utf8(p, MAX_STRING_BYTES),
-        );
-      const text = new TextDecoder();
-      return Array.from({ length: m.total_size }, (_, i) => {
-        const s = bytes.subarray(i * m.size, (i + 1) * m.size);
-        const nul = s.indexOf(0);
-        return text.decode(nul < 0 ? s : s.subarray(0, nul));
-      });
-    });
+    const r = this.call<{ strings?: string[]; notStrings?: true; tooBig?: number }>(what, 'strings', path, name);
+    if (r.notStrings) throw new FormatError(`${this.file}: ${what}: expected strings`);
+    if (r.tooBig) throw new FormatError(`${this.file}: ${what}: ${r.tooBig} bytes, more than ${MAX_ATTRIBUTE_BYTES}`);
+    return r.strings!;
   }
 
   /** A string attribute (a scalar or a one-element array), undefined when absent. */
@@ -195,7 +263,7 @@ export class H5File {
     const kind = this.kind(path);
     if (kind !== 'dataset')
       throw new FormatError(`${this.file}: '${path}': expected a dataset, found ${kind ?? 'nothing'}`);
-    const m: Metadata = this.call(`'${path}'`, (M) => M.get_dataset_metadata(this.id, path));
+    const m = this.call<Metadata>(`'${path}'`, 'dataset', path);
     if (m.virtual_sources?.length)
       throw new UnsupportedError(`${this.file}: '${path}' is a virtual dataset (data in other files); not read`);
     if (m.type !== H5T_FLOAT || (m.size !== 4 && m.size !== 8))
@@ -218,33 +286,11 @@ export class H5File {
    * library's heap (which never shrinks) and the copy out of it to the block's size.
    */
   rows(d: H5DatasetInfo, r0: number, r1: number): Float32Array {
-    return this.call(`reading '${d.path}'`, (M) => {
-      const rest = d.shape.slice(1);
-      const n = (r1 - r0) * rest.reduce((a, b) => a * b, 1);
-      const count = d.shape.length ? [r1 - r0, ...rest].map(BigInt) : null;
-      const offset = d.shape.length ? [r0, ...rest.map(() => 0)].map(BigInt) : null;
-      const strides = d.shape.length ? d.shape.map(() => 1n) : null;
-      const bytes = this.readRaw(M, n * d.bytes, (ptr) =>
-        M.get_dataset_data(this.id, d.path, count, offset, strides, BigInt(ptr)),
-      );
-      return d.bytes === 4 ? new Float32Array(bytes.buffer) : Float32Array.from(new Float64Array(bytes.buffer));
-    });
+    return this.call(`reading '${d.path}'`, 'rows', d.path, d.shape, d.bytes, r0, r1);
   }
 
   /** The whole dataset as f32. */
   read(d: H5DatasetInfo): Float32Array {
     return this.rows(d, 0, d.shape[0] ?? 1);
-  }
-
-  /** `nbytes` filled by `fill(pointer)` in the library's heap, copied out (a fresh, aligned buffer). */
-  private readRaw(M: H5Module, nbytes: number, fill: (ptr: number) => number): Uint8Array {
-    const ptr = M._malloc(Math.max(1, nbytes));
-    if (!ptr) throw new FormatError(`${this.file}: cannot allocate ${nbytes} bytes in the HDF5 library's heap`);
-    try {
-      if (fill(ptr) < 0) throw new Error('read failed');
-      return M.HEAPU8.slice(ptr, ptr + nbytes);
-    } finally {
-      M._free(ptr);
-    }
   }
 }
