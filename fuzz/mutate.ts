@@ -1,6 +1,6 @@
 /**
  * Mutations of a valid weights file, deterministic in a seed: the same (seed file, seed) always gives the
- * same bytes, so a finding is reproduced from its seed alone. Three families:
+ * same bytes, so a finding is reproduced from its seed alone. Six families:
  *  - bytes: bit flips, interesting byte and integer values, truncation, chunks deleted, repeated or appended;
  *  - safetensors header: the JSON parsed, one value replaced by a hostile one (negative, huge, NaN-like,
  *    deeply nested, empty), a tensor renamed or dropped, the length field bent;
@@ -8,13 +8,21 @@
  *    location bent (cycles, negative dims, '../', absolute paths), then encoded again;
  *  - .pth (both serializations): the pickle's bytes bent in place (opcodes swapped, integer arguments made
  *    interesting, hostile snippets written over it: globals to os.system, deep MARKs, memo reads, long lengths),
- *    sizes unchanged in a zip so that the archive still opens and the unpickler is what gets exercised.
+ *    sizes unchanged in a zip so that the archive still opens and the unpickler is what gets exercised;
+ *  - Keras HDF5: byte edits aimed at the file's structure (superblock, object headers, B-trees, heaps,
+ *    attributes: everything but the datasets' values, whose places the seed's sidecar lists), 1-, 4- and
+ *    8-byte values (HDF5 addresses and lengths are 8 bytes);
+ *  - Caffe: the NetParameter decoded, a layer's type, parameter, blob shape or values, bottom, or the layer
+ *    list bent (dropped, repeated, swapped), then encoded again.
  */
 import { onnx } from 'onnx-proto';
+import * as protobuf from 'protobufjs';
 
 import { uniform } from '../lib/random';
+import { CAFFE_SCHEMA } from '../lib/weights/caffe-proto';
+import { kerasSeedData } from './seeds';
 
-export type Format = 'safetensors' | 'onnx' | 'pth-zip' | 'pth-legacy';
+export type Format = 'safetensors' | 'onnx' | 'pth-zip' | 'pth-legacy' | 'keras' | 'caffe';
 
 type Rng = () => number;
 const pick = <T>(r: Rng, a: readonly T[]): T => a[Math.floor(r() * a.length)];
@@ -262,12 +270,178 @@ export function mutatePth(src: Uint8Array, r: Rng, zip: boolean): Uint8Array {
   return !zip && r() < 0.3 ? mutateBytes(b, r) : b;
 }
 
+/**
+ * Byte edits of an HDF5 file outside `data` ([offset, length] of the datasets' values): what the library
+ * parses (a flipped weight is still a valid file).
+ */
+export function mutateHdf5(src: Uint8Array, r: Rng, data: [number, number][]): Uint8Array {
+  const structure: [number, number][] = [];
+  let at = 0;
+  for (const [o, n] of [...data, [src.length, 0]].sort((a, b) => a[0] - b[0])) {
+    if (o > at) structure.push([at, o]);
+    at = Math.max(at, o + n);
+  }
+  const total = structure.reduce((n, [a, b]) => n + b - a, 0);
+  const position = () => {
+    let k = int(r, total);
+    for (const [a, b] of structure) {
+      if (k < b - a) return a + k;
+      k -= b - a;
+    }
+    return 0;
+  };
+  const b = Uint8Array.from(src);
+  const dv = new DataView(b.buffer);
+  for (let k = 1 + int(r, 4); k > 0; k--) {
+    const p = position();
+    const v = pick(r, INTERESTING_NUMBERS);
+    switch (int(r, 4)) {
+      case 0:
+        b[p] ^= 1 << int(r, 8);
+        break;
+      case 1:
+        b[p] = pick(r, [0, 0xff, 0x7f, 0x80, 0x01]);
+        break;
+      case 2:
+        if (p + 4 <= b.length) dv.setUint32(p, Number(BigInt.asUintN(32, BigInt(Math.trunc(v)))), true);
+        break;
+      default:
+        if (p + 8 <= b.length) dv.setBigUint64(p, BigInt.asUintN(64, BigInt(Math.trunc(v))), true);
+    }
+  }
+  return r() < 0.1 ? mutateBytes(b, r) : b;
+}
+
+/** caffe.proto's subset (the reader's) with what the reader walks in place added back, to decode a whole net. */
+let caffeNet: protobuf.Type | undefined;
+function caffeNetType(): protobuf.Type {
+  if (caffeNet) return caffeNet;
+  const root = protobuf.parse(CAFFE_SCHEMA, { keepCase: true }).root;
+  const F = protobuf.Field;
+  const blob = root.lookupType('caffe.BlobProto');
+  blob.add(new F('data', 5, 'float', 'repeated', undefined, { packed: true }));
+  blob.add(new F('double_data', 8, 'double', 'repeated', undefined, { packed: true }));
+  root.lookupType('caffe.LayerParameter').add(new F('blobs', 7, 'BlobProto', 'repeated'));
+  root.lookupType('caffe.V1LayerParameter').add(new F('blobs', 6, 'BlobProto', 'repeated'));
+  const net = new protobuf.Type('NetParameter')
+    .add(new F('name', 1, 'string'))
+    .add(new F('layers', 2, 'V1LayerParameter', 'repeated'))
+    .add(new F('input', 3, 'string', 'repeated'))
+    .add(new F('input_dim', 4, 'int32', 'repeated'))
+    .add(new F('layer', 100, 'LayerParameter', 'repeated'));
+  (root.lookup('caffe') as protobuf.Namespace).add(net);
+  root.resolveAll();
+  return (caffeNet = net);
+}
+
+interface CaffeBlob {
+  shape?: { dim?: number[] };
+  num?: number;
+  channels?: number;
+  height?: number;
+  width?: number;
+  data?: number[];
+  double_data?: number[];
+}
+interface CaffeLayerMsg {
+  name?: string;
+  type?: number | string;
+  bottom?: string[];
+  top?: string[];
+  blobs?: CaffeBlob[];
+  convolution_param?: Record<string, unknown>;
+  pooling_param?: Record<string, unknown>;
+  inner_product_param?: Record<string, unknown>;
+  relu_param?: Record<string, unknown>;
+}
+
+const CAFFE_TYPES = [
+  0,
+  1,
+  3,
+  4,
+  5,
+  6,
+  8,
+  14,
+  15,
+  17,
+  18,
+  20,
+  22,
+  25,
+  39,
+  'Convolution',
+  'BatchNorm',
+  'Concat',
+  'Scale',
+];
+const CAFFE_SIZES = [-1, 0, 1, 2, 3, 5, 7, 2 ** 31 - 1, 2 ** 31, 2 ** 40];
+
+export function mutateCaffe(src: Uint8Array, r: Rng): Uint8Array {
+  const Net = caffeNetType();
+  const m = Net.toObject(Net.decode(src), { longs: Number }) as { layers?: CaffeLayerMsg[]; layer?: CaffeLayerMsg[] };
+  const layers = m.layers ?? m.layer ?? [];
+  if (!layers.length) return mutateBytes(src, r);
+  const l = pick(r, layers);
+  const blob = l.blobs?.length ? pick(r, l.blobs) : undefined;
+  switch (int(r, 8)) {
+    case 0:
+      l.type = pick(
+        r,
+        CAFFE_TYPES.filter((t) => typeof t === (m.layers ? 'number' : 'string')),
+      );
+      break;
+    case 1: {
+      const p = (l.convolution_param ??= {});
+      const key = pick(r, ['num_output', 'kernel_size', 'pad', 'stride', 'group', 'dilation', 'kernel_h']);
+      p[key] =
+        key === 'num_output' || key === 'group' || key === 'kernel_h' ? pick(r, CAFFE_SIZES) : [pick(r, CAFFE_SIZES)];
+      break;
+    }
+    case 2: {
+      const p = (l.pooling_param ??= {});
+      p[pick(r, ['pool', 'kernel_size', 'stride', 'pad', 'global_pooling'])] = pick(r, [0, 1, 2, 3, 7]);
+      break;
+    }
+    case 3:
+      if (blob) {
+        if (blob.shape?.dim?.length) blob.shape.dim[int(r, blob.shape.dim.length)] = pick(r, CAFFE_SIZES);
+        else blob[pick(r, ['num', 'channels', 'height', 'width'] as const)] = pick(r, CAFFE_SIZES);
+      }
+      break;
+    case 4:
+      if (blob?.data) blob.data = blob.data.slice(0, int(r, blob.data.length + 1));
+      break;
+    case 5:
+      l.bottom = [pick(r, [...layers.flatMap((x) => x.top ?? []), 'data', 'nowhere'])];
+      break;
+    case 6: {
+      // the layer list: one dropped, repeated or moved
+      const i = layers.indexOf(l);
+      const j = int(r, layers.length);
+      const k = int(r, 3);
+      if (k === 0) layers.splice(i, 1);
+      else if (k === 1) layers.splice(j, 0, JSON.parse(JSON.stringify(l)));
+      else [layers[i], layers[j]] = [layers[j], layers[i]];
+      break;
+    }
+    default:
+      if (l.blobs?.length) l.blobs.splice(int(r, l.blobs.length), 1);
+      else (l.relu_param ??= {}).negative_slope = 0.5;
+  }
+  const out = Net.encode(Net.fromObject(m)).finish();
+  return r() < 0.2 ? mutateBytes(out, r) : out;
+}
+
 /** The `index`-th mutant of `seedFile` under `seed`: structured for the format most of the time, raw bytes otherwise. */
 export function mutant(format: Format, seedFile: Uint8Array, seed: number, index: number): Uint8Array {
   const r = uniform((seed * 1_000_003 + index) >>> 0);
   if (r() < 0.3) return mutateBytes(seedFile, r);
   try {
     if (format === 'pth-zip' || format === 'pth-legacy') return mutatePth(seedFile, r, format === 'pth-zip');
+    if (format === 'keras') return mutateHdf5(seedFile, r, kerasSeedData());
+    if (format === 'caffe') return mutateCaffe(seedFile, r);
     return format === 'safetensors' ? mutateSafetensors(seedFile, r) : mutateOnnx(seedFile, r);
   } catch {
     return mutateBytes(seedFile, r); // a structured mutation that cannot serialise (protobuf refuses a value)

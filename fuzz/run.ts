@@ -4,7 +4,7 @@
  * VggError with a code) and inputs that grew the peak RSS more than their size justifies. Every such input is
  * written to --out, named by format, seed and index (re-create it with mutant(format, seedFile, seed, index)).
  *
- *   npm run fuzz -- [--inputs 100000] [--formats safetensors,onnx,pth-zip,pth-legacy] [--seed 1] [--jobs N]
+ *   npm run fuzz -- [--inputs 100000] [--formats safetensors,onnx,pth-zip,pth-legacy,keras,caffe] [--seed 1] [--jobs N]
  *                   [--timeout-ms 10000] [--chunk 2000] [--out fuzz/findings]
  *
  * Exit status 1 when anything was found. The last line: `fuzz: N inputs, N crashes, N hangs, N uncoded, N memory`.
@@ -31,7 +31,7 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     inputs: 100000,
-    formats: ['safetensors', 'onnx', 'pth-zip', 'pth-legacy'],
+    formats: ['safetensors', 'onnx', 'pth-zip', 'pth-legacy', 'keras', 'caffe'],
     seed: 1,
     jobs: os.cpus().length,
     timeoutMs: 10000,

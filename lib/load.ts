@@ -18,8 +18,8 @@ import { streamWeights } from './weights';
 export interface LoadOptions extends ModelOptions {
   /** Architecture, when detection from names and shapes is not enough (vgg11_lrn) or to check it. */
   arch?: string | VggConfig;
-  /** 'torchvision' | 'caffe' | a spec. Default: the file's own, else torchvision (what torchvision, timm and
-   *  the ONNX model zoo's VGG weights expect). */
+  /** 'torchvision' | 'caffe' | a spec. Default: the file's own (Keras and Caffe files: 'caffe'), else
+   *  torchvision (what torchvision, timm and the ONNX model zoo's VGG weights expect). */
   preprocess?: 'torchvision' | 'caffe' | PreprocessSpec;
   /** Class names; default: the file's own, else ImageNet-1k for 1000 classes, else indices. */
   labels?: string[];
@@ -71,7 +71,10 @@ export async function loadClassifier(
     checkSpec(spec, config.inChannels);
     const labels = checkLabels(options.labels ?? loaded.labels ?? defaultLabels(config.numClasses), config.numClasses);
     const model = await Model.fromOwnedLayers(config, stream.layers, modelOptions);
-    return { model, labels, preprocess: spec, source: loaded.source, ownPreprocess: !options.preprocess && !!fileSpec };
+    // A file's own preprocessing marks a model made for its own data (kept at its size by default); the
+    // convention of a format (Keras, Caffe: BGR mean) does not.
+    const ownPreprocess = !options.preprocess && !!fileSpec && !loaded.preprocessByConvention;
+    return { model, labels, preprocess: spec, source: loaded.source, ownPreprocess };
   } catch (e) {
     await stream.layers.return?.(); // ends the loader thread's job (closes the file)
     throw e;

@@ -219,7 +219,7 @@ export function describeConfig(c: VggConfig): string {
  * inputSize = pool5 · 2^stages (224 for the paper's nets).
  * @throws FormatError when the result is no valid config (validateConfig: e.g. 0 classes, a 0×0 input)
  */
-export function configFromDetected(d: DetectedArch): VggConfig {
+export function configFromDetected(d: Omit<DetectedArch, 'scheme'> & { scheme?: NamingScheme }): VggConfig {
   const stages = d.stages.map((st) => st.map((c) => (c.kernel === 3 ? c.channels : { ...c })));
   const cfg: VggConfig = {
     name: 'custom',

@@ -57,8 +57,9 @@ export { detectScheme, detectArch } from './named-tensors';
  *   missing/unexpected tensors or wrong shapes (each named), architecture not matching options.arch, a .pth
  *   holding no state dict; UnsupportedError (ERR_VGG_UNSUPPORTED): a dtype we cannot use (F64, integers; the
  *   tensor named), an ONNX node we cannot map (named), a pickle global torch.load(weights_only=True) refuses
- *   (named: os.system, a model's class from torch.save(model), …), a TorchScript archive; InvalidArgumentError:
- *   unknown options.arch, an unknown option key
+ *   (named: os.system, a model's class from torch.save(model), …), a TorchScript archive, a Keras or Caffe net
+ *   that is no VGG classifier (a layer VGG has not, named; an include_top=False .h5), a Keras 3 .weights.h5
+ *   without options.arch; InvalidArgumentError: unknown options.arch, an unknown option key
  */
 export async function loadWeights(file: string, opts: LoadWeightsOptions | null = {}): Promise<LoadedWeights> {
   const stream = streamWeights(file, opts);

@@ -17,8 +17,12 @@ export interface LoadedWeights {
   source: 'torchvision' | 'timm' | 'onnx' | 'vggnet' | 'keras' | 'caffe';
   /** Class names from the file's metadata ("vggnet.labels"), when present. */
   labels?: string[];
-  /** Preprocessing from the file's metadata ("vggnet.preprocess", parsed JSON, passed through), when present. */
+  /** Preprocessing from the file's metadata ("vggnet.preprocess", parsed JSON, passed through), when present;
+   *  for Keras and Caffe files, the convention of the format (PRESETS.caffe: BGR, 0–255, mean subtracted). */
   preprocess?: unknown;
+  /** True when `preprocess` is the format's convention, not the file's own metadata: the weights are an
+   *  ImageNet model like any other (the usual default test scales apply), not a model made for its own data. */
+  preprocessByConvention?: boolean;
   /** True when batch norm layers were folded into their convs (vgg*_bn files, ONNX BatchNormalization). */
   batchNormFolded: boolean;
 }
