@@ -33,7 +33,7 @@ const RUNS: [Format, number][] = [
   ['onnx', 300],
   ['pth-zip', 300],
   ['pth-legacy', 300],
-  ['keras', 40],
+  ['keras', 20],
   ['caffe', 300],
 ];
 describe.each(RUNS)('mutated %s files', (format, numRuns) => {
