@@ -5,9 +5,9 @@ import { SingleBar } from 'cli-progress';
 
 import { embedImage } from './embed';
 import { InvalidArgumentError, VggError } from './errors';
-import { loadClassifier } from './load';
+import { loadFromFlags } from './cli-classifier';
 import type { Features } from './model';
-import { ConvAlgorithm, DeviceName, parseMode } from './options';
+import { ConvAlgorithm, parseMode } from './options';
 import { printable, terminalJson } from './terminal';
 import { Tensor } from './tensor';
 import { layerProgram } from './topology';
@@ -38,13 +38,7 @@ export async function embedCommand(images: string[], o: EmbedFlags): Promise<num
     .map((s) => s.trim())
     .filter(Boolean);
   if (layers.length === 0) throw new InvalidArgumentError(`--layers: expected layer names, e.g. pool5,fc7`);
-  const c = await loadClassifier(o.weights, {
-    arch: o.arch,
-    device: o.device as DeviceName, // checked by loadClassifier
-    threads: o.threads,
-    convAlgorithm: o.convAlgorithm,
-    preprocess: o.preprocess,
-  });
+  const c = await loadFromFlags({ ...o, seed: 1 });
   const names = layerProgram(c.model.config).map((s) => s.name);
   const unknown = layers.find((l) => !names.includes(l));
   if (unknown !== undefined) {
