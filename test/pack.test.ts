@@ -1,5 +1,6 @@
 // The user's path: a tarball from `npm pack`, installed with --ignore-scripts into an empty folder (no
-// compiler, no build), loads its prebuilt binary and runs. CI runs `npm run build:prebuilds` first.
+// compiler, no build), loads its prebuilt binary and runs. CI runs `npm run build:prebuilds` first; the main
+// package and its linux-x64 package come from scripts/platform-packages.js, as in a release.
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -20,17 +21,22 @@ testIf(fs.existsSync(prebuilt), missing)(
   () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-pack-'));
     try {
-      const tgz = npm(['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], root)
-        .trim()
-        .split('\n')
-        .pop()!;
+      // The release's packages (scripts/platform-packages.js): the main package and the linux-x64 one holding
+      // the prebuilt binary; npm installs them with --ignore-scripts, as a user without a compiler would.
+      const none = path.join(dir, 'none.node');
+      execFileSync(process.execPath, [
+        path.join(root, 'scripts', 'platform-packages.js'),
+        ...['--out', path.join(dir, 'packages'), '--x64', prebuilt, '--x64-cuda', none, '--arm64', none],
+      ]);
+      const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
+      const tgz = ['', '-linux-x64'].map((p) => path.join(dir, 'packages', `vggnet${p}-${version}.tgz`));
       const app = path.join(dir, 'app');
       fs.mkdirSync(app);
       fs.writeFileSync(
         path.join(app, 'package.json'),
         JSON.stringify({ name: 'app', version: '1.0.0', private: true }),
       );
-      npm(['install', '--ignore-scripts', '--no-audit', '--no-fund', '--silent', path.join(dir, tgz)], app);
+      npm(['install', '--ignore-scripts', '--no-audit', '--no-fund', '--silent', ...tgz], app);
       expect(fs.existsSync(path.join(app, 'node_modules', 'vggnet', 'build'))).toBe(false);
       const script = `
       const v = require('vggnet');
@@ -40,16 +46,7 @@ testIf(fs.existsSync(prebuilt), missing)(
       const labels = v.defaultLabels(1000);
       console.log(JSON.stringify({ binary: r.binary, cpu: r.cpu.kernelFamily, dims: y.dims, finite: y.data.every(Number.isFinite), label0: labels[0] }));`;
       const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: app }).toString());
-      expect(out.binary).toBe(
-        path.join(
-          fs.realpathSync(app),
-          'node_modules',
-          'vggnet',
-          'prebuilds',
-          `${process.platform}-${process.arch}`,
-          'vggnet.node',
-        ),
-      );
+      expect(out.binary).toBe(path.join(fs.realpathSync(app), 'node_modules', '@vggnet', 'linux-x64', 'vggnet.node'));
       expect(out.dims).toEqual([1, 3]);
       expect(out.finite).toBe(true);
       expect(out.label0).toMatch(/^tench/); // data/ ships in the tarball
