@@ -53,7 +53,7 @@ struct GemmTask {
 //  U_ξ (weights, transformed once in pack_conv, in double, rounded to float) are packed like the GEMM's
 //      A with Kdim = C: panel (pc, ip) of point ξ at ξ·C·Mpad + pc·Mpad + ip·MR·kc.
 //  V_ξ (input transform of a block of tiles) are packed like the GEMM's B, kc × NR panels per KC block
-//      of channels: point ξ at ξ·C·ntp, block pc at pc·ntp (ntp: block capacity in tiles). They live in
+//      of channels: point ξ at ξ·WinogradVPoint, block pc at pc·ntp (ntp: block capacity in tiles). They live in
 //      the task's scratch (stage kAll), or in a buffer shared by every row group of the block (kInput
 //      writes it, split over channels; kOutput reads it), so the transform is not redone per row group.
 //  M_ξ land in a per-thread buffer (rows × ntp per point); the output transform adds the bias, applies
@@ -86,13 +86,18 @@ struct WinogradTask {
   float* ws = nullptr;  // WinogradWorkspacePerThread(…, shared) floats, 64-byte aligned
 };
 
-// Floats of one block's V: `points` (16 for F(2×2), 36 for F(4×4)) × C × ntp.
-inline size_t WinogradInputFloats(int C, int ntp, int points) { return size_t(points) * C * ntp; }
+// Floats from one point to the next in V (C × ntp) and in M (rows_cap × ntp): a cache line more than the
+// point's block, because C·ntp·4 bytes is a multiple of 4 KB for every VGG layer and the transforms touch
+// all points of a tile at once: unpadded, their lines would all fall into one L1 set.
+inline size_t WinogradVPoint(int C, int ntp) { return size_t(C) * ntp + 16; }
+inline size_t WinogradMPoint(int rows_cap, int ntp) { return size_t(rows_cap) * ntp + 16; }
+// Floats of one block's V: `points` (16 for F(2×2), 36 for F(4×4)) points.
+inline size_t WinogradInputFloats(int C, int ntp, int points) { return size_t(points) * WinogradVPoint(C, ntp); }
 // Per-thread floats of the Winograd path: the M block of `points` points, the run table, and the V block
 // unless V is shared.
 inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap, int points, bool shared_input) {
   const size_t v = shared_input ? 0 : WinogradInputFloats(C, ntp, points);
-  return (v + size_t(points) * ntp * rows_cap + size_t(ntp) * 8 + 15) / 16 * 16;
+  return (v + size_t(points) * WinogradMPoint(rows_cap, ntp) + size_t(ntp) * 8 + 15) / 16 * 16;
 }
 
 using ConvGemmFn = void(const ConvGemmArgs& g, const GemmTask& t);

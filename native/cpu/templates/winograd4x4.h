@@ -4,12 +4,31 @@
 // Winograd F(4×4, 3×3): 6×6 patches, 36 points ξ = 6i + s (layouts as for F(2×2, 3×3) with 36 in place of
 // 16), Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
 // Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]. Multiply-adds per output: 36·C/16 = 2.25·C.
+
+// Bᵀ along a row of tiles: vk[j] = (Bᵀ a)[k] for tile j's six columns a = (p0[j], p1[j], p2[j],
+// p3[j], p0[j+1], p1[j+1]) (the row split into its four phases, so every access is unit-stride).
+// (Six output pointers, not one and a stride: GCC 12 does not vectorise the loop otherwise.)
+inline void Winograd4x4InputColumns(const float* __restrict p0, const float* __restrict p1, const float* __restrict p2,
+                                    const float* __restrict p3, float* __restrict v0, float* __restrict v1,
+                                    float* __restrict v2, float* __restrict v3, float* __restrict v4,
+                                    float* __restrict v5, int len) {
+  for (int j = 0; j < len; ++j) {
+    const float a0 = p0[j], a1 = p1[j], a2 = p2[j], a3 = p3[j], a4 = p0[j + 1], a5 = p1[j + 1];
+    v0[j] = 4.f * a0 - 5.f * a2 + a4;
+    v1[j] = (a3 + a4) - 4.f * (a1 + a2);
+    v2[j] = 4.f * (a1 - a2) + (a4 - a3);
+    v3[j] = 2.f * (a3 - a1) + (a4 - a2);
+    v4[j] = 2.f * (a1 - a3) + (a4 - a2);
+    v5[j] = 4.f * a1 - 5.f * a3 + a5;
+  }
+}
+
 template <class T>
 void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
   constexpr int MR = T::kMR, NR = T::kNV * T::kVL, KC = T::kKC, NP = 36;
   const ConvShape& s = g.s;
   const int C = s.C, H = s.H, W = s.W, P = s.P(), Q = s.Q(), M = g.M;
-  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
+  const size_t ntp = size_t(g.ntp), pstride = WinogradVPoint(C, g.ntp);
   const WinoTaskState ts = WinogradTaskState<T>(g, task, 4, NP);
   float* const V = ts.V;
   const float* const Mb = ts.Mb;
@@ -20,6 +39,7 @@ void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
 
   alignas(64) float rows[6][4 * NR + 2];
   alignas(64) float t[6][4 * NR + 2];
+  alignas(64) float ph[4][NR + 16];
   const size_t plane = size_t(H) * W;
   for (int c = c_begin; c < c_end; ++c) {
     const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
@@ -42,20 +62,21 @@ void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
       }
       const size_t off = size_t(r.panel) * kc * NR + size_t(kk) * w_panel + r.lane;
       const int len = r.len;
-      const size_t pstride = size_t(C) * ntp;
       for (int i = 0; i < 6; ++i) {
+        // Tile j's six columns are t[i][4j … 4j+5]: split the row into its four phases first, so the
+        // transform below reads unit-stride arrays and vectorises.
         const float* ti = t[i];
-        float* __restrict v = vc + size_t(6 * i) * pstride + off;
         for (int j = 0; j < len; ++j) {
-          const float a0 = ti[4 * j], a1 = ti[4 * j + 1], a2 = ti[4 * j + 2], a3 = ti[4 * j + 3], a4 = ti[4 * j + 4],
-                      a5 = ti[4 * j + 5];
-          v[j] = 4.f * a0 - 5.f * a2 + a4;
-          v[pstride + j] = (a3 + a4) - 4.f * (a1 + a2);
-          v[2 * pstride + j] = 4.f * (a1 - a2) + (a4 - a3);
-          v[3 * pstride + j] = 2.f * (a3 - a1) + (a4 - a2);
-          v[4 * pstride + j] = 2.f * (a1 - a3) + (a4 - a2);
-          v[5 * pstride + j] = 4.f * a1 - 5.f * a3 + a5;
+          ph[0][j] = ti[4 * j];
+          ph[1][j] = ti[4 * j + 1];
+          ph[2][j] = ti[4 * j + 2];
+          ph[3][j] = ti[4 * j + 3];
         }
+        ph[0][len] = ti[4 * len];
+        ph[1][len] = ti[4 * len + 1];
+        float* v = vc + 6 * i * pstride + off;
+        Winograd4x4InputColumns(ph[0], ph[1], ph[2], ph[3], v, v + pstride, v + 2 * pstride, v + 3 * pstride,
+                                v + 4 * pstride, v + 5 * pstride, len);
       }
     }
     ZeroTailLanes(V, ts, C, ntp, c, NP, KC, NR);
@@ -69,7 +90,7 @@ void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
   alignas(64) float out[4 * NR];
   const int m_end = Min(task.p1 * MR, M);
   const bool relu = g.relu;
-  const size_t st = rows_cap * ntp;
+  const size_t st = WinogradMPoint(g.rows_cap, g.ntp);
   for (int m = task.p0 * MR; m < m_end; ++m) {
     const float bias = g.bias[m];
     const float* mm = Mb + size_t(m - task.p0 * MR) * ntp;

@@ -47,11 +47,10 @@ WinoTaskState WinogradTaskState(const WinogradArgs& g, const WinogradTask& task,
   st.full = st.nt / NR;
   st.tail = st.nt - st.full * NR;
   st.tail_w = (st.tail + VL - 1) / VL * VL;
-  const size_t ntp = size_t(g.ntp);
   const bool own_v = task.stage == WinogradTask::kAll;
   st.V = own_v ? task.ws : task.v;
   st.Mb = own_v ? task.ws + WinogradInputFloats(s.C, g.ntp, points) : task.ws;
-  st.runs = reinterpret_cast<WinoRun*>(st.Mb + size_t(points) * size_t(g.rows_cap) * ntp);
+  st.runs = reinterpret_cast<WinoRun*>(st.Mb + size_t(points) * WinogradMPoint(g.rows_cap, g.ntp));
   st.nruns = 0;
   for (int j = t0; j < t1;) {
     const int n = j / per_img, rem = j - n * per_img, ty = rem / TQ, tx = rem - ty * TQ;
@@ -74,7 +73,8 @@ inline void ZeroTailLanes(float* V, const WinoTaskState& st, int C, size_t ntp, 
   if (st.tail == st.tail_w) return;
   const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
   for (int xi = 0; xi < points; ++xi) {
-    float* d = V + size_t(xi) * C * ntp + size_t(pc) * ntp + size_t(st.full) * kc * NR + size_t(kk) * st.tail_w;
+    float* d =
+        V + xi * WinogradVPoint(C, int(ntp)) + size_t(pc) * ntp + size_t(st.full) * kc * NR + size_t(kk) * st.tail_w;
     for (int i = st.tail; i < st.tail_w; ++i) d[i] = 0.f;
   }
 }
@@ -85,13 +85,13 @@ template <class T>
 void WinogradPointGemms(const WinogradArgs& g, const WinogradTask& task, const WinoTaskState& st, int points) {
   constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC;
   const int C = g.s.C;
-  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
+  const size_t ntp = size_t(g.ntp), vpoint = WinogradVPoint(C, g.ntp), mpoint = WinogradMPoint(g.rows_cap, g.ntp);
   alignas(64) static const float kZeros[64] = {};
   static_assert(MR <= 64, "bias of zeros covers MR rows");
   for (int xi = 0; xi < points; ++xi) {
     const float* Ax = g.a + size_t(xi) * C * g.Mpad;
-    const float* Vx = st.V + size_t(xi) * C * ntp;
-    float* Mx = st.Mb + size_t(xi) * rows_cap * ntp;
+    const float* Vx = st.V + xi * vpoint;
+    float* Mx = st.Mb + xi * mpoint;
     for (int pc = 0; pc < C; pc += KC) {
       const int kc = Min(KC, C - pc);
       const int flags = pc == 0 ? kTileFirst : 0;
