@@ -21,6 +21,7 @@ export {
   CpuIsa,
   Precision,
   ConvAlgorithm,
+  ConvAlgorithmByLayer,
   ForwardMode,
   DEFAULT_MODEL_OPTIONS,
 } from './options';

@@ -28,6 +28,7 @@ import {
 } from './native';
 import {
   ConvAlgorithm,
+  convAlgorithmFor,
   ForwardMode,
   ModelOptions,
   optionKeys,
@@ -109,7 +110,7 @@ export interface ModelInfo {
   /** The memory budget in force (ModelOptions.memoryBudget resolved), bytes; Infinity: none. */
   memoryBudget: number;
   /** The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved), in program order. */
-  convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'> }[];
+  convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'>; weightBytes: number }[];
 }
 
 export class Model {
@@ -162,8 +163,8 @@ export class Model {
     weights: LayerWeights[],
     options: ModelOptions | null = {},
   ): Promise<Model> {
-    const { config, backend, choice, scheduling } = checkCreate(arch, weights, options);
-    const net = await packCopies(backend, layerProgram(config).map(nativeLayer), weights);
+    const { config, backend, layers, choice, scheduling } = checkCreate(arch, weights, options);
+    const net = await packCopies(backend, layers, weights);
     return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
@@ -172,10 +173,10 @@ export class Model {
    * prefer create(). Same arguments and errors (thrown).
    */
   static createSync(arch: string | VggConfig, weights: LayerWeights[], options: ModelOptions | null = {}): Model {
-    const { config, backend, choice, scheduling } = checkCreate(arch, weights, options);
+    const { config, backend, layers, choice, scheduling } = checkCreate(arch, weights, options);
     const net = new (native().Network)(
       backend,
-      layerProgram(config).map(nativeLayer),
+      layers,
       weights.map((w) => w.weight),
       weights.map((w) => w.bias),
     );
@@ -192,9 +193,9 @@ export class Model {
   static async random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Promise<Model> {
     checkSeed(seed);
     const config = resolveConfig(arch);
-    const { backend, choice, scheduling } = checkOptions(options);
+    const { backend, layers, choice, scheduling } = checkOptions(options, config);
     const source = workerStream<IndexedLayer>('random', { arch: config, seed, order: 'largest' });
-    const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
+    const net = await packOwned(backend, layers, source);
     return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
@@ -213,8 +214,8 @@ export class Model {
     source: AsyncIterator<IndexedLayer>,
     options: ModelOptions | null = {},
   ): Promise<Model> {
-    const { backend, choice, scheduling } = checkOptions(options);
-    const net = await packOwned(backend, layerProgram(config).map(nativeLayer), source);
+    const { backend, layers, choice, scheduling } = checkOptions(options, config);
+    const net = await packOwned(backend, layers, source);
     return new Model(config, net, choice.device, choice.reason, scheduling);
   }
 
@@ -338,6 +339,7 @@ export class Model {
         layer: c.layer,
         name: this.program[c.layer].name,
         algorithm: c.algorithm,
+        weightBytes: c.weightBytes,
       })),
     };
   }
@@ -403,30 +405,46 @@ function checkCreate(arch: string | VggConfig, weights: LayerWeights[], options:
         `weights[${i}] (${s.name}.bias): expected Float32Array of ${s.bias[0]} elements, got ${describe(w.bias)}`,
       );
   });
-  return { config, ...checkOptions(o) };
+  return { config, ...checkOptions(o, config) };
 }
 
-/** Model options resolved: the device chosen, what the native backend is given, the scheduler's options. */
-function checkOptions(options: ModelOptions | null | undefined): {
+/**
+ * Model options resolved: the device chosen, what the native backend is given, the layer program with each
+ * conv layer's requested algorithm, the scheduler's options.
+ */
+function checkOptions(
+  options: ModelOptions | null | undefined,
+  config: VggConfig,
+): {
   backend: NativeBackendOptions;
+  layers: NativeLayer[];
   choice: DeviceChoice;
   scheduling: SchedulerOptions;
 } {
   const o = resolveModelOptions(options);
   const choice = chooseDevice(o.device);
-  if (o.convAlgorithm === 'direct' && choice.device !== 'reference')
-    throw new InvalidArgumentError(
-      `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}'`,
-    );
+  const program = layerProgram(config);
+  const convNames = program.filter((s) => s.kind === 'conv').map((s) => s.name);
+  const layers = program.map((s) => {
+    const layer = nativeLayer(s);
+    if (layer.kind !== 'conv') return layer;
+    const algorithm = convAlgorithmFor(o.convAlgorithm, s.name, convNames);
+    if (algorithm === 'direct' && choice.device !== 'reference')
+      throw new InvalidArgumentError(
+        `options.convAlgorithm: 'direct' is the reference backend's algorithm (device 'reference'), the model runs on '${choice.device}' (asked for ${s.name})`,
+      );
+    return { ...layer, algorithm };
+  });
   return {
     backend: {
       device: choice.device,
       threads: o.threads,
       isa: o.isa,
       precision: o.precision,
-      convAlgorithm: o.convAlgorithm,
+      convAlgorithm: convAlgorithmFor(o.convAlgorithm, '', convNames),
       memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
     },
+    layers,
     choice,
     scheduling: { maxQueue: o.maxQueue, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs },
   };

@@ -75,6 +75,8 @@ export type NativeLayer =
       stride: number;
       pad: number;
       relu: boolean;
+      /** Requested for this layer instead of NativeBackendOptions.convAlgorithm. */
+      algorithm?: ConvAlgorithmName;
     }
   | { kind: 'maxpool'; window: number; stride: number }
   | { kind: 'lrn'; size: number; alpha: number; beta: number; k: number };
@@ -118,7 +120,7 @@ export interface NativeNetworkInfo {
   arenaBytes: number;
   memoryBudget: number;
   /** The algorithm each conv layer's weights were packed for, in layer-program order. */
-  convAlgorithms: { layer: number; algorithm: Exclude<ConvAlgorithmName, 'auto'> }[];
+  convAlgorithms: { layer: number; algorithm: Exclude<ConvAlgorithmName, 'auto'>; weightBytes: number }[];
 }
 
 /**

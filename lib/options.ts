@@ -65,6 +65,16 @@ export type Precision = PrecisionName;
  */
 export type ConvAlgorithm = ConvAlgorithmName;
 /**
+ * ModelOptions.convAlgorithm per layer: layer names of the topology (conv1_1 … conv5_x, fc6 … fc8) → the
+ * algorithm requested for that layer; `default` (else 'auto') for the layers not named.
+ * E.g. `{ default: 'winograd4x4', conv5_1: 'winograd2x2', conv5_2: 'winograd2x2', conv5_3: 'winograd2x2' }`
+ * keeps conv5's packed weights at 16/9 instead of 36/9 of their size.
+ */
+export interface ConvAlgorithmByLayer {
+  default?: ConvAlgorithm;
+  [layer: string]: ConvAlgorithm | undefined;
+}
+/**
  * How a network is run:
  * - 'fc' — the FC head on the training size (paper §3.2, multi-crop testing);
  * - 'dense' — the paper's dense evaluation (§3.2): FC6 as a pool5-sized conv and FC7, FC8 as 1×1 convs over
@@ -101,10 +111,13 @@ export interface ModelOptions {
    *    multiplies than GEMM and keeps 36/9 of a layer's weights packed; F(2×2) 2.25× fewer and 16/9.
    *    The CUDA backend has only implicit GEMM and uses it for every layer.
    *  - 'direct': the reference backend's loops; only with device 'reference' (which uses them whatever is asked).
+   * One value applies to every layer; an object (ConvAlgorithmByLayer) chooses per layer name, e.g. to trade
+   * F(4×4)'s speed for F(2×2)'s smaller packed weights where they are largest (conv4–5). Model.info()
+   * reports each layer's algorithm and packed bytes.
    * All are fp32 on the CPU; Winograd's rounding differs from GEMM's within recorded bounds
    * (test/kernels.test.ts).
    */
-  convAlgorithm?: ConvAlgorithm;
+  convAlgorithm?: ConvAlgorithm | ConvAlgorithmByLayer;
   /**
    * The most backend memory one forward may use, bytes: the two activation buffers, the largest conv
    * workspace and the staging of input and output (Model.planMemory tells what an input needs; packed
@@ -209,6 +222,44 @@ export function parseConvAlgorithm(value: unknown, what = 'options.convAlgorithm
   return oneOf(value, CONV_ALGORITHMS, what);
 }
 
+/**
+ * One algorithm, or a plain object of layer name → algorithm (a copy, each value checked; the names are
+ * checked against the topology when the model is made: convAlgorithmFor). @throws InvalidArgumentError
+ */
+export function parseConvAlgorithmChoice(
+  value: unknown,
+  what = 'options.convAlgorithm',
+): ConvAlgorithm | ConvAlgorithmByLayer {
+  if (typeof value !== 'object' || value === null) return parseConvAlgorithm(value, what);
+  if (Object.prototype.toString.call(value) !== '[object Object]')
+    throw new InvalidArgumentError(
+      `${what}: expected ${CONV_ALGORITHMS.map((a) => `'${a}'`).join(' | ')} or an object of layer name → algorithm, got ${describeValue(value)}`,
+    );
+  const byLayer: ConvAlgorithmByLayer = {};
+  for (const [layer, a] of Object.entries(value)) byLayer[layer] = parseConvAlgorithm(a, `${what}.${layer}`);
+  return byLayer;
+}
+
+/**
+ * The algorithm requested for the conv layer `layer`, from a parsed choice; `layers` are the model's conv
+ * layer names, against which the choice's names are checked. @throws InvalidArgumentError on a name that
+ * is not one of them
+ */
+export function convAlgorithmFor(
+  choice: ConvAlgorithm | ConvAlgorithmByLayer,
+  layer: string,
+  layers: readonly string[],
+  what = 'options.convAlgorithm',
+): ConvAlgorithm {
+  if (typeof choice === 'string') return choice;
+  for (const name of Object.keys(choice))
+    if (name !== 'default' && !layers.includes(name))
+      throw new InvalidArgumentError(
+        `${what}.${name}: no conv layer of that name; expected 'default' or one of ${layers.join(', ')}`,
+      );
+  return choice[layer] ?? choice.default ?? 'auto';
+}
+
 /** 'auto', Infinity, or a positive integer number of bytes below 2^53. @throws InvalidArgumentError */
 export function parseMemoryBudget(value: unknown, what = 'options.memoryBudget'): number | 'auto' {
   if (value === 'auto' || value === Infinity) return value;
@@ -274,7 +325,7 @@ export function resolveModelOptions(options: ModelOptions | null | undefined): R
     threads: parseThreads(o.threads ?? d.threads),
     isa: parseIsa(o.isa ?? d.isa),
     precision: parsePrecision(o.precision ?? d.precision),
-    convAlgorithm: parseConvAlgorithm(o.convAlgorithm ?? d.convAlgorithm),
+    convAlgorithm: parseConvAlgorithmChoice(o.convAlgorithm ?? d.convAlgorithm),
     memoryBudget: parseMemoryBudget(o.memoryBudget ?? d.memoryBudget),
     maxQueue: parseMaxQueue(o.maxQueue ?? d.maxQueue),
     maxBatch: parseMaxBatch(o.maxBatch ?? d.maxBatch),

@@ -177,6 +177,55 @@ describe('the convAlgorithm option', () => {
     );
   });
 
+  test('per layer: named layers get their own algorithm, the others the default; info() gives packed bytes', async () => {
+    const mixed = await Model.create(cfg, weights, {
+      device: 'cpu',
+      convAlgorithm: { default: 'winograd4x4', conv2_1: 'winograd2x2' },
+    });
+    const info = mixed.info().convAlgorithms;
+    expect(info.map((a) => [a.name, a.algorithm])).toEqual([
+      ['conv1_1', 'gemm'],
+      ['conv1_2', 'winograd4x4'],
+      ['conv2_1', 'winograd2x2'],
+      ['fc6', 'gemm'],
+      ['fc7', 'gemm'],
+    ]);
+    // Packed bytes follow the algorithm: F(4×4) keeps 36 floats per 3×3 filter, F(2×2) 16, GEMM 9 (+ padding).
+    const bytes = new Map(info.map((a) => [a.name, a.weightBytes]));
+    const plain = (name: string) =>
+      4 *
+      weightShapes(cfg)
+        .find((w) => w.name === name)!
+        .weight.reduce((a, b) => a * b);
+    expect(bytes.get('conv1_2')! / plain('conv1_2')).toBeCloseTo(36 / 9, 0);
+    expect(bytes.get('conv2_1')! / plain('conv2_1')).toBeCloseTo(16 / 9, 0);
+    expect(mixed.info().weightBytes).toBe(info.reduce((sum, a) => sum + a.weightBytes, 0));
+    // Each layer's kernel is the one of its algorithm, so the output is what the single-algorithm models
+    // give on their layers: within the bounds of both.
+    expect(mixed.plan([1, 3, 16, 16]).find((p) => p.name === 'conv2_1')!.kernel).toBe(
+      `conv2d_nchw_f32_3x3s1_winograd2x2__${isa}`,
+    );
+    const got = (await mixed.forward(x, { mode: 'dense' })).data;
+    expect(maxAbsDiff(got, ref)).toBeLessThanOrEqual(bound('winograd4x4', ref));
+    expect(maxAbsDiff(got, out.get('winograd4x4')!)).toBeGreaterThan(0);
+    mixed.dispose();
+  });
+
+  test('per layer: unknown layer names and bad values are coded errors naming what is known', () => {
+    expect(() => Model.createSync(cfg, weights, { device: 'cpu', convAlgorithm: { conv9_9: 'gemm' } })).toThrow(
+      /options\.convAlgorithm\.conv9_9: no conv layer of that name; expected 'default' or one of conv1_1, conv1_2, conv2_1, fc6, fc7/,
+    );
+    expect(() => Model.createSync(cfg, weights, { convAlgorithm: { fc6: 'fft' as 'gemm' } })).toThrow(
+      /options\.convAlgorithm\.fc6: expected 'auto' \| 'gemm'/,
+    );
+    expect(() => Model.createSync(cfg, weights, { device: 'cpu', convAlgorithm: { fc7: 'direct' } })).toThrow(
+      /'direct' is the reference backend's algorithm .*\(asked for fc7\)/,
+    );
+    expect(() => Model.createSync(cfg, weights, { convAlgorithm: [] as unknown as 'gemm' })).toThrow(
+      InvalidArgumentError,
+    );
+  });
+
   test("'direct' is the reference backend's; unknown names list the known ones", () => {
     expect(() => Model.createSync(cfg, weights, { device: 'cpu', convAlgorithm: 'direct' })).toThrow(
       /'direct' is the reference backend's algorithm/,

@@ -17,6 +17,15 @@ vgg::LayerSpec ParseLayer(Napi::Env env, const Napi::Value& v, const std::string
     l.stride = GetIntOr(o, "stride", ctx, 1, 64, 1);
     l.pad = GetIntOr(o, "pad", ctx, 0, 64, 0);
     l.relu = GetBoolOr(o, "relu", ctx, true);
+    const Napi::Value a = o.Get("algorithm");
+    if (!a.IsUndefined()) {
+      vgg::ConvAlgorithm algo;
+      if (!a.IsString() || !vgg::ParseConvAlgorithm(a.As<Napi::String>().Utf8Value(), &algo))
+        ThrowInvalid(env, ctx +
+                              ".algorithm: expected 'auto' | 'direct' | 'gemm' | 'winograd2x2' | 'winograd4x4', got " +
+                              Describe(a));
+      l.algorithm = algo;
+    }
   } else if (kind == "maxpool") {
     l.kind = vgg::LayerSpec::Kind::kMaxPool;
     l.window = GetIntOr(o, "window", ctx, 1, 64, 2);

@@ -8,8 +8,8 @@
 
 namespace vggjs {
 
-// {kind: 'conv', inChannels, outChannels, kernel, stride?, pad?, relu?} | {kind: 'maxpool', window?, stride?}
-// | {kind: 'lrn', size?, alpha?, beta?, k?}; `ctx` names it in errors (InvalidArgumentError).
+// {kind: 'conv', inChannels, outChannels, kernel, stride?, pad?, relu?, algorithm?} | {kind: 'maxpool', window?,
+// stride?} | {kind: 'lrn', size?, alpha?, beta?, k?}; `ctx` names it in errors (InvalidArgumentError).
 vgg::LayerSpec ParseLayer(Napi::Env env, const Napi::Value& v, const std::string& ctx);
 
 }  // namespace vggjs

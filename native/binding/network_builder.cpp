@@ -113,7 +113,8 @@ class PackWorker final : public SettlingWorker {
   void Execute() override {
     const vgg::LayerSpec& l = st_->layers[st_->slots[ci_].layer];
     const vgg::ConvShape s = vgg::Network::PackShape(l);
-    const vgg::ConvAlgorithm algo = st_->backend->choose_conv_algorithm(s, st_->options.conv_algorithm);
+    const vgg::ConvAlgorithm algo =
+        st_->backend->choose_conv_algorithm(s, vgg::Network::RequestedAlgorithm(l, st_->options));
     RunInBackground([&] {
       status_ = st_->backend->pack_conv(s, algo, w, b, &packed_);
       copy.reset();  // freeing hundreds of MB (munmap) takes tens of ms: not on the JS thread

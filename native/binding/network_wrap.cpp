@@ -352,6 +352,7 @@ Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
     Napi::Object e = Napi::Object::New(env);
     e.Set("layer", double(i));
     e.Set("algorithm", vgg::ConvAlgorithmName(a[ci]));
+    e.Set("weightBytes", double(net->packed_bytes(ci)));
     algos.Set(uint32_t(ci++), e);
   }
   o.Set("convAlgorithms", algos);

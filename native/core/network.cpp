@@ -90,8 +90,8 @@ Status Network::Create(std::shared_ptr<Backend> backend, std::vector<LayerSpec> 
       return InvalidArgument("layer " + std::to_string(i) + ": conv weights missing");
     const ConvShape s = PackShape(l);
     std::unique_ptr<PackedConv> pc;
-    VGG_RETURN_IF_ERROR(backend->pack_conv(s, backend->choose_conv_algorithm(s, options.conv_algorithm), weights[ci],
-                                           ci < biases.size() ? biases[ci] : nullptr, &pc));
+    VGG_RETURN_IF_ERROR(backend->pack_conv(s, backend->choose_conv_algorithm(s, RequestedAlgorithm(l, options)),
+                                           weights[ci], ci < biases.size() ? biases[ci] : nullptr, &pc));
     packed.push_back(std::move(pc));
   }
   return FromPacked(std::move(backend), std::move(layers), std::move(packed), options, out);

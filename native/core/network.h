@@ -11,6 +11,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "core/backend.h"
@@ -23,6 +24,9 @@ struct LayerSpec {
   // kConv: weights (out_channels, in_channels, kernel, kernel) OIHW, bias (out_channels).
   int in_channels = 0, out_channels = 0, kernel = 3, stride = 1, pad = 1;
   bool relu = true;
+  // kConv: the algorithm requested for this layer, overriding NetworkOptions::conv_algorithm (the layer
+  // gets Backend::choose_conv_algorithm(shape, request)).
+  std::optional<ConvAlgorithm> algorithm;
   // kMaxPool
   int window = 2, pool_stride = 2;
   // kLrn
@@ -36,7 +40,8 @@ struct Shape4 {
 };
 
 struct NetworkOptions {
-  // Requested for every conv layer; each layer gets Backend::choose_conv_algorithm(shape, this).
+  // Requested for every conv layer without its own LayerSpec::algorithm; each layer gets
+  // Backend::choose_conv_algorithm(shape, request).
   ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
   // Bytes a forward's arena may hold (activations + workspace + staging); 0: no limit. A forward that
   // would need more fails with kMemoryBudget before anything is allocated.
@@ -132,6 +137,12 @@ class Network {
   const std::vector<LayerSpec>& layers() const { return layers_; }
   // The algorithm each conv layer's weights were packed for, in layer order.
   std::vector<ConvAlgorithm> conv_algorithms() const;
+  // Bytes of conv layer ci's packed weights (ci < conv_algorithms().size()).
+  size_t packed_bytes(size_t ci) const { return packed_[ci]->bytes(); }
+  // What a conv layer requests: its own algorithm, else the network's.
+  static ConvAlgorithm RequestedAlgorithm(const LayerSpec& l, const NetworkOptions& o) {
+    return l.algorithm.value_or(o.conv_algorithm);
+  }
   size_t weight_bytes() const;
   int num_plans_cached() const;
   // Bytes the arena holds now, and the budget it may not exceed (0: none).
