@@ -1,5 +1,5 @@
 /**
- * The classifier a long-running command (`vggnet serve`, `vggnet worker`) loads from its flags: a weights file,
+ * The classifier every command (`vggnet classify`, `embed`, `serve`, `worker`) loads from its flags: a weights file,
  * the embedded MNIST model, or seeded random weights of an architecture, with the model's scheduler options.
  */
 import {

@@ -11,8 +11,8 @@ import { backends } from './backends';
 import { InvalidArgumentError, VggError } from './errors';
 import { embedCommand, EmbedFlags } from './embed-command';
 import { classifyImage, defaultScales } from './evaluate';
-import { loadClassifier } from './load';
-import { ConvAlgorithm, DeviceName, ForwardMode, parseMode } from './options';
+import { loadFromFlags } from './cli-classifier';
+import { ConvAlgorithm, ForwardMode, parseMode } from './options';
 import { FailOn } from './preprocess';
 import type { WorkerFlags, SubmitFlags } from './queue/command';
 import type { ServeFlags } from './serve/command';
@@ -85,9 +85,11 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
   const mode = parseMode(o.mode, '--mode');
   if ((o.grid ?? 1) > 1 && mode !== 'fc')
     throw new InvalidArgumentError(`--grid: multi-crop needs --mode fc (dense evaluation takes the whole image)`);
-  const c = await loadClassifier(o.weights, {
+  const c = await loadFromFlags({
+    weights: o.weights,
     arch: o.arch,
-    device: o.device as DeviceName, // checked by loadClassifier
+    seed: 1, // unused: classify takes no --random
+    device: o.device,
     threads: o.threads,
     convAlgorithm: o.convAlgorithm,
     preprocess: o.preprocess,
