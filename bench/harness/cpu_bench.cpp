@@ -138,6 +138,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   const Peak peak2 = MeasurePeak(vgg::CpuIsa::kAvx2, T), peak512 = MeasurePeak(vgg::CpuIsa::kAvx512, T);
   const Peak peak = isa == vgg::CpuIsa::kAvx512 ? peak512 : peak2;
   std::printf("backend: %s\n", be->kernel_family().c_str());
+  std::printf("precision: %s (GEMM/GEMV layers; Winograd layers are fp32)\n", be->precision_name().c_str());
   std::printf("algorithm requested: %s (each layer runs the backend's choice for it; see the kernel column)\n",
               vgg::ConvAlgorithmName(a.algorithm));
   std::printf(
@@ -161,7 +162,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   };
   auto selected = [&](const std::string& name) { return a.only.empty() || name.find(a.only) != std::string::npos; };
 
-  const vgg::Shape4 in1 = net.Input(1);
+  const vgg::Shape4 in1 = net.Input(a.conv_batch);
   double total_s = 0, total_cpu = 0, total_flop = 0, total_peak_s = 0;
   int layers = 0;
   for (const LayerGroup& g : GroupConvLayers(net, in1, false)) {
@@ -179,7 +180,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   }
   if (total_s > 0) {
     char what[96];
-    std::snprintf(what, sizeof what, "%d layers, %dx%d, batch 1", layers, in1.h, in1.w);
+    std::snprintf(what, sizeof what, "%d layers, %dx%d, batch %d", layers, in1.h, in1.w, in1.n);
     row(net.name + " conv", what, total_flop, total_s, total_cpu, total_peak_s > 0 ? total_flop / total_peak_s : 0.0,
         "");
     std::printf("\n");

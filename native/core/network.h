@@ -132,6 +132,8 @@ class Network {
   const std::vector<LayerSpec>& layers() const { return layers_; }
   // The algorithm each conv layer's weights were packed for, in layer order.
   std::vector<ConvAlgorithm> conv_algorithms() const;
+  // The packed weights of conv layer i (in layer order, i < conv_algorithms().size()).
+  const PackedConv& packed_conv(size_t i) const { return *packed_[i]; }
   size_t weight_bytes() const;
   int num_plans_cached() const;
   // Bytes the arena holds now, and the budget it may not exceed (0: none).

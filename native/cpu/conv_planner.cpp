@@ -15,7 +15,8 @@ bool WinogradEligible(const ConvShape& s) {
   return s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1 && s.C >= 64 && s.K >= 64;
 }
 
-ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested) {
+ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested, bool bf16) {
+  (void)bf16;
   switch (requested) {
     case ConvAlgorithm::kAuto: return WinogradEligible(s) ? ConvAlgorithm::kWinograd4x4 : ConvAlgorithm::kGemm;
     case ConvAlgorithm::kWinograd2x2:
