@@ -11,7 +11,7 @@ import { UnsupportedError } from '../lib';
 import { native } from '../lib/native';
 import { roundToBf16 } from './support/bf16';
 import { ConvShape, convCases, outHW } from './support/cases';
-import { Kernels, kernels } from './support/kernels';
+import { Kernels, kernels, testing } from './support/kernels';
 import { testIf } from './support/skip';
 
 const features = native().backends().cpu.features;
@@ -111,7 +111,10 @@ const expectedKernel = (s: ConvShape) =>
 // ---- the kernels against the reference ----------------------------------------------------------------
 
 const CASES = convCases('vgg16', 'tile_edges', 'geometry', 'fc');
-const KERNELS = ['gemm_bf16_8x48__avx512bf16', 'gemv_bf16_8xk__avx512bf16', 'gemv_bf16_8xk_n8__avx512bf16'];
+const BF16 = testing()
+  .cpuKernels()
+  .filter((k) => k.precision === 'bf16');
+const KERNELS = BF16.map((k) => k.name);
 
 describe('bf16 kernels vs the reference on bf16-rounded operands', () => {
   let k: Kernels, k1: Kernels, ref: Kernels;
@@ -124,11 +127,24 @@ describe('bf16 kernels vs the reference on bf16-rounded operands', () => {
   /** Worst |diff| / tolerance per kernel, printed at the end (the recorded bound's margin). */
   const worst = new Map<string, number>();
   afterAll(() => {
-    if (worst.size) console.log(`bf16 kernels, worst max|diff| / tolerance: ${JSON.stringify(Object.fromEntries(worst))}`);
+    if (worst.size)
+      console.log(`bf16 kernels, worst max|diff| / tolerance: ${JSON.stringify(Object.fromEntries(worst))}`);
+  });
+
+  test('the kernel list holds the three bf16 kernels (x86-64), supported exactly when cpuid has AVX512_BF16', () => {
+    if (process.arch !== 'x64') return expect(BF16).toEqual([]);
+    expect(KERNELS).toEqual([
+      'gemm_bf16_8x48__avx512bf16',
+      'gemv_bf16_8xk__avx512bf16',
+      'gemv_bf16_8xk_n8__avx512bf16',
+    ]);
+    for (const k of BF16)
+      expect([k.name, k.isa, k.algorithm, k.supported]).toEqual([k.name, 'avx512', 'gemm', HAS_BF16]);
   });
 
   test('every bf16 kernel serves some cases of the shared list', () => {
-    for (const name of KERNELS) expect(CASES.filter((c) => expectedKernel(c.s) === name).length).toBeGreaterThanOrEqual(3);
+    for (const name of KERNELS)
+      expect(CASES.filter((c) => expectedKernel(c.s) === name).length).toBeGreaterThanOrEqual(3);
   });
 
   testIf(HAS_BF16, NO_BF16).each(CASES.map((c) => [c.name, c] as const))('%s', (_n, c) => {
@@ -155,7 +171,7 @@ describe('bf16 kernels vs the reference on bf16-rounded operands', () => {
     }
   });
 
-  testIf(HAS_BF16, NO_BF16)('the rounding is the kernels\': one bf16 weight and input give their exact product', () => {
+  testIf(HAS_BF16, NO_BF16)("the rounding is the kernels': one bf16 weight and input give their exact product", () => {
     // 1 + 2⁻⁸ + 2⁻¹⁰ rounds up to 1 + 2⁻⁷ (nearest even of the bf16 grid); 1 + 2⁻⁸ (a tie) rounds to 1.
     const s = { N: 1, C: 2, H: 1, W: 1, K: 1, R: 1, S: 1, stride: 1, pad: 0 };
     const y = k.conv2d(s, Float32Array.of(1 + 2 ** -8 + 2 ** -10, 1 + 2 ** -8), Float32Array.of(1, 1), null, false);
@@ -167,7 +183,10 @@ describe('bf16 kernels vs the reference on bf16-rounded operands', () => {
 
 describe('bf16: an image gets the same bits alone and in any batch', () => {
   const SHAPES: [string, ConvShape][] = [
-    ['FC 1x1 C=1030 K=203 (3 KC blocks, odd pairs)', { N: 1, C: 1031, H: 1, W: 1, K: 203, R: 1, S: 1, stride: 1, pad: 0 }],
+    [
+      'FC 1x1 C=1030 K=203 (3 KC blocks, odd pairs)',
+      { N: 1, C: 1031, H: 1, W: 1, K: 203, R: 1, S: 1, stride: 1, pad: 0 },
+    ],
     ['FC6-like 7x7 valid C=16 K=53', { N: 1, C: 16, H: 7, W: 7, K: 53, R: 7, S: 7, stride: 1, pad: 0 }],
     ['3x3 pad 1 on 1x1 (gathered) C=90 K=11', { N: 1, C: 90, H: 1, W: 1, K: 11, R: 3, S: 3, stride: 1, pad: 1 }],
   ];
@@ -181,7 +200,8 @@ describe('bf16: an image gets the same bits alone and in any batch', () => {
     );
     for (const N of [2, 5, 8, 17]) {
       const y = k.conv2d({ ...s0, N }, d.x.subarray(0, N * img), d.w, d.b, true);
-      for (let n = 0; n < N; n++) expectIdentical(y.subarray(n * out, (n + 1) * out), alone[n], `${name} batch ${N} image ${n}`);
+      for (let n = 0; n < N; n++)
+        expectIdentical(y.subarray(n * out, (n + 1) * out), alone[n], `${name} batch ${N} image ${n}`);
     }
   });
 });
@@ -189,10 +209,13 @@ describe('bf16: an image gets the same bits alone and in any batch', () => {
 // ---- what is refused ---------------------------------------------------------------------------------
 
 describe('bf16 is opt-in and never a silent fp32', () => {
-  testIf(!HAS_BF16, 'this CPU has AVX512_BF16')('without AVX512_BF16, bf16 on the CPU is an UnsupportedError naming it', () => {
-    expect(() => kernels({ precision: 'bf16' })).toThrow(UnsupportedError);
-    expect(() => kernels({ precision: 'bf16' })).toThrow(/AVX512_BF16/);
-  });
+  testIf(!HAS_BF16, 'this CPU has AVX512_BF16')(
+    'without AVX512_BF16, bf16 on the CPU is an UnsupportedError naming it',
+    () => {
+      expect(() => kernels({ precision: 'bf16' })).toThrow(UnsupportedError);
+      expect(() => kernels({ precision: 'bf16' })).toThrow(/AVX512_BF16/);
+    },
+  );
   testIf(HAS_BF16 && features.avx2, NO_BF16)('with another kernel family (isa avx2) it is an UnsupportedError', () => {
     let err: unknown;
     try {

@@ -198,7 +198,8 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
       fc_s += t.median_s * g.count;
       const bool bf16 = t.plan.kernel.find("bf16") != std::string::npos;  // 2 bytes a weight, else 4
       const double mb = double(g.s.K) * g.s.C * g.s.R * g.s.S * (bf16 ? 2 : 4) / 1e6;
-      std::printf("%-12s   weights %.0f MB (%s) streamed at %.1f GB/s\n", "", mb, bf16 ? "bf16" : "f32", mb / 1e3 / t.median_s);
+      std::printf("%-12s   weights %.0f MB (%s) streamed at %.1f GB/s\n", "", mb, bf16 ? "bf16" : "f32",
+                  mb / 1e3 / t.median_s);
     }
     if (fc_s > 0)
       std::printf("%-12s %-34s %9.3f\n\n", ("FC b" + std::to_string(N) + " total").c_str(), names.c_str(), fc_s * 1e3);

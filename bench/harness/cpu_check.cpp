@@ -83,8 +83,7 @@ int CmdCheck(const CpuArgs& a, const CaseList& cases) {
   std::string tags;
   for (const std::string& tag : a.tags) tags += (tags.empty() ? "" : ",") + tag;
   std::printf("backend: %s\nprecision: %s\ncases: %s, conv tags %s, pool, lrn\n\n", be->kernel_family().c_str(),
-              be->precision_name().c_str(), cases.dir.c_str(),
-              tags.c_str());
+              be->precision_name().c_str(), cases.dir.c_str(), tags.c_str());
   // --only NAME keeps the cases whose name contains NAME; a selection that matches nothing is an error,
   // not an empty pass.
   auto keep = [&](const std::string& name) { return a.only.empty() || name.find(a.only) != std::string::npos; };

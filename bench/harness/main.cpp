@@ -3,7 +3,8 @@
 //   vggnet_harness conv  [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] [--warmup W] [--only NAME]
 //                        [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches 1,4,8] [--precision fp32|bf16]
 //                        [--conv-batch N]
-//       Times every distinct vgg16 conv layer shape at 224×224 (batch --conv-batch, default 1) and FC6/FC7/FC8 at each batch of
+//       Times every distinct vgg16 conv layer shape at 224×224 (batch --conv-batch, default 1) and FC6/FC7/FC8 at each
+//       batch of
 //       --batches (default 1,4,8) on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s
 //       (FLOPs = 2 × MACs), % of the FMA peak measured in this same run, and the kernel plan_conv names for
 //       the layer.

@@ -123,8 +123,9 @@ Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvA
   if (bf16 && m) return InvalidArgument("cpu.pack_conv: bf16 weights serve the GEMM algorithm only");
   pc->bf16 = bf16;
   // bf16: Kpad × Mpad halves, Kpad = Kdim rounded up to even, in floats.
-  const size_t n = m ? size_t(m + 2) * (m + 2) * s.C * pc->Mpad
-                     : bf16 ? size_t(kdim + 1) / 2 * pc->Mpad : size_t(kdim) * pc->Mpad;
+  const size_t n = m      ? size_t(m + 2) * (m + 2) * s.C * pc->Mpad
+                   : bf16 ? size_t(kdim + 1) / 2 * pc->Mpad
+                          : size_t(kdim) * pc->Mpad;
   // 16 floats past the end, zeros: a kernel's full-vector loads of the last panel (avx2 GEMV: 8 floats
   // of a 6-row panel) stay inside the buffer.
   pc->a.reset(AlignedFloats(n + 16));

@@ -17,7 +17,7 @@ class CpuPackedConv final : public PackedConv {
   int Mpad = 0, Kdim = 0;
   const IsaKernels* kernels = nullptr;  // the layout (MR, KC) belongs to this family
   ConvAlgorithm algo = ConvAlgorithm::kGemm;
-  int winograd = 0;  // 2 or 4: `a` holds the (m+2)² transformed F(m×m, 3×3) matrices
+  int winograd = 0;   // 2 or 4: `a` holds the (m+2)² transformed F(m×m, 3×3) matrices
   bool bf16 = false;  // kGemm only: `a` holds bf16 in K-pairs (cpu_kernels.h Bf16Kernels), Kdim rounded up to even
   AlignedBuf a;       // Kdim × Mpad floats (Winograd: (m+2)² · C × Mpad; bf16: Kpad × Mpad halves)
   AlignedBuf bias;    // Mpad floats, zeros where the layer has no bias

@@ -41,11 +41,7 @@ class CpuBackend final : public Backend {
  public:
   // bf16: the bf16 kernels of k's family (precision bf16), or null (fp32).
   CpuBackend(const IsaKernels& k, const cpu::Bf16Kernels* bf16, int threads, std::string why)
-      : k_(k),
-        bf16_(bf16),
-        pool_holder_(cpu::SharedThreadPool(threads)),
-        pool_(*pool_holder_),
-        why_(std::move(why)) {}
+      : k_(k), bf16_(bf16), pool_holder_(cpu::SharedThreadPool(threads)), pool_(*pool_holder_), why_(std::move(why)) {}
 
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {

@@ -28,14 +28,14 @@ namespace vgg::cpu {
 // Everything one conv2d call needs, fixed for the call.
 struct ConvGemmArgs {
   ConvShape s;
-  int M = 0;                    // rows = output channels K
-  int Mpad = 0;                 // M rounded up to MR
-  int Kdim = 0;                 // reduction length C·R·S
-  int cols = 0;                 // N·P·Q
-  int PQ = 0;                   // P·Q
-  const float* a = nullptr;     // packed weights (layout above)
+  int M = 0;                         // rows = output channels K
+  int Mpad = 0;                      // M rounded up to MR
+  int Kdim = 0;                      // reduction length C·R·S
+  int cols = 0;                      // N·P·Q
+  int PQ = 0;                        // P·Q
+  const float* a = nullptr;          // packed weights (layout above)
   const uint16_t* a_bf16 = nullptr;  // or bf16 packed weights (precision bf16, layout at Bf16Kernels)
-  const float* bias = nullptr;  // Mpad floats (zeros when the layer has none)
+  const float* bias = nullptr;       // Mpad floats (zeros when the layer has none)
   bool relu = false;
   const float* x = nullptr;  // (N,C,H,W)
   float* y = nullptr;        // (N,K,P,Q)
@@ -192,7 +192,7 @@ const Bf16Kernels& Avx512Bf16Kernels();
 inline uint16_t RoundToBf16(float f) {
   uint32_t u;
   __builtin_memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0) return uint16_t((u >> 16) & 0x8000u);            // ±0, subnormal → ±0
+  if ((u & 0x7f800000u) == 0) return uint16_t((u >> 16) & 0x8000u);           // ±0, subnormal → ±0
   if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x0040u);  // NaN, quieted
   return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }

@@ -122,8 +122,7 @@ inline void TileDispatchBf16(int nv, int kcp, const uint32_t* a, const uint32_t*
 
 // templates/gemm.h's ConvGemm with the bf16 Tile: B packed in f32 by PackB, then paired in place.
 void ConvGemmBf16(const ConvGemmArgs& g, const GemmTask& task) {
-  constexpr int MR = Traits::kMR, VL = Traits::kVL, NR = Traits::kNV * Traits::kVL, KC = Traits::kKC,
-                NC = Traits::kNC;
+  constexpr int MR = Traits::kMR, VL = Traits::kVL, NR = Traits::kNV * Traits::kVL, KC = Traits::kKC, NC = Traits::kNC;
   const ConvShape& s = g.s;
   const int Kd = g.Kdim, PQ = g.PQ, Q = s.Q(), M = g.M;
   const size_t img = size_t(M) * PQ;
