@@ -10,7 +10,7 @@
 namespace vggh {
 
 struct CpuArgs {
-  std::string cmd;  // "conv" | "check" | "peak"
+  std::string cmd;  // "conv" | "scaling" | "check" | "peak"
   vgg::CpuOptions cpu;
   // conv: the algorithm requested for every layer (each layer gets choose_conv_algorithm(shape, this)).
   vgg::ConvAlgorithm algorithm = vgg::ConvAlgorithm::kAuto;
@@ -24,6 +24,10 @@ struct CpuArgs {
 // vgg16 at 224×224 (batch 1): each distinct conv layer shape, then FC6–FC8 at each of a.batches: median ms,
 // GFLOP/s (FLOPs = 2 × MACs), % of the FMA peak measured in the same run, and the kernel plan_conv names.
 int CmdConv(const CpuArgs& a, const CaseList& cases);
+// Every distinct vgg16 layer (convs, then FC6–FC8) at each of a.batches, timed on 1 and on a.cpu.threads
+// threads (default: all, at least 2) in alternating rounds: ms at each, scaling, CPU time, GFLOP/s and the
+// least bytes the layer moves per second. Where a second thread is lost.
+int CmdScaling(const CpuArgs& a, const CaseList& cases);
 // Every conv case carrying one of a.tags, for each algorithm that can serve it, plus the pool and lrn
 // cases, against the reference kernels. Exit status 1 on any failure.
 int CmdCheck(const CpuArgs& a, const CaseList& cases);

@@ -8,6 +8,9 @@
 //       --batches (default 1,4,8) on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s
 //       (FLOPs = 2 × MACs), % of the FMA peak measured in this same run, and the kernel plan_conv names for
 //       the layer.
+//   vggnet_harness scaling [--isa ...] [--threads T] [--runs R] [--warmup W] [--only NAME] [--batches 1,8]
+//       Every distinct vgg16 layer (convs and FC6–FC8) at each batch, on 1 and on T threads (default: all,
+//       at least 2) in alternating rounds: ms, scaling, CPU ms, GFLOP/s and GB/s moved, per layer.
 //   vggnet_harness check [--isa ...] [--threads N] [--tags vgg16,tile_edges,geometry,fc,winograd] [--only NAME]
 //       The cpu backend against the reference kernels: every conv case with those tags, for each algorithm
 //       that can serve it; every pool and lrn case (--only: those whose name contains NAME). Exit status 1
@@ -39,7 +42,7 @@ int Usage(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "%s\n", why.c_str());
   std::fprintf(
       stderr,
-      "usage: vggnet_harness conv|check|peak [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] "
+      "usage: vggnet_harness conv|scaling|check|peak [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] "
       "[--warmup W] [--only NAME] [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches B,...] [--tags T,...] "
       "[--precision fp32|bf16] [--conv-batch N] [--cases DIR]\n"
       "       vggnet_harness cuda-check|cuda-bench [...] [--cases DIR]   (see cuda-check --help)\n");
@@ -53,7 +56,7 @@ int ParseCount(const std::string& v, int lo, int hi) {
   return n >= lo && n <= hi ? n : -1;
 }
 
-// Parses the arguments of conv, check and peak; an empty string when they are fine, else why not.
+// Parses the arguments of conv, scaling, check and peak; an empty string when they are fine, else why not.
 std::string ParseCpuArgs(int argc, char** argv, vggh::CpuArgs* o) {
   o->cmd = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -119,7 +122,8 @@ int main(int argc, char** argv) {
   if (argc < 2) return Usage("");
   const std::string cmd = argv[1];
   const bool cuda = cmd.rfind("cuda-", 0) == 0;
-  if (!cuda && cmd != "conv" && cmd != "check" && cmd != "peak") return Usage("unknown command '" + cmd + "'");
+  if (!cuda && cmd != "conv" && cmd != "scaling" && cmd != "check" && cmd != "peak")
+    return Usage("unknown command '" + cmd + "'");
 
   vggh::CaseList cases;
   if (cmd != "peak") {
@@ -149,5 +153,6 @@ int main(int argc, char** argv) {
   if (!bad.empty()) return Usage(bad);
   if (cmd == "peak") return vggh::CmdPeak(o);
   if (cmd == "check") return vggh::CmdCheck(o, cases);
+  if (cmd == "scaling") return vggh::CmdScaling(o, cases);
   return vggh::CmdConv(o, cases);
 }

@@ -9,6 +9,9 @@ namespace vgg::cpu {
 namespace {
 // Floats of a thread's Winograd V and M buffers ((m+2)² · tiles · (C + rows)): ~1.5 MB, inside a 2 MB L2.
 constexpr double kWinoBudget = 393216;
+// Floats of one point's slice of a shared V (C × tiles), read by every row group's GEMM for that point:
+// 256 KB, so it stays in L2 beside the task's M block.
+constexpr int kSharedPointSlice = 65536;
 }  // namespace
 
 bool WinogradEligible(const ConvShape& s) {
@@ -83,7 +86,9 @@ Grid ChooseGemvGrid(const IsaKernels& k, int threads, int M, int cols) {
 }
 
 // Blocks of tiles sized so a thread's V and M buffers stay near kWinoBudget (at least one NR panel), then
-// rows split until there are a few tasks per thread.
+// rows split until there are a few tasks per thread. Few tiles and many channels (conv3–5 at batch 1 on
+// several threads) split rows: then V is shared, and its blocks need only one point's slice in L2, so
+// they grow (fewer blocks: the transformed weights stream from memory once per block).
 WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int m) {
   const int T = threads;
   const int NR = k.nr, VL = k.vl, MR = k.mr;
@@ -92,10 +97,18 @@ WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int 
   const int points = (m + 2) * (m + 2);
   p.tiles = s.N * ((s.P() + m - 1) / m) * ((s.Q() + m - 1) / m);
   const int units = (p.tiles + VL - 1) / VL;
+  const auto split = [&](int nt) {
+    p.tn = std::min(units, (p.tiles + nt - 1) / nt);
+    p.tm = 1;
+    while (T > 1 && p.tm * p.tn < 4 * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
+  };
   const int budget = int(kWinoBudget / (points * (s.C + std::min(panels * MR, 256))));
-  const int nt = std::max(1, std::min(8, budget / NR)) * NR;
-  p.tn = std::min(units, (p.tiles + nt - 1) / nt);
-  while (T > 1 && p.tm * p.tn < 4 * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
+  split(std::max(1, std::min(8, budget / NR)) * NR);
+  if (p.tm > 1) {
+    split(std::max(1, std::min(8, kSharedPointSlice / s.C / NR)) * NR);
+    p.shared_input = p.tm > 1;
+    p.ch_split = std::max(1, std::min(s.C / 16, (4 * T + p.tn - 1) / p.tn));
+  }
   p.rows_cap = (panels + p.tm - 1) / p.tm * MR;
   p.ntp = ((units + p.tn - 1) / p.tn * VL + NR - 1) / NR * NR;
   return p;
@@ -115,7 +128,9 @@ GemmTask GridTask(int t, int tm, int tn, int panels, int units, int unit, int co
 size_t ConvWorkspaceFloats(const IsaKernels& k, int threads, const ConvShape& s, ConvAlgorithm algorithm) {
   if (const int m = WinogradTile(algorithm)) {
     const WinoPlan wp = PlanWinograd(k, threads, s, m);
-    return size_t(threads) * WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, (m + 2) * (m + 2));
+    const int points = (m + 2) * (m + 2);
+    const size_t shared = wp.shared_input ? size_t(wp.tn) * WinogradInputFloats(s.C, wp.ntp, points) : 0;
+    return shared + size_t(threads) * WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, points, wp.shared_input);
   }
   const int cols = s.N * s.P() * s.Q();
   const int kdim = s.C * s.R * s.S;

@@ -38,9 +38,14 @@ struct Grid {
 Grid ChooseGrid(const IsaKernels& k, int threads, int M, int cols, int kdim);
 
 // How one Winograd conv is split: tm row groups × tn blocks of tiles, and the per-thread buffer sizes.
+// With shared_input, each block's input transform runs once, as tn × ch_split kInput tasks (channel
+// ranges) into a buffer the block's tm kOutput tasks then read; otherwise every task transforms its own
+// block (kAll), which is only done when tm = 1 (row groups would redo it).
 struct WinoPlan {
   int tm = 1, tn = 1;
   int tiles = 0, ntp = 0, rows_cap = 0;
+  bool shared_input = false;
+  int ch_split = 1;
 };
 WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int m);
 

@@ -245,13 +245,45 @@ class CpuBackend final : public Backend {
     wa.relu = relu;
     wa.x = x;
     wa.y = y;
-    const size_t per_thread = cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, (m + 2) * (m + 2));
+    const int points = (m + 2) * (m + 2);
     auto* kernel = m == 4 ? k_.winograd4x4.fn : k_.winograd2x2.fn;
     const int panels = pc.Mpad / k_.mr;
     const int units = (wp.tiles + k_.vl - 1) / k_.vl;
+    // Workspace: the shared V of every block (when shared), then each thread's scratch.
+    const size_t block_v = wp.shared_input ? cpu::WinogradInputFloats(s.C, wp.ntp, points) : 0;
+    float* scratch = workspace + size_t(wp.tn) * block_v;
+    const size_t per_thread = cpu::WinogradWorkspacePerThread(s.C, wp.ntp, wp.rows_cap, points, wp.shared_input);
+    // Task t of the tm × tn grid: its rows, its block's tiles, and its block's shared V.
+    const auto grid_task = [&](int t, int thread, cpu::WinogradTask::Stage stage) {
+      const GemmTask g =
+          cpu::GridTask(t, wp.tm, wp.tn, panels, units, k_.vl, wp.tiles, scratch + size_t(thread) * per_thread);
+      cpu::WinogradTask task;
+      task.stage = stage;
+      task.p0 = g.p0;
+      task.p1 = g.p1;
+      task.c0 = g.c0;
+      task.c1 = g.c1;
+      task.ws = g.ws;
+      task.v = workspace + size_t(t % wp.tn) * block_v;
+      return task;
+    };
+    if (!wp.shared_input) {
+      pool_.Run(wp.tm * wp.tn, [&](int t, int thread) {
+        const cpu::WinogradTask task = grid_task(t, thread, cpu::WinogradTask::kAll);
+        if (task.p0 < task.p1 && task.c0 < task.c1) kernel(wa, task);
+      });
+      return {};
+    }
+    // Each block's input transform once, split over channels (tasks of row group 0 give the tiles).
+    pool_.Run(wp.tn * wp.ch_split, [&](int t, int thread) {
+      cpu::WinogradTask task = grid_task(t / wp.ch_split, thread, cpu::WinogradTask::kInput);
+      const int part = t % wp.ch_split;
+      task.ch0 = int(int64_t(s.C) * part / wp.ch_split);
+      task.ch1 = int(int64_t(s.C) * (part + 1) / wp.ch_split);
+      if (task.c0 < task.c1 && task.ch0 < task.ch1) kernel(wa, task);
+    });
     pool_.Run(wp.tm * wp.tn, [&](int t, int thread) {
-      const GemmTask task =
-          cpu::GridTask(t, wp.tm, wp.tn, panels, units, k_.vl, wp.tiles, workspace + size_t(thread) * per_thread);
+      const cpu::WinogradTask task = grid_task(t, thread, cpu::WinogradTask::kOutput);
       if (task.p0 < task.p1 && task.c0 < task.c1) kernel(wa, task);
     });
     return {};

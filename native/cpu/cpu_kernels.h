@@ -53,8 +53,10 @@ struct GemmTask {
 // 16 independent GEMMs (one per transform point ξ = 4i + s): M_ξ[K, tiles] = U_ξ[K, C] × V_ξ[C, tiles].
 //  U_ξ (weights, transformed once in pack_conv, in double, rounded to float) are packed like the GEMM's
 //      A with Kdim = C: panel (pc, ip) of point ξ at ξ·C·Mpad + pc·Mpad + ip·MR·kc.
-//  V_ξ (input transform of a block of tiles, per thread) are packed like the GEMM's B, kc × NR panels
-//      per KC block of channels: point ξ at ξ·C·ntp, block pc at pc·ntp (ntp: block capacity in tiles).
+//  V_ξ (input transform of a block of tiles) are packed like the GEMM's B, kc × NR panels per KC block
+//      of channels: point ξ at ξ·WinogradVPoint, block pc at pc·ntp (ntp: block capacity in tiles). They live in
+//      the task's scratch (stage kAll), or in a buffer shared by every row group of the block (kInput
+//      writes it, split over channels; kOutput reads it), so the transform is not redone per row group.
 //  M_ξ land in a per-thread buffer (rows × ntp per point); the output transform adds the bias, applies
 //  ReLU and writes the 2×2 outputs of each tile (clipped at odd P, Q).
 // Multiply-adds per output: 16·C/4 = 4·C against 9·C for the direct GEMM (2.25× fewer).
@@ -71,17 +73,39 @@ struct WinogradArgs {
   float* y = nullptr;        // (N,K,P,Q)
 };
 
-// Per-thread floats of the Winograd path: V and M blocks of `points` points (16 for F(2×2), 36 for
-// F(4×4)) plus the run table.
-inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap, int points) {
-  return (size_t(points) * ntp * (size_t(C) + rows_cap) + size_t(ntp) * 8 + 15) / 16 * 16;
+// One Winograd task over tiles [c0, c1) of the block whose V is `v` (c0 a multiple of vl, c1 − c0 <= ntp):
+//  kAll:    input transform into the task's own scratch, point GEMMs and output transform of rows [p0, p1);
+//  kInput:  input transform of channels [ch0, ch1) into v (no GEMM, no output);
+//  kOutput: point GEMMs and output transform of rows [p0, p1), reading v written by kInput tasks.
+struct WinogradTask {
+  enum Stage : int { kAll, kInput, kOutput };
+  Stage stage = kAll;
+  int p0 = 0, p1 = 0;
+  int c0 = 0, c1 = 0;
+  int ch0 = 0, ch1 = 0;
+  float* v = nullptr;   // the block's shared V (points · C · ntp floats) for kInput and kOutput
+  float* ws = nullptr;  // WinogradWorkspacePerThread(…, shared) floats, 64-byte aligned
+};
+
+// Floats from one point to the next in V (C × ntp) and in M (rows_cap × ntp): a cache line more than the
+// point's block, because C·ntp·4 bytes is a multiple of 4 KB for every VGG layer and the transforms touch
+// all points of a tile at once: unpadded, their lines would all fall into one L1 set.
+inline size_t WinogradVPoint(int C, int ntp) { return size_t(C) * ntp + 16; }
+inline size_t WinogradMPoint(int rows_cap, int ntp) { return size_t(rows_cap) * ntp + 16; }
+// Floats of one block's V: `points` (16 for F(2×2), 36 for F(4×4)) points.
+inline size_t WinogradInputFloats(int C, int ntp, int points) { return size_t(points) * WinogradVPoint(C, ntp); }
+// Per-thread floats of the Winograd path: the M block of `points` points, the run table, and the V block
+// unless V is shared.
+inline size_t WinogradWorkspacePerThread(int C, int ntp, int rows_cap, int points, bool shared_input) {
+  const size_t v = shared_input ? 0 : WinogradInputFloats(C, ntp, points);
+  return (v + size_t(points) * WinogradMPoint(rows_cap, ntp) + size_t(ntp) * 8 + 15) / 16 * 16;
 }
 
 using ConvGemmFn = void(const ConvGemmArgs& g, const GemmTask& t);
 // GEMV-shaped layers: row panels [t.p0, t.p1) × columns (images) [t.c0, t.c1), scratch
 // GemvWorkspacePerThread() floats at t.ws (none for one column of an FC-shaped layer).
 using ConvGemvFn = void(const ConvGemmArgs& g, const GemmTask& t);
-using WinogradFn = void(const WinogradArgs& g, const GemmTask& t);
+using WinogradFn = void(const WinogradArgs& g, const WinogradTask& t);
 using MaxPoolRowFn = void(const float* r0, const float* r1, float* y, int Q);
 
 // A kernel and its symbol name.
@@ -111,8 +135,7 @@ struct IsaKernels {
   int gemv_panels, gemv_group;
   Kernel<ConvGemvFn> gemv;
   Kernel<ConvGemvFn> gemv_cols;
-  // Winograd F(2×2, 3×3) for one thread's task: row panels [p0, p1) × tiles [c0, c1) (c0 a multiple of
-  // vl, c1 − c0 <= ntp), scratch WinogradWorkspacePerThread() floats at t.ws.
+  // Winograd F(2×2, 3×3), one WinogradTask (stage, row panels, tiles, channels: see there).
   Kernel<WinogradFn> winograd2x2;
   // Winograd F(4×4, 3×3), same contract with 36 points (tiles of 4×4 outputs).
   Kernel<WinogradFn> winograd4x4;

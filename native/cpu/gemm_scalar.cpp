@@ -61,10 +61,10 @@ void gemv_f32_4xk__scalar(const ConvGemmArgs& g, const GemmTask& t) { scalar::Co
 void gemv_f32_4xk_n4__scalar(const ConvGemmArgs& g, const GemmTask& t) {
   scalar::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd2x2__scalar(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd2x2__scalar(const WinogradArgs& g, const WinogradTask& t) {
   scalar::ConvWinograd2x2<Traits>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd4x4__scalar(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd4x4__scalar(const WinogradArgs& g, const WinogradTask& t) {
   scalar::ConvWinograd4x4<Traits>(g, t);
 }
 void maxpool2d_nchw_f32_2x2s2__scalar(const float* r0, const float* r1, float* y, int Q) {

@@ -143,10 +143,10 @@ void gemv_f32_6xk__avx2(const ConvGemmArgs& g, const GemmTask& t) { avx2::ConvGe
 void gemv_f32_6xk_n3__avx2(const ConvGemmArgs& g, const GemmTask& t) {
   avx2::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd2x2__avx2(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd2x2__avx2(const WinogradArgs& g, const WinogradTask& t) {
   avx2::ConvWinograd2x2<Traits>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd4x4__avx2(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd4x4__avx2(const WinogradArgs& g, const WinogradTask& t) {
   avx2::ConvWinograd4x4<Traits>(g, t);
 }
 

@@ -151,10 +151,10 @@ void gemv_f32_8xk__avx512(const ConvGemmArgs& g, const GemmTask& t) { avx512::Co
 void gemv_f32_8xk_n8__avx512(const ConvGemmArgs& g, const GemmTask& t) {
   avx512::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd2x2__avx512(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd2x2__avx512(const WinogradArgs& g, const WinogradTask& t) {
   avx512::ConvWinograd2x2<Traits>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd4x4__avx512(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd4x4__avx512(const WinogradArgs& g, const WinogradTask& t) {
   avx512::ConvWinograd4x4<Traits>(g, t);
 }
 

@@ -154,10 +154,10 @@ void gemv_f32_8xk__neon(const ConvGemmArgs& g, const GemmTask& t) { neon::ConvGe
 void gemv_f32_8xk_n4__neon(const ConvGemmArgs& g, const GemmTask& t) {
   neon::ConvGemvCols<Traits, Traits::kGemvGroup>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd2x2__neon(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd2x2__neon(const WinogradArgs& g, const WinogradTask& t) {
   neon::ConvWinograd2x2<Traits>(g, t);
 }
-void conv2d_nchw_f32_3x3s1_winograd4x4__neon(const WinogradArgs& g, const GemmTask& t) {
+void conv2d_nchw_f32_3x3s1_winograd4x4__neon(const WinogradArgs& g, const WinogradTask& t) {
   neon::ConvWinograd4x4<Traits>(g, t);
 }
 

@@ -4,34 +4,42 @@
 // Winograd F(2×2, 3×3), layouts in cpu_kernels.h. The transforms are plain loops over the tiles of a
 // run (contiguous lanes of a panel) that the compiler vectorises with this unit's ISA flags.
 
+// Bᵀ along a row of tiles: vk[j] = (Bᵀ a)[k] for tile j's four columns a = (e[j], o[j], e[j+1], o[j+1])
+// (the row's even and odd phases, so every access is unit-stride; four pointers, not one and a stride:
+// GCC 12 does not vectorise the loop otherwise).
+inline void Winograd2x2InputColumns(const float* __restrict e, const float* __restrict o, float* __restrict v0,
+                                    float* __restrict v1, float* __restrict v2, float* __restrict v3, int len) {
+  for (int j = 0; j < len; ++j) {
+    const float a0 = e[j], a1 = o[j], a2 = e[j + 1], a3 = o[j + 1];
+    v0[j] = a0 - a2;
+    v1[j] = a1 + a2;
+    v2[j] = a2 - a1;
+    v3[j] = a1 - a3;
+  }
+}
+
 template <class T>
-void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
-  constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC;
+void ConvWinograd2x2(const WinogradArgs& g, const WinogradTask& task) {
+  constexpr int MR = T::kMR, NR = T::kNV * T::kVL, KC = T::kKC;
   const ConvShape& s = g.s;
   const int C = s.C, H = s.H, W = s.W, P = s.P(), Q = s.Q(), M = g.M;
-  const int TQ = (Q + 1) / 2, TP = (P + 1) / 2, per_img = TP * TQ;
-  const int t0 = task.c0, t1 = task.c1, nt = t1 - t0;
-  const int full = nt / NR, tail = nt - full * NR, tail_w = (tail + VL - 1) / VL * VL;
-  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
-  float* V = task.ws;
-  float* Mb = V + 16 * size_t(C) * ntp;
-  WinoRun* runs = reinterpret_cast<WinoRun*>(Mb + 16 * rows_cap * ntp);
-  int nruns = 0;
-  for (int j = t0; j < t1;) {
-    const int n = j / per_img, rem = j - n * per_img, ty = rem / TQ, tx = rem - ty * TQ;
-    const int jj = j - t0, panel = jj / NR, lane = jj - panel * NR;
-    const int len = Min(Min(TQ - tx, NR - lane), t1 - j);
-    runs[nruns++] = {n, ty, tx, len, panel, lane, 0, 0};
-    j += len;
-  }
+  const size_t ntp = size_t(g.ntp), vpoint = WinogradVPoint(C, g.ntp);
+  const WinoTaskState st = WinogradTaskState<T>(g, task, 2, 16);
+  float* const V = st.V;
+  const float* const Mb = st.Mb;
+  const WinoRun* const runs = st.runs;
+  const int nruns = st.nruns, full = st.full, tail_w = st.tail_w;
+  int c_begin, c_end;
+  WinogradInputChannels(task, C, &c_begin, &c_end);
 
   // Input transform: V_ξ[c][tile] = (Bᵀ d B)[i][s] with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
   alignas(64) float rows[4][2 * NR + 2];
   alignas(64) float t[4][2 * NR + 2];
+  alignas(64) float ph[2][NR + 16];
   const size_t plane = size_t(H) * W;
-  for (int c = 0; c < C; ++c) {
+  for (int c = c_begin; c < c_end; ++c) {
     const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
-    float* vc = V + size_t(pc) * ntp;  // + ξ·C·ntp + panel·kc·NR + kk·w + lane
+    float* vc = V + size_t(pc) * ntp;  // + ξ·vpoint + panel·kc·NR + kk·w + lane
     for (int ri = 0; ri < nruns; ++ri) {
       const WinoRun& r = runs[ri];
       const int w_panel = r.panel < full ? NR : tail_w;
@@ -48,49 +56,22 @@ void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
       const size_t off = size_t(r.panel) * kc * NR + size_t(kk) * w_panel + r.lane;
       const int len = r.len;
       for (int i = 0; i < 4; ++i) {
+        // Tile j's four columns are t[i][2j … 2j+3]: split the row into even and odd phases first, so the
+        // transform reads unit-stride arrays and vectorises.
         const float* ti = t[i];
-        float* __restrict v0 = vc + size_t(4 * i + 0) * C * ntp + off;
-        float* __restrict v1 = vc + size_t(4 * i + 1) * C * ntp + off;
-        float* __restrict v2 = vc + size_t(4 * i + 2) * C * ntp + off;
-        float* __restrict v3 = vc + size_t(4 * i + 3) * C * ntp + off;
-        for (int j = 0; j < len; ++j) {
-          const float a0 = ti[2 * j], a1 = ti[2 * j + 1], a2 = ti[2 * j + 2], a3 = ti[2 * j + 3];
-          v0[j] = a0 - a2;
-          v1[j] = a1 + a2;
-          v2[j] = a2 - a1;
-          v3[j] = a1 - a3;
+        for (int j = 0; j <= len; ++j) {
+          ph[0][j] = ti[2 * j];
+          ph[1][j] = ti[2 * j + 1];
         }
+        float* v = vc + 4 * i * vpoint + off;
+        Winograd2x2InputColumns(ph[0], ph[1], v, v + vpoint, v + 2 * vpoint, v + 3 * vpoint, len);
       }
     }
-    if (tail < tail_w) {  // lanes past the block's tiles: zeros (their results are never read)
-      for (int xi = 0; xi < 16; ++xi) {
-        float* d = vc + size_t(xi) * C * ntp + size_t(full) * kc * NR + size_t(kk) * tail_w;
-        for (int i = tail; i < tail_w; ++i) d[i] = 0.f;
-      }
-    }
+    ZeroTailLanes(V, st, C, ntp, c, 16, KC, NR);
   }
 
-  // 16 GEMMs: M_ξ[rows p0..p1][tiles] = U_ξ × V_ξ (every output one sequential FMA chain over c).
-  alignas(64) static const float kZeros[64] = {};
-  static_assert(MR <= 64, "bias of zeros covers MR rows");
-  for (int xi = 0; xi < 16; ++xi) {
-    const float* Ax = g.a + size_t(xi) * C * g.Mpad;
-    const float* Vx = V + size_t(xi) * C * ntp;
-    float* Mx = Mb + size_t(xi) * rows_cap * ntp;
-    for (int pc = 0; pc < C; pc += KC) {
-      const int kc = Min(KC, C - pc);
-      const int flags = pc == 0 ? kTileFirst : 0;
-      for (int ip = task.p0; ip < task.p1; ++ip) {
-        const float* a = Ax + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
-        float* mrow = Mx + size_t(ip - task.p0) * MR * ntp;
-        for (int panel = 0; panel * NR < nt; ++panel) {
-          const int nv = panel < full ? T::kNV : tail_w / VL;
-          TileDispatch<T>(nv, kc, a, Vx + size_t(pc) * ntp + size_t(panel) * kc * NR, mrow + size_t(panel) * NR, ntp,
-                          flags, kZeros);
-        }
-      }
-    }
-  }
+  if (task.stage == WinogradTask::kInput) return;
+  WinogradPointGemms<T>(g, task, st, 16);
 
   // Output transform: Y = Aᵀ M A with Aᵀ = [1 1 1 0; 0 1 −1 −1], + bias, ReLU (NaN and −0 kept). Two
   // vectorisable passes per run: the four outputs of each tile into planar rows, then interleaved into y.
@@ -105,7 +86,7 @@ void ConvWinograd2x2(const WinogradArgs& g, const GemmTask& task) {
       const WinoRun& r = runs[ri];
       const float* mr = mm + size_t(r.panel) * NR + r.lane;
       const int len = r.len;
-      const size_t st = rows_cap * ntp;
+      const size_t st = WinogradMPoint(g.rows_cap, g.ntp);
       const float* __restrict m0 = mr;
       float* __restrict y00 = yv[0];
       float* __restrict y01 = yv[1];

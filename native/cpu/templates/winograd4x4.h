@@ -4,31 +4,44 @@
 // Winograd F(4×4, 3×3): 6×6 patches, 36 points ξ = 6i + s (layouts as for F(2×2, 3×3) with 36 in place of
 // 16), Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
 // Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]. Multiply-adds per output: 36·C/16 = 2.25·C.
+
+// Bᵀ along a row of tiles: vk[j] = (Bᵀ a)[k] for tile j's six columns a = (p0[j], p1[j], p2[j],
+// p3[j], p0[j+1], p1[j+1]) (the row split into its four phases, so every access is unit-stride).
+// (Six output pointers, not one and a stride: GCC 12 does not vectorise the loop otherwise.)
+inline void Winograd4x4InputColumns(const float* __restrict p0, const float* __restrict p1, const float* __restrict p2,
+                                    const float* __restrict p3, float* __restrict v0, float* __restrict v1,
+                                    float* __restrict v2, float* __restrict v3, float* __restrict v4,
+                                    float* __restrict v5, int len) {
+  for (int j = 0; j < len; ++j) {
+    const float a0 = p0[j], a1 = p1[j], a2 = p2[j], a3 = p3[j], a4 = p0[j + 1], a5 = p1[j + 1];
+    v0[j] = 4.f * a0 - 5.f * a2 + a4;
+    v1[j] = (a3 + a4) - 4.f * (a1 + a2);
+    v2[j] = 4.f * (a1 - a2) + (a4 - a3);
+    v3[j] = 2.f * (a3 - a1) + (a4 - a2);
+    v4[j] = 2.f * (a1 - a3) + (a4 - a2);
+    v5[j] = 4.f * a1 - 5.f * a3 + a5;
+  }
+}
+
 template <class T>
-void ConvWinograd4x4(const WinogradArgs& g, const GemmTask& task) {
-  constexpr int MR = T::kMR, VL = T::kVL, NR = T::kNV * T::kVL, KC = T::kKC, NP = 36;
+void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
+  constexpr int MR = T::kMR, NR = T::kNV * T::kVL, KC = T::kKC, NP = 36;
   const ConvShape& s = g.s;
   const int C = s.C, H = s.H, W = s.W, P = s.P(), Q = s.Q(), M = g.M;
-  const int TQ = (Q + 3) / 4, TP = (P + 3) / 4, per_img = TP * TQ;
-  const int t0 = task.c0, t1 = task.c1, nt = t1 - t0;
-  const int full = nt / NR, tail = nt - full * NR, tail_w = (tail + VL - 1) / VL * VL;
-  const size_t ntp = size_t(g.ntp), rows_cap = size_t(g.rows_cap);
-  float* V = task.ws;
-  float* Mb = V + NP * size_t(C) * ntp;
-  WinoRun* runs = reinterpret_cast<WinoRun*>(Mb + NP * rows_cap * ntp);
-  int nruns = 0;
-  for (int j = t0; j < t1;) {
-    const int n = j / per_img, rem = j - n * per_img, ty = rem / TQ, tx = rem - ty * TQ;
-    const int jj = j - t0, panel = jj / NR, lane = jj - panel * NR;
-    const int len = Min(Min(TQ - tx, NR - lane), t1 - j);
-    runs[nruns++] = {n, ty, tx, len, panel, lane, 0, 0};
-    j += len;
-  }
+  const size_t ntp = size_t(g.ntp), pstride = WinogradVPoint(C, g.ntp);
+  const WinoTaskState ts = WinogradTaskState<T>(g, task, 4, NP);
+  float* const V = ts.V;
+  const float* const Mb = ts.Mb;
+  const WinoRun* const runs = ts.runs;
+  const int nruns = ts.nruns, full = ts.full, tail_w = ts.tail_w;
+  int c_begin, c_end;
+  WinogradInputChannels(task, C, &c_begin, &c_end);
 
   alignas(64) float rows[6][4 * NR + 2];
   alignas(64) float t[6][4 * NR + 2];
+  alignas(64) float ph[4][NR + 16];
   const size_t plane = size_t(H) * W;
-  for (int c = 0; c < C; ++c) {
+  for (int c = c_begin; c < c_end; ++c) {
     const int pc = c / KC * KC, kc = Min(KC, C - pc), kk = c - pc;
     float* vc = V + size_t(pc) * ntp;
     for (int ri = 0; ri < nruns; ++ri) {
@@ -49,57 +62,35 @@ void ConvWinograd4x4(const WinogradArgs& g, const GemmTask& task) {
       }
       const size_t off = size_t(r.panel) * kc * NR + size_t(kk) * w_panel + r.lane;
       const int len = r.len;
-      const size_t pstride = size_t(C) * ntp;
       for (int i = 0; i < 6; ++i) {
+        // Tile j's six columns are t[i][4j … 4j+5]: split the row into its four phases first, so the
+        // transform below reads unit-stride arrays and vectorises.
         const float* ti = t[i];
-        float* __restrict v = vc + size_t(6 * i) * pstride + off;
         for (int j = 0; j < len; ++j) {
-          const float a0 = ti[4 * j], a1 = ti[4 * j + 1], a2 = ti[4 * j + 2], a3 = ti[4 * j + 3], a4 = ti[4 * j + 4],
-                      a5 = ti[4 * j + 5];
-          v[j] = 4.f * a0 - 5.f * a2 + a4;
-          v[pstride + j] = (a3 + a4) - 4.f * (a1 + a2);
-          v[2 * pstride + j] = 4.f * (a1 - a2) + (a4 - a3);
-          v[3 * pstride + j] = 2.f * (a3 - a1) + (a4 - a2);
-          v[4 * pstride + j] = 2.f * (a1 - a3) + (a4 - a2);
-          v[5 * pstride + j] = 4.f * a1 - 5.f * a3 + a5;
+          ph[0][j] = ti[4 * j];
+          ph[1][j] = ti[4 * j + 1];
+          ph[2][j] = ti[4 * j + 2];
+          ph[3][j] = ti[4 * j + 3];
         }
+        ph[0][len] = ti[4 * len];
+        ph[1][len] = ti[4 * len + 1];
+        float* v = vc + 6 * i * pstride + off;
+        Winograd4x4InputColumns(ph[0], ph[1], ph[2], ph[3], v, v + pstride, v + 2 * pstride, v + 3 * pstride,
+                                v + 4 * pstride, v + 5 * pstride, len);
       }
     }
-    if (tail < tail_w) {
-      for (int xi = 0; xi < NP; ++xi) {
-        float* d = vc + size_t(xi) * C * ntp + size_t(full) * kc * NR + size_t(kk) * tail_w;
-        for (int i = tail; i < tail_w; ++i) d[i] = 0.f;
-      }
-    }
+    ZeroTailLanes(V, ts, C, ntp, c, NP, KC, NR);
   }
 
-  alignas(64) static const float kZeros[64] = {};
-  static_assert(MR <= 64, "bias of zeros covers MR rows");
-  for (int xi = 0; xi < NP; ++xi) {
-    const float* Ax = g.a + size_t(xi) * C * g.Mpad;
-    const float* Vx = V + size_t(xi) * C * ntp;
-    float* Mx = Mb + size_t(xi) * rows_cap * ntp;
-    for (int pc = 0; pc < C; pc += KC) {
-      const int kc = Min(KC, C - pc);
-      const int flags = pc == 0 ? kTileFirst : 0;
-      for (int ip = task.p0; ip < task.p1; ++ip) {
-        const float* a = Ax + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
-        float* mrow = Mx + size_t(ip - task.p0) * MR * ntp;
-        for (int panel = 0; panel * NR < nt; ++panel) {
-          const int nv = panel < full ? T::kNV : tail_w / VL;
-          TileDispatch<T>(nv, kc, a, Vx + size_t(pc) * ntp + size_t(panel) * kc * NR, mrow + size_t(panel) * NR, ntp,
-                          flags, kZeros);
-        }
-      }
-    }
-  }
+  if (task.stage == WinogradTask::kInput) return;
+  WinogradPointGemms<T>(g, task, ts, NP);
 
   // Output transform, two passes per run as in F(2×2): 16 planar outputs per tile, then interleaved.
   alignas(64) float yv[16][NR];
   alignas(64) float out[4 * NR];
   const int m_end = Min(task.p1 * MR, M);
   const bool relu = g.relu;
-  const size_t st = rows_cap * ntp;
+  const size_t st = WinogradMPoint(g.rows_cap, g.ntp);
   for (int m = task.p0 * MR; m < m_end; ++m) {
     const float bias = g.bias[m];
     const float* mm = Mb + size_t(m - task.p0 * MR) * ntp;
