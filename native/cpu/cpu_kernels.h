@@ -196,9 +196,10 @@ const std::vector<IsaFamily>& CompiledFamilies();
 //     One pair is one 32-bit lane: a vdpbf16ps operand. Kdim rounds up to even (Kpad); rows ≥ K are 0.
 //   B (activations): packed as for f32, then rounded to bf16 in the same K-pairs, in place in the workspace.
 //   Each output: bias, then one fp32 chain of vdpbf16ps steps over the pairs in k order (each step adds the
-//   two exact bf16·bf16 products, Intel SDM: odd element first, then even, each rounded to fp32 (RNE),
-//   subnormal inputs and results flushed), partial sums stored in y between KC blocks, then ReLU. GEMV and
-//   GEMM paths share that chain, so an image's result does not depend on its batch.
+//   two bf16·bf16 products, exact in fp32; the Intel SDM adds the odd one then the even one, each rounded
+//   to nearest even, subnormals flushed; the tests' bound does not depend on that order), partial sums stored
+//   in y between KC blocks, then ReLU. GEMV and GEMM paths share that chain per output, and each path's
+//   chain does not depend on the batch or the threads (test/kernels-bf16.test.ts).
 struct Bf16Kernels {
   Kernel<ConvGemmFn> gemm;       // e.g. gemm_bf16_8x48__avx512bf16
   Kernel<ConvGemvFn> gemv;       // batch 1: gemv_bf16_8xk__avx512bf16
