@@ -12,6 +12,7 @@ import {
   LoadOptions,
   Model,
   ModelOptions,
+  Precision,
   PreprocessSpec,
   PRESETS,
 } from './index';
@@ -26,6 +27,7 @@ export interface ModelFlags {
   threads?: number;
   memoryBudget?: number;
   convAlgorithm: ConvAlgorithm;
+  precision?: Precision;
   preprocess?: 'torchvision' | 'caffe';
   maxBatch?: number;
   maxDelayMs?: number;
@@ -52,6 +54,7 @@ export async function loadFromFlags(o: ModelFlags): Promise<Classifier> {
     convAlgorithm: o.convAlgorithm,
   };
   if (o.threads !== undefined) modelOptions.threads = o.threads;
+  if (o.precision !== undefined) modelOptions.precision = o.precision;
   if (o.memoryBudget !== undefined) modelOptions.memoryBudget = o.memoryBudget;
   if (o.maxBatch !== undefined) modelOptions.maxBatch = o.maxBatch;
   if (o.maxDelayMs !== undefined) modelOptions.maxDelayMs = o.maxDelayMs;

@@ -12,7 +12,7 @@ import { InvalidArgumentError, VggError } from './errors';
 import { embedCommand, EmbedFlags } from './embed-command';
 import { classifyImage, defaultScales } from './evaluate';
 import { loadFromFlags } from './cli-classifier';
-import { ConvAlgorithm, ForwardMode, parseMode } from './options';
+import { ConvAlgorithm, ForwardMode, parseMode, Precision } from './options';
 import { FailOn } from './preprocess';
 import type { WorkerFlags, SubmitFlags } from './queue/command';
 import type { ServeFlags } from './serve/command';
@@ -65,6 +65,14 @@ function failOnOption(): Option {
   ).choices(['none', 'truncated', 'error', 'warning']);
 }
 
+/** --precision: the model option (ModelOptions.precision); absent, the library's default ('tf32': fp32 on the CPU). */
+function precisionOption(): Option {
+  return new Option(
+    '--precision <name>',
+    "conv arithmetic: fp32, tf32 (CUDA's default; fp32 on the CPU), bf16 (CUDA, or a CPU with AVX512_BF16), fp16 (CUDA)",
+  ).choices(['fp32', 'tf32', 'bf16', 'fp16']);
+}
+
 interface ClassifyFlags {
   arch?: string;
   weights?: string;
@@ -76,6 +84,7 @@ interface ClassifyFlags {
   device: string;
   threads?: number;
   convAlgorithm: ConvAlgorithm;
+  precision?: Precision;
   preprocess?: 'torchvision' | 'caffe';
   failOn?: FailOn;
   json?: boolean;
@@ -92,6 +101,7 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
     device: o.device,
     threads: o.threads,
     convAlgorithm: o.convAlgorithm,
+    precision: o.precision,
     preprocess: o.preprocess,
   });
   const scales = o.scales ?? defaultScales(c.model.config.inputSize, mode, c.ownPreprocess);
@@ -143,7 +153,8 @@ async function classifyCommand(images: string[], o: ClassifyFlags): Promise<numb
 function formatInfo(r: ReturnType<typeof backends>): string {
   const lines = [
     `binary:  ${r.binary}`,
-    `cpu:     ${r.cpu.kernelFamily} kernels (${r.cpu.reason}), ${r.cpu.hardwareThreads} hardware threads`,
+    `cpu:     ${r.cpu.kernelFamily} kernels (${r.cpu.reason}), ${r.cpu.hardwareThreads} hardware threads, ` +
+      `precisions ${r.cpu.precisions.join(', ')}`,
     `cuda:    ${r.cuda.compiled ? `compiled in (runtime ${Math.floor(r.cuda.runtimeVersion / 1000)}.${(r.cuda.runtimeVersion % 1000) / 10})` : 'not compiled in'}`,
   ];
   if (r.cuda.devices.length === 0) lines.push(`         no device: ${r.cuda.reason}`);
@@ -170,6 +181,7 @@ function addModelOptions(cmd: Command, words: { budget: string; queue: string })
         .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
         .default('auto'),
     )
+    .addOption(precisionOption())
     .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .option(
       '--max-batch <n>',
@@ -242,6 +254,7 @@ export function buildProgram(): Command {
         .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
         .default('auto'),
     )
+    .addOption(precisionOption())
     .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .addOption(failOnOption())
     .option('--json', 'machine-readable output')
@@ -275,6 +288,7 @@ export function buildProgram(): Command {
         .choices(['auto', 'gemm', 'winograd2x2', 'winograd4x4'])
         .default('auto'),
     )
+    .addOption(precisionOption())
     .addOption(new Option('--preprocess <preset>', "default: the weights' own").choices(['torchvision', 'caffe']))
     .action(async (images: string[], o: EmbedFlags) => {
       const code = await embedCommand(images, o);

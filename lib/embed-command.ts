@@ -7,7 +7,7 @@ import { embedImage } from './embed';
 import { InvalidArgumentError, VggError } from './errors';
 import { loadFromFlags } from './cli-classifier';
 import type { Features } from './model';
-import { ConvAlgorithm, parseMode } from './options';
+import { ConvAlgorithm, parseMode, Precision } from './options';
 import { printable, terminalJson } from './terminal';
 import { Tensor } from './tensor';
 import { layerProgram } from './topology';
@@ -23,6 +23,7 @@ export interface EmbedFlags {
   device: string;
   threads?: number;
   convAlgorithm: ConvAlgorithm;
+  precision?: Precision;
   preprocess?: 'torchvision' | 'caffe';
 }
 

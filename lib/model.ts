@@ -35,6 +35,7 @@ import {
   parseMode,
   parseSignal,
   parseTimeoutMs,
+  Precision,
   readOptions,
   resolveModelOptions,
 } from './options';
@@ -109,8 +110,23 @@ export interface ModelInfo {
   arenaBytes: number;
   /** The memory budget in force (ModelOptions.memoryBudget resolved), bytes; Infinity: none. */
   memoryBudget: number;
-  /** The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved), in program order. */
-  convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'>; weightBytes: number }[];
+  /**
+   * The arithmetic the model's convs (FC layers included) actually use: on the CPU 'fp32' (options 'fp32' and
+   * 'tf32') or 'bf16' (option 'bf16'); on CUDA the option; 'fp32' on the reference (fp64 sums).
+   */
+  precision: Precision;
+  /**
+   * The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved) and the
+   * arithmetic it runs in (with precision 'bf16' on the CPU, Winograd layers stay 'fp32'), in program order.
+   */
+  convAlgorithms: {
+    layer: number;
+    name: string;
+    algorithm: Exclude<ConvAlgorithm, 'auto'>;
+    precision: Precision;
+    /** Bytes of the layer's packed weights (the algorithm's memory: F(4×4) keeps 36 floats per 3×3 filter). */
+    weightBytes: number;
+  }[];
 }
 
 export class Model {
@@ -323,7 +339,7 @@ export class Model {
     return this.scheduler.options;
   }
 
-  /** Device and backend in use, kernel family, bytes of packed weights, plans cached, each conv/FC layer's algorithm. */
+  /** Device and backend in use, kernel family, precision, bytes of packed weights, plans cached, each conv/FC layer's algorithm and precision. */
   info(): ModelInfo {
     const i = this.live('info').info();
     return {
@@ -335,11 +351,13 @@ export class Model {
       plansCached: i.plansCached,
       arenaBytes: i.arenaBytes,
       memoryBudget: i.memoryBudget === 0 ? Infinity : i.memoryBudget,
+      precision: i.precision,
       convAlgorithms: i.convAlgorithms.map((c) => ({
         layer: c.layer,
         name: this.program[c.layer].name,
         algorithm: c.algorithm,
         weightBytes: c.weightBytes,
+        precision: c.precision,
       })),
     };
   }

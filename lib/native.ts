@@ -101,8 +101,13 @@ export interface NativeBackendsReport {
     kernelFamily: string;
     reason: string;
     hardwareThreads: number;
-    /** x86-64: cpuid's avx2, fma, avx512 (f+bw+vl+dq); aarch64: the hwcaps' asimd as `neon`. */
-    features: { avx2: boolean; fma: boolean; avx512: boolean; neon: boolean };
+    /**
+     * x86-64: cpuid's avx2, fma, avx512 (f+bw+vl+dq), avx512bf16 (AVX512_BF16: cpuid leaf 7 subleaf 1, EAX
+     * bit 5); aarch64: the hwcaps' asimd as `neon`.
+     */
+    features: { avx2: boolean; fma: boolean; avx512: boolean; avx512bf16: boolean; neon: boolean };
+    /** The precisions a model on device 'cpu' can compute in: ['fp32'], plus 'bf16' with avx512 and avx512bf16. */
+    precisions: ('fp32' | 'bf16')[];
   };
   cuda: {
     compiled: boolean;
@@ -119,8 +124,15 @@ export interface NativeNetworkInfo {
   plansCached: number;
   arenaBytes: number;
   memoryBudget: number;
-  /** The algorithm each conv layer's weights were packed for, in layer-program order. */
-  convAlgorithms: { layer: number; algorithm: Exclude<ConvAlgorithmName, 'auto'>; weightBytes: number }[];
+  /** The arithmetic of the backend's convs: 'fp32' on the reference, 'fp32' | 'bf16' on the CPU, CUDA's precision. */
+  precision: PrecisionName;
+  /** The algorithm each conv layer's weights were packed for and the arithmetic it runs in, in layer-program order. */
+  convAlgorithms: {
+    layer: number;
+    algorithm: Exclude<ConvAlgorithmName, 'auto'>;
+    precision: PrecisionName;
+    weightBytes: number;
+  }[];
 }
 
 /**

@@ -57,7 +57,7 @@ export type DeviceName = 'auto' | 'cpu' | 'cuda' | `cuda:${number}` | 'reference
  * CPU lacks or the binary does not hold (another architecture's) throws UnsupportedError when the model is made.
  */
 export type CpuIsa = CpuIsaName;
-/** CUDA arithmetic: 'fp32', 'tf32', 'bf16', 'fp16' (the last three on tensor cores, fp32 accumulation). */
+/** Conv arithmetic: 'fp32', 'tf32', 'bf16', 'fp16' (CUDA: the last three on tensor cores; CPU: 'bf16' opt-in, see ModelOptions.precision). */
 export type Precision = PrecisionName;
 /**
  * How a convolution (FC layers included: they are convs, see topology.ts) is computed; see
@@ -94,8 +94,24 @@ export interface ModelOptions {
   /** CPU kernel family, default 'auto' (cpuid). A family the CPU lacks is an UnsupportedError. */
   isa?: CpuIsa;
   /**
-   * CUDA arithmetic, default 'tf32' (what PyTorch uses for cuDNN convolutions); 'bf16' and 'fp16' accumulate
-   * in fp32. Ignored on the CPU and the reference backend, which compute in fp32 (reference: fp64 sums).
+   * Arithmetic of the convolutions (FC layers included), default 'tf32'. Model.info().precision tells what a
+   * model actually uses, and info().convAlgorithms each layer's.
+   *  - CUDA: 'tf32' (the default, what PyTorch uses for cuDNN convolutions), 'fp32', or 'bf16' / 'fp16' on tensor
+   *    cores; all accumulate in fp32.
+   *  - CPU: fp32 unless you opt in. 'fp32' and 'tf32' (the CUDA default: the CPU has no TF32 units, so it
+   *    means fp32 there and the default stays fp32) compute in fp32. 'bf16' needs a CPU with AVX512_BF16
+   *    (AMD Zen 4 and later, Intel Cooper Lake, Sapphire Rapids and later; backends().cpu.precisions lists
+   *    'bf16' there): the GEMM/GEMV layers (FC6–FC8, conv1_1, every conv with convAlgorithm 'gemm') keep
+   *    their weights in bf16 (round to nearest even: half the memory and half the bytes streamed, so the
+   *    memory-bound FC layers run up to ~2× faster), round activations to bf16 as they are packed, and
+   *    accumulate the products in fp32 (vdpbf16ps); Winograd layers stay fp32 (faster there than bf16 GEMM,
+   *    and Winograd's transforms would amplify bf16's rounding). Accuracy (test/bf16.test.ts, measured 2026-12-02): each product
+   *    carries bf16's rounding (≤ 2⁻⁸ relative for the two operands); vgg16's logits (seeded He weights)
+   *    differ from fp32 by at most 0.5% of the largest logit; the embedded MNIST model (every layer bf16)
+   *    gives the same top-1 as fp32 on all 10,000 MNIST digits. On a CPU without AVX512_BF16,
+   *    or with an isa other than 'avx512', 'bf16' is an UnsupportedError naming what is missing (never a
+   *    silent fp32); 'fp16' on the CPU is an UnsupportedError (no fp16 kernels).
+   *  - 'reference': fp32 with fp64 sums, whatever is asked.
    */
   precision?: Precision;
   /**

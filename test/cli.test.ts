@@ -93,6 +93,32 @@ test('--conv-algorithm accepts each CPU algorithm (the embedded model has no lay
   }
 });
 
+test('--precision: bf16 on the CPU where AVX512_BF16 is, else a one-line UnsupportedError; fp16 on the CPU refused', () => {
+  const info = JSON.parse(run('info', '--json').out);
+  const r = run(
+    'classify',
+    'samples/digit-7-1401.png',
+    '--json',
+    '--precision',
+    'bf16',
+    '--device',
+    'cpu',
+    '--top',
+    '1',
+  );
+  if (info.cpu.precisions.includes('bf16')) {
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).results[0].top[0]).toMatchObject({ index: 7 });
+  } else {
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/AVX512_BF16/);
+  }
+  const f = run('classify', 'samples/digit-7-1401.png', '--precision', 'fp16', '--device', 'cpu');
+  expect(f.code).not.toBe(0);
+  expect(f.err).toMatch(/'fp16' has no CPU kernels/);
+  expect(run('classify', 'samples/digit-7-1401.png', '--precision', 'fp8').code).not.toBe(0);
+});
+
 test('summary --json and info --json', () => {
   const s = JSON.parse(run('summary', 'E', '--json').out);
   expect(s.totalParams).toBe(143_667_240);

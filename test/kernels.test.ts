@@ -189,7 +189,10 @@ function checkConv(k: Kernels, kernel: CpuKernel, c: ConvCase): void {
 
 // ---- the kernel list ------------------------------------------------------------------------------
 
-const ALL = testing().cpuKernels();
+/** The fp32 kernels (the bf16 ones are test/kernels-bf16.test.ts's). */
+const ALL = testing()
+  .cpuKernels()
+  .filter((k) => k.precision === 'fp32');
 const THREADS = 2;
 const skipReason = (k: CpuKernel) =>
   k.isa === 'neon'

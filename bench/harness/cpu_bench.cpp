@@ -46,6 +46,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   const Peak peak2 = MeasurePeak(vgg::CpuIsa::kAvx2, T), peak512 = MeasurePeak(vgg::CpuIsa::kAvx512, T);
   const Peak peak = isa == vgg::CpuIsa::kAvx512 ? peak512 : peak2;
   std::printf("backend: %s\n", be->kernel_family().c_str());
+  std::printf("precision: %s (GEMM/GEMV layers; Winograd layers are fp32)\n", be->precision_name().c_str());
   std::printf("algorithm requested: %s (each layer runs the backend's choice for it; see the kernel column)\n",
               vgg::ConvAlgorithmName(a.algorithm));
   std::printf(
@@ -69,7 +70,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   };
   auto selected = [&](const std::string& name) { return a.only.empty() || name.find(a.only) != std::string::npos; };
 
-  const vgg::Shape4 in1 = net.Input(1);
+  const vgg::Shape4 in1 = net.Input(a.conv_batch);
   double total_s = 0, total_cpu = 0, total_flop = 0, total_peak_s = 0;
   int layers = 0;
   for (const LayerGroup& g : GroupConvLayers(net, in1, false)) {
@@ -87,7 +88,7 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
   }
   if (total_s > 0) {
     char what[96];
-    std::snprintf(what, sizeof what, "%d layers, %dx%d, batch 1", layers, in1.h, in1.w);
+    std::snprintf(what, sizeof what, "%d layers, %dx%d, batch %d", layers, in1.h, in1.w, in1.n);
     row(net.name + " conv", what, total_flop, total_s, total_cpu, total_peak_s > 0 ? total_flop / total_peak_s : 0.0,
         "");
     std::printf("\n");
@@ -103,8 +104,10 @@ int CmdConv(const CpuArgs& a, const CaseList& cases) {
       if (!TimeConv(*be, g, a, isa, T, &t)) return 1;
       row(name, BenchShapeStr(g.s), 2.0 * double(g.s.macs()), t.median_s, t.median_cpu_s, t.peak, KernelColumn(t.plan));
       fc_s += t.median_s * g.count;
-      const double mb = double(g.s.K) * g.s.C * g.s.R * g.s.S * 4 / 1e6;
-      std::printf("%-12s   weights %.0f MB streamed at %.1f GB/s\n", "", mb, mb / 1e3 / t.median_s);
+      const bool bf16 = t.plan.kernel.find("bf16") != std::string::npos;  // 2 bytes a weight, else 4
+      const double mb = double(g.s.K) * g.s.C * g.s.R * g.s.S * (bf16 ? 2 : 4) / 1e6;
+      std::printf("%-12s   weights %.0f MB (%s) streamed at %.1f GB/s\n", "", mb, bf16 ? "bf16" : "f32",
+                  mb / 1e3 / t.median_s);
     }
     if (fc_s > 0)
       std::printf("%-12s %-34s %9.3f\n\n", ("FC b" + std::to_string(N) + " total").c_str(), names.c_str(), fc_s * 1e3);

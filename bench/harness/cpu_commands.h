@@ -18,6 +18,7 @@ struct CpuArgs {
   std::string only;  // conv, check: only the rows whose name contains this
   Tags tags = {"vgg16", "tile_edges", "geometry", "fc", "winograd"};  // check: the conv cases compared
   std::vector<int> batches = {1, 4, 8};                               // conv: the batches FC6–FC8 run at
+  int conv_batch = 1;                                                 // conv: the batch of the conv layers
 };
 
 // vgg16 at 224×224 (batch 1): each distinct conv layer shape, then FC6–FC8 at each of a.batches: median ms,

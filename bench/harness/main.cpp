@@ -1,8 +1,10 @@
 // vggnet_harness: Node-free C++ benchmarks and checks of the backends.
 //
 //   vggnet_harness conv  [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] [--warmup W] [--only NAME]
-//                        [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches 1,4,8]
-//       Times every distinct vgg16 conv layer shape at 224×224 (batch 1) and FC6/FC7/FC8 at each batch of
+//                        [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches 1,4,8] [--precision fp32|bf16]
+//                        [--conv-batch N]
+//       Times every distinct vgg16 conv layer shape at 224×224 (batch --conv-batch, default 1) and FC6/FC7/FC8 at each
+//       batch of
 //       --batches (default 1,4,8) on the cpu backend: median ms over R runs after W warm-ups, GFLOP/s
 //       (FLOPs = 2 × MACs), % of the FMA peak measured in this same run, and the kernel plan_conv names for
 //       the layer.
@@ -42,7 +44,7 @@ int Usage(const std::string& why) {
       stderr,
       "usage: vggnet_harness conv|scaling|check|peak [--isa auto|scalar|avx2|avx512|neon] [--threads N] [--runs R] "
       "[--warmup W] [--only NAME] [--algorithm auto|gemm|winograd2x2|winograd4x4] [--batches B,...] [--tags T,...] "
-      "[--cases DIR]\n"
+      "[--precision fp32|bf16] [--conv-batch N] [--cases DIR]\n"
       "       vggnet_harness cuda-check|cuda-bench [...] [--cases DIR]   (see cuda-check --help)\n");
   return 2;
 }
@@ -83,6 +85,14 @@ std::string ParseCpuArgs(int argc, char** argv, vggh::CpuArgs* o) {
         o->batches.push_back(n);
       }
       if (o->batches.empty()) return "--batches: empty list";
+    } else if (a == "--precision") {
+      // The CPU's arithmetic (CpuOptions::precision): bf16 needs AVX512_BF16 (the backend says so otherwise).
+      if (v == "fp32") o->cpu.precision = vgg::CpuPrecision::kFp32;
+      else if (v == "bf16") o->cpu.precision = vgg::CpuPrecision::kBf16;
+      else return "--precision: expected fp32|bf16, got '" + v + "'";
+    } else if (a == "--conv-batch") {
+      if ((o->conv_batch = ParseCount(v, 1, 4096)) < 0)
+        return "--conv-batch: expected an integer in [1, 4096], got '" + v + "'";
     } else if (a == "--tags") {
       o->tags = vggh::SplitList(v);
       if (o->tags.empty()) return "--tags: empty list";

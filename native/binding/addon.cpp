@@ -28,8 +28,15 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   feats.Set("avx2", ci.avx2);
   feats.Set("fma", ci.fma);
   feats.Set("avx512", ci.avx512);
+  feats.Set("avx512bf16", ci.avx512_bf16);
   feats.Set("neon", ci.neon);
   cpu.Set("features", feats);
+  // The CPU arithmetic a model may ask for (ModelOptions.precision on device 'cpu'): fp32 always; bf16 with the
+  // avx512 family and AVX512_BF16.
+  Napi::Array precs = Napi::Array::New(env);
+  precs.Set(uint32_t(0), "fp32");
+  if (ci.avx512 && ci.fma && ci.avx512_bf16) precs.Set(uint32_t(1), "bf16");
+  cpu.Set("precisions", precs);
 
   const vgg::CudaInfo cu = vgg::GetCudaInfo();
   Napi::Object cuda = Napi::Object::New(env);

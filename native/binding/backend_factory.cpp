@@ -33,6 +33,13 @@ std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& o
   if (device == "reference") {
     be = vgg::MakeReferenceBackend();
   } else if (device == "cpu") {
+    // On the CPU: 'fp32' and 'tf32' (the CUDA default, a tensor-core format the CPU lacks) compute in fp32;
+    // 'bf16' is the opt-in bf16 GEMM/GEMV (MakeCpuBackend: kUnsupported without AVX512_BF16); 'fp16' has no
+    // CPU kernels and is refused rather than run as fp32.
+    if (cu.precision == vgg::CudaOptions::Precision::kFp16)
+      Throw(env, vgg::Unsupported(ctx + ".precision: 'fp16' has no CPU kernels; on device 'cpu' use 'fp32' (or "
+                                        "'tf32', the same there) or 'bf16' (CPUs with AVX512_BF16)"));
+    if (cu.precision == vgg::CudaOptions::Precision::kBf16) co.precision = vgg::CpuPrecision::kBf16;
     st = vgg::MakeCpuBackend(co, &be);
   } else if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() <= 8 &&
              device.find_first_not_of("0123456789", 5) == std::string::npos) {

@@ -340,6 +340,7 @@ Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", net->backend().name());
   o.Set("kernelFamily", net->backend().kernel_family());
+  o.Set("precision", net->backend().precision_name());
   o.Set("weightBytes", double(net->weight_bytes()));
   o.Set("plansCached", net->num_plans_cached());
   o.Set("arenaBytes", double(net->arena_bytes()));
@@ -353,6 +354,8 @@ Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
     e.Set("layer", double(i));
     e.Set("algorithm", vgg::ConvAlgorithmName(a[ci]));
     e.Set("weightBytes", double(net->packed_bytes(ci)));
+    const char* prec = net->packed_conv(ci).precision();
+    e.Set("precision", prec ? std::string(prec) : net->backend().precision_name());
     algos.Set(uint32_t(ci++), e);
   }
   o.Set("convAlgorithms", algos);

@@ -41,6 +41,8 @@ class PackedConv {
   virtual ~PackedConv() = default;
   virtual size_t bytes() const = 0;  // memory held, for accounting
   virtual ConvAlgorithm algorithm() const = 0;
+  // The arithmetic this layer's conv2d uses ("fp32", "bf16", ...); null: the backend's precision_name().
+  virtual const char* precision() const { return nullptr; }
 };
 
 class Backend {
@@ -51,6 +53,9 @@ class Backend {
   virtual std::string name() const = 0;
   // The kernel family in use and why, e.g. "avx512 (cpuid: avx512f+bw+vl+dq)".
   virtual std::string kernel_family() const = 0;
+  // The arithmetic of conv2d: "fp32" (the reference: fp64 sums), or the precision the backend was made
+  // with ("tf32", "bf16", "fp16" on CUDA; "bf16" on a CPU with AVX512_BF16). Layers may differ (PackedConv).
+  virtual std::string precision_name() const { return "fp32"; }
 
   // Buffers in the backend's address space, counted in floats (never bytes).
   virtual Status alloc(size_t floats, float** out) = 0;
@@ -88,15 +93,25 @@ std::unique_ptr<Backend> MakeReferenceBackend();
 // CPU kernel families, chosen once at run time from cpuid (x86-64) or the hwcaps (aarch64); kAuto picks the
 // best supported. A build holds the families of its architecture only.
 enum class CpuIsa { kAuto, kScalar, kAvx2, kAvx512, kNeon };
+// Arithmetic of the CPU's GEMM/GEMV convs (FC layers included).
+//  kFp32: fp32 FMA (the default).
+//  kBf16: opt-in; weights stored in bf16 (round to nearest even), activations stay f32 in memory and are
+//    rounded to bf16 when packed, products of the bf16 values accumulated in fp32 (vdpbf16ps: AVX512_BF16,
+//    AMD Zen 4/5, Intel Cooper Lake, Sapphire Rapids and later). Needs the avx512 family on a CPU with
+//    AVX512_BF16: anything else is kUnsupported naming what is missing. Winograd layers stay fp32
+//    (cpu::ChooseConvAlgorithm says which layers run which).
+enum class CpuPrecision { kFp32, kBf16 };
 struct CpuOptions {
   int threads = 0;             // 0: all hardware threads
   CpuIsa isa = CpuIsa::kAuto;  // forcing an ISA the CPU lacks is kUnsupported
+  CpuPrecision precision = CpuPrecision::kFp32;
 };
 Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out);
 
 // What this CPU supports, for the runtime report.
 struct CpuInfo {
   bool avx2 = false, fma = false, avx512 = false;  // x86-64 (cpuid)
+  bool avx512_bf16 = false;                        // x86-64: cpuid leaf 7 subleaf 1, EAX bit 5
   bool neon = false;                               // aarch64 (AT_HWCAP asimd)
   int hardware_threads = 1;
   CpuIsa best = CpuIsa::kScalar;

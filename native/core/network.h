@@ -143,6 +143,8 @@ class Network {
   static ConvAlgorithm RequestedAlgorithm(const LayerSpec& l, const NetworkOptions& o) {
     return l.algorithm.value_or(o.conv_algorithm);
   }
+  // The packed weights of conv layer i (in layer order, i < conv_algorithms().size()).
+  const PackedConv& packed_conv(size_t i) const { return *packed_[i]; }
   size_t weight_bytes() const;
   int num_plans_cached() const;
   // Bytes the arena holds now, and the budget it may not exceed (0: none).

@@ -36,6 +36,29 @@ void PackGemmPanels(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, c
   }
 }
 
+// A in bf16 K-pairs (cpu_kernels.h Bf16Kernels): the f32 layout with each KC block's rows paired, kc rounded
+// up to even with a zero; every value rounded to nearest even (RoundToBf16).
+void PackGemmPanelsBf16(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, const float* w, int Kd, int Mpad,
+                        uint16_t* dst) {
+  const int MR = k.mr, KC = k.kc, panels = Mpad / MR;
+  for (int p0 = 0; p0 < Kd; p0 += KC) {
+    const int kc = std::min(KC, Kd - p0), kcp = (kc + 1) / 2;
+    uint16_t* block = dst + size_t(p0) * Mpad;
+    pool.Run(pool.threads(), [&](int t) {
+      const int ia = int(int64_t(panels) * t / pool.threads()), ib = int(int64_t(panels) * (t + 1) / pool.threads());
+      for (int ip = ia; ip < ib; ++ip) {
+        uint16_t* panel = block + size_t(ip) * MR * 2 * kcp;
+        for (int i = 0; i < MR; ++i) {
+          const int m = ip * MR + i;
+          const float* wr = m < s.K ? w + size_t(m) * Kd + p0 : nullptr;
+          for (int kk = 0; kk < 2 * kcp; ++kk)
+            panel[size_t(kk / 2) * 2 * MR + 2 * i + (kk & 1)] = (wr && kk < kc) ? RoundToBf16(wr[kk]) : uint16_t(0);
+        }
+      }
+    });
+  }
+}
+
 // U_ξ = (G g Gᵀ)[i][s], ξ = (m+2)·i + s, computed in double and rounded once to float, packed like the
 // GEMM's A with Kdim = C: panel (pc, ip) of point ξ at ξ·C·Mpad + pc·Mpad + ip·MR·kc.
 // F(2×2): G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1];
@@ -79,7 +102,7 @@ void PackWinogradPanels(const IsaKernels& k, ThreadPool& pool, const ConvShape& 
 }  // namespace
 
 Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvAlgorithm algorithm, const float* w,
-                const float* b, std::unique_ptr<CpuPackedConv>* out) {
+                const float* b, bool bf16, std::unique_ptr<CpuPackedConv>* out) {
   if (s.K < 1 || s.C < 1 || s.R < 1 || s.S < 1) return InvalidArgument("cpu.pack_conv: K, C, R, S must be >= 1");
   const int64_t kdim = int64_t(s.C) * s.R * s.S;
   if (kdim > (int64_t(1) << 30) || s.K > (1 << 24)) return Unsupported("cpu.pack_conv: layer too large");
@@ -97,7 +120,12 @@ Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvA
   pc->winograd = m;
   pc->Mpad = (s.K + k.mr - 1) / k.mr * k.mr;
   pc->Kdim = int(kdim);
-  const size_t n = m ? size_t(m + 2) * (m + 2) * s.C * pc->Mpad : size_t(kdim) * pc->Mpad;
+  if (bf16 && m) return InvalidArgument("cpu.pack_conv: bf16 weights serve the GEMM algorithm only");
+  pc->bf16 = bf16;
+  // bf16: Kpad × Mpad halves, Kpad = Kdim rounded up to even, in floats.
+  const size_t n = m      ? size_t(m + 2) * (m + 2) * s.C * pc->Mpad
+                   : bf16 ? size_t(kdim + 1) / 2 * pc->Mpad
+                          : size_t(kdim) * pc->Mpad;
   // 16 floats past the end, zeros: a kernel's full-vector loads of the last panel (avx2 GEMV: 8 floats
   // of a 6-row panel) stay inside the buffer.
   pc->a.reset(AlignedFloats(n + 16));
@@ -105,6 +133,7 @@ Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvA
   if (!pc->a || !pc->bias) return DeviceError("cpu.pack_conv: out of host memory for " + std::to_string(n) + " floats");
   std::fill(pc->a.get() + n, pc->a.get() + n + 16, 0.f);
   if (m) PackWinogradPanels(k, pool, s, w, m, pc->Mpad, pc->a.get());
+  else if (bf16) PackGemmPanelsBf16(k, pool, s, w, pc->Kdim, pc->Mpad, reinterpret_cast<uint16_t*>(pc->a.get()));
   else PackGemmPanels(k, pool, s, w, pc->Kdim, pc->Mpad, pc->a.get());
   PackBias(b, s.K, pc->Mpad, pc->bias.get());
   *out = std::move(pc);

@@ -18,7 +18,15 @@ bool WinogradEligible(const ConvShape& s) {
   return s.R == 3 && s.S == 3 && s.stride == 1 && s.pad == 1 && s.C >= 64 && s.K >= 64;
 }
 
-ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested) {
+// bf16 does not change the choice. Per vgg16 layer at 224, batch 1 (bench/RESULTS.md, 2026-12-02, Zen 5):
+// fp32 Winograd F(4×4) takes about half the CPU time of the bf16 im2col GEMM on every 3×3 layer with
+// C, K >= 64 (2.25·C multiplies per output against 9·C at twice the rate per instruction, plus B's rounding),
+// so those layers stay fp32 Winograd. A bf16 Winograd would do at most ~10% better (F(2×2): 4·C bf16
+// multiplies per output, ≈ 2·C f32-equivalents, with more transform work per output), and F(4×4)'s
+// transforms (coefficients up to 8 and 1/24) amplify bf16's 2⁻⁹ rounding beyond what FC layers see. The
+// GEMM/GEMV layers (conv1_1, config C's 1×1 convs, FC6–FC8, any layer with convAlgorithm 'gemm') run bf16.
+ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested, bool bf16) {
+  (void)bf16;
   switch (requested) {
     case ConvAlgorithm::kAuto: return WinogradEligible(s) ? ConvAlgorithm::kWinograd4x4 : ConvAlgorithm::kGemm;
     case ConvAlgorithm::kWinograd2x2:

@@ -15,7 +15,8 @@ bool WinogradEligible(const ConvShape& s);
 // The algorithm for a layer: kAuto is F(4×4) where eligible (8–18% faster end to end than F(2×2) on vgg16,
 // at 36/9 instead of 16/9 of those layers' weights), kGemm elsewhere; a Winograd request on an ineligible
 // layer, or kDirect, gets kGemm.
-ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested);
+// With bf16 (CpuPrecision::kBf16), kAuto picks the same (the .cpp says why); only kGemm layers compute in bf16.
+ConvAlgorithm ChooseConvAlgorithm(const ConvShape& s, ConvAlgorithm requested, bool bf16 = false);
 // 2 or 4 for the Winograd algorithms, 0 otherwise.
 int WinogradTile(ConvAlgorithm a);
 

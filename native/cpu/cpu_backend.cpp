@@ -39,18 +39,22 @@ std::string CpuidSummary(const CpuInfo& ci) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const IsaKernels& k, int threads, std::string why)
-      : k_(k), pool_holder_(cpu::SharedThreadPool(threads)), pool_(*pool_holder_), why_(std::move(why)) {}
+  // bf16: the bf16 kernels of k's family (precision bf16), or null (fp32).
+  CpuBackend(const IsaKernels& k, const cpu::Bf16Kernels* bf16, int threads, std::string why)
+      : k_(k), bf16_(bf16), pool_holder_(cpu::SharedThreadPool(threads)), pool_(*pool_holder_), why_(std::move(why)) {}
 
   std::string name() const override { return "cpu"; }
   std::string kernel_family() const override {
     std::string isa = "scalar";
     for (const cpu::IsaFamily& f : cpu::CompiledFamilies())
       if (f.isa == k_.isa) isa = f.name;
-    return isa + " (" + why_ + "): " + k_.gemm.name + ", " + k_.gemv.name + ", " + k_.gemv_cols.name + ", " +
-           k_.winograd2x2.name + ", " + k_.winograd4x4.name + ", " + k_.maxpool_2x2s2_row.name + ", " +
-           std::to_string(pool_.threads()) + (pool_.threads() == 1 ? " thread" : " threads");
+    std::string gemm = bf16_ ? std::string(bf16_->gemm.name) + ", " + bf16_->gemv.name + ", " + bf16_->gemv_cols.name
+                             : std::string(k_.gemm.name) + ", " + k_.gemv.name + ", " + k_.gemv_cols.name;
+    return isa + (bf16_ ? "+bf16" : "") + " (" + why_ + "): " + gemm + ", " + k_.winograd2x2.name + ", " +
+           k_.winograd4x4.name + ", " + k_.maxpool_2x2s2_row.name + ", " + std::to_string(pool_.threads()) +
+           (pool_.threads() == 1 ? " thread" : " threads");
   }
+  std::string precision_name() const override { return bf16_ ? "bf16" : "fp32"; }
 
   Status alloc(size_t floats, float** out) override {
     *out = cpu::AlignedFloats(floats);
@@ -69,24 +73,27 @@ class CpuBackend final : public Backend {
   Status synchronize() override { return {}; }
 
   ConvAlgorithm choose_conv_algorithm(const ConvShape& s, ConvAlgorithm requested) const override {
-    return cpu::ChooseConvAlgorithm(s, requested);
+    return cpu::ChooseConvAlgorithm(s, requested, bf16_ != nullptr);
   }
 
   Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
                    std::unique_ptr<PackedConv>* out) override {
     std::unique_ptr<CpuPackedConv> pc;
-    VGG_RETURN_IF_ERROR(cpu::PackConv(k_, pool_, s, algorithm, w, b, &pc));
+    const bool bf16 = bf16_ && algorithm == ConvAlgorithm::kGemm;  // Winograd layers stay fp32
+    VGG_RETURN_IF_ERROR(cpu::PackConv(k_, pool_, s, algorithm, w, b, bf16, &pc));
     *out = std::move(pc);
     return {};
   }
 
   Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const override {
     const auto& pc = static_cast<const CpuPackedConv&>(w);
-    if (pc.kernels != &k_) return InvalidArgument("cpu.plan_conv: weights were packed by another backend");
-    const auto* gemv = pc.winograd ? nullptr : cpu::GemvKernel(k_, s);
+    if (pc.kernels != &k_ || (pc.bf16 && !bf16_))
+      return InvalidArgument("cpu.plan_conv: weights were packed by another backend");
+    const auto* gemv = pc.winograd ? nullptr : GemvKernelFor(pc, s);
     const char* kernel = pc.winograd == 4   ? k_.winograd4x4.name
                          : pc.winograd == 2 ? k_.winograd2x2.name
                          : gemv             ? gemv->name
+                         : pc.bf16          ? bf16_->gemm.name
                                             : k_.gemm.name;
     *out = {pc.algo, kernel, cpu::ConvWorkspaceFloats(k_, pool_.threads(), s, pc.algo)};
     return {};
@@ -95,7 +102,8 @@ class CpuBackend final : public Backend {
   Status conv2d(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const float* x, float* y,
                 float* workspace) override {
     const auto& pc = static_cast<const CpuPackedConv&>(w);
-    if (pc.kernels != &k_) return InvalidArgument("cpu.conv2d: weights were packed by another backend");
+    if (pc.kernels != &k_ || (pc.bf16 && !bf16_))
+      return InvalidArgument("cpu.conv2d: weights were packed by another backend");
     if (pc.K != s.K || pc.C != s.C || pc.R != s.R || pc.S != s.S)
       return InvalidArgument("cpu.conv2d: shape (K,C,R,S) differs from the packed weights");
     if (plan.algorithm != pc.algo) return InvalidArgument("cpu.conv2d: the plan is for another algorithm");
@@ -115,11 +123,13 @@ class CpuBackend final : public Backend {
     g.cols = int(cols64);
     g.PQ = P * Q;
     g.a = pc.a.get();
+    g.a_bf16 = pc.a_bf16();
     g.bias = pc.bias.get();
     g.relu = relu;
     g.x = x;
     g.y = y;
-    if (const auto* gemv = cpu::GemvKernel(k_, s)) return Gemv(*gemv, g, workspace);
+    if (const auto* gemv = GemvKernelFor(pc, s)) return Gemv(*gemv, g, workspace);
+    auto* gemm = pc.bf16 ? bf16_->gemm.fn : k_.gemm.fn;
     const cpu::Grid grid = cpu::ChooseGrid(k_, pool_.threads(), s.K, g.cols, g.Kdim);
     const size_t per_thread = cpu::GemmWorkspacePerThread(k_, g.Kdim, g.cols);
     const int panels = g.Mpad / k_.mr;
@@ -128,7 +138,7 @@ class CpuBackend final : public Backend {
     pool_.Run(grid.tm * grid.tn, [&](int t, int thread) {
       const GemmTask task =
           cpu::GridTask(t, grid.tm, grid.tn, panels, granules, k_.nr, g.cols, workspace + size_t(thread) * per_thread);
-      if (task.p0 < task.p1 && task.c0 < task.c1) k_.gemm.fn(g, task);
+      if (task.p0 < task.p1 && task.c0 < task.c1) gemm(g, task);
     });
     return {};
   }
@@ -213,6 +223,13 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // The GEMV kernel of a GEMM-algorithm layer (cpu::GemvKernel), the bf16 one for bf16 weights; null: blocked GEMM.
+  const cpu::Kernel<cpu::ConvGemvFn>* GemvKernelFor(const CpuPackedConv& pc, const ConvShape& s) const {
+    const auto* f32 = cpu::GemvKernel(k_, s);
+    if (!f32 || !pc.bf16) return f32;
+    return f32 == &k_.gemv ? &bf16_->gemv : &bf16_->gemv_cols;
+  }
+
   Status Winograd(const ConvShape& s, const CpuPackedConv& pc, bool relu, const float* x, float* y, float* workspace) {
     const int m = pc.winograd;
     const cpu::WinoPlan wp = cpu::PlanWinograd(k_, pool_.threads(), s, m);
@@ -306,6 +323,7 @@ class CpuBackend final : public Backend {
   }
 
   const IsaKernels& k_;
+  const cpu::Bf16Kernels* bf16_;
   std::shared_ptr<cpu::ThreadPool> pool_holder_;  // shared with every cpu backend of this size (SharedThreadPool)
   cpu::ThreadPool& pool_;
   std::string why_;
@@ -336,9 +354,26 @@ Status MakeCpuBackend(const CpuOptions& opt, std::unique_ptr<Backend>* out) {
   if (!k)
     return Unsupported(std::string("cpu: isa '") + IsaName(isa) + "' is not compiled into this binary (it holds " +
                        compiled + ")");
+  const cpu::Bf16Kernels* bf16 = nullptr;
+  if (opt.precision == CpuPrecision::kBf16) {
+    // Opt-in only, never a silent fp32: the avx512 family on a CPU with AVX512_BF16, or kUnsupported.
+#if defined(__x86_64__)
+    if (!ci.avx512_bf16)
+      return Unsupported(std::string("cpu: precision 'bf16' needs AVX512_BF16 (vdpbf16ps: AMD Zen 4 and later, Intel "
+                                     "Cooper Lake, Sapphire Rapids and later); ") +
+                         CpuidSummary(ci) + ", no avx512_bf16. Use precision 'fp32'");
+    if (k->isa != CpuIsa::kAvx512)
+      return Unsupported(std::string("cpu: precision 'bf16' runs on the avx512 kernel family, isa '") +
+                         IsaName(k->isa) + "' was chosen");
+    bf16 = &cpu::Avx512Bf16Kernels();
+    why += "; bf16 products (cpuid reports avx512_bf16)";
+#else
+    return Unsupported("cpu: precision 'bf16' needs AVX512_BF16 (x86-64); this build's CPU kernels have no bf16");
+#endif
+  }
   const int threads = opt.threads > 0 ? opt.threads : ci.hardware_threads;
   try {
-    *out = std::make_unique<CpuBackend>(*k, threads, why);
+    *out = std::make_unique<CpuBackend>(*k, bf16, threads, why);
   } catch (const std::exception& e) {  // thread creation can fail (std::system_error)
     return DeviceError(std::string("cpu: could not start the thread pool: ") + e.what());
   }

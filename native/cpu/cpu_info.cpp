@@ -3,6 +3,9 @@
 
 #include "core/backend.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -29,6 +32,10 @@ const CpuInfo& GetCpuInfo() {
     i.fma = __builtin_cpu_supports("fma");
     i.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    // AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16): CPUID.(EAX=7, ECX=1):EAX[bit 5] (Intel SDM vol. 2A, CPUID).
+    // The OS's saving of the zmm state is what __builtin_cpu_supports("avx512f") already checked.
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (i.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) i.avx512_bf16 = (a >> 5) & 1u;
 #elif defined(__aarch64__) && defined(__linux__)
     // Advanced SIMD is part of ARMv8-A, but the kernel can report it absent (e.g. a soft-float system).
     i.neon = (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;

@@ -28,13 +28,14 @@ namespace vgg::cpu {
 // Everything one conv2d call needs, fixed for the call.
 struct ConvGemmArgs {
   ConvShape s;
-  int M = 0;                    // rows = output channels K
-  int Mpad = 0;                 // M rounded up to MR
-  int Kdim = 0;                 // reduction length C·R·S
-  int cols = 0;                 // N·P·Q
-  int PQ = 0;                   // P·Q
-  const float* a = nullptr;     // packed weights (layout above)
-  const float* bias = nullptr;  // Mpad floats (zeros when the layer has none)
+  int M = 0;                         // rows = output channels K
+  int Mpad = 0;                      // M rounded up to MR
+  int Kdim = 0;                      // reduction length C·R·S
+  int cols = 0;                      // N·P·Q
+  int PQ = 0;                        // P·Q
+  const float* a = nullptr;          // packed weights (layout above)
+  const uint16_t* a_bf16 = nullptr;  // or bf16 packed weights (precision bf16, layout at Bf16Kernels)
+  const float* bias = nullptr;       // Mpad floats (zeros when the layer has none)
   bool relu = false;
   const float* x = nullptr;  // (N,C,H,W)
   float* y = nullptr;        // (N,K,P,Q)
@@ -185,6 +186,40 @@ struct IsaFamily {
 // The families of this build's architecture, scalar first (x86-64: scalar, avx2, avx512; aarch64:
 // scalar, neon). One list drives dispatch, the tests' kernel list and the harness.
 const std::vector<IsaFamily>& CompiledFamilies();
+
+// bf16 compute (CpuPrecision::kBf16) for the GEMM-algorithm layers: the GEMM and the GEMVs with A in bf16.
+// Same geometry as the family it extends (mr, nr, kc, nc, gemv_panels, gemv_group and so the planner's
+// grids and workspace sizes are that family's), with A packed in K-pairs:
+//   A (bf16, round to nearest even, subnormals flushed to ±0): KC-deep blocks as for f32, each block of kc
+//     rows holding kcp = ceil(kc/2) pairs; panel (pc, ip) at element pc·Mpad + ip·MR·2·kcp, and within it
+//     pair kp of row i at [kp·2·MR + 2i, +1] = (w[m][pc+2kp], w[m][pc+2kp+1]) (the second 0 past kc).
+//     One pair is one 32-bit lane: a vdpbf16ps operand. Kdim rounds up to even (Kpad); rows ≥ K are 0.
+//   B (activations): packed as for f32, then rounded to bf16 in the same K-pairs, in place in the workspace.
+//   Each output: bias, then one fp32 chain of vdpbf16ps steps over the pairs in k order (each step adds the
+//   two bf16·bf16 products, exact in fp32; the Intel SDM adds the odd one then the even one, each rounded
+//   to nearest even, subnormals flushed; the tests' bound does not depend on that order), partial sums stored
+//   in y between KC blocks, then ReLU. GEMV and GEMM paths share that chain per output, and each path's
+//   chain does not depend on the batch or the threads (test/kernels-bf16.test.ts).
+struct Bf16Kernels {
+  Kernel<ConvGemmFn> gemm;       // e.g. gemm_bf16_8x48__avx512bf16
+  Kernel<ConvGemvFn> gemv;       // batch 1: gemv_bf16_8xk__avx512bf16
+  Kernel<ConvGemvFn> gemv_cols;  // batch ≥ 2: gemv_bf16_8xk_n8__avx512bf16
+};
+ConvGemmFn gemm_bf16_8x48__avx512bf16;
+ConvGemvFn gemv_bf16_8xk__avx512bf16, gemv_bf16_8xk_n8__avx512bf16;
+// The bf16 kernels over Avx512Kernels()'s geometry (avx512/gemm_bf16_avx512bf16.cpp; only call when cpuid
+// reports avx512_bf16 besides the avx512 family).
+const Bf16Kernels& Avx512Bf16Kernels();
+
+// Round to nearest even of an f32 to bf16 (the upper 16 bits), as vcvtne2ps2bf16 does: subnormals flush
+// to ±0, NaN stays NaN (quieted). The packing of A and the tests' reference use it.
+inline uint16_t RoundToBf16(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, 4);
+  if ((u & 0x7f800000u) == 0) return uint16_t((u >> 16) & 0x8000u);           // ±0, subnormal → ±0
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x0040u);  // NaN, quieted
+  return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
 
 // Floats of per-thread scratch that conv_gemm needs: a KC × NC B block plus the column-run table.
 inline size_t GemmWorkspacePerThread(const IsaKernels& k, int kdim, int cols) {

@@ -49,6 +49,7 @@ class CudaBackend final : public Backend {
   Status relu(float* x, size_t n) override;
 
   Precision precision() const { return prec_; }
+  std::string precision_name() const override { return PrecisionName(prec_); }
   int sms() const { return sms_; }
   cudaStream_t stream() const { return st_->stream; }  // where every op is queued
   // Device bytes held: live alloc() buffers plus packed weights still alive.

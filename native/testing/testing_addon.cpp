@@ -16,8 +16,10 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// cpuKernels() → [{name, isa, op, algorithm, supported}] for the families compiled into this build: supported
-// when cpuid (x86-64) or the hwcaps (aarch64) report the family's ISA.
+// cpuKernels() → [{name, isa, op, algorithm, precision, supported}] for the families compiled into this build:
+// supported when cpuid (x86-64) or the hwcaps (aarch64) report the family's ISA. The fp32 kernels of each
+// family come first, then (x86-64) the avx512 family's bf16 kernels (precision 'bf16', supported when cpuid
+// also reports avx512_bf16).
 Napi::Value CpuKernels(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Array out = Napi::Array::New(env);
@@ -42,10 +44,25 @@ Napi::Value CpuKernels(const Napi::CallbackInfo& info) {
       o.Set("op", op[0].second);
       o.Set("algorithm", op[1].first);
       o.Set("isa", f.isa);
+      o.Set("precision", "fp32");
       o.Set("supported", f.supported);
       out.Set(n++, o);
     }
   }
+#if defined(__x86_64__)
+  const vgg::cpu::Bf16Kernels& b = vgg::cpu::Avx512Bf16Kernels();
+  const vgg::CpuInfo& ci = vgg::GetCpuInfo();
+  for (const char* name : {b.gemm.name, b.gemv.name, b.gemv_cols.name}) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", name);
+    o.Set("op", "conv2d");
+    o.Set("algorithm", "gemm");
+    o.Set("isa", "avx512");
+    o.Set("precision", "bf16");
+    o.Set("supported", ci.avx512 && ci.fma && ci.avx512_bf16);
+    out.Set(n++, o);
+  }
+#endif
   return out;
 }
 

@@ -43,7 +43,9 @@ export interface CpuKernel {
   op: 'conv2d' | 'maxpool2d';
   algorithm: '' | 'gemm' | 'winograd2x2' | 'winograd4x4';
   isa: 'scalar' | 'avx2' | 'avx512' | 'neon';
-  /** cpuid (x86-64) or the hwcaps (aarch64) report the family's ISA. */
+  /** The arithmetic: 'bf16' for the avx512 family's bf16 kernels (precision 'bf16', test/kernels-bf16.test.ts). */
+  precision: 'fp32' | 'bf16';
+  /** cpuid (x86-64) or the hwcaps (aarch64) report the family's ISA (and AVX512_BF16 for the bf16 kernels). */
   supported: boolean;
 }
 
