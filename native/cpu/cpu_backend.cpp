@@ -80,6 +80,21 @@ class CpuBackend final : public Backend {
     return {};
   }
 
+  Status pack_conv_begin(const ConvShape& s, ConvAlgorithm algorithm, std::unique_ptr<PackedConv>* out) override {
+    std::unique_ptr<CpuPackedConv> pc;
+    VGG_RETURN_IF_ERROR(cpu::PackConvBegin(k_, s, algorithm, &pc));
+    *out = std::move(pc);
+    return {};
+  }
+
+  Status pack_conv_rows(const ConvShape& s, PackedConv* w, int k0, int k1, const float* w_rows,
+                        const float* b_rows) override {
+    auto* pc = static_cast<CpuPackedConv*>(w);
+    if (pc->K != s.K || pc->C != s.C || pc->R != s.R || pc->S != s.S)
+      return InvalidArgument("cpu.pack_conv_rows: shape (K,C,R,S) differs from the allocated weights");
+    return cpu::PackConvRows(k_, pool_, pc, k0, k1, w_rows, b_rows);
+  }
+
   Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const override {
     const auto& pc = static_cast<const CpuPackedConv&>(w);
     if (pc.kernels != &k_) return InvalidArgument("cpu.plan_conv: weights were packed by another backend");
