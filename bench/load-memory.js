@@ -9,12 +9,15 @@
  *   weights      loadWeights(.safetensors): every layer handed to JS (no model)
  *
  * Per load: wall ms; the share of a 5 ms setInterval's expected ticks that fired (issue 9 wants ≥ 90 %) and the
- * longest gap between two; peak RSS (the child's maxRSS) against the packed weight bytes (model.info()
+ * longest gap between two; the event loop's utilisation (performance.eventLoopUtilization: the share of the
+ * time the JS thread ran rather than waited, which a host's other load does not inflate as it delays timers); peak RSS (the child's maxRSS) against the packed weight bytes (model.info()
  * .weightBytes; issue 16 wants ≤ 1.3×), both as the whole process and as the growth over the RSS just before
  * the load (Node, the modules and the addon loaded). The files hold the same seeded weights (weights-files.js);
  * they are written once to os.tmpdir() and read once (page cache) before the children run.
  *
  * Usage: npm run build && node --expose-gc bench/load-memory.js [paths=random,safetensors,onnx,pth,weights] [--reps 3]
+ *        node bench/load-memory.js --child PATH [FILE] [--baselines]   (one load; the result as an IPC message)
+ *        node bench/load-memory.js --write-pth FILE                     (the vgg16 .pth it loads)
  *        VGGNET_DIST=../other/dist node bench/load-memory.js …   (another build, same files)
  */
 'use strict';
@@ -25,12 +28,35 @@ const path = require('path');
 
 const dist = process.env.VGGNET_DIST ? path.resolve(process.env.VGGNET_DIST) : path.join(__dirname, '..', 'dist');
 
+/** The share of a 5 ms timer's ticks during a wait of `ms`, while `busy` threads of this process spin. */
+async function waitShare(ms, busy) {
+  const { Worker } = require('worker_threads');
+  const ws = Array.from(
+    { length: busy },
+    () => new Worker(`const end = Date.now() + ${ms + 300}; while (Date.now() < end);`, { eval: true }),
+  );
+  await Promise.all(ws.map((w) => new Promise((r) => w.once('online', r))));
+  let fired = 0;
+  const t0 = performance.now();
+  const timer = setInterval(() => fired++, 5);
+  await new Promise((r) => setTimeout(r, ms));
+  clearInterval(timer);
+  await Promise.all(ws.map((w) => w.terminate()));
+  return Math.min(1, fired / Math.floor((performance.now() - t0) / 5));
+}
+
 async function child(how, file) {
   const v = require(dist);
   v.backends(); // the addon loaded before the baseline
+  // With --baselines: what this host gives a timer while idle and while two threads of ours spin (loading
+  // keeps two cores busy), measured just before the load (test/load-memory.test.ts reads the share against them).
+  const baselines = process.argv.includes('--baselines')
+    ? { idle: await waitShare(1000, 0), busy: await waitShare(1000, 2) }
+    : undefined;
   global.gc?.();
   const base = process.memoryUsage().rss;
   let fired = 0;
+  const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
   let last = t0;
   let maxGap = 0;
@@ -40,7 +66,7 @@ async function child(how, file) {
     maxGap = Math.max(maxGap, now - last);
     last = now;
   }, 5);
-  let packed = 0;
+  let packed;
   if (how === 'random') {
     const m = await v.Model.random('vgg16', 1, { device: 'cpu' });
     packed = m.info().weightBytes;
@@ -52,12 +78,15 @@ async function child(how, file) {
     packed = c.model.info().weightBytes;
   }
   const end = performance.now();
+  const elu = performance.eventLoopUtilization(elu0).utilization;
   clearInterval(timer);
   const ms = end - t0;
   process.send({
     ms,
     share: Math.min(1, fired / Math.max(1, Math.floor(ms / 5))),
     maxGap: Math.max(maxGap, end - last),
+    elu,
+    baselines,
     base,
     peak: process.resourceUsage().maxRSS * 1024,
     packed,
@@ -120,7 +149,12 @@ function writePthLegacy(file, config, shapes, w) {
     ]),
     0x52,
   ]);
-  const main = pickle([0x63, ...utf8('collections'), 10, ...utf8('OrderedDict'), 10, 0x29, 0x52], [0x28], ...entries, [0x75]);
+  const main = pickle(
+    [0x63, ...utf8('collections'), 10, ...utf8('OrderedDict'), 10, 0x29, 0x52],
+    [0x28],
+    ...entries,
+    [0x75],
+  );
   const sysInfo = pickle([0x7d, 0x28], str('protocol_version'), int(1001), str('little_endian'), [0x88], [0x75]);
   const magic = pickle([0x8a, 10, ...le(0x1950a86a20f9469cfc6cn, 10)]);
   const keys = pickle([0x5d, 0x28], ...tensors.map((t) => str(t.key)), [0x65]);
@@ -139,6 +173,13 @@ function writePthLegacy(file, config, shapes, w) {
 async function main() {
   const args = process.argv.slice(2);
   if (args[0] === '--child') return child(args[1], args[2]);
+  if (args[0] === '--write-pth') {
+    // node bench/load-memory.js --write-pth FILE: the vgg16 .pth of the seeded weights (for tests)
+    const v = require(dist);
+    const config = v.resolveConfig('vgg16');
+    const { shapes, weights } = require('./weights-files')(v, require(path.join(dist, 'random')).fillUniform, config);
+    return writePthLegacy(args[1], config, shapes, weights());
+  }
   const r = args.indexOf('--reps');
   const reps = r >= 0 ? Number(args.splice(r, 2)[1]) : 3;
   const paths = (args[0] || 'random,safetensors,onnx,pth,weights').split(',');
@@ -160,7 +201,12 @@ async function main() {
     if (paths.includes('pth')) writePthLegacy(files.pth, config, shapes, w);
     w = null;
     for (const p of paths) if (files[p]) fs.readFileSync(files[p]); // page cache
-    console.log(`${os.cpus()[0].model}, ${os.cpus().length} CPUs; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    console.log(
+      `${os.cpus()[0].model}, ${os.cpus().length} CPUs; load average ${os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
+    );
     const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
     const mb = (b) => `${(b / 1e6).toFixed(0)} MB`;
     for (const p of paths) {
@@ -169,8 +215,11 @@ async function main() {
       const m = (f) => median(runs.map(f));
       const packed = runs[0].packed;
       console.log(
-        `${p.padEnd(12)} ${m((x) => x.ms).toFixed(0).padStart(6)} ms  ticks ${(100 * m((x) => x.share)).toFixed(0)} % ` +
-          `(${runs.map((x) => (100 * x.share).toFixed(0)).join('/')}; longest gap ${m((x) => x.maxGap).toFixed(0)} ms)  ` +
+        `${p.padEnd(12)} ${m((x) => x.ms)
+          .toFixed(0)
+          .padStart(6)} ms  ticks ${(100 * m((x) => x.share)).toFixed(0)} % ` +
+          `(${runs.map((x) => (100 * x.share).toFixed(0)).join('/')}; longest gap ${m((x) => x.maxGap).toFixed(0)} ms; ` +
+          `event loop busy ${(100 * m((x) => x.elu)).toFixed(0)} %)  ` +
           `peak RSS ${mb(m((x) => x.peak))} = ${(m((x) => x.peak) / packed).toFixed(2)}× the ${mb(packed)} packed; ` +
           `growth over the ${mb(m((x) => x.base))} before: ${(m((x) => x.peak - x.base) / packed).toFixed(2)}×`,
       );

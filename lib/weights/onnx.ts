@@ -501,7 +501,13 @@ function readLayer(reader: TensorReader, src: LayerSource, K: number): LayerWeig
 }
 
 /** Output channels [from, to) of readLayer's result, read by range; null for a transposed or batch-norm layer. */
-function readLayerRows(reader: TensorReader, src: LayerSource, K: number, from: number, to: number): LayerWeights | null {
+function readLayerRows(
+  reader: TensorReader,
+  src: LayerSource,
+  K: number,
+  from: number,
+  to: number,
+): LayerWeights | null {
   if (src.transpose || src.bn) return null;
   if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 <= from && from < to && to <= K))
     throw new InvalidArgumentError(`rows [${from}, ${to}) of ${K}`);
@@ -652,7 +658,8 @@ function walkGraph(
           const bc = constOf(n, 2, 'bias');
           const what = `${nodeLabel(n)} bias`;
           const nb = reader.check(bc, what);
-          if (nb !== K) throw new FormatError(`${file}: ${nodeLabel(n)}: bias has ${nb} values for ${K} output channels`);
+          if (nb !== K)
+            throw new FormatError(`${file}: ${nodeLabel(n)}: bias has ${nb} values for ${K} output channels`);
           src.terms.push({ c: bc, what, scale: 1, broadcast: false, afterBn: false });
         }
         ops.push({ t: 'conv', node: nodeLabel(n), K, C, R, pad: pads[0], src, relu: false, bn: false });

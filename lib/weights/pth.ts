@@ -200,7 +200,13 @@ export class PthTensors implements TensorSource {
     this.checkReadable(name);
     const t = this.get(name) as PthTensor;
     const numel = t.size.reduce((a, b) => a * b, 1);
-    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(count) && from >= 0 && count >= 0 && from + count <= numel))
+    if (!(
+      Number.isSafeInteger(from) &&
+      Number.isSafeInteger(count) &&
+      from >= 0 &&
+      count >= 0 &&
+      from + count <= numel
+    ))
       throw new InvalidArgumentError(`${this.file}: tensor '${name}': range [${from}, ${from + count}) of ${numel}`);
     if (!t.storage || !isRowMajor(t.size, t.stride)) return null;
     const es = DTYPE_BYTES[t.dtype];

@@ -419,7 +419,13 @@ export class SafetensorsFile {
     if (!fh) throw new InvalidArgumentError(`${this.file}: read of '${name}' after close()`);
     const t = this.entry(name);
     this.checkReadable(name);
-    if (!(Number.isSafeInteger(from) && Number.isSafeInteger(count) && from >= 0 && count >= 0 && from + count <= t.length))
+    if (!(
+      Number.isSafeInteger(from) &&
+      Number.isSafeInteger(count) &&
+      from >= 0 &&
+      count >= 0 &&
+      from + count <= t.length
+    ))
       throw new InvalidArgumentError(`${this.file}: tensor '${name}': range [${from}, ${from + count}) of ${t.length}`);
     const out = new Float32Array(count);
     const what = `${this.file}: tensor '${name}'`;

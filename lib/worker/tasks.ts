@@ -67,7 +67,12 @@ async function* random(args: RandomTaskArgs): AsyncGenerator<IndexedLayer> {
     const { weight, bias } = randomLayerStreams(config, args.seed, i);
     const biasAll = bias(new Float32Array(K));
     for (const [from, to] of b)
-      yield { index: i, from, weight: weight(new Float32Array((to - from) * C * R * S)), bias: biasAll.slice(from, to) };
+      yield {
+        index: i,
+        from,
+        weight: weight(new Float32Array((to - from) * C * R * S)),
+        bias: biasAll.slice(from, to),
+      };
   }
 }
 

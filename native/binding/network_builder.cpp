@@ -33,7 +33,7 @@ struct NetworkBuilderWrap::State {
     std::unique_ptr<vgg::PackedConv> partial;  // allocated by the first band; becomes `packed` with the last
     std::unique_ptr<float[]> gather;           // a backend that cannot pack in parts: the layer gathered whole
     size_t rows = 0;                           // output channels packed (or gathered) so far
-    bool busy = false;                        // a reserve or pack is running (JS thread only)
+    bool busy = false;                         // a reserve or pack is running (JS thread only)
   };
   std::shared_ptr<vgg::Backend> backend;
   std::vector<vgg::LayerSpec> layers;
