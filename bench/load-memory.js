@@ -11,7 +11,7 @@
  * Per load: wall ms; the share of a 5 ms setInterval's expected ticks that fired (issue 9 wants ≥ 90 %) and the
  * longest gap between two; the event loop's utilisation (performance.eventLoopUtilization: the share of the
  * time the JS thread ran rather than waited, which a host's other load does not inflate as it delays timers); peak RSS (the child's maxRSS) against the packed weight bytes (model.info()
- * .weightBytes; issue 16 wants ≤ 1.3×), both as the whole process and as the growth over the RSS just before
+ * .weightBytes; issue 16 wants ≤ 1.3×; peakRss: VmHWM), both as the whole process and as the growth over the RSS just before
  * the load (Node, the modules and the addon loaded). The files hold the same seeded weights (weights-files.js);
  * they are written once to os.tmpdir() and read once (page cache) before the children run.
  *
@@ -27,6 +27,21 @@ const os = require('os');
 const path = require('path');
 
 const dist = process.env.VGGNET_DIST ? path.resolve(process.env.VGGNET_DIST) : path.join(__dirname, '..', 'dist');
+
+/**
+ * This process's peak RSS, bytes: Linux's VmHWM (the high-water mark of this process image's memory). Not
+ * maxRSS (getrusage): Linux carries it over exec from the image before, so a child forked from a large parent
+ * (a test runner holding 553 MB of weights) starts with the parent's RSS as its "peak".
+ */
+function peakRss() {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    /* not Linux */
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
 
 /** The share of a 5 ms timer's ticks during a wait of `ms`, while `busy` threads of this process spin. */
 async function waitShare(ms, busy) {
@@ -88,7 +103,7 @@ async function child(how, file) {
     elu,
     baselines,
     base,
-    peak: process.resourceUsage().maxRSS * 1024,
+    peak: peakRss(),
     packed,
   });
 }
