@@ -42,7 +42,8 @@ const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({
  * bytes) into a Model on the chosen device. The options are checked before
  * the file is read. Nothing blocks the event loop: the file is read and parsed on a worker thread and each
  * layer packed on the libuv pool as it arrives, largest first, then freed (at most two raw layers in memory;
- * FC6 and FC7 come in bands of 16 MB, so peak memory stays near the packed weights').
+ * FC6 and FC7 come in bands of 16 MB read from the file, so peak memory stays near the packed weights': vgg16
+ * 1.15–1.20× of them, bench/load-memory.js).
  * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for an unknown option key,
  *   a bad model option (see Model.create) or options inconsistent with the file
  */

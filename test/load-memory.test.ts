@@ -1,13 +1,13 @@
 /**
  * Memory and the event loop while loading vgg16, by every path users take (issue 16: peak resident memory
  * ≤ 1.3× the packed weights; issue 9: a 5 ms timer fires ≥ 90 % of its ticks). Each load runs in a fresh
- * child process (bench/load-memory.js --child, on the built dist/), which reports its peak RSS (maxRSS), the
+ * child process (bench/load-memory.js --child, on the built dist/), which reports its peak RSS (VmHWM), the
  * packed weight bytes, the tick share, the event loop's utilisation and, measured just before, the tick
  * shares this host gives an idle wait and a wait beside two spinning threads of the child.
  *
- * Measured (2-vCPU shared host, load average 10–12): peak RSS 1.17–1.20× the 730 MB packed (before the
- * band-wise packing: 1.33–1.63×); the JS thread busy 2–3 % of each load; tick shares 50–66 %, at or above
- * what two busy threads leave a timer on that host (41 %). On this host the share is bounded by the host,
+ * Measured (2-vCPU shared host, load average 10–14): peak RSS 1.15–1.20× the 730 MB packed (before the
+ * band-wise packing: 1.27–1.64×); the JS thread busy 2–6 % of each load; tick shares 53–71 %, at or above
+ * what two busy threads leave a timer on that host (29–58 %). On this host the share is bounded by the host,
  * not by the load: the test asserts the event loop's utilisation (a load that blocked the JS thread for
  * its length would be near 100 %) and the share against the host's own baselines, and prints the share
  * beside the 90 % target.
@@ -215,7 +215,7 @@ describe('layers in bands: the same model as packed whole', () => {
 
 describe('a new input shape: what its first forward pays', () => {
   // Measured with bench/plan-shapes.js (vgg16 dense, 2-vCPU shared host): a new shape inside the arena costs
-  // its first forward 0–6 % more CPU time than the steady state; one that grows the arena 11–22 % more, the
+  // its first forward −1–3 % more CPU time than the steady state; one that grows the arena 8–20 % more, the
   // kernel's work on the fresh pages (system time; open in issue 16). Timing is too noisy here to assert; the
   // arena and the page faults are not.
   const cfg = { name: 'wide', inChannels: 3, inputSize: 32, stages: [[64], [64]], fc: [32], numClasses: 5 };

@@ -18,6 +18,10 @@
  * transB = 0) and bias = beta·C; MatMul's B is [in, out] and is transposed. ONNX LRN divides alpha by size
  * (lib/topology.ts LRN_PARAMS): ours α = onnx_alpha / size, k = bias. BatchNormalization is folded into the
  * conv before it with the node's epsilon (default 1e-5).
+ *
+ * Memory: a file is walked in place (proto-walk.ts), never read whole; initializer payloads of 64 KiB and more
+ * stay in the file until their layer is read, and a layer stored [out, in] without batch norm can be read by
+ * bands of output channels (openOnnxWeights readRows), so loading vgg16 holds one band of FC6, not 553 MB.
  */
 import * as fs from 'fs';
 import * as os from 'os';
