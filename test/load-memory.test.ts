@@ -228,14 +228,18 @@ describe('a new input shape: what its first forward pays', () => {
     await m.forward(input(256, 256), { mode: 'dense' });
     await m.forward(input(256, 256), { mode: 'dense' });
     const arena = m.info().arenaBytes;
+    const x = input(200, 240); // new, smaller
     const f = faults();
-    await m.forward(input(200, 240), { mode: 'dense' }); // new, smaller
+    await m.forward(x, { mode: 'dense' });
     const got = faults() - f;
+    // The JS side may fault in fresh pages for its own copy of the input and the result (at most ~2 input sizes
+    // and a few more); a reallocated arena would fault in thousands (bench/plan-shapes.js: 1,400–2,000).
+    const jsSide = Math.ceil((2 * x.data.byteLength) / 4096) + 64;
     console.log(
-      `first forward at a new shape inside the arena: ${got} page faults (arena ${(arena / 1e6).toFixed(1)} MB)`,
+      `first forward at a new shape inside the arena: ${got} page faults (JS side's bound ${jsSide}; arena ${(arena / 1e6).toFixed(1)} MB)`,
     );
     expect(m.info().arenaBytes).toBe(arena);
-    expect(got).toBeLessThan(64); // the JS side's own small allocations; the arena's pages were touched before
+    expect(got).toBeLessThan(jsSide);
     m.dispose();
   });
 });
