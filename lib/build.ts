@@ -84,8 +84,9 @@ function own(a: Float32Array): Float32Array | null {
 }
 
 /**
- * Packs layers the library alone holds as they arrive from `source` (any order), reading them in place;
- * the next layer is fetched while one packs. On an error the source is closed (return()).
+ * Packs layers the library alone holds as they arrive from `source` (any order; a layer's bands, IndexedLayer
+ * .from, in order), reading them in place; the next layer or band is fetched while one packs. On an error
+ * the source is closed (return()).
  */
 export async function packOwned(
   options: NativeBackendOptions,
@@ -102,7 +103,9 @@ export async function packOwned(
       const weight = own(r.value.weight);
       const bias = own(r.value.bias);
       // Arrays we could not take over (a view into a larger buffer, a non-transferable buffer) are copied.
-      await b.pack(r.value.index, weight ?? r.value.weight, bias ?? r.value.bias, !!(weight && bias));
+      const take = !!(weight && bias);
+      if (r.value.from === undefined) await b.pack(r.value.index, weight ?? r.value.weight, bias ?? r.value.bias, take);
+      else await b.packRows(r.value.index, weight ?? r.value.weight, bias ?? r.value.bias, r.value.from, take);
     }
   } catch (e) {
     await Promise.allSettled([next]);

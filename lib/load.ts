@@ -41,7 +41,9 @@ const LOAD_OPTION_KEYS = optionKeys<LoadOptions>({
  * Loads weights (safetensors, ONNX, PyTorch .pth, Keras .h5, Caffe .caffemodel: the format read off the first
  * bytes) into a Model on the chosen device. The options are checked before
  * the file is read. Nothing blocks the event loop: the file is read and parsed on a worker thread and each
- * layer packed on the libuv pool as it arrives, largest first, then freed (at most two raw layers in memory).
+ * layer packed on the libuv pool as it arrives, largest first, then freed (at most two raw layers in memory;
+ * FC6 and FC7 come in bands of 16 MB read from the file, so peak memory stays near the packed weights': vgg16
+ * 1.15–1.20× of them, bench/load-memory.js).
  * @throws FormatError / UnsupportedError from the reader, InvalidArgumentError for an unknown option key,
  *   a bad model option (see Model.create) or options inconsistent with the file
  */
@@ -52,8 +54,9 @@ export async function loadClassifier(
   const options = readOptions(opts, LOAD_OPTION_KEYS);
   const modelOptions = pickModelOptions(options);
   resolveModelOptions(modelOptions); // fail fast, before reading a large file
-  // Streamed: each layer is read on the loader thread, handed over and packed, largest first, then freed.
-  const stream = streamWeights(file, { arch: options.arch }, 'largest');
+  // Streamed: each layer (FC6 and FC7: each band) is read on the loader thread, handed over and packed,
+  // largest first, then freed.
+  const stream = streamWeights(file, { arch: options.arch }, 'largest', true);
   try {
     const loaded = await stream.meta;
     const { config } = loaded;

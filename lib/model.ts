@@ -203,7 +203,8 @@ export class Model {
    * A model with He-initialised weights (He et al. 2015: N(0, 2/fan_in)) and small N(0, 0.01²) biases,
    * from a seeded generator (the same values as randomWeights(arch, seed)): for tests and benchmarks, not
    * for classification. The weights are generated on a worker thread and packed layer by layer on the libuv
-   * pool, largest first; the event loop stays free (vgg16: several seconds of work).
+   * pool, largest first (FC6 and FC7 in bands of output channels, so peak memory stays near the packed
+   * weights'); the event loop stays free (vgg16: several seconds of work).
    * @throws (rejects with) InvalidArgumentError for a bad seed, arch or option, and as create()
    */
   static async random(arch: string | VggConfig, seed = 1, options: ModelOptions | null = {}): Promise<Model> {

@@ -204,6 +204,11 @@ export interface NativeNetworkBuilder {
    * detached or resized meanwhile would be read after it was freed.
    */
   pack(i: number, weight: Float32Array, bias: Float32Array, take: boolean): Promise<void>;
+  /**
+   * Packs output channels [from, from + bias.length) of conv layer i: weight (rows,C,R,S) OIHW, bias (rows);
+   * bands in order from 0, the layer packed once its last band is. take as for pack().
+   */
+  packRows(i: number, weight: Float32Array, bias: Float32Array, from: number, take: boolean): Promise<void>;
 }
 
 export interface NativeNetworkBuilderConstructor {

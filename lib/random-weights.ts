@@ -1,7 +1,7 @@
 /** Seeded He-initialised weights (Model.random), one layer at a time so a worker can stream them. */
 import { describeValue } from './describe';
 import { InvalidArgumentError } from './errors';
-import { fillNormal } from './random';
+import { fillNormal, normalStream } from './random';
 import { resolveConfig, VggConfig, weightShapes } from './topology';
 
 /** Weights of one conv/FC layer: weight (K,C,R,S) OIHW f32, bias (K) f32. */
@@ -26,6 +26,19 @@ export function randomLayer(config: VggConfig, seed: number, i: number): LayerWe
   return {
     weight: fillNormal(new Float32Array(K * C * R * S), Math.sqrt(2 / (C * R * S)), seed * 1000 + 2 * i),
     bias: fillNormal(new Float32Array(K), 0.01, seed * 1000 + 2 * i + 1),
+  };
+}
+
+/** randomLayer's generators, to fill a layer piecewise: arrays filled in turn hold what randomLayer writes. */
+export function randomLayerStreams(
+  config: VggConfig,
+  seed: number,
+  i: number,
+): { weight: (out: Float32Array) => Float32Array; bias: (out: Float32Array) => Float32Array } {
+  const [, C, R, S] = weightShapes(config)[i].weight;
+  return {
+    weight: normalStream(Math.sqrt(2 / (C * R * S)), seed * 1000 + 2 * i),
+    bias: normalStream(0.01, seed * 1000 + 2 * i + 1),
   };
 }
 

@@ -27,6 +27,30 @@ export function fillNormal(out: Float32Array, std: number, seed: number): Float3
   return out;
 }
 
+/**
+ * fillNormal in pieces: each call fills its array with the next samples of the same sequence, so arrays
+ * filled one after another hold exactly what fillNormal(seed) writes into one array of their total length.
+ */
+export function normalStream(std: number, seed: number): (out: Float32Array) => Float32Array {
+  const u = uniform(seed);
+  let spare: number | null = null; // the sine half of a pair whose cosine half ended the previous array
+  return (out) => {
+    let i = 0;
+    if (spare !== null && out.length > 0) {
+      out[i++] = spare;
+      spare = null;
+    }
+    for (; i < out.length; i += 2) {
+      const r = sqrt(-2 * log(1 - u())) * std;
+      const t = 2 * PI * u();
+      out[i] = r * cos(t);
+      if (i + 1 < out.length) out[i + 1] = r * sin(t);
+      else spare = r * sin(t);
+    }
+    return out;
+  };
+}
+
 /** Fills `out` with uniform samples in [lo, hi). */
 export function fillUniform(out: Float32Array, lo: number, hi: number, seed: number): Float32Array {
   const u = uniform(seed);

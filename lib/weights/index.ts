@@ -12,7 +12,7 @@ import type { LayerWeights } from '../random-weights';
 import type { IndexedLayer, WeightsItem, WeightsTaskArgs } from '../worker/tasks';
 import { workerStream } from '../worker/client';
 import { openSafetensorsWeights } from './load-safetensors';
-import { loadOnnxWeights } from './onnx';
+import { openOnnxWeights } from './onnx';
 import { openPthWeights } from './pth';
 import { openKerasWeights } from './keras-h5';
 import { openCaffeWeights } from './caffe';
@@ -76,15 +76,17 @@ export interface WeightsStream {
 }
 
 /**
- * loadWeights as a stream (loadClassifier packs each layer as it arrives, so at most two raw layers are in
- * memory at once): the file is opened and checked on a worker thread, then layer after layer is read there
- * and handed over (transferred, not copied). `order` 'largest' sends the largest layers first (FC6 of vgg16
- * first: its raw and packed copies then coexist while little else is loaded). Errors as loadWeights.
+ * loadWeights as a stream (loadClassifier packs each layer as it arrives, so at most two raw layers, or bands,
+ * are in memory at once): the file is opened and checked on a worker thread, then layer after layer is read
+ * there and handed over (transferred, not copied). `order` 'largest' sends the largest layers first. `bands`:
+ * layers above tasks.ts BAND_FLOATS come as bands of output channels (IndexedLayer.from), read from the file
+ * band by band where the reader can, so FC6's 411 MB never sit in memory whole. Errors as loadWeights.
  */
 export function streamWeights(
   file: string,
   opts: LoadWeightsOptions | null = {},
   order: 'program' | 'largest' = 'program',
+  bands = false,
 ): WeightsStream {
   if (typeof file !== 'string' || !file)
     throw new InvalidArgumentError(`file: expected a path, got ${JSON.stringify(file)}`);
@@ -94,6 +96,7 @@ export function streamWeights(
     file,
     arch: typeof options.arch === 'string' ? options.arch : given?.config,
     order,
+    bands,
   };
   const it = workerStream<WeightsItem>('weights', args);
   const meta = it.next().then((r) => {
@@ -140,7 +143,7 @@ export async function openWeights(file: string, opts: LoadWeightsOptions | null 
     case 'safetensors':
       return openSafetensorsWeights(file, options);
     case 'onnx':
-      return onnxReader(await loadOnnxWeights(file, options));
+      return openOnnxWeights(file, options);
     case 'pytorch-zip':
     case 'pytorch-legacy':
       return openPthWeights(file, options);
@@ -149,22 +152,4 @@ export async function openWeights(file: string, opts: LoadWeightsOptions | null 
     case 'caffe':
       return openCaffeWeights(file, options);
   }
-}
-
-/** An ONNX import (decoded whole: protobuf) as a reader that lets go of each layer once it is read. */
-function onnxReader(loaded: LoadedWeights): WeightsReader {
-  const { weights, ...meta } = loaded;
-  const held: (LayerWeights | null)[] = weights;
-  return {
-    ...meta,
-    read: async (i) => {
-      const l = held[i];
-      if (!l) throw new InvalidArgumentError(`layer ${i}: read twice or out of range`);
-      held[i] = null;
-      return l;
-    },
-    close: async () => {
-      held.fill(null);
-    },
-  };
 }

@@ -18,6 +18,7 @@ export async function openSafetensorsWeights(file: string, options: LoadWeightsO
     shape: (name: string) => st.entry(name).shape,
     checkReadable: (name: string) => st.checkReadable(name),
     readF32: (name: string) => st.readF32(name),
+    readRangeF32: (name: string, from: number, count: number) => st.readRangeF32(name, from, count),
     close: () => st.close(),
   };
   return openNamedWeights(src, options, 'safetensors', st.header.metadata);

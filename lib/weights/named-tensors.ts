@@ -32,6 +32,9 @@ export interface TensorSource {
   checkReadable(name: string): void;
   /** The tensor in row-major (C) order as fresh f32 (f16/bf16 widened exactly). */
   readF32(name: string): Promise<Float32Array>;
+  /** Elements [from, from + count) of the tensor in row-major order as fresh f32, or null when this tensor
+   *  cannot be read by ranges (then readF32 it). Absent: none can. */
+  readRangeF32?(name: string, from: number, count: number): Promise<Float32Array | null>;
   close(): Promise<void>;
 }
 
@@ -167,6 +170,22 @@ export async function openNamedWeights(
       read: async (l) => {
         if (!byLayer[l]) throw new InvalidArgumentError(`layer ${l}: expected 0 … ${byLayer.length - 1}`);
         return readLayer(read, byLayer[l]);
+      },
+      readRows: async (l, from, to) => {
+        if (!byLayer[l]) throw new InvalidArgumentError(`layer ${l}: expected 0 … ${byLayer.length - 1}`);
+        const t = byLayer[l];
+        if (!src.readRangeF32 || t.has('bn.weight')) return null;
+        // Output channel k of weight (K, …) in any of the layouts checked above (OIHW, or [K, C·R·S] for an FC
+        // layer) is the k-th run of C·R·S elements.
+        const [K, C, R, S] = weightShapes(config)[l].weight;
+        const crs = C * R * S;
+        if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 <= from && from < to && to <= K))
+          throw new InvalidArgumentError(`layer ${l}: rows [${from}, ${to}) of ${K}`);
+        const weight = await src.readRangeF32(original.get(t.get('weight')!.name)!, from * crs, (to - from) * crs);
+        if (!weight) return null;
+        const bias = await src.readRangeF32(original.get(t.get('bias')!.name)!, from, to - from);
+        if (!bias) return null;
+        return { weight, bias };
       },
       close: () => src.close(),
     };

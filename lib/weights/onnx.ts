@@ -18,17 +18,23 @@
  * transB = 0) and bias = beta·C; MatMul's B is [in, out] and is transposed. ONNX LRN divides alpha by size
  * (lib/topology.ts LRN_PARAMS): ours α = onnx_alpha / size, k = bias. BatchNormalization is folded into the
  * conv before it with the node's epsilon (default 1e-5).
+ *
+ * Memory: a file is walked in place (proto-walk.ts), never read whole; initializer payloads of 64 KiB and more
+ * stay in the file until their layer is read, and a layer stored [out, in] without batch norm can be read by
+ * bands of output channels (openOnnxWeights readRows), so loading vgg16 holds one band of FC6, not 553 MB.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import type { onnx } from 'onnx-proto';
-import { FormatError, UnsupportedError } from '../errors';
+import { FormatError, InvalidArgumentError, UnsupportedError } from '../errors';
 import type { LayerWeights } from '../model';
 import { ARCHS, ConvDef, LRN_PARAMS, VggConfig } from '../topology';
+import { ProtoFile, WIRE } from './proto-walk';
 import { BN_EPS, foldBatchNorm } from './batchnorm';
 import { configFromDetected, sameWeightsLayout } from './detect';
 import { transposeMatrix } from './keras';
-import { f16ToF32, bf16ToF32, blockingFileReads } from './safetensors';
+import { f16ToF32, bf16ToF32, swapBytes } from './safetensors';
 import {
   checkMetadataLabels,
   LoadedWeights,
@@ -37,7 +43,10 @@ import {
   readLoadWeightsOptions,
   reconcile,
   resolveGivenArch,
+  WeightsReader,
 } from './types';
+
+const LITTLE_ENDIAN = os.endianness() === 'LE';
 
 type Long = { toNumber(): number };
 const num = (v: number | Long | null | undefined): number => (v == null ? 0 : typeof v === 'number' ? v : v.toNumber());
@@ -78,6 +87,20 @@ interface ConstTensor {
   name: string;
   dims: number[];
   proto: onnx.ITensorProto;
+  /** Its raw bytes left in the model file by the lazy walk (raw_data, or packed float_data of a FLOAT). */
+  at?: { pf: ProtoFile; start: number; end: number };
+}
+
+/** A layer's weights as the graph computes them, read when the layer is: `tensor` (·alpha, transposed when
+ *  stored [in, out]), bias = Σ terms (beta·C, Add constants), batch norm folded between the terms added
+ *  before it and those after. */
+interface LayerSource {
+  tensor: ConstTensor;
+  what: string;
+  transpose: boolean;
+  alpha: number;
+  terms: { c: ConstTensor; what: string; scale: number; broadcast: boolean; afterBn: boolean }[];
+  bn?: { params: ConstTensor[]; what: string; eps: number };
 }
 
 type Op =
@@ -88,12 +111,11 @@ type Op =
       C: number;
       R: number;
       pad: number;
-      weight: Float32Array;
-      bias: Float32Array;
+      src: LayerSource;
       relu: boolean;
       bn: boolean;
     }
-  | { t: 'fc'; node: string; K: number; C: number; weight: Float32Array; bias: Float32Array; relu: boolean }
+  | { t: 'fc'; node: string; K: number; C: number; src: LayerSource; relu: boolean; bn?: undefined }
   | { t: 'pool'; node: string }
   | { t: 'lrn'; node: string; size: number; alpha: number; beta: number; k: number }
   | { t: 'flatten'; node: string }
@@ -124,15 +146,24 @@ function attrString(n: onnx.INodeProto, name: string, dflt: string): string {
   return a?.s ? Buffer.from(a.s).toString('utf8') : dflt;
 }
 
-/** Reads ONNX tensors (inline or external data) as f32 / int64. */
+/** Where a tensor's raw bytes are: in memory (raw_data decoded), in the model file, or in an external file. */
+type RawBytes =
+  | { kind: 'memory'; bytes: Uint8Array }
+  | { kind: 'file'; pf: ProtoFile; pos: number; length: number }
+  | { kind: 'external'; path: string; offset: number; length: number };
+
+/**
+ * Reads ONNX tensors (inline, left in the model file by the lazy walk, or external data) as f32 / int64.
+ * check() validates a tensor without reading its values (walk time); f32() and f32Range() read them.
+ */
 class TensorReader {
   constructor(
     private readonly file: string,
     private readonly baseDir: string | null,
   ) {}
 
-  private bytes(t: onnx.ITensorProto, what: string): Uint8Array | null {
-    if (t.dataLocation !== EXTERNAL) return t.rawData && t.rawData.length ? t.rawData : null;
+  /** The external data of `t` checked (location inside the model's folder, a regular file, range inside it). */
+  private external(t: onnx.ITensorProto, what: string): RawBytes {
     const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const loc = kv.location;
     if (!loc) throw new FormatError(`${this.file}: ${what}: external data without a location`);
@@ -145,9 +176,10 @@ class TensorReader {
     const offset = Number(kv.offset ?? 0);
     const full = path.join(this.baseDir, loc);
     let fd: number;
+    let real: string;
     try {
       // A symlink must not lead out of the model's folder (it once read /etc/passwd as weights).
-      const real = fs.realpathSync(full);
+      real = fs.realpathSync(full);
       const dir = fs.realpathSync(this.baseDir);
       if (!real.startsWith(dir + path.sep))
         throw new FormatError(
@@ -177,66 +209,111 @@ class TensorReader {
         throw new FormatError(
           `${this.file}: ${what}: external data range offset ${kv.offset} length ${kv.length} is outside '${loc}' (${size} bytes)`,
         );
-      const buf = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const n = fs.readSync(fd, buf, done, length - done, offset + done);
-        if (n === 0) throw new FormatError(`${this.file}: ${what}: external data '${loc}' ended early`);
-        done += n;
-      }
-      return buf;
+      return { kind: 'external', path: real, offset, length };
     } finally {
       fs.closeSync(fd);
     }
   }
 
-  f32(c: ConstTensor, what: string): Float32Array {
+  private raw(c: ConstTensor, what: string): RawBytes | null {
+    const t = c.proto;
+    if (t.dataLocation === EXTERNAL) return this.external(t, what);
+    if (c.at) return { kind: 'file', pf: c.at.pf, pos: c.at.start, length: c.at.end - c.at.start };
+    return t.rawData && t.rawData.length ? { kind: 'memory', bytes: t.rawData } : null;
+  }
+
+  /** Bytes [from, from + length) of `r` into `dest` (or a fresh array). */
+  private read(r: RawBytes, from: number, length: number, what: string, dest?: Uint8Array): Uint8Array {
+    const out = dest ?? new Uint8Array(length);
+    if (r.kind === 'memory') out.set(r.bytes.subarray(from, from + length));
+    else if (r.kind === 'file') r.pf.readInto(out, r.pos + from);
+    else {
+      const fd = fs.openSync(r.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      try {
+        for (let done = 0; done < length;) {
+          const n = fs.readSync(fd, out, done, length - done, r.offset + from + done);
+          if (n === 0) throw new FormatError(`${this.file}: ${what}: external data '${r.path}' ended early`);
+          done += n;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Checks that `c` can be read as f32 (FLOAT, FLOAT16 or BFLOAT16, as many values as its dims say) without
+   * reading its values; returns its element count. Errors as f32().
+   */
+  check(c: ConstTensor, what: string): number {
     const t = c.proto;
     const n = c.dims.reduce((a, b) => a * b, 1);
     const dt = t.dataType ?? 0;
-    const raw = this.bytes(t, what);
+    const raw = this.raw(c, what);
     const bad = (found: number) =>
       new FormatError(
         `${this.file}: ${what} ('${c.name}'): dims [${c.dims.join(',')}] need ${n} values, found ${found}`,
       );
+    const rawLength = raw ? (raw.kind === 'memory' ? raw.bytes.length : raw.length) : 0;
     if (dt === DT.FLOAT) {
       if (raw) {
-        if (raw.length !== n * 4) throw bad(raw.length / 4);
-        const out = new Float32Array(n);
-        new Uint8Array(out.buffer).set(raw); // raw_data is little-endian; also realigns
-        return out;
-      }
-      const fd = t.floatData ?? [];
-      if (fd.length !== n) throw bad(fd.length);
-      return Float32Array.from(fd);
+        if (rawLength !== n * 4) throw bad(rawLength / 4);
+      } else if ((t.floatData ?? []).length !== n) throw bad((t.floatData ?? []).length);
+      return n;
     }
     if (dt === DT.FLOAT16 || dt === DT.BFLOAT16) {
-      let bits: Uint16Array;
       if (raw) {
-        if (raw.length !== n * 2) throw bad(raw.length / 2);
-        bits = new Uint16Array(n);
-        new Uint8Array(bits.buffer).set(raw);
-      } else {
-        const d = t.int32Data ?? [];
-        if (d.length !== n) throw bad(d.length);
-        bits = Uint16Array.from(d);
-      }
-      return dt === DT.FLOAT16 ? f16ToF32(bits) : bf16ToF32(bits);
+        if (rawLength !== n * 2) throw bad(rawLength / 2);
+      } else if ((t.int32Data ?? []).length !== n) throw bad((t.int32Data ?? []).length);
+      return n;
     }
     throw new UnsupportedError(
       `${what} ('${c.name}'): data type ${dtName(dt)}; weights must be FLOAT, FLOAT16 or BFLOAT16`,
     );
   }
 
+  /** The tensor's values as fresh f32 (f16/bf16 widened exactly). */
+  f32(c: ConstTensor, what: string): Float32Array {
+    return this.f32Range(c, 0, this.check(c, what), what);
+  }
+
+  /** Values [from, from + count) (row-major) as fresh f32, read straight from where they are. */
+  f32Range(c: ConstTensor, from: number, count: number, what: string): Float32Array {
+    const n = this.check(c, what);
+    if (from < 0 || count < 0 || from + count > n)
+      throw new FormatError(`${this.file}: ${what}: values [${from}, ${from + count}) of ${n}`);
+    const t = c.proto;
+    const raw = this.raw(c, what);
+    if (t.dataType === DT.FLOAT) {
+      const out = new Float32Array(count);
+      if (raw) {
+        const bytes = new Uint8Array(out.buffer);
+        this.read(raw, from * 4, count * 4, what, bytes); // raw_data is little-endian; also realigns
+        if (!LITTLE_ENDIAN) swapBytes(bytes, 4);
+      } else out.set((t.floatData ?? []).slice(from, from + count));
+      return out;
+    }
+    const bits = new Uint16Array(count);
+    if (raw) {
+      const bytes = new Uint8Array(bits.buffer);
+      this.read(raw, from * 2, count * 2, what, bytes);
+      if (!LITTLE_ENDIAN) swapBytes(bytes, 2);
+    } else bits.set((t.int32Data ?? []).slice(from, from + count));
+    return t.dataType === DT.FLOAT16 ? f16ToF32(bits) : bf16ToF32(bits);
+  }
+
   i64(c: ConstTensor, what: string): number[] {
     const t = c.proto;
     if (t.dataType !== DT.INT64 && t.dataType !== DT.INT32)
       throw new UnsupportedError(`${what} ('${c.name}'): data type ${dtName(t.dataType ?? 0)}; expected INT64`);
-    const raw = this.bytes(t, what);
-    if (raw) {
+    const r = this.raw(c, what);
+    if (r) {
+      const length = r.kind === 'memory' ? r.bytes.length : r.length;
+      const raw = this.read(r, 0, length, what);
       const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
       const size = t.dataType === DT.INT64 ? 8 : 4;
-      return Array.from({ length: raw.length / size }, (_, i) =>
+      return Array.from({ length: Math.floor(raw.length / size) }, (_, i) =>
         size === 8 ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true),
       );
     }
@@ -244,16 +321,36 @@ class TensorReader {
   }
 }
 
+/** Payloads (raw_data, packed float_data) at least this long are left in the file by the lazy walk. */
+const LAZY_BYTES = 1 << 16;
+
 /**
- * Loads VGG weights from an ONNX file (see the module comment for the graphs accepted).
+ * Opens an ONNX file without reading it whole (see the module comment for the graphs accepted): the protobuf
+ * is walked in place (proto-walk.ts), every message decoded but the large tensor payloads, which stay in the
+ * file and are read when their layer is, by bands where the layer allows (readRows: weights stored [out, in]
+ * without batch norm). Validation is as thorough as a whole decode's: every weight's type and size is checked
+ * before this returns.
  * @throws FormatError (not ONNX, malformed graph or tensors, arch mismatch), UnsupportedError (naming the node)
  */
-export async function loadOnnxWeights(file: string, options: LoadWeightsOptions = {}): Promise<LoadedWeights> {
-  const bytes = blockingFileReads() ? fs.readFileSync(file) : await fs.promises.readFile(file);
-  return importOnnx(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), options, file);
+export async function openOnnxWeights(file: string, options: LoadWeightsOptions = {}): Promise<WeightsReader> {
+  const given = resolveGivenArch(readLoadWeightsOptions(options).arch);
+  const pf = ProtoFile.open(file);
+  try {
+    const { model, at } = decodeLazily(pf, file);
+    const g = importGraph(model, given, file, path.dirname(path.resolve(file)), at);
+    return {
+      ...g.meta,
+      read: async (i) => g.read(i),
+      readRows: async (i, from, to) => g.readRows(i, from, to),
+      close: async () => pf.close(),
+    };
+  } catch (e) {
+    pf.close();
+    throw e;
+  }
 }
 
-/** Like loadOnnxWeights, from the bytes of a serialised ModelProto (external data is then unsupported). */
+/** Like openOnnxWeights, from the bytes of a serialised ModelProto (external data is then unsupported). */
 export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null = {}, file?: string): LoadedWeights {
   const label = file ?? '<onnx bytes>';
   const given = resolveGivenArch(readLoadWeightsOptions(options).arch);
@@ -263,6 +360,79 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null
   } catch (e) {
     throw new FormatError(`${label}: not a valid ONNX model (protobuf decode failed: ${(e as Error).message})`);
   }
+  const g = importGraph(model, given, label, file ? path.dirname(path.resolve(file)) : null, () => undefined);
+  return { ...g.meta, weights: Array.from({ length: g.layers }, (_, i) => g.read(i)) };
+}
+
+/**
+ * The ModelProto in `pf` with the payloads of its large initializers left in the file (located by `at`).
+ * protobufjs decodes each part: the model's fields but its graph, the graph's fields but its initializers,
+ * each initializer but its large payload.
+ */
+function decodeLazily(
+  pf: ProtoFile,
+  label: string,
+): { model: onnx.ModelProto; at: (t: onnx.ITensorProto) => ConstTensor['at'] } {
+  const P = onnxProto();
+  const located = new Map<onnx.ITensorProto, ConstTensor['at']>();
+  try {
+    const modelParts: Uint8Array[] = [];
+    const graphParts: Uint8Array[] = [];
+    const inits: onnx.TensorProto[] = [];
+    let hasGraph = false;
+    for (const f of pf.fields(0, pf.size, 'ModelProto')) {
+      if (f.field !== 7 || f.wire !== WIRE.LEN) {
+        modelParts.push(pf.bytes(f.tagStart, f.end));
+        continue;
+      }
+      hasGraph = true;
+      for (const gf of pf.fields(f.start, f.end, 'GraphProto')) {
+        if (gf.field !== 5 || gf.wire !== WIRE.LEN) {
+          graphParts.push(pf.bytes(gf.tagStart, gf.end));
+          continue;
+        }
+        const parts: Uint8Array[] = [];
+        let big: ConstTensor['at'];
+        for (const tf of pf.fields(gf.start, gf.end, 'TensorProto')) {
+          const lazy = tf.wire === WIRE.LEN && (tf.field === 9 || tf.field === 4) && tf.end - tf.start >= LAZY_BYTES;
+          if (lazy && !big) big = { pf, start: tf.start, end: tf.end };
+          else parts.push(pf.bytes(tf.tagStart, tf.end));
+        }
+        const t = P.TensorProto.decode(joined(parts));
+        if (big) located.set(t, big);
+        inits.push(t);
+      }
+    }
+    const model = P.ModelProto.decode(joined(modelParts));
+    if (hasGraph) {
+      model.graph = P.GraphProto.decode(joined(graphParts));
+      model.graph.initializer = inits;
+    }
+    return { model, at: (t) => located.get(t) };
+  } catch (e) {
+    throw new FormatError(`${label}: not a valid ONNX model (protobuf decode failed: ${(e as Error).message})`);
+  }
+}
+
+function joined(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
+/** A decoded model checked and mapped: the file's description, and its layers read on demand. */
+function importGraph(
+  model: onnx.ModelProto,
+  given: ReturnType<typeof resolveGivenArch>,
+  label: string,
+  baseDir: string | null,
+  at: (t: onnx.ITensorProto) => ConstTensor['at'],
+): {
+  meta: Omit<LoadedWeights, 'weights'>;
+  layers: number;
+  read: (i: number) => LayerWeights;
+  readRows: (i: number, from: number, to: number) => LayerWeights | null;
+} {
   const graph = model.graph;
   if (!graph || !graph.node?.length) throw new FormatError(`${label}: ONNX model has no graph (or no nodes)`);
   for (const o of model.opsetImport ?? []) {
@@ -271,12 +441,12 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null
       if (v < MIN_OPSET || v > MAX_OPSET)
         throw new UnsupportedError(`${label}: ONNX opset ${v}; supported: ${MIN_OPSET}–${MAX_OPSET}`);
   }
-  const reader = new TensorReader(label, file ? path.dirname(path.resolve(file)) : null);
+  const reader = new TensorReader(label, baseDir);
   const meta = parseVggMetadata(
     label,
     Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? ''])),
   );
-  const { ops, inputDims, batchNorm } = walkGraph(graph, reader, label);
+  const { ops, inputDims, batchNorm } = walkGraph(graph, reader, label, at);
   const { config: found, lrn } = configFromOps(ops, inputDims, label);
   let foundCfg = found;
   if (meta.config && sameWeightsLayout(meta.config, found) && !!meta.config.lrn === lrn) foundCfg = meta.config;
@@ -286,24 +456,79 @@ export function importOnnx(bytes: Uint8Array, options: LoadWeightsOptions | null
       `${label}: arch '${given.config.name}' ${given.config.lrn ? 'has an LRN layer, the graph has none' : 'has no LRN layer, the graph has one'}`,
     );
   checkMetadataLabels(label, meta.labels, config);
-  const weights: LayerWeights[] = ops
-    .filter((o): o is Extract<Op, { t: 'conv' | 'fc' }> => o.t === 'conv' || o.t === 'fc')
-    .map((o) => ({ weight: o.weight, bias: o.bias }));
-  return {
-    config,
-    weights,
-    format: 'onnx',
-    source: 'onnx',
-    labels: meta.labels,
-    preprocess: meta.preprocess,
-    batchNormFolded: batchNorm,
+  const layers = ops.filter((o): o is Extract<Op, { t: 'conv' | 'fc' }> => o.t === 'conv' || o.t === 'fc');
+  const layer = (i: number) => {
+    if (!layers[i]) throw new InvalidArgumentError(`layer ${i}: expected 0 … ${layers.length - 1}`);
+    return layers[i];
   };
+  return {
+    meta: {
+      config,
+      format: 'onnx',
+      source: 'onnx',
+      labels: meta.labels,
+      preprocess: meta.preprocess,
+      batchNormFolded: batchNorm,
+    },
+    layers: layers.length,
+    read: (i) => readLayer(reader, layer(i).src, layer(i).K),
+    readRows: (i, from, to) => readLayerRows(reader, layer(i).src, layer(i).K, from, to),
+  };
+}
+
+/** Adds the bias terms added before (afterBn = false) or after batch norm; the first one sets. */
+function addTerms(reader: TensorReader, src: LayerSource, bias: Float32Array, afterBn: boolean, first: boolean): void {
+  for (const t of src.terms) {
+    if (t.afterBn !== afterBn) continue;
+    const v = reader.f32(t.c, t.what);
+    for (let i = 0; i < bias.length; i++) {
+      const x = (t.broadcast ? v[0] : v[i]) * t.scale;
+      bias[i] = first ? x : bias[i] + x;
+    }
+    first = false;
+  }
+}
+
+/** A layer's weight (K, C·R·S) and bias (K) as the graph computes them (LayerSource). */
+function readLayer(reader: TensorReader, src: LayerSource, K: number): LayerWeights {
+  let weight = reader.f32(src.tensor, src.what);
+  if (src.transpose) weight = transposeMatrix(weight, weight.length / K, K);
+  if (src.alpha !== 1) for (let i = 0; i < weight.length; i++) weight[i] *= src.alpha;
+  const bias = new Float32Array(K);
+  addTerms(reader, src, bias, false, true);
+  if (src.bn) {
+    const [g, b, m, v] = src.bn.params.map((c, i) => reader.f32(c, `${src.bn!.what} input ${i + 1}`));
+    foldBatchNorm(weight, bias, { weight: g, bias: b, runningMean: m, runningVar: v, eps: src.bn.eps });
+  }
+  addTerms(reader, src, bias, true, !src.bn && !src.terms.some((t) => !t.afterBn));
+  return { weight, bias };
+}
+
+/** Output channels [from, to) of readLayer's result, read by range; null for a transposed or batch-norm layer. */
+function readLayerRows(
+  reader: TensorReader,
+  src: LayerSource,
+  K: number,
+  from: number,
+  to: number,
+): LayerWeights | null {
+  if (src.transpose || src.bn) return null;
+  if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && 0 <= from && from < to && to <= K))
+    throw new InvalidArgumentError(`rows [${from}, ${to}) of ${K}`);
+  const crs = reader.check(src.tensor, src.what) / K;
+  const weight = reader.f32Range(src.tensor, from * crs, (to - from) * crs, src.what);
+  if (src.alpha !== 1) for (let i = 0; i < weight.length; i++) weight[i] *= src.alpha;
+  const bias = new Float32Array(K);
+  addTerms(reader, src, bias, false, true);
+  addTerms(reader, src, bias, true, !src.terms.some((t) => !t.afterBn));
+  return { weight, bias: bias.slice(from, to) };
 }
 
 function walkGraph(
   graph: onnx.IGraphProto,
   reader: TensorReader,
   file: string,
+  at: (t: onnx.ITensorProto) => ConstTensor['at'],
 ): { ops: Op[]; inputDims: (number | null)[]; batchNorm: boolean } {
   const nodes = graph.node ?? [];
   const consts = new Map<string, ConstTensor>();
@@ -314,7 +539,7 @@ function walkGraph(
     return dims;
   };
   for (const t of graph.initializer ?? [])
-    consts.set(t.name ?? '', { name: t.name ?? '', dims: dimsOf(t, t.name ?? ''), proto: t });
+    consts.set(t.name ?? '', { name: t.name ?? '', dims: dimsOf(t, t.name ?? ''), proto: t, at: at(t) });
   for (const n of nodes)
     if (n.opType === 'Constant') {
       const v = attr(n, 'value')?.t;
@@ -431,30 +656,30 @@ function walkGraph(
           throw new UnsupportedError(
             `${nodeLabel(n)}: ${desc}; vggnet convs are square, stride 1, dilation 1, group 1, equal pads`,
           );
-        const weight = reader.f32(wc, `${nodeLabel(n)} weight`);
-        const bias = n.input?.[2] ? reader.f32(constOf(n, 2, 'bias'), `${nodeLabel(n)} bias`) : new Float32Array(K);
-        if (bias.length !== K)
-          throw new FormatError(`${file}: ${nodeLabel(n)}: bias has ${bias.length} values for ${K} output channels`);
-        ops.push({ t: 'conv', node: nodeLabel(n), K, C, R, pad: pads[0], weight, bias, relu: false, bn: false });
+        const src: LayerSource = { tensor: wc, what: `${nodeLabel(n)} weight`, transpose: false, alpha: 1, terms: [] };
+        reader.check(wc, src.what);
+        if (n.input?.[2]) {
+          const bc = constOf(n, 2, 'bias');
+          const what = `${nodeLabel(n)} bias`;
+          const nb = reader.check(bc, what);
+          if (nb !== K)
+            throw new FormatError(`${file}: ${nodeLabel(n)}: bias has ${nb} values for ${K} output channels`);
+          src.terms.push({ c: bc, what, scale: 1, broadcast: false, afterBn: false });
+        }
+        ops.push({ t: 'conv', node: nodeLabel(n), K, C, R, pad: pads[0], src, relu: false, bn: false });
         break;
       }
       case 'BatchNormalization': {
         const p = lastLayer(n, 'BatchNormalization must follow a Conv directly');
         if (p.t !== 'conv' || p.bn)
           throw new UnsupportedError(`${nodeLabel(n)}: BatchNormalization must follow a Conv directly`);
-        const [g, b, m, v] = [1, 2, 3, 4].map((i) =>
-          reader.f32(constOf(n, i, ['scale', 'B', 'mean', 'var'][i - 1]), `${nodeLabel(n)} input ${i}`),
-        );
-        for (const x of [g, b, m, v])
-          if (x.length !== p.K)
-            throw new FormatError(`${file}: ${nodeLabel(n)}: parameters of ${x.length} channels, the conv has ${p.K}`);
-        foldBatchNorm(p.weight, p.bias, {
-          weight: g,
-          bias: b,
-          runningMean: m,
-          runningVar: v,
-          eps: attrFloat(n, 'epsilon', BN_EPS),
+        const params = [1, 2, 3, 4].map((i) => constOf(n, i, ['scale', 'B', 'mean', 'var'][i - 1]));
+        params.forEach((c, i) => {
+          const len = reader.check(c, `${nodeLabel(n)} input ${i + 1}`);
+          if (len !== p.K)
+            throw new FormatError(`${file}: ${nodeLabel(n)}: parameters of ${len} channels, the conv has ${p.K}`);
         });
+        p.src.bn = { params, what: nodeLabel(n), eps: attrFloat(n, 'epsilon', BN_EPS) };
         p.bn = true;
         batchNorm = true;
         unused(n, 1);
@@ -525,21 +750,19 @@ function walkGraph(
         if (bc.dims.length !== 2) throw new FormatError(`${file}: ${nodeLabel(n)}: B dims [${bc.dims}]; expected 2-D`);
         const transB = attrInt(n, 'transB', 0);
         const [K, C] = transB ? bc.dims : [bc.dims[1], bc.dims[0]];
-        let weight = reader.f32(bc, `${nodeLabel(n)} B`);
-        if (!transB) weight = transposeMatrix(weight, C, K);
         const alpha = attrFloat(n, 'alpha', 1);
         const beta = attrFloat(n, 'beta', 1);
-        if (alpha !== 1) for (let i = 0; i < weight.length; i++) weight[i] *= alpha;
-        let bias: Float32Array = new Float32Array(K);
+        const src: LayerSource = { tensor: bc, what: `${nodeLabel(n)} B`, transpose: !transB, alpha, terms: [] };
+        reader.check(bc, src.what);
         if (n.input?.[2]) {
           const cc = constOf(n, 2, 'C (bias)');
-          const c = reader.f32(cc, `${nodeLabel(n)} C`);
-          if (c.length === K) bias = c;
-          else if (c.length === 1) bias.fill(c[0]);
-          else throw new UnsupportedError(`${nodeLabel(n)}: C dims [${cc.dims}]; expected [${K}] or [1,${K}]`);
-          if (beta !== 1) for (let i = 0; i < K; i++) bias[i] *= beta;
+          const what = `${nodeLabel(n)} C`;
+          const len = reader.check(cc, what);
+          if (len !== K && len !== 1)
+            throw new UnsupportedError(`${nodeLabel(n)}: C dims [${cc.dims}]; expected [${K}] or [1,${K}]`);
+          src.terms.push({ c: cc, what, scale: beta, broadcast: len === 1, afterBn: false });
         }
-        ops.push({ t: 'fc', node: nodeLabel(n), K, C, weight, bias, relu: false });
+        ops.push({ t: 'fc', node: nodeLabel(n), K, C, src, relu: false });
         break;
       }
       case 'MatMul': {
@@ -547,15 +770,9 @@ function walkGraph(
         if (bc.dims.length !== 2)
           throw new UnsupportedError(`${nodeLabel(n)}: B dims [${bc.dims}]; expected a 2-D [in, out] matrix`);
         const [C, K] = bc.dims;
-        ops.push({
-          t: 'fc',
-          node: nodeLabel(n),
-          K,
-          C,
-          weight: transposeMatrix(reader.f32(bc, `${nodeLabel(n)} B`), C, K),
-          bias: new Float32Array(K),
-          relu: false,
-        });
+        const src: LayerSource = { tensor: bc, what: `${nodeLabel(n)} B`, transpose: true, alpha: 1, terms: [] };
+        reader.check(bc, src.what);
+        ops.push({ t: 'fc', node: nodeLabel(n), K, C, src, relu: false });
         break;
       }
       case 'Add': {
@@ -575,8 +792,9 @@ function walkGraph(
           throw new UnsupportedError(
             `${nodeLabel(n)}: bias dims [${c.dims}]; expected ${okDims.map((d) => `[${d}]`).join(' or ')}`,
           );
-        const b = reader.f32(c, `${nodeLabel(n)} bias`);
-        for (let i = 0; i < p.K; i++) p.bias[i] += b[i];
+        const what = `${nodeLabel(n)} bias`;
+        reader.check(c, what);
+        p.src.terms.push({ c, what, scale: 1, broadcast: false, afterBn: !!p.bn });
         break;
       }
       case 'Dropout':

@@ -190,6 +190,36 @@ export class PthTensors implements TensorSource {
     return t.dtype === 'float16' ? f16ToF32(dense as Uint16Array, out) : bf16ToF32(dense as Uint16Array, out);
   }
 
+  /**
+   * Elements [from, from + count) of the tensor in row-major order as f32, read straight from the file, or
+   * null when the tensor is a view that is not contiguous (read it whole). Errors as readF32.
+   */
+  async readRangeF32(name: string, from: number, count: number): Promise<Float32Array | null> {
+    const fh = this.fh;
+    if (!fh) throw new InvalidArgumentError(`${this.file}: read of '${name}' after close()`);
+    this.checkReadable(name);
+    const t = this.get(name) as PthTensor;
+    const numel = t.size.reduce((a, b) => a * b, 1);
+    if (!(
+      Number.isSafeInteger(from) &&
+      Number.isSafeInteger(count) &&
+      from >= 0 &&
+      count >= 0 &&
+      from + count <= numel
+    ))
+      throw new InvalidArgumentError(`${this.file}: tensor '${name}': range [${from}, ${from + count}) of ${numel}`);
+    if (!t.storage || !isRowMajor(t.size, t.stride)) return null;
+    const es = DTYPE_BYTES[t.dtype];
+    const out = new Float32Array(count);
+    const raw = es === 4 ? out : new Uint16Array(count);
+    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    const pos = this.positions.get(t.storage.key)! + t.storage.byteOffset + (t.offset + from) * es;
+    await readFully(fh, bytes, pos, `${this.file}: tensor '${name}'`);
+    if (this.littleEndian !== LITTLE_ENDIAN) swapBytes(bytes, es);
+    if (es === 4) return out;
+    return t.dtype === 'float16' ? f16ToF32(raw as Uint16Array, out) : bf16ToF32(raw as Uint16Array, out);
+  }
+
   async close(): Promise<void> {
     const fh = this.fh;
     this.fh = null;

@@ -410,6 +410,35 @@ export class SafetensorsFile {
     return t.dtype === 'F16' ? f16ToF32(half, out) : bf16ToF32(half, out);
   }
 
+  /**
+   * Elements [from, from + count) of tensor `name` (row-major) as f32, read straight from the file (F16/BF16
+   * widened exactly). Errors as readF32; InvalidArgumentError for a range outside the tensor.
+   */
+  async readRangeF32(name: string, from: number, count: number): Promise<Float32Array> {
+    const fh = this.fh;
+    if (!fh) throw new InvalidArgumentError(`${this.file}: read of '${name}' after close()`);
+    const t = this.entry(name);
+    this.checkReadable(name);
+    if (!(
+      Number.isSafeInteger(from) &&
+      Number.isSafeInteger(count) &&
+      from >= 0 &&
+      count >= 0 &&
+      from + count <= t.length
+    ))
+      throw new InvalidArgumentError(`${this.file}: tensor '${name}': range [${from}, ${from + count}) of ${t.length}`);
+    const out = new Float32Array(count);
+    const what = `${this.file}: tensor '${name}'`;
+    const es = t.dtype === 'F32' ? 4 : 2;
+    const pos = this.header.dataOffset + t.begin + from * es;
+    const raw = es === 4 ? out : new Uint16Array(count);
+    const bytes = new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    await readFully(fh, bytes, pos, what);
+    if (!LITTLE_ENDIAN) swapBytes(bytes, es);
+    if (es === 4) return out;
+    return t.dtype === 'F16' ? f16ToF32(raw as Uint16Array, out) : bf16ToF32(raw as Uint16Array, out);
+  }
+
   async close(): Promise<void> {
     const fh = this.fh;
     this.fh = null;

@@ -33,6 +33,13 @@ export interface WeightsReader extends Omit<LoadedWeights, 'weights'> {
   /** Layer i in program order (topology.weightShapes): fresh arrays nobody else holds, batch norm folded.
    *  Each layer is read at most once. */
   read(i: number): Promise<LayerWeights>;
+  /**
+   * Output channels [from, to) of layer i: weight (to − from, C, R, S) OIHW and bias (to − from), fresh arrays,
+   * read straight from the file; null when this layer cannot be read by bands (its tensor is stored
+   * transposed, strided or compressed, or batch norm must be folded into it): read(i) it then. A layer is
+   * read either whole or by bands, once. Absent: no layer can.
+   */
+  readRows?(i: number, from: number, to: number): Promise<LayerWeights | null>;
   /** Releases the file (idempotent). */
   close(): Promise<void>;
 }

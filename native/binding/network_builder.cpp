@@ -29,7 +29,11 @@ struct NetworkBuilderWrap::State {
     std::unique_ptr<vgg::PackedConv> packed;  // set on the JS thread once its pack settled
     std::unique_ptr<float[]> staging;         // reserved copy buffer: weights, then bias
     size_t staged = 0;                        // floats of the weight copied into `staging` by stage()
-    bool busy = false;                        // a reserve or pack is running (JS thread only)
+    // packRows: the layer packed a band of output channels at a time, in order.
+    std::unique_ptr<vgg::PackedConv> partial;  // allocated by the first band; becomes `packed` with the last
+    std::unique_ptr<float[]> gather;           // a backend that cannot pack in parts: the layer gathered whole
+    size_t rows = 0;                           // output channels packed (or gathered) so far
+    bool busy = false;                         // a reserve or pack is running (JS thread only)
   };
   std::shared_ptr<vgg::Backend> backend;
   std::vector<vgg::LayerSpec> layers;
@@ -108,15 +112,28 @@ class PackWorker final : public SettlingWorker {
   const float* w = nullptr;
   const float* b = nullptr;
   Napi::Reference<Napi::Float32Array> w_ref, b_ref;
+  // packRows: output channels [k0, k1) of the layer (w, b hold only those); k1 = 0: the whole layer.
+  size_t k0 = 0, k1 = 0;
 
  protected:
   void Execute() override {
-    const vgg::LayerSpec& l = st_->layers[st_->slots[ci_].layer];
+    auto& slot = st_->slots[ci_];  // the JS thread leaves a busy slot alone
+    const vgg::LayerSpec& l = st_->layers[slot.layer];
     const vgg::ConvShape s = vgg::Network::PackShape(l);
     const vgg::ConvAlgorithm algo =
         st_->backend->choose_conv_algorithm(s, vgg::Network::RequestedAlgorithm(l, st_->options));
     RunInBackground([&] {
-      status_ = st_->backend->pack_conv(s, algo, w, b, &packed_);
+      if (k1 == 0) status_ = st_->backend->pack_conv(s, algo, w, b, &packed_);
+      else if (slot.partial) status_ = st_->backend->pack_conv_rows(s, slot.partial.get(), int(k0), int(k1), w, b);
+      else {
+        const size_t crs = WeightFloats(l) / size_t(l.out_channels), wn = WeightFloats(l);
+        std::memcpy(slot.gather.get() + k0 * crs, w, (k1 - k0) * crs * sizeof(float));
+        std::memcpy(slot.gather.get() + wn + k0, b, (k1 - k0) * sizeof(float));
+        if (k1 == size_t(l.out_channels)) {
+          status_ = st_->backend->pack_conv(s, algo, slot.gather.get(), slot.gather.get() + wn, &packed_);
+          slot.gather.reset();
+        }
+      }
       copy.reset();  // freeing hundreds of MB (munmap) takes tens of ms: not on the JS thread
     });
   }
@@ -126,7 +143,13 @@ class PackWorker final : public SettlingWorker {
       deferred_.Reject(MakeError(Env(), status_).Value());
       return;
     }
-    st_->slots[ci_].packed = std::move(packed_);
+    auto& slot = st_->slots[ci_];
+    if (k1 == 0) slot.packed = std::move(packed_);
+    else {
+      slot.rows = k1;
+      if (k1 == size_t(st_->layers[slot.layer].out_channels))
+        slot.packed = slot.partial ? std::move(slot.partial) : std::move(packed_);
+    }
     deferred_.Resolve(Env().Undefined());
   }
   void OnError(const Napi::Error& e) override {
@@ -170,7 +193,7 @@ Napi::Function NetworkBuilderWrap::Init(Napi::Env env) {
   return DefineClass(
       env, "NetworkBuilder",
       {InstanceMethod("reserve", &NetworkBuilderWrap::Reserve), InstanceMethod("stage", &NetworkBuilderWrap::Stage),
-       InstanceMethod("pack", &NetworkBuilderWrap::Pack),
+       InstanceMethod("pack", &NetworkBuilderWrap::Pack), InstanceMethod("packRows", &NetworkBuilderWrap::PackRows),
        InstanceAccessor("convLayers", &NetworkBuilderWrap::NumConvLayers, nullptr)});
 }
 
@@ -206,6 +229,8 @@ size_t NetworkBuilderWrap::Slot(const Napi::CallbackInfo& info, const char* meth
   const auto& slot = st_->slots[ci];
   if (slot.busy) ThrowInvalid(env, m + ": conv layer " + std::to_string(ci) + " is already being reserved or packed");
   if (slot.packed) ThrowInvalid(env, m + ": conv layer " + std::to_string(ci) + " is already packed");
+  if (slot.rows && std::string(method) != "packRows")
+    ThrowInvalid(env, m + ": conv layer " + std::to_string(ci) + " is being packed in parts (packRows)");
   return ci;
 }
 
@@ -288,6 +313,72 @@ Napi::Value NetworkBuilderWrap::Pack(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// packRows(convIndex, weight (rows,C,R,S) OIHW Float32Array, bias (rows) Float32Array, from, take) → Promise<void>:
+// output channels [from, from + rows) of the layer, bands in order from 0 (from = the channels packed so far);
+// the layer is packed once its last band is. The arrays are copied (take = false) or read in place and then
+// detached (take = true), as by pack().
+Napi::Value NetworkBuilderWrap::PackRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const size_t ci = Slot(info, "packRows");
+  if (!info[4].IsBoolean()) ThrowInvalid(env, "take: expected a boolean, got " + Describe(info[4]));
+  const bool take = info[4].As<Napi::Boolean>().Value();
+  auto& slot = st_->slots[ci];
+  const vgg::LayerSpec& l = st_->layers[slot.layer];
+  const size_t K = size_t(l.out_channels), crs = WeightFloats(l) / K;
+  const double from = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+  if (from != double(slot.rows))
+    ThrowInvalid(env, "NetworkBuilder.packRows: conv layer " + std::to_string(ci) + ": expected from = " +
+                          std::to_string(slot.rows) + " (bands in order), got " + Describe(info[3]));
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    ThrowInvalid(env, "weights[" + std::to_string(ci) + "]: expected a Float32Array, got " + Describe(info[1]));
+  const size_t n = info[1].As<Napi::Float32Array>().ElementLength();
+  const size_t rows = n / crs;
+  if (rows < 1 || rows * crs != n || slot.rows + rows > K)
+    ThrowInvalid(env, "weights[" + std::to_string(ci) + "]: expected a band of whole output channels (a multiple of " +
+                          std::to_string(crs) + " floats, at most " + std::to_string((K - slot.rows) * crs) +
+                          "), got " + std::to_string(n) + " floats");
+  const std::string at = "[" + std::to_string(ci) + "]";
+  Napi::Float32Array w = GetF32(info[1], "weights" + at, rows * crs);
+  Napi::Float32Array b = GetF32(info[2], "biases" + at, rows);
+  if (slot.rows == 0 && !slot.partial && !slot.gather) {
+    const vgg::ConvShape s = vgg::Network::PackShape(l);
+    const vgg::ConvAlgorithm algo = st_->backend->choose_conv_algorithm(s, st_->options.conv_algorithm);
+    // Allocation only (pages are touched as the bands are packed): cheap on the JS thread.
+    const vgg::Status st = st_->backend->pack_conv_begin(s, algo, &slot.partial);
+    if (st.code == vgg::Code::kUnsupported) {
+      slot.gather = Allocate(WeightFloats(l) + K);
+      if (!slot.gather)
+        Throw(env, vgg::DeviceError("packRows: out of host memory gathering conv layer " + std::to_string(ci)));
+    } else if (!st.ok()) Throw(env, st);
+  }
+  auto* worker = new PackWorker(env, st_, ci);
+  worker->k0 = slot.rows;
+  worker->k1 = slot.rows + rows;
+  if (take) {
+    worker->w = w.Data();
+    worker->b = b.Data();
+    worker->w_ref = Napi::Reference<Napi::Float32Array>::New(w, 1);
+    worker->b_ref = Napi::Reference<Napi::Float32Array>::New(b, 1);
+    st_->taken.push_back(w.ArrayBuffer().Data());
+    st_->taken.push_back(b.ArrayBuffer().Data());
+  } else {
+    std::unique_ptr<float[]> buf = Allocate(rows * crs + rows);
+    if (!buf) {
+      delete worker;
+      Throw(env, vgg::DeviceError("packRows: out of host memory copying conv layer " + std::to_string(ci)));
+    }
+    std::memcpy(buf.get(), w.Data(), rows * crs * sizeof(float));
+    std::memcpy(buf.get() + rows * crs, b.Data(), rows * sizeof(float));
+    worker->w = buf.get();
+    worker->b = buf.get() + rows * crs;
+    worker->copy = std::move(buf);
+  }
+  slot.busy = true;
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
 Napi::Value NetworkBuilderWrap::NumConvLayers(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(st_->slots.size()));
 }
@@ -303,6 +394,7 @@ vgg::Status NetworkBuilderWrap::Build(std::unique_ptr<vgg::Network>* out) {
   for (auto& slot : st_->slots) {
     packed.push_back(std::move(slot.packed));
     slot.staging.reset();
+    slot.gather.reset();
   }
   st_->spent = true;
   return vgg::Network::FromPacked(st_->backend, st_->layers, std::move(packed), st_->options, out);

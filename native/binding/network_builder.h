@@ -4,6 +4,8 @@
 //   await b.reserve(i);          // optional: staging memory for a copy, allocated and touched off-thread
 //   b.stage(i, weight, from, to) // optional: the copy in chunks, between which the event loop runs
 //   await b.pack(i, weight, bias, take);   // for each conv layer i, any order, one call at a time per layer
+//   await b.packRows(i, rows, bias, from, take) // or a layer in bands of output channels, in order (a large
+//                                               // FC layer read piecewise: its whole source never in memory)
 //   const net = new Network(b);  // adopts the packed layers (NetworkWrap); the builder is spent
 // pack() either copies the arrays on the calling thread (take = false: the caller may mutate, detach or
 // transfer them at once) or, with take = true, reads them in place off-thread and detaches them afterwards
@@ -36,6 +38,7 @@ class NetworkBuilderWrap : public Napi::ObjectWrap<NetworkBuilderWrap> {
   Napi::Value Reserve(const Napi::CallbackInfo& info);
   Napi::Value Stage(const Napi::CallbackInfo& info);
   Napi::Value Pack(const Napi::CallbackInfo& info);
+  Napi::Value PackRows(const Napi::CallbackInfo& info);
   Napi::Value NumConvLayers(const Napi::CallbackInfo& info);
   // The conv index info[0] names, checked: in range, not packed yet, nothing running on it, builder not spent.
   size_t Slot(const Napi::CallbackInfo& info, const char* method);

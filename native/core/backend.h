@@ -72,6 +72,22 @@ class Backend {
   // kUnsupported when `algorithm` cannot serve the shape (choose_conv_algorithm would not return it).
   virtual Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
                            std::unique_ptr<PackedConv>* out) = 0;
+  // Packing in parts, for a layer whose weights arrive a band of output channels at a time (FC6 read from a
+  // file or generated piecewise, so that its whole OIHW source never sits in memory beside its packed form):
+  // pack_conv_begin allocates the packed layer for `algorithm` (contents undefined until packed);
+  // pack_conv_rows packs output channels [k0, k1) from w (k1 − k0, C, R, S) OIHW and b (k1 − k0 values; may be
+  // null: zeros). The layer is usable once every channel of [0, K) was packed once (the caller's bookkeeping);
+  // the result is the same as pack_conv's. kUnsupported from backends without it (the caller then gathers
+  // the whole layer for pack_conv).
+  virtual Status pack_conv_begin(const ConvShape& s, ConvAlgorithm algorithm, std::unique_ptr<PackedConv>* out) {
+    (void)s, (void)algorithm, (void)out;
+    return Unsupported(name() + ": packing a layer in parts");
+  }
+  virtual Status pack_conv_rows(const ConvShape& s, PackedConv* w, int k0, int k1, const float* w_rows,
+                                const float* b_rows) {
+    (void)s, (void)w, (void)k0, (void)k1, (void)w_rows, (void)b_rows;
+    return Unsupported(name() + ": packing a layer in parts");
+  }
   // The kernel and workspace of conv2d for the full shape s with weights w.
   virtual Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const = 0;
   // y (N,K,P,Q) = [relu](conv(x (N,C,H,W)) + b). `plan` comes from plan_conv(s, w); `workspace` holds

@@ -35,5 +35,12 @@ class CpuPackedConv final : public PackedConv {
 // `bf16` (kGemm only), A in bf16 K-pairs for the Bf16Kernels. kDevice when out of memory.
 Status PackConv(const IsaKernels& k, ThreadPool& pool, const ConvShape& s, ConvAlgorithm algorithm, const float* w,
                 const float* b, bool bf16, std::unique_ptr<CpuPackedConv>* out);
+// The same in parts (Backend::pack_conv_begin/pack_conv_rows): PackConvBegin checks and allocates;
+// PackConvRows packs output channels [k0, k1) from w (k1 − k0, C, R, S) and b (k1 − k0, may be null), and with
+// the band ending at K the zero rows up to Mpad. PackConv = PackConvBegin + PackConvRows(0, K).
+Status PackConvBegin(const IsaKernels& k, const ConvShape& s, ConvAlgorithm algorithm, bool bf16,
+                     std::unique_ptr<CpuPackedConv>* out);
+Status PackConvRows(const IsaKernels& k, ThreadPool& pool, CpuPackedConv* pc, int k0, int k1, const float* w,
+                    const float* b);
 
 }  // namespace vgg::cpu

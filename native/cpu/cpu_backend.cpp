@@ -79,10 +79,24 @@ class CpuBackend final : public Backend {
   Status pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,
                    std::unique_ptr<PackedConv>* out) override {
     std::unique_ptr<CpuPackedConv> pc;
-    const bool bf16 = bf16_ && algorithm == ConvAlgorithm::kGemm;  // Winograd layers stay fp32
-    VGG_RETURN_IF_ERROR(cpu::PackConv(k_, pool_, s, algorithm, w, b, bf16, &pc));
+    VGG_RETURN_IF_ERROR(cpu::PackConv(k_, pool_, s, algorithm, w, b, PacksBf16(algorithm), &pc));
     *out = std::move(pc);
     return {};
+  }
+
+  Status pack_conv_begin(const ConvShape& s, ConvAlgorithm algorithm, std::unique_ptr<PackedConv>* out) override {
+    std::unique_ptr<CpuPackedConv> pc;
+    VGG_RETURN_IF_ERROR(cpu::PackConvBegin(k_, s, algorithm, PacksBf16(algorithm), &pc));
+    *out = std::move(pc);
+    return {};
+  }
+
+  Status pack_conv_rows(const ConvShape& s, PackedConv* w, int k0, int k1, const float* w_rows,
+                        const float* b_rows) override {
+    auto* pc = static_cast<CpuPackedConv*>(w);
+    if (pc->K != s.K || pc->C != s.C || pc->R != s.R || pc->S != s.S)
+      return InvalidArgument("cpu.pack_conv_rows: shape (K,C,R,S) differs from the allocated weights");
+    return cpu::PackConvRows(k_, pool_, pc, k0, k1, w_rows, b_rows);
   }
 
   Status plan_conv(const ConvShape& s, const PackedConv& w, ConvPlan* out) const override {
@@ -223,6 +237,9 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // bf16 weights for the GEMM layers of a bf16 backend; Winograd layers stay fp32.
+  bool PacksBf16(ConvAlgorithm algorithm) const { return bf16_ && algorithm == ConvAlgorithm::kGemm; }
+
   // The GEMV kernel of a GEMM-algorithm layer (cpu::GemvKernel), the bf16 one for bf16 weights; null: blocked GEMM.
   const cpu::Kernel<cpu::ConvGemvFn>* GemvKernelFor(const CpuPackedConv& pc, const ConvShape& s) const {
     const auto* f32 = cpu::GemvKernel(k_, s);
