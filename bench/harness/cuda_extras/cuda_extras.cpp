@@ -64,50 +64,5 @@ Status MeasurePeakFlops(int device, Precision p, double* flops) {
   return {};
 }
 
-Status TimeAsGraph(Backend& be, const std::function<Status()>& forward, int runs, double* ms) {
-  *ms = 0;
-  auto* cb = dynamic_cast<CudaBackend*>(&be);
-  if (!cb) return Unsupported("not a CUDA backend");
-  VGG_RETURN_IF_ERROR(be.synchronize());
-  const cudaStream_t s = cb->stream();
-  VGG_CUDA_TRY(cudaPeekAtLastError(), "a CUDA call before the graph capture");
-  const cudaError_t b = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
-  if (b != cudaSuccess) {
-    cudaGetLastError();
-    return Unsupported(std::string("cudaStreamBeginCapture: ") + cudaGetErrorName(b));
-  }
-  const Status fs = forward();
-  cudaGraph_t graph = nullptr;
-  const cudaError_t e = cudaStreamEndCapture(s, &graph);
-  if (!fs.ok() || e != cudaSuccess) {
-    cudaGetLastError();
-    if (graph) cudaGraphDestroy(graph);
-    return Unsupported("capture failed: " + (fs.ok() ? std::string(cudaGetErrorName(e)) : fs.message));
-  }
-  cudaGraphExec_t exec = nullptr;
-  const cudaError_t ie = cudaGraphInstantiate(&exec, graph, 0);
-  cudaGraphDestroy(graph);
-  if (ie != cudaSuccess) return CudaFailure(ie, "cudaGraphInstantiate");
-  cudaEvent_t e0 = nullptr, e1 = nullptr;
-  std::vector<double> t;
-  cudaError_t err = cudaEventCreate(&e0);
-  if (err == cudaSuccess) err = cudaEventCreate(&e1);
-  for (int i = 0; err == cudaSuccess && i < runs + 2; ++i) {  // the first two are warm-ups
-    err = cudaEventRecord(e0, s);
-    if (err == cudaSuccess) err = cudaGraphLaunch(exec, s);
-    if (err == cudaSuccess) err = cudaEventRecord(e1, s);
-    if (err == cudaSuccess) err = cudaEventSynchronize(e1);
-    float f = 0;
-    if (err == cudaSuccess) err = cudaEventElapsedTime(&f, e0, e1);
-    if (i >= 2) t.push_back(f);
-  }
-  cudaGraphExecDestroy(exec);
-  if (e0) cudaEventDestroy(e0);
-  if (e1) cudaEventDestroy(e1);
-  if (err != cudaSuccess) return CudaFailure(err, "replaying the graph");
-  std::sort(t.begin(), t.end());
-  *ms = t.empty() ? 0 : t[t.size() / 2];
-  return {};
-}
 
 }  // namespace vgg::cuda
