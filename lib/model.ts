@@ -21,6 +21,7 @@ import {
   Dims4,
   native,
   NativeBackendOptions,
+  NativeGraphInfo,
   NativeLayer,
   NativeLayerPlan,
   NativeNetwork,
@@ -110,6 +111,8 @@ export interface ModelInfo {
   memoryBudget: number;
   /** The algorithm each conv/FC layer's weights were packed for (ModelOptions.convAlgorithm resolved), in program order. */
   convAlgorithms: { layer: number; name: string; algorithm: Exclude<ConvAlgorithm, 'auto'> }[];
+  /** CUDA graphs (ModelOptions.cudaGraphs): in force or why not, and the recordings and replays so far. */
+  cudaGraphs: NativeGraphInfo;
 }
 
 export class Model {
@@ -339,6 +342,7 @@ export class Model {
         name: this.program[c.layer].name,
         algorithm: c.algorithm,
       })),
+      cudaGraphs: { ...i.cudaGraphs },
     };
   }
 
@@ -426,6 +430,7 @@ function checkOptions(options: ModelOptions | null | undefined): {
       precision: o.precision,
       convAlgorithm: o.convAlgorithm,
       memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
+      cudaGraphs: o.cudaGraphs,
     },
     choice,
     scheduling: { maxQueue: o.maxQueue, maxBatch: o.maxBatch, maxDelayMs: o.maxDelayMs },
