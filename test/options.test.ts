@@ -31,7 +31,8 @@ import {
 import { buildOnnxBytes } from './support/onnx-graph';
 
 const tiny: VggConfig = { name: 'opts', inChannels: 3, inputSize: 16, stages: [[4], [8]], fc: [8], numClasses: 3 };
-const MODEL_KEYS = 'device, threads, isa, precision, convAlgorithm, memoryBudget, maxQueue, maxBatch, maxDelayMs';
+const MODEL_KEYS =
+  'device, threads, isa, precision, convAlgorithm, memoryBudget, cudaGraphs, maxQueue, maxBatch, maxDelayMs';
 
 /** The InvalidArgumentError a call throws (or rejects with), for its message. */
 async function invalid(f: () => unknown): Promise<string> {

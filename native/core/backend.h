@@ -95,7 +95,9 @@ class Backend {
   // synchronize) and nothing else uses the backend. Backends that run ops as they are called (cpu, reference)
   // keep these defaults: no capture, and the network runs op by op.
   // Why this backend does not capture (e.g. "the cpu backend runs each op when it is called"); empty: it does.
-  virtual std::string capture_unavailable() const { return "the " + name() + " backend runs each op when it is called"; }
+  virtual std::string capture_unavailable() const {
+    return "the " + name() + " backend runs each op when it is called";
+  }
   virtual Status begin_capture() { return Unsupported("begin_capture: " + capture_unavailable()); }
   // After a successful begin_capture: stops recording (also when the ops queued failed) and returns the recording.
   virtual Status end_capture(std::unique_ptr<CapturedRun>* out) {

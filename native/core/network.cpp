@@ -41,9 +41,9 @@ struct Network::ShapePlan {
     uint64_t arena = 0;  // Arena::generation
   };
   mutable Recording graph;
-  mutable int program_runs = 0;      // forwards of this plan through RunProgram
-  mutable int moved = 0;             // recordings redone because the buffers moved
-  mutable bool no_capture = false;   // a capture failed, or the buffers keep moving: op by op from now on
+  mutable int program_runs = 0;                // forwards of this plan through RunProgram
+  mutable int moved = 0;                       // recordings redone because the buffers moved
+  mutable bool no_capture = false;             // a capture failed, or the buffers keep moving: op by op from now on
   mutable std::atomic<bool> has_graph{false};  // graph.run != null, for graph_info() (which takes no run_mu_)
 
   PlanMemory Memory(bool staging) const {
@@ -63,7 +63,7 @@ struct Network::Arena {
   float* in = nullptr;   // input of a host Forward
   float* out = nullptr;  // output of a host Forward
   size_t act_cap[2] = {0, 0}, ws_cap = 0, in_cap = 0, out_cap = 0;
-  int small_runs = 0;  // consecutive forwards that needed under half of the arena
+  int small_runs = 0;       // consecutive forwards that needed under half of the arena
   uint64_t generation = 0;  // changes whenever a buffer is freed or moves (recorded programs then go stale)
 
   ~Arena() { Free(); }
@@ -432,8 +432,9 @@ GraphInfo Network::graph_info() const {
   if (!no_capture_.empty()) g.reason = no_capture_;
   else if (!graphs_on_) g.reason = "turned off (ModelOptions.cudaGraphs false)";
   else
-    g.reason = "each input shape's layer program is recorded at its second forward and replayed after (forwards with "
-               "features or per-layer timings run op by op)";
+    g.reason =
+        "each input shape's layer program is recorded at its second forward and replayed after (forwards with "
+        "features or per-layer timings run op by op)";
   g.captures = captures_;
   g.replays = replays_;
   std::lock_guard<std::mutex> lock(plans_mu_);
@@ -454,7 +455,9 @@ Status Network::Forward(const Shape4& in, const RunSpec& run, const float* x_hos
   Status st = Reserve(*plan, true);
   Backend& be = *backend_;
   if (st.ok()) st = be.upload(arena_->in, x_host, in.size());
-  if (st.ok()) st = taps.empty() ? RunProgram(*plan, arena_->in, arena_->out) : RunLayers(*plan, arena_->in, arena_->out, taps, nullptr);
+  if (st.ok())
+    st = taps.empty() ? RunProgram(*plan, arena_->in, arena_->out)
+                      : RunLayers(*plan, arena_->in, arena_->out, taps, nullptr);
   if (st.ok()) st = be.download(y_host, arena_->out, plan->out.size());
   if (st.ok()) st = be.synchronize();
   EndRun();

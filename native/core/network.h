@@ -51,9 +51,9 @@ struct NetworkOptions {
 
 // Whether forwards replay captured layer programs (NetworkOptions::graphs), and what they did so far.
 struct GraphInfo {
-  bool enabled = false;  // graphs asked for and the backend captures
-  std::string reason;    // why not, when !enabled; what is replayed otherwise
-  int captured = 0;      // plans holding a recording now
+  bool enabled = false;                 // graphs asked for and the backend captures
+  std::string reason;                   // why not, when !enabled; what is replayed otherwise
+  int captured = 0;                     // plans holding a recording now
   long long captures = 0, replays = 0;  // recordings made and replays run, since the network was created
   std::string last_error;               // the last capture that failed (those forwards ran op by op), or empty
 };

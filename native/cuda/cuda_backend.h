@@ -80,7 +80,7 @@ class CudaBackend final : public Backend {
   static constexpr size_t kMaxInFlight = 16;
   std::vector<std::string> in_flight_;  // the last kMaxInFlight kernels launched since the last synchronisation
   size_t launches_since_sync_ = 0;
-  bool capturing_ = false;    // between begin_capture and end_capture: launches are recorded, not run
+  bool capturing_ = false;   // between begin_capture and end_capture: launches are recorded, not run
   size_t captured_ops_ = 0;  // launches recorded by the capture under way
   std::string family_;
 

@@ -243,9 +243,8 @@ int CudaBench(const CudaArgs& args) {
             graph = ", no CUDA graph: " + (g1.last_error.empty() ? g1.reason : g1.last_error);
           } else {
             r.graph_ms = Median(tg) * 1e3;
-            const bool same = std::equal(yg.begin(), yg.end(), y.begin(), [](float a, float b) {
-              return std::memcmp(&a, &b, sizeof a) == 0;
-            });
+            const bool same = std::equal(yg.begin(), yg.end(), y.begin(),
+                                         [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; });
             graph = Fmt(", CUDA graph %.3f ms", r.graph_ms) + Fmt(" = %.2fx", r.ms / r.graph_ms) +
                     (same ? " (same bits)" : " (OUTPUT DIFFERS FROM OP BY OP)");
             if (!same) ++failures;

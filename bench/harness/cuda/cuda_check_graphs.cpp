@@ -89,8 +89,9 @@ void CheckGraphs(const CudaArgs& args, Precision p, Tally& t) {
     return;
   }
   const vgg::GraphInfo off = eager->graph_info();
-  t.Record(!off.enabled && graph->graph_info().enabled,
-           std::string("graphs ") + pn + ": off when NetworkOptions::graphs is false (" + off.reason + "), on otherwise");
+  t.Record(
+      !off.enabled && graph->graph_info().enabled,
+      std::string("graphs ") + pn + ": off when NetworkOptions::graphs is false (" + off.reason + "), on otherwise");
 
   struct Input {
     vgg::Shape4 in;
@@ -104,8 +105,8 @@ void CheckGraphs(const CudaArgs& args, Precision p, Tally& t) {
   const Input inputs[] = {{{1, 3, 16, 16}, {}}, {{3, 3, 20, 20}, {}}, {{2, 3, 24, 24}, adaptive}};
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (const Input& c : inputs) {
-    const std::string what = std::string("graphs ") + pn + " " + Shape4Str(c.in) +
-                             (c.run.adaptive_before >= 0 ? " (adaptive pool)" : "");
+    const std::string what =
+        std::string("graphs ") + pn + " " + Shape4Str(c.in) + (c.run.adaptive_before >= 0 ? " (adaptive pool)" : "");
     vgg::Shape4 out;
     st = graph->OutputShape(c.in, c.run, &out);
     if (!st.ok()) {
@@ -113,7 +114,8 @@ void CheckGraphs(const CudaArgs& args, Precision p, Tally& t) {
       continue;
     }
     // Three inputs, so that an output left over from the previous forward (a replay that queued too little) fails.
-    std::vector<std::vector<float>> xs(3, std::vector<float>(c.in.size())), wants(3, std::vector<float>(out.size(), nan));
+    std::vector<std::vector<float>> xs(3, std::vector<float>(c.in.size())),
+        wants(3, std::vector<float>(out.size(), nan));
     for (size_t i = 0; st.ok() && i < xs.size(); ++i) {
       FillUniform(xs[i].data(), xs[i].size(), 41 + uint64_t(c.in.n) * 10 + i, -2.f, 2.f);
       st = eager->Forward(c.in, c.run, xs[i].data(), {}, wants[i].data());
@@ -157,8 +159,9 @@ void CheckGraphs(const CudaArgs& args, Precision p, Tally& t) {
     g0 = g1;
     g1 = graph->graph_info();
     t.Record(st.ok() && same && g1.captures - g0.captures == 1 && g1.replays - g0.replays == 3,
-             what + ": ForwardDevice ×3 on other buffers (recorded again + replayed, replayed, replayed) equals op by "
-                    "op bit for bit; " +
+             what +
+                 ": ForwardDevice ×3 on other buffers (recorded again + replayed, replayed, replayed) equals op by "
+                 "op bit for bit; " +
                  std::to_string(g1.captures - g0.captures) + " recording(s), " +
                  std::to_string(g1.replays - g0.replays) + " replay(s) (expected 1, 3)" +
                  (st.ok() ? "" : ": " + st.message));

@@ -261,10 +261,10 @@ int CudaEmuCheck(const CudaArgs&) {
     g = nullptr;
     const cudaError_t ie = cudaStreamEndCapture(s, &g);
     cudaGetLastError();
-    t.Record(e == cudaSuccess && se == cudaErrorStreamCaptureUnsupported && ie == cudaErrorStreamCaptureInvalidated &&
-                 !g,
-             std::string("capture: cudaStreamSynchronize inside it is refused (") + cudaGetErrorName(se) +
-                 ") and invalidates it (" + cudaGetErrorName(ie) + ")");
+    t.Record(
+        e == cudaSuccess && se == cudaErrorStreamCaptureUnsupported && ie == cudaErrorStreamCaptureInvalidated && !g,
+        std::string("capture: cudaStreamSynchronize inside it is refused (") + cudaGetErrorName(se) +
+            ") and invalidates it (" + cudaGetErrorName(ie) + ")");
     cudaFree(d);
     cudaStreamDestroy(s);
   }

@@ -70,7 +70,9 @@ int CudaFaultCheck(const CudaArgs& args) {
       const bool caught = expect_fail || graph_fault;
       std::printf("%-20s %-5s %7d of %-4zu %13s  %s\n", vgg::cuda::PlantedFaultName(f), vgg::PrecisionName(p), t.fail,
                   cases.size(), graphs.c_str(),
-                  ok ? (caught ? "ok (caught)" : f == PlantedFault::kNone ? "ok" : "ok (not in this path)")
+                  ok ? (caught                     ? "ok (caught)"
+                        : f == PlantedFault::kNone ? "ok"
+                                                   : "ok (not in this path)")
                      : (caught ? "WRONG: not caught" : "WRONG: failures"));
       std::fflush(stdout);
       if (!ok) ++wrong;

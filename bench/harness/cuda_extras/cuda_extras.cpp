@@ -64,5 +64,4 @@ Status MeasurePeakFlops(int device, Precision p, double* flops) {
   return {};
 }
 
-
 }  // namespace vgg::cuda

@@ -19,5 +19,4 @@ size_t DeviceBytesInUse(const Backend& be);
 // loops: the best of 5 runs, the last 4 sized to ~40 ms each. kDevice on CUDA errors.
 Status MeasurePeakFlops(int device, CudaOptions::Precision p, double* flops);
 
-
 }  // namespace vgg::cuda
