@@ -1,9 +1,10 @@
 // A network on one backend: packed weights, plus one execution plan per input shape (plan once, run
 // many). A plan fixes every layer's output shape and each conv layer's ConvPlan (algorithm, kernel,
-// workspace size); it holds no memory. The memory a forward runs in (two activation buffers, the workspace,
-// the staging of a host forward) is one arena shared by every shape, sized for the largest recent need and
-// capped by the memory budget: a new shape that fits costs no allocation and no page faults, and a
-// steady-state forward allocates nothing.
+// workspace size); it holds no activation memory, only, on a backend that captures (CUDA), a recording of its
+// launches replayed as one graph (NetworkOptions::graphs). The memory a forward runs in (two activation
+// buffers, the workspace, the staging of a host forward) is one arena shared by every shape, sized for the
+// largest recent need and capped by the memory budget: a new shape that fits costs no allocation and no page
+// faults, and a steady-state forward allocates nothing.
 #pragma once
 #include <atomic>
 #include <cstdint>
