@@ -5,13 +5,16 @@
 # torch + torchvision (the cuDNN peer), compute-sanitizer.
 #   1. configure + build the Node-free harness for sm_90 (Ninja, -DVGGNET_ADDON=OFF -DVGGNET_HARNESS=ON)
 #   2. vggnet_harness cuda-check        every CUDA op vs the reference kernels per precision over the
-#                                       shared case list (test/cases), whole networks vs the cpu backend,
+#                                       shared case list (test/cases), a small network replayed as a CUDA
+#                                       graph vs op by op (bit for bit), whole networks vs the cpu backend,
 #                                       error paths                                        (must pass)
 #   3. compute-sanitizer memcheck on cuda-check --quick, when the tool exists and time allows (must pass;
 #      a tool that reports "Device not supported" for this GPU is a warning, whatever its exit status)
 #   4. the SASS of the peak loops (cuobjdump, when present): HMMA/FFMA per loop, to confirm that the
 #      FLOPs cuda-bench counts for its measured peak all execute (information, not a pass/fail)
-#   5. vggnet_harness cuda-bench        vgg16/vgg19 at batch 1, 8, 64 per precision
+#   5. vggnet_harness cuda-bench        vgg16/vgg19 at batch 1, 8, 64 per precision, op by op; batch 1 also
+#                                       with the runtime's CUDA graph per plan (Network graphs): eager vs
+#                                       graph batch-1 latency printed after it
 #   6. python3 bench/torch_peer.py      torchvision vgg16/vgg19 + cuDNN, same batches and precisions
 #                                       (channels_last, CUDA events, CUDA graph at batch 1)
 #   7. a short table: vggnet vs PyTorch per model, precision and batch
@@ -83,7 +86,7 @@ step "cuda-check (all precisions, networks, error paths)"
 timeout "$(cap 240)" "$HARNESS" cuda-check --cases "$CASES" >"$LOGS/check.txt" 2>&1
 RC=$?
 grep -vE "^PASS " "$LOGS/check.txt" | tail -60
-grep -E "^PASS (network|ForwardDevice|out of memory)" "$LOGS/check.txt" | cut -c1-220
+grep -E "^PASS (network|ForwardDevice|out of memory|graphs)" "$LOGS/check.txt" | cut -c1-220
 if (( RC != 0 )); then FAILED+=("cuda-check (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi
 
 if command -v compute-sanitizer >/dev/null 2>&1; then
@@ -119,6 +122,18 @@ timeout "$(cap 180)" "$HARNESS" cuda-bench --cases "$CASES" >"$LOGS/bench.txt" 2
 RC=$?
 grep -vE "^RESULT |^    " "$LOGS/bench.txt" | tail -50
 if (( RC != 0 )); then FAILED+=("cuda-bench (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi
+echo
+echo "batch-1 latency, eager (kernel by kernel) vs the plan replayed as a CUDA graph (wall clock of ForwardDevice + sync):"
+awk '/^RESULT vggnet / && / batch=1 / {
+    m = ""; p = ""; ms = 0; g = 0
+    for (i = 3; i <= NF; i++) {
+      split($i, kv, "=")
+      if (kv[1] == "model") m = kv[2]; else if (kv[1] == "precision") p = kv[2]
+      else if (kv[1] == "ms") ms = kv[2]; else if (kv[1] == "graph_ms") g = kv[2]
+    }
+    printf "  %-6s %-5s eager %8.3f ms   graph %s\n", m, p, ms, (g > 0 ? sprintf("%8.3f ms  (%.2fx)", g, ms / g) : "      -  (no graph: see bench.txt)")
+  }' "$LOGS/bench.txt" | tee "$LOGS/graph-latency.txt"
+grep -E "OUTPUT DIFFERS|no CUDA graph" "$LOGS/bench.txt" | head -8
 
 TORCH=0
 if timeout 60 python3 -c 'import torch, torchvision; assert torch.cuda.is_available()' >/dev/null 2>&1; then
@@ -150,7 +165,7 @@ cat "$LOGS/bench.txt" "$LOGS/torch.txt" 2>/dev/null | awk '
     if (who == "vggnet") { vms[k] = ms; vtf[k] = tf; vsh[k] = sh } else { tms[k] = ms; ttf[k] = tf }
   }
   END {
-    printf "%-6s %-5s %5s | %10s %10s %8s %6s | %10s %8s | %s\n", "model", "prec", "batch", "vggnet ms", "graph ms", "TFLOP/s", "%sheet", "torch ms", "TFLOP/s", "torch/vggnet time"
+    printf "%-6s %-5s %5s | %10s %10s %8s %6s | %10s %8s | %s\n", "model", "prec", "batch", "eager ms", "graph ms", "TFLOP/s", "%sheet", "torch ms", "TFLOP/s", "torch/vggnet time"
     for (i = 1; i <= n; i++) {
       k = order[i]; split(k, f, " ")
       r = (k in vms && k in tms && vms[k] > 0) ? sprintf("%.2fx%s", tms[k] / vms[k], tms[k] >= vms[k] ? " (vggnet faster)" : "") : "-"

@@ -21,6 +21,7 @@ import {
   Dims4,
   native,
   NativeBackendOptions,
+  NativeGraphInfo,
   NativeLayer,
   NativeLayerPlan,
   NativeNetwork,
@@ -127,6 +128,8 @@ export interface ModelInfo {
     /** Bytes of the layer's packed weights (the algorithm's memory: F(4×4) keeps 36 floats per 3×3 filter). */
     weightBytes: number;
   }[];
+  /** CUDA graphs (ModelOptions.cudaGraphs): in force or why not, and the recordings and replays so far. */
+  cudaGraphs: NativeGraphInfo;
 }
 
 export class Model {
@@ -360,6 +363,7 @@ export class Model {
         weightBytes: c.weightBytes,
         precision: c.precision,
       })),
+      cudaGraphs: { ...i.cudaGraphs },
     };
   }
 
@@ -462,6 +466,7 @@ function checkOptions(
       precision: o.precision,
       convAlgorithm: convAlgorithmFor(o.convAlgorithm, '', convNames),
       memoryBudget: resolveMemoryBudget(o.memoryBudget, choice.device),
+      cudaGraphs: o.cudaGraphs,
     },
     layers,
     choice,

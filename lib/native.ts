@@ -52,6 +52,8 @@ export interface NativeBackendOptions {
   convAlgorithm: ConvAlgorithmName;
   /** Bytes one forward may use (activations, workspace, staging); 0: no limit. */
   memoryBudget: number;
+  /** Replay each input shape's layer program as a CUDA graph (native/core/network.h NetworkOptions::graphs). */
+  cudaGraphs: boolean;
 }
 
 /** Bytes a forward at one input shape needs in backend memory. */
@@ -133,6 +135,23 @@ export interface NativeNetworkInfo {
     precision: PrecisionName;
     weightBytes: number;
   }[];
+  /** native/core/network.h GraphInfo. */
+  cudaGraphs: NativeGraphInfo;
+}
+
+/** Whether forwards replay recorded layer programs (CUDA graphs), and what they did so far. */
+export interface NativeGraphInfo {
+  /** Asked for (ModelOptions.cudaGraphs) and the backend records launches. */
+  enabled: boolean;
+  /** Why not when disabled (e.g. "the cpu backend runs each op when it is called"); what is replayed otherwise. */
+  reason: string;
+  /** Input shapes whose plan holds a recording now. */
+  plansCaptured: number;
+  /** Recordings made and replays run since the model was created. */
+  captures: number;
+  replays: number;
+  /** The last recording that failed (those forwards ran kernel by kernel), or ''. */
+  lastError: string;
 }
 
 /**

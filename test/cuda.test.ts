@@ -151,6 +151,27 @@ describe("a Model on 'cuda:0' vs 'cpu'", () => {
   });
 });
 
+describe("CUDA graphs on 'cuda:0'", () => {
+  onGpu('a shape replayed as a graph gives the bits of kernel-by-kernel forwards, and info() counts it', async () => {
+    const graphs = await Model.random(tiny, 3, { device: 'cuda:0' });
+    const eager = await Model.random(tiny, 3, { device: 'cuda:0', cudaGraphs: false });
+    try {
+      expect(graphs.info().cudaGraphs.enabled).toBe(true);
+      expect(eager.info().cudaGraphs).toMatchObject({ enabled: false, reason: expect.stringMatching(/cudaGraphs/) });
+      for (let i = 0; i < 4; i++) {
+        // kernel by kernel, recorded + replayed, replayed, replayed; a new input each time
+        const x = new Tensor([1, 3, 32, 32], seeded(3 * 32 * 32, 40 + i));
+        expectIdentical((await graphs.forward(x)).data, (await eager.forward(x)).data, `forward ${i}`);
+      }
+      expect(graphs.info().cudaGraphs).toMatchObject({ plansCaptured: 1, captures: 1, replays: 3, lastError: '' });
+      expect(eager.info().cudaGraphs).toMatchObject({ captures: 0, replays: 0 });
+    } finally {
+      graphs.dispose();
+      eager.dispose();
+    }
+  });
+});
+
 describe('without a CUDA device', () => {
   testIf(!hasDevice, 'a CUDA device is present')("device 'cuda:0' is ERR_VGG_UNSUPPORTED and says why", () => {
     expect(() => makeKernels({ device: 'cuda:0' })).toThrow(

@@ -140,6 +140,22 @@ describe('forward on the CPU', () => {
     m.dispose();
   });
 
+  test('CUDA graphs: reported off on the cpu backend, with the reason, whatever the option', async () => {
+    for (const cudaGraphs of [true, false]) {
+      const m = await Model.random(tiny, 1, { device: 'cpu', cudaGraphs });
+      for (let i = 0; i < 3; i++) await m.forward(input([1, 3, 32, 32], 9));
+      expect(m.info().cudaGraphs).toEqual({
+        enabled: false,
+        reason: 'the cpu backend runs each op when it is called',
+        plansCaptured: 0,
+        captures: 0,
+        replays: 0,
+        lastError: '',
+      });
+      m.dispose();
+    }
+  });
+
   test('NaN and Inf in the input propagate without a crash', async () => {
     const x = input([1, 3, 32, 32], 5);
     x.data[100] = NaN;

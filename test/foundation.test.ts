@@ -250,6 +250,7 @@ describe('errors', () => {
       precision: 'tf32',
       convAlgorithm: 'auto',
       memoryBudget: 0,
+      cudaGraphs: true,
     };
     const make = (o: object, w = weights) => new (native().Network)(o as NativeBackendOptions, layers, w, biases);
 
@@ -265,6 +266,8 @@ describe('errors', () => {
       expect(() => make(noBudget)).toThrow(/options\.memoryBudget: expected an integer number of bytes/);
       expect(() => make({ ...options, memoryBudget: -1 })).toThrow(InvalidArgumentError);
       expect(() => make({ ...options, memoryBudget: 2.5 })).toThrow(InvalidArgumentError);
+      const { cudaGraphs: _g, ...noGraphs } = options;
+      expect(() => make(noGraphs)).toThrow(/options\.cudaGraphs: expected a boolean, got undefined/);
     });
     test('buffer types and lengths are checked before any pointer is taken', () => {
       expect(() => make(options, [weights[0], new Float32Array(5), weights[2]])).toThrow(

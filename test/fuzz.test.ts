@@ -66,7 +66,15 @@ describe.each(RUNS)('mutated %s files', (format, numRuns) => {
 
 describe('the native boundary with arbitrary arguments', () => {
   const layers = layerProgram(small).map(nativeLayer);
-  const options = { device: 'cpu', threads: 1, isa: 'auto', precision: 'tf32', convAlgorithm: 'auto', memoryBudget: 0 };
+  const options = {
+    device: 'cpu',
+    threads: 1,
+    isa: 'auto',
+    precision: 'tf32',
+    convAlgorithm: 'auto',
+    memoryBudget: 0,
+    cudaGraphs: true,
+  };
   const arbitrary = fc.oneof(
     fc.anything(),
     fc.array(fc.integer({ min: -2, max: 1 << 20 }), { maxLength: 6 }),

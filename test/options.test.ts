@@ -31,7 +31,8 @@ import {
 import { buildOnnxBytes } from './support/onnx-graph';
 
 const tiny: VggConfig = { name: 'opts', inChannels: 3, inputSize: 16, stages: [[4], [8]], fc: [8], numClasses: 3 };
-const MODEL_KEYS = 'device, threads, isa, precision, convAlgorithm, memoryBudget, maxQueue, maxBatch, maxDelayMs';
+const MODEL_KEYS =
+  'device, threads, isa, precision, convAlgorithm, memoryBudget, cudaGraphs, maxQueue, maxBatch, maxDelayMs';
 
 /** The InvalidArgumentError a call throws (or rejects with), for its message. */
 async function invalid(f: () => unknown): Promise<string> {
@@ -164,6 +165,7 @@ describe('one parser and one default per model option', () => {
       precision: 'tf32',
       convAlgorithm: 'auto',
       memoryBudget: 'auto',
+      cudaGraphs: true,
       maxQueue: 64,
       maxBatch: 8,
       maxDelayMs: 0,
@@ -191,6 +193,8 @@ describe('one parser and one default per model option', () => {
     ],
     [{ memoryBudget: 1.5 }, /^options\.memoryBudget: .* got number 1\.5$/],
     [{ memoryBudget: '1GB' }, /^options\.memoryBudget: .* got '1GB'$/],
+    [{ cudaGraphs: 'no' }, /^options\.cudaGraphs: expected true or false, got 'no'$/],
+    [{ cudaGraphs: 0 }, /^options\.cudaGraphs: expected true or false, got number 0$/],
     [{ maxQueue: 0 }, /^options\.maxQueue: expected a positive integer or Infinity, got number 0$/],
     [{ maxQueue: 2.5 }, /^options\.maxQueue: .* got number 2\.5$/],
     [{ maxQueue: '8' }, /^options\.maxQueue: .* got '8'$/],

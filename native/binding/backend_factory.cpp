@@ -69,6 +69,9 @@ vgg::NetworkOptions GetNetworkOptions(Napi::Env env, const Napi::Object& opts, c
     ThrowInvalid(
         env, ctx + ".memoryBudget: expected an integer number of bytes in [0, 2^53) (0: no limit), got " + Describe(b));
   no.memory_budget = size_t(bytes);
+  Napi::Value g = opts.Get("cudaGraphs");
+  if (!g.IsBoolean()) ThrowInvalid(env, ctx + ".cudaGraphs: expected a boolean, got " + Describe(g));
+  no.graphs = g.As<Napi::Boolean>().Value();
   return no;
 }
 

@@ -16,8 +16,8 @@ std::shared_ptr<vgg::Backend> CreateBackend(Napi::Env env, const Napi::Object& o
 // opts.convAlgorithm: 'auto' | 'direct' | 'gemm' | 'winograd2x2' | 'winograd4x4'.
 vgg::ConvAlgorithm GetConvAlgorithm(Napi::Env env, const Napi::Object& opts, const std::string& ctx);
 
-// The network's own options: opts.convAlgorithm (above) and opts.memoryBudget (bytes, an integer in
-// [0, 2^53); 0: no limit).
+// The network's own options: opts.convAlgorithm (above), opts.memoryBudget (bytes, an integer in
+// [0, 2^53); 0: no limit) and opts.cudaGraphs (boolean: NetworkOptions::graphs).
 vgg::NetworkOptions GetNetworkOptions(Napi::Env env, const Napi::Object& opts, const std::string& ctx);
 
 }  // namespace vggjs

@@ -197,7 +197,7 @@ Napi::Function NetworkBuilderWrap::Init(Napi::Env env) {
        InstanceAccessor("convLayers", &NetworkBuilderWrap::NumConvLayers, nullptr)});
 }
 
-// new NetworkBuilder(options {device, threads, isa, precision, convAlgorithm}, layers[])
+// new NetworkBuilder(options {device, threads, isa, precision, convAlgorithm, memoryBudget, cudaGraphs}, layers[])
 NetworkBuilderWrap::NetworkBuilderWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NetworkBuilderWrap>(info) {
   Napi::Env env = info.Env();
   Napi::Object opts = GetObject(info[0], "options");

@@ -158,7 +158,8 @@ Napi::Function NetworkWrap::Init(Napi::Env env) {
        InstanceAccessor("disposed", &NetworkWrap::IsDisposed, nullptr)});
 }
 
-// new Network(options {device, threads, isa, precision, convAlgorithm}, layers[], weights: Float32Array[],
+// new Network(options {device, threads, isa, precision, convAlgorithm, memoryBudget, cudaGraphs}, layers[],
+// weights: Float32Array[],
 // biases: Float32Array[]). Every argument is read (user getters run) before any buffer pointer is taken,
 // and lengths are checked again afterwards, so a getter cannot free or resize a buffer in use.
 // new Network(builder): adopts the layers a NetworkBuilder packed (see network_builder.h).
@@ -359,6 +360,15 @@ Napi::Value NetworkWrap::Info(const Napi::CallbackInfo& info) {
     algos.Set(uint32_t(ci++), e);
   }
   o.Set("convAlgorithms", algos);
+  const vgg::GraphInfo g = net->graph_info();
+  Napi::Object go = Napi::Object::New(env);
+  go.Set("enabled", g.enabled);
+  go.Set("reason", g.reason);
+  go.Set("plansCaptured", g.captured);
+  go.Set("captures", double(g.captures));
+  go.Set("replays", double(g.replays));
+  go.Set("lastError", g.last_error);
+  o.Set("cudaGraphs", go);
   return o;
 }
 

@@ -45,6 +45,14 @@ class PackedConv {
   virtual const char* precision() const { return nullptr; }
 };
 
+// A plan's layer program recorded by a backend that can queue it again as one unit (a CUDA graph): the same
+// kernels with the same arguments and pointers, without the per-launch host cost. Opaque to the core.
+class CapturedRun {
+ public:
+  virtual ~CapturedRun() = default;
+  virtual size_t ops() const = 0;  // kernels (and copies) recorded
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -101,6 +109,23 @@ class Backend {
   virtual Status relu(float* x, size_t n) = 0;
   // torchvision's AdaptiveAvgPool2d before FC6 (the 'torchvision' forward mode), see AdaptivePoolShape.
   virtual Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) = 0;
+
+  // Capture and replay (CUDA graphs; Network uses them for a plan run again). Ops queued between
+  // begin_capture() and end_capture() are recorded, not run; replay() queues the recording again, reading and
+  // writing the same pointers. Between begin and end the caller queues ops only (no upload, download or
+  // synchronize) and nothing else uses the backend. Backends that run ops as they are called (cpu, reference)
+  // keep these defaults: no capture, and the network runs op by op.
+  // Why this backend does not capture (e.g. "the cpu backend runs each op when it is called"); empty: it does.
+  virtual std::string capture_unavailable() const {
+    return "the " + name() + " backend runs each op when it is called";
+  }
+  virtual Status begin_capture() { return Unsupported("begin_capture: " + capture_unavailable()); }
+  // After a successful begin_capture: stops recording (also when the ops queued failed) and returns the recording.
+  virtual Status end_capture(std::unique_ptr<CapturedRun>* out) {
+    out->reset();
+    return Unsupported("end_capture: " + capture_unavailable());
+  }
+  virtual Status replay(const CapturedRun&) { return Unsupported("replay: " + capture_unavailable()); }
 };
 
 // The plain-loop backend (ref/): the specification, slow.

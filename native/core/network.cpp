@@ -32,6 +32,19 @@ struct Network::ShapePlan {
   std::vector<ConvPlan> conv;  // one per layer run (empty for non-conv layers)
   size_t act_floats = 0;       // the largest intermediate activation (each of the two buffers)
   size_t ws_floats = 0;        // the largest conv workspace
+  // The recorded layer program (RunProgram; under run_mu_): valid while x, y and the arena's buffers are those
+  // it was recorded on.
+  struct Recording {
+    std::unique_ptr<CapturedRun> run;
+    const float* x = nullptr;
+    float* y = nullptr;
+    uint64_t arena = 0;  // Arena::generation
+  };
+  mutable Recording graph;
+  mutable int program_runs = 0;                // forwards of this plan through RunProgram
+  mutable int moved = 0;                       // recordings redone because the buffers moved
+  mutable bool no_capture = false;             // a capture failed, or the buffers keep moving: op by op from now on
+  mutable std::atomic<bool> has_graph{false};  // graph.run != null, for graph_info() (which takes no run_mu_)
 
   PlanMemory Memory(bool staging) const {
     PlanMemory m;
@@ -50,7 +63,8 @@ struct Network::Arena {
   float* in = nullptr;   // input of a host Forward
   float* out = nullptr;  // output of a host Forward
   size_t act_cap[2] = {0, 0}, ws_cap = 0, in_cap = 0, out_cap = 0;
-  int small_runs = 0;  // consecutive forwards that needed under half of the arena
+  int small_runs = 0;       // consecutive forwards that needed under half of the arena
+  uint64_t generation = 0;  // changes whenever a buffer is freed or moves (recorded programs then go stale)
 
   ~Arena() { Free(); }
   size_t bytes() const { return (act_cap[0] + act_cap[1] + ws_cap + in_cap + out_cap) * sizeof(float); }
@@ -61,6 +75,7 @@ struct Network::Arena {
     }
     act_cap[0] = act_cap[1] = ws_cap = in_cap = out_cap = 0;
     small_runs = 0;
+    ++generation;
   }
   // Buffer `p` of capacity `cap` holds at least `need` floats afterwards (1 at least: never a null buffer).
   Status Grow(float** p, size_t* cap, size_t need) {
@@ -69,6 +84,7 @@ struct Network::Arena {
     if (*p) backend->release(*p);
     *p = nullptr;
     *cap = 0;
+    ++generation;
     VGG_RETURN_IF_ERROR(backend->alloc(need, p));
     *cap = need;
     return {};
@@ -114,6 +130,8 @@ Status Network::FromPacked(std::shared_ptr<Backend> backend, std::vector<LayerSp
   net->options_ = options;
   net->layers_ = std::move(layers);
   net->packed_ = std::move(packed);
+  net->graphs_on_ = options.graphs;
+  net->no_capture_ = net->backend_->capture_unavailable();
   *out = std::move(net);
   return {};
 }
@@ -360,6 +378,71 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
   return {};
 }
 
+namespace {
+// A plan whose buffers moved this many times (ForwardDevice alternating between outputs, say) stops being
+// recorded: each recording costs more than the launches it saves.
+constexpr int kMaxMoved = 4;
+}  // namespace
+
+Status Network::RunProgram(const ShapePlan& plan, const float* x, float* y) {
+  if (!graphs_on_ || !no_capture_.empty() || plan.no_capture) return RunLayers(plan, x, y, {}, nullptr);
+  ShapePlan::Recording& g = plan.graph;
+  if (g.run && g.x == x && g.y == y && g.arena == arena_->generation) {
+    ++replays_;
+    return backend_->replay(*g.run);
+  }
+  const bool moved = g.run != nullptr;  // recorded on other buffers: record again now
+  g.run.reset();
+  plan.has_graph = false;
+  if (moved && ++plan.moved > kMaxMoved) {
+    plan.no_capture = true;
+    std::lock_guard<std::mutex> lock(plans_mu_);
+    capture_error_ = "input " + ShapeStr(plan.in) + ": not recorded again, its buffers moved " +
+                     std::to_string(kMaxMoved) + " times";
+  }
+  // The first forward of a plan runs op by op: a shape seen once never pays for a recording.
+  if (plan.no_capture || (++plan.program_runs < 2 && !moved)) return RunLayers(plan, x, y, {}, nullptr);
+  Status st = backend_->begin_capture();
+  if (st.ok()) {
+    const Status ops = RunLayers(plan, x, y, {}, nullptr);
+    std::unique_ptr<CapturedRun> rec;
+    st = backend_->end_capture(&rec);
+    if (!ops.ok()) st = ops;
+    if (st.ok() && !rec) st = Unsupported("end_capture returned no recording");
+    if (st.ok()) {
+      g = {std::move(rec), x, y, arena_->generation};
+      plan.has_graph = true;
+      ++captures_;
+      ++replays_;
+      return backend_->replay(*g.run);
+    }
+  }
+  // Capture failed (the ops were recorded, never run): this plan runs op by op, which reports any real error.
+  plan.no_capture = true;
+  {
+    std::lock_guard<std::mutex> lock(plans_mu_);
+    capture_error_ = "input " + ShapeStr(plan.in) + ": " + st.message;
+  }
+  return RunLayers(plan, x, y, {}, nullptr);
+}
+
+GraphInfo Network::graph_info() const {
+  GraphInfo g;
+  g.enabled = graphs_on_ && no_capture_.empty();
+  if (!no_capture_.empty()) g.reason = no_capture_;
+  else if (!graphs_on_) g.reason = "turned off (ModelOptions.cudaGraphs false)";
+  else
+    g.reason =
+        "each input shape's layer program is recorded at its second forward and replayed after (forwards with "
+        "features or per-layer timings run op by op)";
+  g.captures = captures_;
+  g.replays = replays_;
+  std::lock_guard<std::mutex> lock(plans_mu_);
+  for (const auto& p : plans_) g.captured += p->has_graph ? 1 : 0;
+  g.last_error = capture_error_;
+  return g;
+}
+
 Status Network::Forward(const Shape4& in, const RunSpec& run, const float* x_host, const std::vector<Tap>& taps,
                         float* y_host) {
   std::shared_ptr<const ShapePlan> plan;
@@ -372,7 +455,9 @@ Status Network::Forward(const Shape4& in, const RunSpec& run, const float* x_hos
   Status st = Reserve(*plan, true);
   Backend& be = *backend_;
   if (st.ok()) st = be.upload(arena_->in, x_host, in.size());
-  if (st.ok()) st = RunLayers(*plan, arena_->in, arena_->out, taps, nullptr);
+  if (st.ok())
+    st = taps.empty() ? RunProgram(*plan, arena_->in, arena_->out)
+                      : RunLayers(*plan, arena_->in, arena_->out, taps, nullptr);
   if (st.ok()) st = be.download(y_host, arena_->out, plan->out.size());
   if (st.ok()) st = be.synchronize();
   EndRun();
@@ -385,7 +470,7 @@ Status Network::ForwardDevice(const Shape4& in, const float* x, float* y,
   VGG_RETURN_IF_ERROR(GetPlan(in, RunSpec{}, &plan));
   std::lock_guard<std::mutex> run(run_mu_);
   Status st = Reserve(*plan, false);
-  if (st.ok()) st = RunLayers(*plan, x, y, {}, after_layer);
+  if (st.ok()) st = after_layer ? RunLayers(*plan, x, y, {}, after_layer) : RunProgram(*plan, x, y);
   EndRun();
   return st;
 }

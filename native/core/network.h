@@ -1,9 +1,10 @@
 // A network on one backend: packed weights, plus one execution plan per input shape (plan once, run
 // many). A plan fixes every layer's output shape and each conv layer's ConvPlan (algorithm, kernel,
-// workspace size); it holds no memory. The memory a forward runs in (two activation buffers, the workspace,
-// the staging of a host forward) is one arena shared by every shape, sized for the largest recent need and
-// capped by the memory budget: a new shape that fits costs no allocation and no page faults, and a
-// steady-state forward allocates nothing.
+// workspace size); it holds no activation memory, only, on a backend that captures (CUDA), a recording of its
+// launches replayed as one graph (NetworkOptions::graphs). The memory a forward runs in (two activation
+// buffers, the workspace, the staging of a host forward) is one arena shared by every shape, sized for the
+// largest recent need and capped by the memory budget: a new shape that fits costs no allocation and no page
+// faults, and a steady-state forward allocates nothing.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/backend.h"
@@ -46,6 +48,20 @@ struct NetworkOptions {
   // Bytes a forward's arena may hold (activations + workspace + staging); 0: no limit. A forward that
   // would need more fails with kMemoryBudget before anything is allocated.
   size_t memory_budget = 0;
+  // Replay each plan's layer program as one unit (a CUDA graph) on backends that capture
+  // (Backend::capture_unavailable() empty): the second forward of a plan records its launches, later ones
+  // replay them. Only forwards without taps or per-layer callbacks are captured, and a recording is redone
+  // when the buffers it ran on moved (the arena grew or was freed, or ForwardDevice got other x/y).
+  bool graphs = true;
+};
+
+// Whether forwards replay captured layer programs (NetworkOptions::graphs), and what they did so far.
+struct GraphInfo {
+  bool enabled = false;                 // graphs asked for and the backend captures
+  std::string reason;                   // why not, when !enabled; what is replayed otherwise
+  int captured = 0;                     // plans holding a recording now
+  long long captures = 0, replays = 0;  // recordings made and replays run, since the network was created
+  std::string last_error;               // the last capture that failed (those forwards ran op by op), or empty
 };
 
 // What one forward computes, beyond the input shape (part of the plan's key):
@@ -150,6 +166,9 @@ class Network {
   // Bytes the arena holds now, and the budget it may not exceed (0: none).
   size_t arena_bytes() const;
   size_t memory_budget() const { return options_.memory_budget; }
+  // Graphs on or off from the next forward on (recordings kept; off runs op by op).
+  void set_graphs(bool on) { graphs_on_ = on; }
+  GraphInfo graph_info() const;
 
  private:
   struct ShapePlan;
@@ -166,6 +185,9 @@ class Network {
   void EndRun();
   Status RunLayers(const ShapePlan& plan, const float* x, float* y, const std::vector<Tap>& taps,
                    const std::function<Status(size_t)>& after_layer);
+  // RunLayers without taps or callback, replaying the plan's recording when it is valid for x and y (and the
+  // arena), recording it on the plan's second run; op by op when graphs are off or a capture failed.
+  Status RunProgram(const ShapePlan& plan, const float* x, float* y);
 
   std::shared_ptr<Backend> backend_;
   std::vector<LayerSpec> layers_;
@@ -179,6 +201,10 @@ class Network {
   std::atomic<size_t> arena_bytes_{0};
   std::atomic<bool> release_pending_{false};
   NetworkOptions options_;
+  std::atomic<bool> graphs_on_{true};
+  std::string no_capture_;  // Backend::capture_unavailable() at creation
+  std::atomic<long long> captures_{0}, replays_{0};
+  std::string capture_error_;  // the last capture that failed (under plans_mu_)
 };
 
 }  // namespace vgg

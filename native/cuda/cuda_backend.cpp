@@ -139,6 +139,10 @@ Status CudaBackend::Run(const std::string& kernel, Launch&& launch) {
     if (IsLaunchError(e)) return CudaFailure(e, "launch of " + kernel);
     return AsyncFailure(e, "launch of " + kernel);
   }
+  if (capturing_) {  // recorded, not run: nothing is in flight
+    ++captured_ops_;
+    return {};
+  }
   if (in_flight_.size() == kMaxInFlight) in_flight_.erase(in_flight_.begin());
   in_flight_.push_back(kernel);
   ++launches_since_sync_;
@@ -216,6 +220,78 @@ Status CudaBackend::synchronize() {
   if (e != cudaSuccess) return AsyncFailure(e, "cudaStreamSynchronize");
   Synchronised();
   return {};
+}
+
+namespace {
+// A plan's layer program as an instantiated CUDA graph.
+class CudaGraphRun final : public CapturedRun {
+ public:
+  std::shared_ptr<DeviceState> st;
+  cudaGraphExec_t exec = nullptr;
+  size_t n = 0;
+  size_t ops() const override { return n; }
+  ~CudaGraphRun() override {
+    if (!exec) return;
+    DeviceScope scope(st->device);
+    cudaGraphExecDestroy(exec);  // a launch still in flight completes first (the driver frees it after)
+    cudaGetLastError();
+  }
+};
+}  // namespace
+
+std::string CudaBackend::capture_unavailable() const {
+  return sync_each_ ? "VGGNET_CUDA_SYNC: every launch is synchronised, which a CUDA graph capture cannot hold" : "";
+}
+
+Status CudaBackend::begin_capture() {
+  if (!capture_unavailable().empty()) return Unsupported("begin_capture: " + capture_unavailable());
+  if (capturing_) return InvalidArgument("begin_capture: a capture is already under way");
+  VGG_CUDA_DEVICE(*st_);
+  const cudaError_t pending = cudaPeekAtLastError();
+  if (pending != cudaSuccess) return CudaFailure(pending, "a CUDA call before cudaStreamBeginCapture");
+  // Thread-local mode: other threads (other models) may allocate meanwhile; this thread only queues kernels.
+  const cudaError_t e = cudaStreamBeginCapture(st_->stream, cudaStreamCaptureModeThreadLocal);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return Unsupported(std::string("cudaStreamBeginCapture: ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
+                       ")");
+  }
+  capturing_ = true;
+  captured_ops_ = 0;
+  return {};
+}
+
+Status CudaBackend::end_capture(std::unique_ptr<CapturedRun>* out) {
+  out->reset();
+  if (!capturing_) return InvalidArgument("end_capture: no capture under way");
+  VGG_CUDA_DEVICE(*st_);
+  capturing_ = false;
+  cudaGraph_t graph = nullptr;
+  const cudaError_t e = cudaStreamEndCapture(st_->stream, &graph);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (graph) cudaGraphDestroy(graph);
+    return Unsupported(std::string("cudaStreamEndCapture: ") + cudaGetErrorName(e));
+  }
+  auto run = std::make_unique<CudaGraphRun>();
+  run->st = st_;
+  run->n = captured_ops_;
+  const cudaError_t ie = cudaGraphInstantiate(&run->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (ie != cudaSuccess) {
+    cudaGetLastError();
+    run->exec = nullptr;
+    return Unsupported(std::string("cudaGraphInstantiate: ") + cudaGetErrorName(ie));
+  }
+  *out = std::move(run);
+  return {};
+}
+
+Status CudaBackend::replay(const CapturedRun& run) {
+  const auto* g = dynamic_cast<const CudaGraphRun*>(&run);
+  if (!g || g->st != st_) return InvalidArgument("replay: the recording was made by another backend");
+  const std::string what = "CUDA graph (" + std::to_string(g->n) + " kernels of a plan)";
+  return Run(what, [&] { return cudaGraphLaunch(g->exec, st_->stream); });
 }
 
 Status CudaBackend::pack_conv(const ConvShape& s, ConvAlgorithm algorithm, const float* w, const float* b,

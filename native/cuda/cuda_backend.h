@@ -48,6 +48,13 @@ class CudaBackend final : public Backend {
   Status adaptive_avgpool2d(const AdaptivePoolShape& s, const float* x, float* y) override;
   Status relu(float* x, size_t n) override;
 
+  // CUDA graphs: stream capture (thread-local mode) → cudaGraphInstantiate → cudaGraphLaunch on the stream.
+  // Not under VGGNET_CUDA_SYNC (a synchronisation inside a capture would invalidate it).
+  std::string capture_unavailable() const override;
+  Status begin_capture() override;
+  Status end_capture(std::unique_ptr<CapturedRun>* out) override;
+  Status replay(const CapturedRun& run) override;
+
   Precision precision() const { return prec_; }
   std::string precision_name() const override { return PrecisionName(prec_); }
   int sms() const { return sms_; }
@@ -74,6 +81,8 @@ class CudaBackend final : public Backend {
   static constexpr size_t kMaxInFlight = 16;
   std::vector<std::string> in_flight_;  // the last kMaxInFlight kernels launched since the last synchronisation
   size_t launches_since_sync_ = 0;
+  bool capturing_ = false;   // between begin_capture and end_capture: launches are recorded, not run
+  size_t captured_ops_ = 0;  // launches recorded by the capture under way
   std::string family_;
 
   std::mutex alloc_mu_;

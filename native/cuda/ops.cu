@@ -98,15 +98,22 @@ __global__ void splitk_reduce_bias_relu_f32(const float* __restrict__ partial, i
   }
 }
 
+// Output element i of a pooling output (NC, P, Q): its plane nc = n·C + c, row p and column q.
+struct PoolIndex {
+  size_t nc;
+  int p, q;
+};
+__device__ __forceinline__ PoolIndex PoolCell(size_t i, int P, int Q) {
+  const size_t t = i / size_t(Q);
+  return {t / size_t(P), int(t % size_t(P)), int(i - t * size_t(Q))};
+}
+
 // Same loop as ref::maxpool2d, including its inner-loop `break` on NaN.
 __global__ void maxpool2d_nchw_f32(const float* __restrict__ x, float* __restrict__ y, long long NC, int H, int W,
                                    int P, int Q, int window, int stride) {
   const size_t total = size_t(NC) * P * Q;
   VGG_GRID_STRIDE(i, total) {
-    const int q = int(i % Q);
-    const size_t t = i / Q;
-    const int p = int(t % P);
-    const size_t nc = t / P;
+    const auto [nc, p, q] = PoolCell(i, P, Q);
     float m = -INFINITY;
     for (int r = 0; r < window; ++r)
       for (int s = 0; s < window; ++s) {
@@ -130,10 +137,7 @@ __global__ void adaptive_avgpool2d_nchw_f32(const float* __restrict__ x, float* 
                                             int W, int P, int Q) {
   const size_t total = size_t(NC) * P * Q;
   VGG_GRID_STRIDE(i, total) {
-    const int q = int(i % Q);
-    const size_t t = i / Q;
-    const int p = int(t % P);
-    const size_t nc = t / P;
+    const auto [nc, p, q] = PoolCell(i, P, Q);
     const int r0 = int((long long)p * H / P), r1 = int(((long long)p * H + H + P - 1) / P);
     const int s0 = int((long long)q * W / Q), s1 = int(((long long)q * W + W + Q - 1) / Q);
     double acc = 0;

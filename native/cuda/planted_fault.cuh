@@ -12,9 +12,10 @@ enum class PlantedFault {
   kTileOffByOne = 2,        // the conv kernels' tiles start one output column late
   kSkipAsyncWait = 3,       // the tensor-core conv kernels read a stage before its cp.async copies landed
   kMisalignedLdmatrix = 4,  // their ldmatrix row addresses of A are off by 4 bytes (the emulator faults)
+  kGraphDropsLaunch = 5,    // not in a kernel: the emulator's cudaGraphLaunch skips a graph's last recorded op
 };
-constexpr int kPlantedFaults = 5;
-// "none", "skip-barrier", "tile-off-by-one", "skip-async-wait", "misaligned-ldmatrix".
+constexpr int kPlantedFaults = 6;
+// "none", "skip-barrier", "tile-off-by-one", "skip-async-wait", "misaligned-ldmatrix", "graph-drops-launch".
 inline const char* PlantedFaultName(PlantedFault f) {
   switch (f) {
     case PlantedFault::kNone: return "none";
@@ -22,6 +23,7 @@ inline const char* PlantedFaultName(PlantedFault f) {
     case PlantedFault::kTileOffByOne: return "tile-off-by-one";
     case PlantedFault::kSkipAsyncWait: return "skip-async-wait";
     case PlantedFault::kMisalignedLdmatrix: return "misaligned-ldmatrix";
+    case PlantedFault::kGraphDropsLaunch: return "graph-drops-launch";
   }
   return "?";
 }

@@ -4,8 +4,10 @@
 // warm-ups; also end to end through host memory (upload, forward, download). Reports ms, images/s,
 // TFLOP/s (FLOPs = 2 × multiply-adds of the conv/FC layers), % of the datasheet peak and % of a peak
 // measured in this run with register-only loops. Per-layer times for vgg16 at the smallest and largest
-// batch (each layer synchronised through ForwardDevice's per-layer hook) show where the time goes. At
-// batch 1 the same forward is also timed as a captured CUDA graph (launch overhead gone).
+// batch (each layer synchronised through ForwardDevice's per-layer hook) show where the time goes. The
+// network runs op by op (NetworkOptions::graphs false); at batch 1 the same network is then timed with its
+// plan replayed as a CUDA graph (Network::set_graphs: the runtime's own path, launch overhead gone), timed
+// the same way (wall clock of ForwardDevice + synchronize), its output checked bit for bit against op by op.
 //
 // Datasheet peaks, dense (NVIDIA H200 SXM datasheet; the H100 SXM datasheet gives the same compute figures):
 // FP32 67 TFLOP/s, TF32 tensor core 989 TFLOP/s with sparsity → 494.5 dense, BF16/FP16 1979 with sparsity
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -49,7 +52,7 @@ struct Row {
   std::string model, prec;
   int batch = 0;
   double ms = 0, e2e_ms = 0, tflops = 0, pct_sheet = 0, pct_meas = 0, ips = 0;
-  double graph_ms = 0;  // batch 1: the forward replayed as a CUDA graph (0: not measured)
+  double graph_ms = 0;  // batch 1: the forward with its plan replayed as a CUDA graph (0: not measured)
 };
 
 // Per-layer times of one forward: 6 runs of ForwardDevice whose hook synchronises after each layer (so
@@ -155,7 +158,9 @@ int CudaBench(const CudaArgs& args) {
       std::shared_ptr<vgg::Backend> be(std::move(be_owned));
       const auto p0 = Clock::now();
       std::unique_ptr<vgg::Network> net;
-      st = vgg::Network::Create(be, vn.layers, w.wp(), w.bp(), vgg::NetworkOptions{}, &net);
+      vgg::NetworkOptions no;
+      no.graphs = false;  // op by op; batch 1 is timed again with graphs below
+      st = vgg::Network::Create(be, vn.layers, w.wp(), w.bp(), no, &net);
       if (st.ok()) st = be->synchronize();
       if (!st.ok()) {
         std::printf("%s %s: packing: %s\n", model.c_str(), pn, st.message.c_str());
@@ -211,12 +216,39 @@ int CudaBench(const CudaArgs& args) {
         r.ips = batch / (r.ms * 1e-3);
         r.pct_sheet = 100.0 * r.tflops / DatasheetTflops(p);
         r.pct_meas = measured[size_t(p)] > 0 ? 100.0 * r.tflops * 1e12 / measured[size_t(p)] : 0;
-        // Batch 1 is launch-bound: the same forward as a CUDA graph shows what a graph per plan would save.
+        // Batch 1 is launch-bound: the same network with its plan replayed as a CUDA graph (the first run with
+        // graphs on goes op by op, the second records, the rest replay).
         std::string graph;
         if (batch == 1 && !args.self_test) {
-          const Status gs = vgg::cuda::TimeAsGraph(
-              *be, [&] { return net->ForwardDevice(in, xd.p, yd.p); }, int(t.size()), &r.graph_ms);
-          graph = gs.ok() ? Fmt(", as a CUDA graph %.3f ms", r.graph_ms) : ", no CUDA graph: " + gs.message;
+          net->set_graphs(true);
+          const vgg::GraphInfo g0 = net->graph_info();
+          std::vector<double> tg;
+          std::vector<float> yg;
+          for (int i = 0; st.ok() && i < std::max(2, args.warmup) + int(t.size()); ++i) {
+            const auto t0 = Clock::now();
+            st = net->ForwardDevice(in, xd.p, yd.p);
+            if (st.ok()) st = be->synchronize();
+            if (i >= std::max(2, args.warmup)) tg.push_back(Since(t0));
+          }
+          if (st.ok()) yg.resize(y.size());
+          if (st.ok()) st = be->download(yg.data(), yd.p, yg.size());
+          net->set_graphs(false);
+          const vgg::GraphInfo g1 = net->graph_info();
+          if (!st.ok()) {
+            std::printf("%s %s batch 1 with CUDA graphs: %s\n", model.c_str(), pn, st.message.c_str());
+            ++failures;
+            break;
+          }
+          if (g1.replays - g0.replays < (long long)tg.size()) {
+            graph = ", no CUDA graph: " + (g1.last_error.empty() ? g1.reason : g1.last_error);
+          } else {
+            r.graph_ms = Median(tg) * 1e3;
+            const bool same = std::equal(yg.begin(), yg.end(), y.begin(),
+                                         [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; });
+            graph = Fmt(", CUDA graph %.3f ms", r.graph_ms) + Fmt(" = %.2fx", r.ms / r.graph_ms) +
+                    (same ? " (same bits)" : " (OUTPUT DIFFERS FROM OP BY OP)");
+            if (!same) ++failures;
+          }
         }
         rows.push_back(r);
         std::printf(

@@ -1,5 +1,6 @@
 // vggnet_harness cuda-check: every CUDA op against the reference kernels (native/core/ref) over the
-// shared case list, per precision; then whole networks against the cpu backend; then the error paths
+// shared case list, per precision, with a small network replayed as a CUDA graph against its op-by-op runs
+// (cuda_check_graphs.cpp); then whole networks against the cpu backend; then the error paths
 // (out of memory, bad arguments, memory accounting). Outputs and workspaces are pre-filled with NaN;
 // data come from seeded generators and every line names its seed. Exit status 1 on any failure.
 //
@@ -150,6 +151,11 @@ int CudaCheck(const CudaArgs& args) {
                          std::to_string(t.fail - efail0) + " failed");
       }
     }
+    std::printf("\n== %s: a plan replayed as a CUDA graph vs op by op\n", pn);
+    const int gpass0 = t.pass, gfail0 = t.fail;
+    CheckGraphs(args, p, t);
+    counts.push_back(std::string("cuda-check graphs ") + pn + ": " + std::to_string(t.pass - gpass0) + " passed, " +
+                     std::to_string(t.fail - gfail0) + " failed");
     std::printf("  device memory held by the backend at the end: %zu bytes\n", vgg::cuda::DeviceBytesInUse(*be));
   }
   if (!args.quick && !args.no_network) {

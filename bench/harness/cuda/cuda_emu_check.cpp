@@ -5,6 +5,8 @@
 //     them equal the plain matrix product (exactly: small integers);
 //   - __shfl_xor_sync exchanges across lanes; cp.async lands only at its wait, zero-filling src-size 0;
 //   - a missing barrier makes a block read shared memory another warp has not written yet;
+//   - stream capture: launches and memsets on a capturing stream are recorded, not run, and run in order at
+//     each graph launch; a synchronisation during a capture is refused and invalidates it;
 //   - faults: __syncthreads() at different lines, after some threads exited, a warp operation with an
 //     exited lane, a misaligned ldmatrix row, dynamic shared memory over the limit.
 #include <cstdio>
@@ -222,6 +224,49 @@ int CudaEmuCheck(const CudaArgs&) {
     cudaFree(d);
     t.Record(with && stale,
              "a warp reading another warp's shared memory: right with the barrier, unwritten (NaN) without it");
+  }
+  {
+    // Capture: memset(d, 0) then shfl_xor(d) recorded; d is untouched (NaN bytes) until the graph runs.
+    cudaStream_t s = nullptr;
+    int* d = nullptr;
+    cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    cudaMalloc(&d, 64 * sizeof(int));
+    cudaMemset(d, 0x7f, 64 * sizeof(int));
+    cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) e = cudaMemsetAsync(d + 32, 0, 32 * sizeof(int), s);
+    if (e == cudaSuccess) e = vgg::cuda::Launch<shfl_xor>(1, 32, 0, s, d);
+    cudaGraph_t g = nullptr;
+    const cudaError_t ee = cudaStreamEndCapture(s, &g);
+    int h[64];
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    bool untouched = true;
+    for (int l = 0; l < 64; ++l) untouched = untouched && h[l] == 0x7f7f7f7f;
+    cudaGraphExec_t x = nullptr;
+    cudaError_t le = g ? cudaGraphInstantiate(&x, g, 0) : cudaErrorInvalidValue;
+    cudaGraphDestroy(g);
+    bool ran = false;
+    for (int rep = 0; rep < 2 && le == cudaSuccess; ++rep) {
+      cudaMemset(d, 0x7f, 64 * sizeof(int));
+      le = cudaGraphLaunch(x, s);
+      cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+      ran = true;
+      for (int l = 0; l < 32; ++l) ran = ran && h[l] == (l ^ 5) * 10 && h[32 + l] == 0;
+    }
+    cudaGraphExecDestroy(x);
+    t.Record(e == cudaSuccess && ee == cudaSuccess && untouched && le == cudaSuccess && ran,
+             "capture: a memset and a launch recorded, not run; each graph launch runs them");
+    // A synchronisation inside a capture is refused and the capture is invalidated.
+    e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+    const cudaError_t se = cudaStreamSynchronize(s);
+    g = nullptr;
+    const cudaError_t ie = cudaStreamEndCapture(s, &g);
+    cudaGetLastError();
+    t.Record(
+        e == cudaSuccess && se == cudaErrorStreamCaptureUnsupported && ie == cudaErrorStreamCaptureInvalidated && !g,
+        std::string("capture: cudaStreamSynchronize inside it is refused (") + cudaGetErrorName(se) +
+            ") and invalidates it (" + cudaGetErrorName(ie) + ")");
+    cudaFree(d);
+    cudaStreamDestroy(s);
   }
   vgg::emu::SetFaultEcho(false);
   ok = Faults<divergent_barrier>("different __syncthreads", 0, &why);

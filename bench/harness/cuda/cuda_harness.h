@@ -55,5 +55,6 @@ void CheckConvCases(vgg::Backend& be, Precision p, const std::vector<ConvCase>& 
 int DryRun(const CudaArgs& a);                                    // plans only; 1 when a variant is not covered
 void CheckErrors(vgg::Backend& be, const CudaArgs& a, Tally& t);  // out of memory, bad arguments
 void CheckNetworks(const CudaArgs& a, Tally& t);                  // whole networks vs the cpu backend
+void CheckGraphs(const CudaArgs& a, Precision p, Tally& t);       // graph replays equal op-by-op runs
 
 }  // namespace vggh

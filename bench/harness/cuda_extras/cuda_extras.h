@@ -1,11 +1,11 @@
 // What the C++ harness needs from the CUDA backend beyond the Backend interface: device memory held (for
-// leak checks) and a peak FLOP rate measured on the device (for "% of measured peak"). Built only into the
+// leak checks) and a peak FLOP rate measured on the device (for "% of measured peak"). CUDA graphs are the
+// runtime's own (Network with NetworkOptions::graphs). Built only into the
 // harness (library vggnet_cuda_extras), never into the Node addon. Plain C++: no CUDA types.
 // The kernel and workspace of a conv come from Backend::plan_conv, and plans for a device that is not
 // there from cuda/cuda_planner.h.
 #pragma once
 #include <cstddef>
-#include <functional>
 
 #include "core/backend.h"
 
@@ -18,12 +18,5 @@ size_t DeviceBytesInUse(const Backend& be);
 // The tensor-core (or, for fp32, FFMA) peak of device `device` in FLOP/s, measured with register-only
 // loops: the best of 5 runs, the last 4 sized to ~40 ms each. kDevice on CUDA errors.
 Status MeasurePeakFlops(int device, CudaOptions::Precision p, double* flops);
-
-// The median milliseconds of `forward` replayed as a CUDA graph on backend `be`'s stream: `forward` (work
-// queued on that stream that neither allocates nor synchronises, such as Network::ForwardDevice once its
-// plan exists) is captured once, then the graph is launched `runs` times, each timed with events. This
-// measures what a graph per plan would save at batch 1 (launch overhead). kUnsupported when `be` is not
-// a CUDA backend or capture fails (the work synchronised; the host emulation has no graphs).
-Status TimeAsGraph(Backend& be, const std::function<Status()>& forward, int runs, double* ms);
 
 }  // namespace vgg::cuda

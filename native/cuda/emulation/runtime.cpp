@@ -1,6 +1,7 @@
 // The CUDA runtime API of the host emulation: one emulated device whose memory is host memory, streams
-// and events that complete at once (every launch and copy runs to completion before it returns), and
-// the error state of the CUDA runtime (a last error per host thread; a kernel fault pending until the
+// and events that complete at once (every launch and copy runs to completion before it returns), stream
+// capture into CUDA graphs (the work queued on a capturing stream is recorded and runs at each graph launch),
+// and the error state of the CUDA runtime (a last error per host thread; a kernel fault pending until the
 // next synchronising call).
 #include <algorithm>
 #include <atomic>
@@ -11,7 +12,9 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "cuda/planted_fault.cuh"
 #include "cuda_runtime.h"
 #include "emulator_state.h"
 
@@ -65,8 +68,22 @@ cudaError_t TakePending() {
   return e == cudaSuccess ? e : Fail(e);
 }
 
-// Streams hold nothing (work runs to completion when queued); events hold a time.
-struct Stream {};
+// A captured graph, and its instantiation: the recorded ops in the order they were queued.
+struct Graph {
+  std::vector<std::function<int()>> ops;
+};
+// Streams hold nothing while not capturing (work runs to completion when queued); events hold a time.
+struct Stream {
+  Graph* capture = nullptr;  // between cudaStreamBeginCapture and cudaStreamEndCapture
+  bool invalidated = false;  // a call the capture cannot hold was made meanwhile (EndCapture fails)
+};
+// The stream this host thread is capturing in thread-local or global mode: a synchronising or allocating
+// call on this thread meanwhile is refused and invalidates the capture, as on a GPU.
+thread_local Stream* t_capturing = nullptr;
+cudaError_t RefusedInCapture() {
+  t_capturing->invalidated = true;
+  return Fail(cudaErrorStreamCaptureUnsupported);
+}
 struct Event {
   std::chrono::steady_clock::time_point t;
 };
@@ -145,6 +162,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     VGG_EMU_NAME(cudaErrorLaunchOutOfResources)
     VGG_EMU_NAME(cudaErrorLaunchFailure)
     VGG_EMU_NAME(cudaErrorNotSupported)
+    VGG_EMU_NAME(cudaErrorIllegalState)
     VGG_EMU_NAME(cudaErrorStreamCaptureUnsupported)
     VGG_EMU_NAME(cudaErrorStreamCaptureInvalidated)
     VGG_EMU_NAME(cudaErrorUnknown)
@@ -210,7 +228,10 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize() { return TakePending(); }
+cudaError_t cudaDeviceSynchronize() {
+  if (t_capturing) return RefusedInCapture();
+  return TakePending();
+}
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   std::lock_guard<std::mutex> lock(S().mu);
@@ -221,6 +242,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   *p = nullptr;
+  if (t_capturing) return RefusedInCapture();
   const size_t rounded = Rounded(bytes);
   {
     std::lock_guard<std::mutex> lock(S().mu);
@@ -244,6 +266,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  if (t_capturing) return RefusedInCapture();
   std::lock_guard<std::mutex> lock(S().mu);
   const auto it = S().allocs.find(p);
   if (it == S().allocs.end()) return Fail(cudaErrorInvalidValue);
@@ -277,6 +300,7 @@ bool IsDevice(const void* p, size_t bytes) {
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return cudaSuccess;
+  if (t_capturing) return RefusedInCapture();
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if ((dst_dev && !IsDevice(dst, bytes)) || (src_dev && !IsDevice(src, bytes))) return Fail(cudaErrorInvalidValue);
@@ -285,7 +309,17 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+  if (s && reinterpret_cast<Stream*>(s)->capture) {
+    reinterpret_cast<Stream*>(s)->capture->ops.push_back([=] {
+      Stream* saved = t_capturing;  // the copy runs now, at the graph's launch
+      t_capturing = nullptr;
+      const int e = cudaMemcpy(dst, src, bytes, kind);
+      t_capturing = saved;
+      return e;
+    });
+    return cudaSuccess;
+  }
   return cudaMemcpy(dst, src, bytes, kind);
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
@@ -294,12 +328,28 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   std::memset(p, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
+  if (s && reinterpret_cast<Stream*>(s)->capture) {
+    reinterpret_cast<Stream*>(s)->capture->ops.push_back([=] { return int(cudaMemset(p, value, bytes)); });
+    return cudaSuccess;
+  }
+  return cudaMemset(p, value, bytes);
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return NewHandle<Stream>(s); }
-cudaError_t cudaStreamDestroy(cudaStream_t s) { return DeleteHandle<Stream>(s); }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return TakePending(); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (s && reinterpret_cast<Stream*>(s)->capture) return Fail(cudaErrorStreamCaptureUnsupported);
+  return DeleteHandle<Stream>(s);
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (t_capturing || (s && reinterpret_cast<Stream*>(s)->capture)) {
+    if (s && reinterpret_cast<Stream*>(s)->capture) reinterpret_cast<Stream*>(s)->invalidated = true;
+    if (t_capturing) t_capturing->invalidated = true;
+    return Fail(cudaErrorStreamCaptureUnsupported);
+  }
+  return TakePending();
+}
 
 cudaError_t cudaEventCreate(cudaEvent_t* e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) { return NewHandle<Event>(e); }
@@ -309,7 +359,10 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   reinterpret_cast<Event*>(e)->t = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return TakePending(); }
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  if (t_capturing) return RefusedInCapture();
+  return TakePending();
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   if (!a || !b) return Fail(cudaErrorInvalidResourceHandle);
   *ms =
@@ -317,20 +370,62 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode) {
-  return Fail(cudaErrorStreamCaptureUnsupported);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (!s) return Fail(cudaErrorStreamCaptureUnsupported);  // the legacy default stream cannot be captured
+  Stream* st = reinterpret_cast<Stream*>(s);
+  if (st->capture || t_capturing) return Fail(cudaErrorIllegalState);
+  st->capture = new Graph();
+  st->invalidated = false;
+  if (mode != cudaStreamCaptureModeRelaxed) t_capturing = st;
+  return cudaSuccess;
 }
-cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t* g) {
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
   *g = nullptr;
-  return Fail(cudaErrorStreamCaptureInvalidated);
+  Stream* st = reinterpret_cast<Stream*>(s);
+  if (!st || !st->capture) return Fail(cudaErrorIllegalState);
+  if (t_capturing == st) t_capturing = nullptr;
+  Graph* graph = st->capture;
+  st->capture = nullptr;
+  if (st->invalidated) {
+    delete graph;
+    return Fail(cudaErrorStreamCaptureInvalidated);
+  }
+  *g = reinterpret_cast<cudaGraph_t>(graph);
+  return cudaSuccess;
 }
-cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t, unsigned long long) {
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* e, cudaGraph_t g, unsigned long long) {
   *e = nullptr;
-  return Fail(cudaErrorNotSupported);
+  if (!g) return Fail(cudaErrorInvalidValue);
+  *e = reinterpret_cast<cudaGraphExec_t>(new Graph(*reinterpret_cast<Graph*>(g)));  // independent of g
+  return cudaSuccess;
 }
-cudaError_t cudaGraphLaunch(cudaGraphExec_t, cudaStream_t) { return Fail(cudaErrorNotSupported); }
-cudaError_t cudaGraphExecDestroy(cudaGraphExec_t) { return cudaSuccess; }
-cudaError_t cudaGraphDestroy(cudaGraph_t) { return cudaSuccess; }
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
+  if (!e) return Fail(cudaErrorInvalidValue);
+  if (s && reinterpret_cast<Stream*>(s)->capture) return Fail(cudaErrorNotSupported);  // no nested graphs here
+  const auto& ops = reinterpret_cast<Graph*>(e)->ops;
+  // cuda-fault-check plants a graph that loses its last op: the graph check must see it.
+  const bool drop = vgg::emu::PlantedFault() == int(vgg::cuda::PlantedFault::kGraphDropsLaunch);
+  for (size_t i = 0; i + (drop ? 1 : 0) < ops.size(); ++i) {
+    const int r = ops[i]();
+    if (r != 0) return Fail(cudaError_t(r));  // a launch's configuration refused (printed by the scheduler)
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+  delete reinterpret_cast<Graph*>(e);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+  delete reinterpret_cast<Graph*>(g);
+  return cudaSuccess;
+}
+
+namespace vgg::emu {
+bool IsCapturing(const void* stream) { return stream && static_cast<const Stream*>(stream)->capture; }
+void RecordOp(const void* stream, std::function<int()> op) {
+  static_cast<const Stream*>(stream)->capture->ops.push_back(std::move(op));
+}
+}  // namespace vgg::emu
 
 cudaError_t vggEmuFuncGetAttributes(cudaFuncAttributes* a, const void*) {
   *a = cudaFuncAttributes{};

@@ -28,6 +28,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 struct uint3 {
   unsigned x, y, z;
@@ -97,6 +98,12 @@ struct LaunchSpec {
   const void* kernel_fn = nullptr;  // the kernel, for its cudaFuncSetAttribute settings
 };
 int RunKernel(const LaunchSpec& spec, void (*thread_main)(void*), void* ctx);
+
+// Stream capture (cudaStreamBeginCapture … cudaStreamEndCapture): work queued on a capturing stream is recorded
+// as an op (returning a cudaError_t value) that the graph runs, in order, at each cudaGraphLaunch. `stream` is
+// a cudaStream_t. A launch's configuration is checked when the graph runs, not when it is recorded.
+bool IsCapturing(const void* stream);
+void RecordOp(const void* stream, std::function<int()> op);
 
 // "kernel<args>" from the __PRETTY_FUNCTION__ of KernelName<K>() below (a static string per kernel).
 const char* KernelNameFrom(const char* pretty);
