@@ -20,8 +20,6 @@
  * peak RSS (VmHWM). A few requests are dropped in every phase: autocannon closes its connections with requests in
  * flight when the phase ends.
  *
- * Without the model scheduler in the library (ModelOptions maxBatch/maxQueue), batching and the queue bound do
- * not exist: the 'on' rows are skipped and 'off' runs without the flags (the library runs forwards one at a time).
  * The load generator shares the host with the server (2 cores here): figures are for comparing rows of one run.
  *
  * Usage: npm run bench:serve [-- --quick] [-- --models mnist,vgg16] [-- --duration 5] [-- --repeat 3]
@@ -34,7 +32,6 @@ const fs = require('fs');
 const path = require('path');
 const autocannon = require('autocannon');
 const sharp = require('sharp');
-const { schedulerPresent } = require('../dist/serve/contract');
 
 const root = path.join(__dirname, '..');
 const argv = process.argv.slice(2);
@@ -225,7 +222,7 @@ async function main() {
   );
   console.log(
     `phases of ${durationOf('mnist')} s (MNIST), ${durationOf('vgg16')} s (vgg16), each request kind after 3 untimed ` +
-      `requests; client timeout ${CLIENT_TIMEOUT_S} s; scheduler in this build: ${schedulerPresent}`,
+      `requests; client timeout ${CLIENT_TIMEOUT_S} s`,
   );
   console.log(
     '\n| model | batching | request | phase | conns | offered req/s | 2xx req/s | p50 ms | p99 ms | 503 share | timeouts | health p99 ms | computed | refused | dropped (discarded) | images/forward |',
@@ -237,16 +234,12 @@ async function main() {
     const m = MODELS[name];
     if (!m) throw new Error(`--models: unknown model '${name}'; expected ${Object.keys(MODELS).join(', ')}`);
     const requests = await m.requests();
-    const settings = schedulerPresent ? ['off', 'on'] : ['off'];
-    if (!schedulerPresent)
-      console.log(`| ${name} | on | | | n/a: no model scheduler in this build | | | | | | | | | | | |`);
+    const settings = ['off', 'on'];
     // Both servers stay up; their phases alternate, so a change in the neighbours' load hits both alike.
     const servers = {};
     try {
       for (const batching of settings) {
-        const sched = schedulerPresent
-          ? ['--max-batch', batching === 'on' ? '8' : '1', '--max-queue', String(m.maxQueue)]
-          : [];
+        const sched = ['--max-batch', batching === 'on' ? '8' : '1', '--max-queue', String(m.maxQueue)];
         const t = performance.now();
         servers[batching] = await startServer([...m.args, ...sched]);
         servers[batching].startS = (performance.now() - t) / 1000;
