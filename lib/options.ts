@@ -194,7 +194,7 @@ export const MODEL_OPTION_KEYS = optionKeys<ModelOptions>(MODEL_OPTION_FIELDS);
 export type ResolvedModelOptions = Required<ModelOptions>;
 
 /** The defaults of ModelOptions (the one place they are set). */
-export const DEFAULT_MODEL_OPTIONS: Readonly<ResolvedModelOptions> = Object.freeze({
+export const DEFAULT_MODEL_OPTIONS: Readonly<ResolvedModelOptions & { convAlgorithm: ConvAlgorithm }> = Object.freeze({
   device: 'auto',
   threads: 0,
   isa: 'auto',
