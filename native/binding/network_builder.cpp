@@ -112,6 +112,16 @@ class PackWorker final : public SettlingWorker {
   const float* w = nullptr;
   const float* b = nullptr;
   Napi::Reference<Napi::Float32Array> w_ref, b_ref;
+  // Packs w and b where they are: keeps them alive until packed and records their buffers as taken (detached
+  // once packed).
+  void ReadInPlace(const Napi::Float32Array& w_in, const Napi::Float32Array& b_in, NetworkBuilderWrap::State* st) {
+    w = w_in.Data();
+    b = b_in.Data();
+    w_ref = Napi::Reference<Napi::Float32Array>::New(w_in, 1);
+    b_ref = Napi::Reference<Napi::Float32Array>::New(b_in, 1);
+    st->taken.push_back(w_in.ArrayBuffer().Data());
+    st->taken.push_back(b_in.ArrayBuffer().Data());
+  }
   // packRows: output channels [k0, k1) of the layer (w, b hold only those); k1 = 0: the whole layer.
   size_t k0 = 0, k1 = 0;
 
@@ -285,12 +295,7 @@ Napi::Value NetworkBuilderWrap::Pack(const Napi::CallbackInfo& info) {
   Napi::Float32Array b = GetF32(info[2], "biases" + at, bn);
   auto* worker = new PackWorker(env, st_, ci);
   if (take) {
-    worker->w = w.Data();
-    worker->b = b.Data();
-    worker->w_ref = Napi::Reference<Napi::Float32Array>::New(w, 1);
-    worker->b_ref = Napi::Reference<Napi::Float32Array>::New(b, 1);
-    st_->taken.push_back(w.ArrayBuffer().Data());
-    st_->taken.push_back(b.ArrayBuffer().Data());
+    worker->ReadInPlace(w, b, st_.get());
   } else {
     const bool staged = slot.staging && slot.staged == wn;
     std::unique_ptr<float[]> buf = std::move(slot.staging);
@@ -355,12 +360,7 @@ Napi::Value NetworkBuilderWrap::PackRows(const Napi::CallbackInfo& info) {
   worker->k0 = slot.rows;
   worker->k1 = slot.rows + rows;
   if (take) {
-    worker->w = w.Data();
-    worker->b = b.Data();
-    worker->w_ref = Napi::Reference<Napi::Float32Array>::New(w, 1);
-    worker->b_ref = Napi::Reference<Napi::Float32Array>::New(b, 1);
-    st_->taken.push_back(w.ArrayBuffer().Data());
-    st_->taken.push_back(b.ArrayBuffer().Data());
+    worker->ReadInPlace(w, b, st_.get());
   } else {
     std::unique_ptr<float[]> buf = Allocate(rows * crs + rows);
     if (!buf) {
