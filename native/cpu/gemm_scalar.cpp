@@ -20,6 +20,7 @@ namespace {
 
 struct Traits {
   static constexpr int kMR = 4, kVL = 4, kNV = 2, kKC = 256, kNC = 256;
+  static constexpr int kNarrowColumns = 0;  // no TileColumns: tails are padded to a vector
 
   template <int NV>
   static void Tile(int kc, const float* a, const float* b, float* c, size_t ldc, int flags, const float* bias) {

@@ -25,7 +25,8 @@ namespace {
 
 struct Traits {
   static constexpr int kMR = 6, kVL = 8, kNV = 2, kKC = 384, kNC = 480;
-  static constexpr int kPrefetchK = 80;  // A prefetch distance in k steps (~2 KB ahead)
+  static constexpr int kPrefetchK = 80;     // A prefetch distance in k steps (~2 KB ahead)
+  static constexpr int kNarrowColumns = 0;  // no TileColumns: tails are padded to a vector
 
   template <int NV>
   static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a, const float* __restrict b,

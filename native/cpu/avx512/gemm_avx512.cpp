@@ -53,11 +53,13 @@ struct Traits {
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
       }
     };
+    // The same time ahead for every width: a narrow tile spends fewer cycles per k step.
+    constexpr int kAhead = kPrefetchK * kNV / NV;
     int k = 0;
 #pragma GCC unroll 2
     for (; k + 2 <= kc; k += 2) {
       // A streams from L3/DRAM the first time a panel is used (always, for few-column FC layers).
-      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchK) * kMR), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kAhead) * kMR), _MM_HINT_T0);
       step(k);
       step(k + 1);
     }
@@ -70,6 +72,58 @@ struct Traits {
     }
     for (int i = 0; i < kMR; ++i)
       for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + v * kVL, acc[i][v]);
+  }
+
+  // The last nc <= kNarrowColumns columns of npanels row panels (a block's few tiles past its last full
+  // NR panel, whose b rows are padded to ldb floats): Tile's sums, one fused multiply-add chain per output
+  // in k order from zero (so equal bit for bit to a padded Tile<1> with a zero bias), but vectorised over
+  // the rows of up to 16 panels at once (16 independent chains hide the FMA latency), one broadcast of b
+  // per column and k: a padded Tile<1> spends 8 FMAs of 16 lanes per panel and k on them.
+  static constexpr int kNarrowColumns = 8;
+  template <int G>
+  static inline __attribute__((always_inline)) void ColumnPanels(int kc, const float* __restrict a, size_t stride,
+                                                                 const float* __restrict b, int ldb,
+                                                                 float* __restrict c, size_t ldc, int flags) {
+    __m256 acc[G];
+    alignas(32) float col[kMR];
+    for (int g = 0; g < G; ++g) {
+      if (flags & kTileFirst) {
+        acc[g] = _mm256_setzero_ps();
+      } else {
+        for (int i = 0; i < kMR; ++i) col[i] = c[(g * kMR + i) * ldc];
+        acc[g] = _mm256_load_ps(col);
+      }
+    }
+    for (int k = 0; k < kc; ++k) {
+      const __m256 bk = _mm256_set1_ps(b[size_t(k) * ldb]);
+      for (int g = 0; g < G; ++g) acc[g] = _mm256_fmadd_ps(_mm256_load_ps(a + g * stride + k * kMR), bk, acc[g]);
+    }
+    const __m256 z = _mm256_setzero_ps();
+    for (int g = 0; g < G; ++g) {
+      // max(0, v) returns v when v is NaN (second operand) and keeps −0: Tile's relu.
+      _mm256_store_ps(col, flags & kTileRelu ? _mm256_max_ps(z, acc[g]) : acc[g]);
+      for (int i = 0; i < kMR; ++i) c[(g * kMR + i) * ldc] = col[i];
+    }
+  }
+  // c[(p·MR + i)·ldc + j] for panel p < npanels (a + p·stride), row i < MR, column j < nc.
+  static void TileColumns(int nc, int kc, const float* a, size_t stride, int npanels, const float* b, int ldb, float* c,
+                          size_t ldc, int flags) {
+    static_assert(kMR == 8, "one ymm holds a panel's rows");
+    for (int j = 0; j < nc; ++j)
+      for (int p = 0; p < npanels;) {
+        const float* ap = a + p * stride;
+        float* cp = c + size_t(p) * kMR * ldc + j;
+        const int left = npanels - p;
+        const int g = left >= 16 ? 16 : left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        switch (g) {
+          case 16: ColumnPanels<16>(kc, ap, stride, b + j, ldb, cp, ldc, flags); break;
+          case 8: ColumnPanels<8>(kc, ap, stride, b + j, ldb, cp, ldc, flags); break;
+          case 4: ColumnPanels<4>(kc, ap, stride, b + j, ldb, cp, ldc, flags); break;
+          case 2: ColumnPanels<2>(kc, ap, stride, b + j, ldb, cp, ldc, flags); break;
+          default: ColumnPanels<1>(kc, ap, stride, b + j, ldb, cp, ldc, flags); break;
+        }
+        p += g;
+      }
   }
 
   // One masked load (invalid lanes read as zero, never touched) and one masked store per 16 columns.

@@ -39,7 +39,8 @@ inline __attribute__((always_inline)) void FmaRow(float32x4_t (&acc)[8][NV], con
 
 struct Traits {
   static constexpr int kMR = 8, kVL = 4, kNV = 3, kKC = 384, kNC = 480;
-  static constexpr int kPrefetchK = 64;  // A prefetch distance in k steps (2 KB ahead)
+  static constexpr int kPrefetchK = 64;     // A prefetch distance in k steps (2 KB ahead)
+  static constexpr int kNarrowColumns = 0;  // no TileColumns: tails are padded to a vector
 
   template <int NV>
   static inline __attribute__((always_inline)) void Tile(int kc, const float* __restrict a, const float* __restrict b,

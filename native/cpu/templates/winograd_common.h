@@ -95,14 +95,24 @@ void WinogradPointGemms(const WinogradArgs& g, const WinogradTask& task, const W
     for (int pc = 0; pc < C; pc += KC) {
       const int kc = Min(KC, C - pc);
       const int flags = pc == 0 ? kTileFirst : 0;
+      // A few tiles past the last full panel go through TileColumns, all row panels at once (see there).
+      bool narrow = false;
+      if constexpr (T::kNarrowColumns > 0) narrow = st.tail > 0 && st.tail <= T::kNarrowColumns;
+      const int padded = narrow ? st.full : (st.nt + NR - 1) / NR;
       for (int ip = task.p0; ip < task.p1; ++ip) {
         const float* a = Ax + size_t(pc) * g.Mpad + size_t(ip) * MR * kc;
         float* mrow = Mx + size_t(ip - task.p0) * MR * ntp;
-        for (int panel = 0; panel * NR < st.nt; ++panel) {
+        for (int panel = 0; panel < padded; ++panel) {
           const int nv = panel < st.full ? T::kNV : st.tail_w / VL;
           TileDispatch<T>(nv, kc, a, Vx + size_t(pc) * ntp + size_t(panel) * kc * NR, mrow + size_t(panel) * NR, ntp,
                           flags, kZeros);
         }
+      }
+      if constexpr (T::kNarrowColumns > 0) {
+        if (narrow)
+          T::TileColumns(st.tail, kc, Ax + size_t(pc) * g.Mpad + size_t(task.p0) * MR * kc, size_t(MR) * kc,
+                         task.p1 - task.p0, Vx + size_t(pc) * ntp + size_t(st.full) * kc * NR, st.tail_w,
+                         Mx + size_t(st.full) * NR, ntp, flags);
       }
     }
   }
