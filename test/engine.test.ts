@@ -167,6 +167,40 @@ describe('forward on the CPU', () => {
   });
 });
 
+describe('conv + max pool fused (cpu Winograd layers)', () => {
+  // 64 channels, so conv1_2 and conv2_1 run Winograd and each runs fused with the pool after it.
+  const cfg: VggConfig = {
+    name: 'fusion',
+    inChannels: 3,
+    inputSize: 20,
+    stages: [[64, 64], [64]],
+    fc: [16],
+    numClasses: 5,
+  };
+  const weights = randomWeights(cfg, 11);
+
+  test('gives the unfused result bit for bit (a feature taken from the conv turns fusion off), odd sizes too', async () => {
+    const model = await Model.create(cfg, weights, { device: 'cpu', convAlgorithm: 'winograd4x4' });
+    const ref = await Model.create(cfg, weights, { device: 'reference' });
+    for (const [h, w] of [
+      [20, 20],
+      [26, 30],
+      [23, 21],
+    ]) {
+      const x = input([2, 3, h, w], h * w);
+      const fused = await model.forward(x, { mode: 'dense', outputs: ['pool1', 'fc7'] });
+      const split = await model.forward(x, { mode: 'dense', outputs: ['conv1_2', 'conv2_1', 'pool1', 'fc7'] });
+      expect(fused.pool1.data).toEqual(split.pool1.data);
+      expect(fused.fc7.data).toEqual(split.fc7.data);
+      const want = await ref.forward(x, { mode: 'dense' });
+      expect(fused.fc7.dims).toEqual(want.dims);
+      expect(maxRelErr(fused.fc7.data, want.data)).toBeLessThan(1e-4);
+    }
+    model.dispose();
+    ref.dispose();
+  });
+});
+
 describe('bad input', () => {
   const model = Model.randomSync(tiny, 2, { device: 'cpu' });
   afterAll(() => model.dispose());

@@ -72,6 +72,33 @@ void RecordIdentical(Tally& t, const std::string& what, const Status& st, const 
 
 }  // namespace
 
+void CheckFusedPool(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg::ConvAlgorithm algorithm, Tally& t) {
+  const vgg::ConvShape& s = c.s;
+  const vgg::PoolShape pool{s.N, s.K, s.P(), s.Q(), 2, 2};
+  std::unique_ptr<vgg::PackedConv> pc;
+  vgg::ConvPlan plan;
+  Status st = be.pack_conv(s, algorithm, d.w.data(), c.bias ? d.b.data() : nullptr, &pc);
+  if (st.ok()) st = be.plan_conv(s, *pc, &plan);
+  if (st.ok() && (s.P() < 2 || s.Q() < 2 || !be.fuses_maxpool(s, plan, pool))) return;  // the window must fit
+  const size_t ny = size_t(s.N) * s.K * s.P() * s.Q(), np = size_t(s.N) * s.K * pool.P() * pool.Q();
+  std::vector<float> fused, split;
+  DevBuf xb(be), yb(be), pb(be), wsb(be);
+  if (st.ok()) st = xb.Upload(d.x);
+  if (st.ok() && plan.workspace_floats) st = wsb.FillNaN(plan.workspace_floats);
+  if (st.ok()) st = yb.FillNaN(ny);
+  if (st.ok()) st = pb.FillNaN(np);
+  if (st.ok()) st = be.conv2d(s, plan, *pc, c.relu, xb.p, yb.p, wsb.p);
+  if (st.ok()) st = be.maxpool2d(pool, yb.p, pb.p);
+  if (st.ok()) st = pb.Fetch(np, &split);
+  if (st.ok()) st = pb.FillNaN(np);
+  if (st.ok()) st = be.conv2d_maxpool(s, plan, *pc, c.relu, pool, xb.p, pb.p, wsb.p);
+  if (st.ok()) st = pb.Fetch(np, &fused);
+  RecordIdentical(t,
+                  std::string("conv2d_maxpool ") + vgg::ConvAlgorithmName(algorithm) + " '" + c.name + "' " +
+                      ShapeStr(s) + " relu=" + (c.relu ? "1" : "0") + " vs conv2d then maxpool2d",
+                  st, fused, split, d.seed);
+}
+
 void CheckPoolCase(vgg::Backend& be, const PoolCase& c, Tally& t) {
   const vgg::PoolShape& s = c.s;
   const uint64_t seed = SeedOf("pool " + c.name);

@@ -33,6 +33,9 @@ struct DevBuf {
 vgg::Status RunConv(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg::ConvAlgorithm algorithm,
                     std::vector<float>* y, vgg::ConvPlan* plan);
 
+// conv2d_maxpool with the 2×2/2 pool over case c's output, where the backend fuses it for `algorithm`:
+// bit-identical to its own conv2d then maxpool2d (NaN for NaN). Records nothing where it does not fuse.
+void CheckFusedPool(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg::ConvAlgorithm algorithm, Tally& t);
 // maxpool2d must be bit-identical to the reference, NaN, ±0 and ±Inf included (PoolInput).
 void CheckPoolCase(vgg::Backend& be, const PoolCase& c, Tally& t);
 // lrn within a relative 1e-5 per element (an fp32 sum of at most `size` squares, then one pow).

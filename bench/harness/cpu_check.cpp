@@ -48,7 +48,10 @@ void CheckConv(vgg::Backend& be, const ConvCase& c, int threads, Tally& t) {
   for (vgg::ConvAlgorithm algo : kAlgorithms) {
     if (be.choose_conv_algorithm(c.s, algo) != algo) continue;  // the algorithm cannot serve this shape
     // Winograd transforms mix the inputs of a tile, so NaN and Inf spread differently from the direct sum.
-    if (c.nonfinite && algo != vgg::ConvAlgorithm::kGemm) continue;
+    if (c.nonfinite && algo != vgg::ConvAlgorithm::kGemm) {
+      CheckFusedPool(be, c, d32, algo, t);  // against the backend's own conv then pool, NaN for NaN
+      continue;
+    }
     // The backend gets the f32 data (it rounds to bf16 itself); the comparison, the bf16 reference.
     const ConvData& d = bf16 && algo == vgg::ConvAlgorithm::kGemm ? d16 : d32;
     std::vector<float> y;
@@ -67,6 +70,7 @@ void CheckConv(vgg::Backend& be, const ConvCase& c, int threads, Tally& t) {
               std::to_string(df.first_bad) + ": " + Fmt("%g", y[df.first_bad]) + " vs reference " +
               Fmt("%g", d.ref[df.first_bad]);
     t.Record(st.ok() && df.nonfinite_bad == 0 && df.max_abs <= tol, line);
+    CheckFusedPool(be, c, d32, algo, t);
   }
 }
 

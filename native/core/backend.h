@@ -103,6 +103,19 @@ class Backend {
   virtual Status conv2d(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const float* x,
                         float* y, float* workspace) = 0;
 
+  // Whether conv2d_maxpool can run conv s (planned as `plan`) with the max pool `pool` over its output
+  // fused (Network then skips the pool layer and the conv's full-size output).
+  virtual bool fuses_maxpool(const ConvShape& s, const ConvPlan& plan, const PoolShape& pool) const {
+    (void)s, (void)plan, (void)pool;
+    return false;
+  }
+  // y (N,K,P',Q') = maxpool(pool, [relu](conv(x) + b)): conv2d then maxpool2d, bit for bit, without the
+  // conv's output in memory; only where fuses_maxpool(s, plan, pool).
+  virtual Status conv2d_maxpool(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu,
+                                const PoolShape& pool, const float* x, float* y, float* workspace) {
+    (void)s, (void)plan, (void)w, (void)relu, (void)pool, (void)x, (void)y, (void)workspace;
+    return Unsupported(name() + ": conv2d with a fused max pool");
+  }
   virtual Status maxpool2d(const PoolShape& s, const float* x, float* y) = 0;
   virtual Status lrn(int N, int C, int H, int W, const LrnParams& p, const float* x, float* y) = 0;
   // x = max(x, 0) in place over n floats, NaN kept (a conv's ReLU applied after a pre-ReLU feature was copied).

@@ -330,6 +330,20 @@ void Network::ReleasePlans() {
 
 size_t Network::arena_bytes() const { return arena_bytes_; }
 
+// Whether conv layer i runs fused with the max pool of layer i+1 (*pool): not when a tap reads the conv's
+// output, an adaptive pool sits between them, the caller times layers one by one, or the backend cannot.
+bool Network::FusesPool(const ShapePlan& plan, size_t i, const std::vector<Tap>& taps, bool layer_by_layer,
+                        PoolShape* pool) const {
+  if (layer_by_layer || i + 1 >= plan.outs.size() || plan.run.adaptive_before == int(i + 1)) return false;
+  const LayerSpec &l = layers_[i], &next = layers_[i + 1];
+  if (l.kind != LayerSpec::Kind::kConv || next.kind != LayerSpec::Kind::kMaxPool) return false;
+  for (const Tap& t : taps)
+    if (t.layer == int(i)) return false;
+  const Shape4& s = plan.ins[i + 1];
+  *pool = {s.n, s.c, s.h, s.w, next.window, next.pool_stride};
+  return backend_->fuses_maxpool(ConvOf(l, plan.ins[i]), plan.conv[i], *pool);
+}
+
 // Layer i reads x (i = 0) or the activation buffer the previous layer (or the adaptive pool before it) wrote,
 // and writes y (the last layer run) or the other activation buffer; each tap is copied out right after its
 // layer, before the buffer is reused.
@@ -349,6 +363,19 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
       VGG_RETURN_IF_ERROR(be.adaptive_avgpool2d({from.n, from.c, from.h, from.w, s.h, s.w}, src, pooled));
       src = pooled;
       next = 1 - next;
+    }
+    PoolShape pool;
+    if (FusesPool(plan, i, taps, after_layer != nullptr, &pool)) {
+      // conv i and max pool i+1 in one pass: layer i's full-size output is never written.
+      float* dst = i + 2 == n ? y : arena_->act[next];
+      VGG_RETURN_IF_ERROR(
+          be.conv2d_maxpool(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, pool, src, dst, arena_->workspace));
+      ++i;
+      for (const Tap& t : taps)
+        if (t.layer == int(i)) VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
+      src = dst;
+      next = 1 - next;
+      continue;
     }
     float* dst = i + 1 == n ? y : arena_->act[next];
     bool pre_relu = false;  // a tap wants the conv's output before its ReLU: run without it, apply it after

@@ -185,6 +185,8 @@ class Network {
   void EndRun();
   Status RunLayers(const ShapePlan& plan, const float* x, float* y, const std::vector<Tap>& taps,
                    const std::function<Status(size_t)>& after_layer);
+  bool FusesPool(const ShapePlan& plan, size_t i, const std::vector<Tap>& taps, bool layer_by_layer,
+                 PoolShape* pool) const;
   // RunLayers without taps or callback, replaying the plan's recording when it is valid for x and y (and the
   // arena), recording it on the plan's second run; op by op when graphs are off or a capture failed.
   Status RunProgram(const ShapePlan& plan, const float* x, float* y);

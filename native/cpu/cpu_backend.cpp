@@ -116,19 +116,10 @@ class CpuBackend final : public Backend {
   Status conv2d(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const float* x, float* y,
                 float* workspace) override {
     const auto& pc = static_cast<const CpuPackedConv&>(w);
-    if (pc.kernels != &k_ || (pc.bf16 && !bf16_))
-      return InvalidArgument("cpu.conv2d: weights were packed by another backend");
-    if (pc.K != s.K || pc.C != s.C || pc.R != s.R || pc.S != s.S)
-      return InvalidArgument("cpu.conv2d: shape (K,C,R,S) differs from the packed weights");
-    if (plan.algorithm != pc.algo) return InvalidArgument("cpu.conv2d: the plan is for another algorithm");
+    VGG_RETURN_IF_ERROR(CheckConv("cpu.conv2d", s, plan, pc, workspace));
+    if (pc.winograd) return Winograd(s, pc, relu, nullptr, x, y, workspace);
     const int P = s.P(), Q = s.Q();
-    if (P < 1 || Q < 1 || s.N < 1) return InvalidArgument("cpu.conv2d: empty output");
     const int64_t cols64 = int64_t(s.N) * P * Q;
-    if (cols64 > (int64_t(1) << 30)) return Unsupported("cpu.conv2d: too many output columns");
-    const size_t need = cpu::ConvWorkspaceFloats(k_, pool_.threads(), s, pc.algo);
-    if (need > plan.workspace_floats || (need && !workspace))
-      return InvalidArgument("cpu.conv2d: workspace of " + std::to_string(need) + " floats missing");
-    if (pc.winograd) return Winograd(s, pc, relu, x, y, workspace);
     ConvGemmArgs g;
     g.s = s;
     g.M = s.K;
@@ -155,6 +146,23 @@ class CpuBackend final : public Backend {
       if (task.p0 < task.p1 && task.c0 < task.c1) gemm(g, task);
     });
     return {};
+  }
+
+  // The Winograd kernels pool 2×2/2 windows of their output tiles (4×4 or 2×2, so a window never spans two).
+  bool fuses_maxpool(const ConvShape& s, const ConvPlan& plan, const PoolShape& pool) const override {
+    return cpu::WinogradTile(plan.algorithm) != 0 && pool.window == 2 && pool.stride == 2 && pool.N == s.N &&
+           pool.C == s.K && pool.H == s.P() && pool.W == s.Q() && pool.H >= 2 && pool.W >= 2;
+  }
+
+  Status conv2d_maxpool(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu,
+                        const PoolShape& pool, const float* x, float* y, float* workspace) override {
+    const auto& pc = static_cast<const CpuPackedConv&>(w);
+    VGG_RETURN_IF_ERROR(CheckConv("cpu.conv2d_maxpool", s, plan, pc, workspace));
+    if (!fuses_maxpool(s, plan, pool) || !pc.winograd)
+      return InvalidArgument("cpu.conv2d_maxpool: pool " + std::to_string(pool.window) + "/" +
+                             std::to_string(pool.stride) + " over " + std::to_string(pool.H) + "x" +
+                             std::to_string(pool.W) + " is not fused with this conv (fuses_maxpool is false)");
+    return Winograd(s, pc, relu, &pool, x, y, workspace);
   }
 
   Status maxpool2d(const PoolShape& s, const float* x, float* y) override {
@@ -247,7 +255,25 @@ class CpuBackend final : public Backend {
     return f32 == &k_.gemv ? &bf16_->gemv : &bf16_->gemv_cols;
   }
 
-  Status Winograd(const ConvShape& s, const CpuPackedConv& pc, bool relu, const float* x, float* y, float* workspace) {
+  // What conv2d and conv2d_maxpool check of their arguments (`what` names the call in errors).
+  Status CheckConv(const char* what, const ConvShape& s, const ConvPlan& plan, const CpuPackedConv& pc,
+                   const float* workspace) const {
+    const std::string w = what;
+    if (pc.kernels != &k_ || (pc.bf16 && !bf16_)) return InvalidArgument(w + ": weights were packed by another backend");
+    if (pc.K != s.K || pc.C != s.C || pc.R != s.R || pc.S != s.S)
+      return InvalidArgument(w + ": shape (K,C,R,S) differs from the packed weights");
+    if (plan.algorithm != pc.algo) return InvalidArgument(w + ": the plan is for another algorithm");
+    if (s.P() < 1 || s.Q() < 1 || s.N < 1) return InvalidArgument(w + ": empty output");
+    if (int64_t(s.N) * s.P() * s.Q() > (int64_t(1) << 30)) return Unsupported(w + ": too many output columns");
+    const size_t need = cpu::ConvWorkspaceFloats(k_, pool_.threads(), s, pc.algo);
+    if (need > plan.workspace_floats || (need && !workspace))
+      return InvalidArgument(w + ": workspace of " + std::to_string(need) + " floats missing");
+    return {};
+  }
+
+  // pool: the 2×2/2 max pool fused into the output transform (y is then the pooled output), or null.
+  Status Winograd(const ConvShape& s, const CpuPackedConv& pc, bool relu, const PoolShape* pool, const float* x,
+                  float* y, float* workspace) {
     const int m = pc.winograd;
     const cpu::WinoPlan wp = cpu::PlanWinograd(k_, pool_.threads(), s, m);
     cpu::WinogradArgs wa;
@@ -260,6 +286,7 @@ class CpuBackend final : public Backend {
     wa.a = pc.a.get();
     wa.bias = pc.bias.get();
     wa.relu = relu;
+    wa.pool = pool != nullptr;
     wa.x = x;
     wa.y = y;
     const int points = (m + 2) * (m + 2);

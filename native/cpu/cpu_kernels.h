@@ -37,8 +37,9 @@ struct ConvGemmArgs {
   const uint16_t* a_bf16 = nullptr;  // or bf16 packed weights (precision bf16, layout at Bf16Kernels)
   const float* bias = nullptr;       // Mpad floats (zeros when the layer has none)
   bool relu = false;
+  bool pool = false;         // y gets the 2×2/2 max pool of the output (maxpool2d's result, bit for bit)
   const float* x = nullptr;  // (N,C,H,W)
-  float* y = nullptr;        // (N,K,P,Q)
+  float* y = nullptr;        // (N,K,P,Q), or (N,K,⌊P/2⌋,⌊Q/2⌋) with pool
 };
 
 // One thread's share of a GEMM: row panels [p0, p1) × columns [c0, c1), with its own scratch.
@@ -69,8 +70,9 @@ struct WinogradArgs {
   const float* a = nullptr;     // 16 (or 36) · C · Mpad transformed, packed weights
   const float* bias = nullptr;  // Mpad floats
   bool relu = false;
+  bool pool = false;         // y gets the 2×2/2 max pool of the output (maxpool2d's result, bit for bit)
   const float* x = nullptr;  // (N,C,H,W)
-  float* y = nullptr;        // (N,K,P,Q)
+  float* y = nullptr;        // (N,K,P,Q), or (N,K,⌊P/2⌋,⌊Q/2⌋) with pool
 };
 
 // One Winograd task over tiles [c0, c1) of the block whose V is `v` (c0 a multiple of vl, c1 − c0 <= ntp):

@@ -113,6 +113,15 @@ void ConvWinograd2x2(const WinogradArgs& g, const WinogradTask& task) {
           for (int j = 0; j < len; ++j) v[j] = v[j] < 0.f ? 0.f : v[j];
         }
       }
+      if (g.pool) {  // one pooled output per tile: (r.ty, r.tx0 + j) of the ⌊P/2⌋ × ⌊Q/2⌋ output
+        const int P2 = P / 2, Q2 = Q / 2, cnt = Min(len, Q2 - r.tx0);
+        if (r.ty < P2 && cnt > 0) {
+          PoolWindows(y00, y01, y10, y11, out, cnt);
+          float* __restrict dst = g.y + ((size_t(r.n) * M + m) * P2 + r.ty) * Q2 + r.tx0;
+          for (int j = 0; j < cnt; ++j) dst[j] = out[j];
+        }
+        continue;
+      }
       const int q0 = 2 * r.tx0, cnt = Min(2 * len, Q - q0);
       for (int a = 0; a < 2; ++a) {
         const int p = 2 * r.ty + a;

@@ -88,6 +88,7 @@ void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
   // Output transform, two passes per run as in F(2×2): 16 planar outputs per tile, then interleaved.
   alignas(64) float yv[16][NR];
   alignas(64) float out[4 * NR];
+  alignas(64) float pooled[2][NR];  // with g.pool: the left and right pooled column of each tile
   const int m_end = Min(task.p1 * MR, M);
   const bool relu = g.relu;
   const size_t st = WinogradMPoint(g.rows_cap, g.ntp);
@@ -122,6 +123,24 @@ void ConvWinograd4x4(const WinogradArgs& g, const WinogradTask& task) {
           float* __restrict v = yv[a];
           for (int j = 0; j < len; ++j) v[j] = v[j] < 0.f ? 0.f : v[j];
         }
+      }
+      if (g.pool) {  // 2×2 pooled outputs per tile: rows 2·r.ty + a, columns 2·(r.tx0 + j) + b of ⌊P/2⌋ × ⌊Q/2⌋
+        const int P2 = P / 2, Q2 = Q / 2, q0 = 2 * r.tx0, cnt = Min(2 * len, Q2 - q0);
+        for (int a = 0; a < 2 && 2 * r.ty + a < P2 && cnt > 0; ++a) {
+          float* __restrict pl = pooled[0];
+          float* __restrict pr = pooled[1];
+          PoolWindows(yv[8 * a], yv[8 * a + 1], yv[8 * a + 4], yv[8 * a + 5], pl, len);
+          PoolWindows(yv[8 * a + 2], yv[8 * a + 3], yv[8 * a + 6], yv[8 * a + 7], pr, len);
+          float* __restrict dst = g.y + ((size_t(r.n) * M + m) * P2 + 2 * r.ty + a) * Q2 + q0;
+          float* __restrict o = cnt == 2 * len ? dst : out;
+          for (int j = 0; j < len; ++j) {
+            o[2 * j] = pl[j];
+            o[2 * j + 1] = pr[j];
+          }
+          if (o == out)
+            for (int i = 0; i < cnt; ++i) dst[i] = out[i];
+        }
+        continue;
       }
       const int q0 = 4 * r.tx0, cnt = Min(4 * len, Q - q0);
       for (int a = 0; a < 4; ++a) {

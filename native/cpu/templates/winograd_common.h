@@ -25,6 +25,13 @@ inline void LoadTileRows(const float* xc, int H, int W, int h0, int w0, int widt
   }
 }
 
+// The 2×2/2 max pool of a run's tiles for one window per tile: o[j] = the window (a0[j], a1[j]; b0[j], b1[j])
+// scanned as maxpool2d scans it (its first NaN, else its largest value, the first of equals).
+inline void PoolWindows(const float* __restrict a0, const float* __restrict a1, const float* __restrict b0,
+                        const float* __restrict b1, float* __restrict o, int n) {
+  for (int j = 0; j < n; ++j) o[j] = MaxStep(MaxStep(MaxStep(a0[j], a1[j]), b0[j]), b1[j]);
+}
+
 // A task's buffers and its runs of tiles. V is the task's own scratch (kAll) or the block's shared V;
 // M (rows_cap × ntp per point) and the run table follow in the task's scratch.
 struct WinoTaskState {
