@@ -154,8 +154,8 @@ class CpuBackend final : public Backend {
            pool.C == s.K && pool.H == s.P() && pool.W == s.Q() && pool.H >= 2 && pool.W >= 2;
   }
 
-  Status conv2d_maxpool(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu,
-                        const PoolShape& pool, const float* x, float* y, float* workspace) override {
+  Status conv2d_maxpool(const ConvShape& s, const ConvPlan& plan, const PackedConv& w, bool relu, const PoolShape& pool,
+                        const float* x, float* y, float* workspace) override {
     const auto& pc = static_cast<const CpuPackedConv&>(w);
     VGG_RETURN_IF_ERROR(CheckConv("cpu.conv2d_maxpool", s, plan, pc, workspace));
     if (!fuses_maxpool(s, plan, pool) || !pc.winograd)
@@ -259,7 +259,8 @@ class CpuBackend final : public Backend {
   Status CheckConv(const char* what, const ConvShape& s, const ConvPlan& plan, const CpuPackedConv& pc,
                    const float* workspace) const {
     const std::string w = what;
-    if (pc.kernels != &k_ || (pc.bf16 && !bf16_)) return InvalidArgument(w + ": weights were packed by another backend");
+    if (pc.kernels != &k_ || (pc.bf16 && !bf16_))
+      return InvalidArgument(w + ": weights were packed by another backend");
     if (pc.K != s.K || pc.C != s.C || pc.R != s.R || pc.S != s.S)
       return InvalidArgument(w + ": shape (K,C,R,S) differs from the packed weights");
     if (plan.algorithm != pc.algo) return InvalidArgument(w + ": the plan is for another algorithm");
