@@ -82,17 +82,17 @@ void CheckFusedPool(vgg::Backend& be, const ConvCase& c, const ConvData& d, vgg:
   if (st.ok() && (s.P() < 2 || s.Q() < 2 || !be.fuses_maxpool(s, plan, pool))) return;  // the window must fit
   const size_t ny = size_t(s.N) * s.K * s.P() * s.Q(), np = size_t(s.N) * s.K * pool.P() * pool.Q();
   std::vector<float> fused, split;
-  DevBuf xb(be), yb(be), pb(be), wsb(be);
+  DevBuf xb(be), yb(be), pb(be), fb(be), wsb(be);
   if (st.ok()) st = xb.Upload(d.x);
   if (st.ok() && plan.workspace_floats) st = wsb.FillNaN(plan.workspace_floats);
   if (st.ok()) st = yb.FillNaN(ny);
   if (st.ok()) st = pb.FillNaN(np);
+  if (st.ok()) st = fb.FillNaN(np);
   if (st.ok()) st = be.conv2d(s, plan, *pc, c.relu, xb.p, yb.p, wsb.p);
   if (st.ok()) st = be.maxpool2d(pool, yb.p, pb.p);
   if (st.ok()) st = pb.Fetch(np, &split);
-  if (st.ok()) st = pb.FillNaN(np);
-  if (st.ok()) st = be.conv2d_maxpool(s, plan, *pc, c.relu, pool, xb.p, pb.p, wsb.p);
-  if (st.ok()) st = pb.Fetch(np, &fused);
+  if (st.ok()) st = be.conv2d_maxpool(s, plan, *pc, c.relu, pool, xb.p, fb.p, wsb.p);
+  if (st.ok()) st = fb.Fetch(np, &fused);
   RecordIdentical(t,
                   std::string("conv2d_maxpool ") + vgg::ConvAlgorithmName(algorithm) + " '" + c.name + "' " +
                       ShapeStr(s) + " relu=" + (c.relu ? "1" : "0") + " vs conv2d then maxpool2d",

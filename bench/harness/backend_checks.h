@@ -21,7 +21,10 @@ struct DevBuf {
   }
   DevBuf(const DevBuf&) = delete;
   DevBuf& operator=(const DevBuf&) = delete;
-  vgg::Status Alloc(size_t n) { return be.alloc(n, &p); }
+  vgg::Status Alloc(size_t n) {  // a second Alloc releases the first buffer
+    if (p) be.release(p), p = nullptr;
+    return be.alloc(n, &p);
+  }
   vgg::Status Upload(const std::vector<float>& h);     // Alloc(h.size()), then the data
   vgg::Status FillNaN(size_t n);                       // Alloc(n), then NaN everywhere
   vgg::Status Fetch(size_t n, std::vector<float>* h);  // synchronize, then download n floats
