@@ -7,11 +7,17 @@
 namespace vgg::cpu {
 
 namespace {
-// Floats of a thread's Winograd V and M buffers ((m+2)² · tiles · (C + rows)): ~1.5 MB, inside a 2 MB L2.
+// Floats of a thread's Winograd V and M buffers ((m+2)² · tiles · (C + rows)): ~1.5 MB. (Zen 5 has 1 MB of
+// L2 per core; a smaller budget measured no faster there, 2026-12-02.)
 constexpr double kWinoBudget = 393216;
 // Floats of one point's slice of a shared V (C × tiles), read by every row group's GEMM for that point:
 // 256 KB, so it stays in L2 beside the task's M block.
 constexpr int kSharedPointSlice = 65536;
+// Tasks per thread a Winograd conv is split into (at least). Every row group reads its block's whole V, so
+// row groups beyond what balance needs only re-stream V: 2 per thread instead of 4 took vgg16's 13 convs at
+// batch 1 on 2 threads from 40.8 to 37.0 ms (conv3_2 4.6 → 3.7, conv5 1.7 → 1.4), batch 8 unchanged
+// (`vggnet_harness conv --threads 2`, alternating, bench/RESULTS.md).
+constexpr int kWinoTasksPerThread = 2;
 }  // namespace
 
 bool WinogradEligible(const ConvShape& s) {
@@ -100,7 +106,7 @@ WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int 
   const auto split = [&](int nt) {
     p.tn = std::min(units, (p.tiles + nt - 1) / nt);
     p.tm = 1;
-    while (T > 1 && p.tm * p.tn < 4 * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
+    while (T > 1 && p.tm * p.tn < kWinoTasksPerThread * T && panels / (p.tm * 2) >= 4) p.tm *= 2;
   };
   const int budget = int(kWinoBudget / (points * (s.C + std::min(panels * MR, 256))));
   split(std::max(1, std::min(8, budget / NR)) * NR);
