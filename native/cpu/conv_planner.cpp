@@ -18,6 +18,11 @@ constexpr int kSharedPointSlice = 65536;
 // batch 1 on 2 threads from 40.8 to 37.0 ms (conv3_2 4.6 → 3.7, conv5 1.7 → 1.4), batch 8 unchanged
 // (`vggnet_harness conv --threads 2`, alternating, bench/RESULTS.md).
 constexpr int kWinoTasksPerThread = 2;
+// What packing one float of B costs, in MACs: ~135 measured where it costs most, FC6 as a 7×7 conv in dense
+// evaluation (im2col runs of a few floats; PackB took 8% of a vgg16 dense 384 forward at 16 row groups).
+// 128 rather than the 16 of a streaming copy: that layer then splits into 8 row groups, and the forward
+// took 3–7% less on 2 threads; 224 batch 8 and dense 256/512 measured no different.
+constexpr double kPack = 128;
 }  // namespace
 
 bool WinogradEligible(const ConvShape& s) {
@@ -46,9 +51,8 @@ int WinogradTile(ConvAlgorithm a) {
 }
 
 // Splits the GEMM into tm row groups (of MR panels) × tn column chunks (of NR-column granules), the
-// tasks being claimed dynamically by the pool's threads. Work of a task ~ kdim · cols · (rows + 16):
-// padded MACs plus packing its B columns (~16 MAC-equivalents per packed float, paid again by each row
-// group). Minimises the list-scheduling bound total/T + largest task (+ a fixed cost per task), so big
+// tasks being claimed dynamically by the pool's threads. Work of a task ~ kdim · cols · (rows + kPack):
+// padded MACs plus packing its B columns, paid again by each row group. Minimises the list-scheduling bound total/T + largest task (+ a fixed cost per task), so big
 // layers get several tasks per thread (a preempted thread on a shared host then costs one task, not
 // half the layer) and small ones split rows as well as columns.
 Grid ChooseGrid(const IsaKernels& k, int threads, int M, int cols, int kdim) {
@@ -61,9 +65,9 @@ Grid ChooseGrid(const IsaKernels& k, int threads, int M, int cols, int kdim) {
   double best_cost = std::numeric_limits<double>::infinity();
   for (int tm = 1; tm <= std::min<int64_t>(panels, 8 * T); ++tm)
     for (int tn = 1; tn <= std::min<int64_t>(granules, 64 * T) && tm * tn <= 64 * T; ++tn) {
-      const double rows_max = double((panels + tm - 1) / tm) * k.mr + 16.0;
+      const double rows_max = double((panels + tm - 1) / tm) * k.mr + kPack;
       const double cols_max = double((granules + tn - 1) / tn) * k.nr;
-      const double total = kd * (double(panels) * k.mr + 16.0 * tm) * (double(cols) + 0.5 * k.vl * tn);
+      const double total = kd * (double(panels) * k.mr + kPack * tm) * (double(cols) + 0.5 * k.vl * tn);
       const double cost = total / T + kd * rows_max * cols_max + per_task * tm * tn;
       if (cost < best_cost * 0.999) {
         best_cost = cost;
