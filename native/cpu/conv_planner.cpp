@@ -52,9 +52,10 @@ int WinogradTile(ConvAlgorithm a) {
 
 // Splits the GEMM into tm row groups (of MR panels) × tn column chunks (of NR-column granules), the
 // tasks being claimed dynamically by the pool's threads. Work of a task ~ kdim · cols · (rows + kPack):
-// padded MACs plus packing its B columns, paid again by each row group. Minimises the list-scheduling bound total/T + largest task (+ a fixed cost per task), so big
-// layers get several tasks per thread (a preempted thread on a shared host then costs one task, not
-// half the layer) and small ones split rows as well as columns.
+// padded MACs plus packing its B columns, paid again by each row group. Minimises the list-scheduling
+// bound total/T + largest task (+ a fixed cost per task), so big layers get several tasks per thread (a
+// preempted thread on a shared host then costs one task, not half the layer) and small ones split rows
+// as well as columns.
 Grid ChooseGrid(const IsaKernels& k, int threads, int M, int cols, int kdim) {
   const int T = threads;
   if (T == 1) return {};
