@@ -22,7 +22,8 @@ struct DevBuf {
   DevBuf(const DevBuf&) = delete;
   DevBuf& operator=(const DevBuf&) = delete;
   vgg::Status Alloc(size_t n) {  // a second Alloc releases the first buffer
-    if (p) be.release(p), p = nullptr;
+    if (p) be.release(p);
+    p = nullptr;
     return be.alloc(n, &p);
   }
   vgg::Status Upload(const std::vector<float>& h);     // Alloc(h.size()), then the data

@@ -31,9 +31,9 @@ char* MapBytes(size_t* bytes) {
   void* m = mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return nullptr;
   const uintptr_t lo = reinterpret_cast<uintptr_t>(m);
-  const uintptr_t start = (lo + kHugePage - 1) / kHugePage * kHugePage, end = start + len;
+  const uintptr_t start = (lo + kHugePage - 1) / kHugePage * kHugePage;
   if (start > lo) munmap(m, start - lo);
-  if (lo + len + kHugePage > end) munmap(reinterpret_cast<void*>(end), lo + len + kHugePage - end);
+  munmap(reinterpret_cast<void*>(start + len), kHugePage - (start - lo));  // the rest past the end (≥ 1 page)
   madvise(reinterpret_cast<void*>(start), len, MADV_HUGEPAGE);
   *bytes = len;
   return reinterpret_cast<char*>(start);

@@ -1,7 +1,7 @@
 // Host buffers: 64-byte aligned (every packed panel and CPU alloc() buffer), and those of 1 MiB or more
-// mapped straight from the kernel (on 2 MiB boundaries, transparent huge pages advised) and unmapped on release, so
-// dispose() returns weights and activations to the system (glibc keeps freed heap blocks below its adaptive mmap
-// threshold, up to 32 MB, and RSS crept up by tens of MB per load/dispose cycle).
+// mapped straight from the kernel (on 2 MiB boundaries, transparent huge pages advised) and unmapped on
+// release, so dispose() returns weights and activations to the system (glibc keeps freed heap blocks below
+// its adaptive mmap threshold, up to 32 MB, and RSS crept up by tens of MB per load/dispose cycle).
 #pragma once
 #include <cstddef>
 #include <memory>

@@ -97,9 +97,9 @@ Grid ChooseGemvGrid(const IsaKernels& k, int threads, int M, int cols) {
 }
 
 // Blocks of tiles sized so a thread's V and M buffers stay near kWinoBudget (at least one NR panel), then
-// rows split until there are a few tasks per thread. Few tiles and many channels (conv3–5 at batch 1 on
-// several threads) split rows: then V is shared, and its blocks need only one point's slice in L2, so
-// they grow (fewer blocks: the transformed weights stream from memory once per block).
+// rows split until there are kWinoTasksPerThread tasks per thread. Few tiles and many channels (conv3–5 at
+// batch 1 on several threads) split rows: then V is shared, and its blocks need only one point's slice in L2,
+// so they grow (fewer blocks: the transformed weights stream from memory once per block).
 WinoPlan PlanWinograd(const IsaKernels& k, int threads, const ConvShape& s, int m) {
   const int T = threads;
   const int NR = k.nr, VL = k.vl, MR = k.mr;
