@@ -54,6 +54,23 @@ export class FormatError extends VggError {
   }
 }
 
+/**
+ * An image whose header says it has more pixels (width × height) than the limit in force (ImageOptions /
+ * ClassifyOptions maxPixels); refused before any pixel is decoded. An InvalidArgumentError (same code).
+ */
+export class ImageTooLargeError extends InvalidArgumentError {
+  constructor(
+    message: string,
+    /** The image's width and height from its header, pixels (0 when the header could not be read again). */
+    readonly width: number,
+    readonly height: number,
+    /** The limit, pixels. */
+    readonly maxPixels: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A model or tensor was used after dispose(). */
 export class DisposedError extends VggError {
   constructor(message: string) {

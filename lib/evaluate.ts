@@ -13,7 +13,16 @@ import { ImageInput, resolveImage } from './image-input';
 import { checkLabels, shortLabel } from './labels';
 import { Model } from './model';
 import { ForwardMode, optionKeys, parseMode, parseSignal, parseTimeoutMs, readOptions } from './options';
-import { checkSpec, decodeResolved, DecodedImage, FailOn, normalize, parseFailOn, PreprocessSpec } from './preprocess';
+import {
+  checkSpec,
+  decodeResolved,
+  DecodedImage,
+  FailOn,
+  normalize,
+  parseFailOn,
+  parseMaxPixels,
+  PreprocessSpec,
+} from './preprocess';
 import { centreOffset, cropImage, mirrorImage, resizedSize, resizeImage } from './resize';
 import { Tensor } from './tensor';
 
@@ -75,6 +84,11 @@ export interface ClassifyOptions {
   failOn?: FailOn;
   /** Limits of fetching an http(s) URL image (ImageOptions.fetch). Default DEFAULT_FETCH. */
   fetch?: FetchOptions;
+  /**
+   * Largest image decoded, in pixels (ImageOptions.maxPixels: width × height from its header, checked before
+   * any pixel is decoded): a larger one is an ImageTooLargeError. Default MAX_INPUT_PIXELS (2^28).
+   */
+  maxPixels?: number;
 }
 
 /** The keys of ClassifyOptions, as a record (for bags that extend it) and as a list. */
@@ -89,6 +103,7 @@ export const CLASSIFY_OPTION_FIELDS: Readonly<Record<keyof ClassifyOptions, true
   timeoutMs: true,
   failOn: true,
   fetch: true,
+  maxPixels: true,
 });
 const CLASSIFY_OPTION_KEYS = optionKeys<ClassifyOptions>(CLASSIFY_OPTION_FIELDS);
 
@@ -180,6 +195,7 @@ export interface ClassifyPlan {
   timeoutMs?: number;
   failOn: FailOn;
   fetch: Required<FetchOptions>;
+  maxPixels: number;
 }
 
 /**
@@ -225,6 +241,7 @@ export function planClassify(c: Classifier, opts: Partial<ClassifyOptions>): Cla
     timeoutMs: opts.timeoutMs === undefined ? undefined : parseTimeoutMs(opts.timeoutMs),
     failOn: parseFailOn(opts.failOn, 'options.failOn'),
     fetch: resolveFetchOptions(opts.fetch, 'options.fetch'),
+    maxPixels: parseMaxPixels(opts.maxPixels, 'options.maxPixels'),
   };
 }
 
@@ -234,7 +251,8 @@ export function planClassify(c: Classifier, opts: Partial<ClassifyOptions>): Cla
  * @param image  a file path, a URL (http:, https:, file:; fetched within options.fetch), or the encoded
  *   bytes (JPEG, PNG, WebP, GIF, TIFF, ...) as a Buffer, Uint8Array or ArrayBuffer
  * @throws InvalidArgumentError (options, a missing file, image smaller than the network needs or larger than
- *   MAX_VIEW_PIXELS at a scale), FormatError (not an image, damaged data at options.failOn),
+ *   MAX_VIEW_PIXELS at a scale), ImageTooLargeError (over options.maxPixels), FormatError (not an image,
+ *   damaged data at options.failOn),
  *   UnsupportedError (a URL scheme other than file:, http:, https:), FetchError (fetching a URL failed),
  *   DisposedError; AbortedError (options.signal), TimeoutError (options.timeoutMs), BusyError (the model's
  *   queue is full) from its forwards
@@ -306,6 +324,7 @@ export async function classifyPlanned(
     await resolveWithin(plan, image, deadline, signal),
     spec.colorSpace,
     plan.failOn,
+    plan.maxPixels,
   );
   const mirrored = opts.flip ? mirrorImage(original) : undefined;
   for (const q of scales) {

@@ -40,6 +40,7 @@ export {
   toTensor,
   loadImage,
   checkSpec,
+  MAX_INPUT_PIXELS,
 } from './preprocess';
 export { ImageInput } from './image-input';
 export { FetchOptions, DEFAULT_FETCH } from './fetch-image';

@@ -7,7 +7,7 @@
 import sharp, { OutputInfo } from 'sharp';
 
 import { describeValue } from './describe';
-import { FormatError, InvalidArgumentError } from './errors';
+import { FormatError, ImageTooLargeError, InvalidArgumentError } from './errors';
 import { FetchOptions, resolveFetchOptions } from './fetch-image';
 import { ImageInput, resolveImage, ResolvedImage } from './image-input';
 import { optionKeys, readOptions } from './options';
@@ -89,6 +89,12 @@ export interface ImageOptions {
   failOn?: FailOn;
   /** Limits of fetching an http(s) URL. Default DEFAULT_FETCH (16 MiB, 30 s, 5 redirects). */
   fetch?: FetchOptions;
+  /**
+   * Largest image decoded, in pixels (width × height as its header states, read before any pixel is decoded,
+   * so a small file that would decode to gigabytes costs nothing): a larger one is an ImageTooLargeError.
+   * An integer in [1, MAX_INPUT_PIXELS]; default MAX_INPUT_PIXELS (2^28).
+   */
+  maxPixels?: number;
 }
 
 const IMAGE_OPTION_KEYS = optionKeys<ImageOptions>({
@@ -97,6 +103,7 @@ const IMAGE_OPTION_KEYS = optionKeys<ImageOptions>({
   flip: true,
   failOn: true,
   fetch: true,
+  maxPixels: true,
 });
 
 /** A decoded, oriented image: 8-bit interleaved pixels (HWC), 1 or 3 channels. */
@@ -107,8 +114,18 @@ export interface DecodedImage {
   pixels: Uint8Array;
 }
 
-/** Largest image decoded, in pixels (2^28: 16384²; 768 MiB of RGB). */
-const MAX_INPUT_PIXELS = 2 ** 28;
+/** Largest image decoded, in pixels (2^28: 16384²; 768 MiB of RGB): the default and the most of maxPixels. */
+export const MAX_INPUT_PIXELS = 2 ** 28;
+
+/** Checks a maxPixels option (`what` names it). @throws InvalidArgumentError */
+export function parseMaxPixels(value: unknown, what: string): number {
+  if (value === undefined) return MAX_INPUT_PIXELS;
+  if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > MAX_INPUT_PIXELS)
+    throw new InvalidArgumentError(
+      `${what}: expected an integer in [1, ${MAX_INPUT_PIXELS}], got ${describeValue(value)}`,
+    );
+  return value as number;
+}
 
 /** Checks a failOn option (`what` names it). @throws InvalidArgumentError */
 export function parseFailOn(value: unknown, what: string): FailOn {
@@ -123,22 +140,26 @@ export function parseFailOn(value: unknown, what: string): FailOn {
  * Decodes a resolved image at its own size: EXIF orientation applied, alpha flattened over white, colour
  * as stored (embedded ICC profiles are ignored, as PIL and so torchvision do), 16-bit reduced to 8.
  * 'grey' converts with ITU-R 601-2 luma, PIL's convert('L'): L = (19595 R + 38470 G + 7471 B + 2^15) >> 16.
- * @throws FormatError naming the image (not an image, damaged data at the failOn level)
+ * One sharp pipeline: the pixel limit is checked on the header by the same call that decodes.
+ * @param maxPixels  largest width × height decoded (a checked ImageOptions.maxPixels)
+ * @throws FormatError naming the image (not an image, damaged data at the failOn level), ImageTooLargeError
  */
 export async function decodeResolved(
   image: ResolvedImage,
   colorSpace: PreprocessSpec['colorSpace'],
   failOn: FailOn,
+  maxPixels: number = MAX_INPUT_PIXELS,
 ): Promise<DecodedImage> {
   let data: Buffer, info: OutputInfo;
   try {
-    ({ data, info } = await sharp(image.source, { failOn, limitInputPixels: MAX_INPUT_PIXELS, ignoreIcc: true })
+    ({ data, info } = await sharp(image.source, { failOn, limitInputPixels: maxPixels, ignoreIcc: true })
       .rotate() // EXIF orientation
       .flatten({ background: '#ffffff' }) // alpha over white
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true }));
   } catch (e) {
+    if (/exceeds pixel limit/i.test((e as Error).message)) throw await tooLarge(image, maxPixels);
     const msg = (e as Error).message.replace(/\s+/g, ' ').trim();
     const damaged = /corrupt|premature|truncat|invalid|bad /i.test(msg) && failOn !== 'none';
     throw new FormatError(
@@ -157,12 +178,31 @@ export async function decodeResolved(
   return { width, height, channels: 1, pixels: grey };
 }
 
+/** The error for an image over the pixel limit, with its size read again from the header (sharp's error has none). */
+async function tooLarge(image: ResolvedImage, maxPixels: number): Promise<ImageTooLargeError> {
+  let width = 0,
+    height = 0;
+  try {
+    ({ width = 0, height = 0 } = await sharp(image.source, { limitInputPixels: false }).metadata());
+  } catch {
+    /* the message then gives the limit only */
+  }
+  const size = width && height ? `${width}×${height} = ${width * height}` : 'more';
+  return new ImageTooLargeError(
+    `${image.name}: expected an image of at most ${maxPixels} pixels (maxPixels), got ${size}`,
+    width,
+    height,
+    maxPixels,
+  );
+}
+
 /**
  * Decodes an image, then (in this order) mirrors, resizes (torchvision's Resize: see lib/resize.ts) and
  * centre-crops it.
  * @param input  a file path, a URL (http:, https:, file:), or encoded bytes (see ImageInput)
  * @returns 8-bit HWC pixels, `colorSpace` 'grey' → 1 channel, else 3 (RGB order; toTensor applies BGR)
  * @throws FormatError when the input is not a decodable image or is damaged (options.failOn);
+ *   ImageTooLargeError when its header states more than options.maxPixels pixels;
  *   InvalidArgumentError for bad options (unknown key, shorterSide/crop not an integer in [0, 16384], a crop
  *   larger than the resized image), a missing file or a path that is not a regular file (a FIFO or a device
  *   would block the decoder for ever); UnsupportedError for a URL scheme other than file:, http:, https:;
@@ -184,8 +224,9 @@ export async function decodeImage(
       throw new InvalidArgumentError(`options.${k}: expected an integer in [0, 16384], got ${describeValue(v)}`);
   }
   const failOn = parseFailOn(opts.failOn, 'options.failOn');
+  const maxPixels = parseMaxPixels(opts.maxPixels, 'options.maxPixels');
   const fetchLimits = resolveFetchOptions(opts.fetch, 'options.fetch');
-  let img = await decodeResolved(await resolveImage(input, fetchLimits), colorSpace, failOn);
+  let img = await decodeResolved(await resolveImage(input, fetchLimits), colorSpace, failOn, maxPixels);
   if (opts.flip) img = mirrorImage(img);
   if (opts.shorterSide) img = await resizeImage(img, ...resizedSize(img.width, img.height, opts.shorterSide));
   if (opts.crop) {

@@ -81,7 +81,7 @@ describe('classifyImages', () => {
     await expect(classifyImages(c, 'a.png' as unknown as string[])).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(classifyImages(c, canvases, { scales: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(classifyImages(c, canvases, { batch: 2 } as object)).rejects.toThrow(
-      /^options\.batch: unknown option; expected one of mode, scales, flip, grid, top, keepScoreMaps, signal, timeoutMs, failOn, fetch, concurrency$/,
+      /^options\.batch: unknown option; expected one of mode, scales, flip, grid, top, keepScoreMaps, signal, timeoutMs, failOn, fetch, maxPixels, concurrency$/,
     );
   });
 

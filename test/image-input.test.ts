@@ -16,8 +16,10 @@ import {
   decodeImage,
   FetchError,
   FormatError,
+  ImageTooLargeError,
   InvalidArgumentError,
   loadClassifier,
+  MAX_INPUT_PIXELS,
   loadImage,
   UnsupportedError,
 } from '../lib';
@@ -172,6 +174,41 @@ describe('http(s) URLs, from a real local server', () => {
       expect((await rejection(classifyImage(c, `${base}/stall`, { scales: [40], signal: ctl.signal }))).code).toBe(
         'ERR_VGG_ABORTED',
       );
+    } finally {
+      c.model.dispose();
+    }
+  });
+});
+
+describe('images over options.maxPixels', () => {
+  test('refused from the header (ImageTooLargeError, an InvalidArgumentError), with the size it states', async () => {
+    // 6000×5000 = 30 M pixels in a few kB of PNG: decoded, 90 MB of RGB.
+    const big = await sharp({ create: { width: 6000, height: 5000, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    const e = await rejection(decodeImage(big, 'rgb', { maxPixels: 4096 * 4096 }));
+    expect(e).toBeInstanceOf(ImageTooLargeError);
+    expect(e).toBeInstanceOf(InvalidArgumentError);
+    expect(e.code).toBe('ERR_VGG_INVALID_ARGUMENT');
+    expect(e.message).toBe(
+      'buffer: expected an image of at most 16777216 pixels (maxPixels), got 6000×5000 = 30000000',
+    );
+    expect([(e as ImageTooLargeError).width, (e as ImageTooLargeError).height]).toEqual([6000, 5000]);
+    // At the limit exactly it decodes; the default limit is MAX_INPUT_PIXELS.
+    expect((await decodeImage(digit, 'grey', { maxPixels: 28 * 28 })).width).toBe(28);
+    expect(await rejection(decodeImage(digit, 'grey', { maxPixels: 28 * 28 - 1 }))).toBeInstanceOf(ImageTooLargeError);
+    expect((await decodeImage(big, 'rgb')).width).toBe(6000);
+    for (const bad of [0, 1.5, MAX_INPUT_PIXELS + 1, '100'])
+      expect((await rejection(decodeImage(digit, 'grey', { maxPixels: bad as never }))).message).toMatch(
+        /^options\.maxPixels: expected an integer in \[1, 268435456\], got/,
+      );
+  });
+
+  test('classifyImage takes maxPixels too', async () => {
+    const c = await loadClassifier(undefined, { device: 'cpu' });
+    try {
+      expect(await rejection(classifyImage(c, digit, { maxPixels: 100 }))).toBeInstanceOf(ImageTooLargeError);
+      expect((await classifyImage(c, digit, { maxPixels: 784 })).top[0].label).toBe('7');
     } finally {
       c.model.dispose();
     }

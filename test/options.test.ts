@@ -88,7 +88,7 @@ describe('unknown keys are rejected on every entry point, naming the key and the
   });
   test('classifyImage (ClassifyOptions)', async () => {
     expect(await invalid(() => classifyImage(clf(), image, { flips: true } as object))).toBe(
-      'options.flips: unknown option; expected one of mode, scales, flip, grid, top, keepScoreMaps, signal, timeoutMs, failOn, fetch',
+      'options.flips: unknown option; expected one of mode, scales, flip, grid, top, keepScoreMaps, signal, timeoutMs, failOn, fetch, maxPixels',
     );
   });
   test('loadClassifier (LoadOptions = ModelOptions + arch, preprocess, labels), before reading the file', async () => {
@@ -102,7 +102,7 @@ describe('unknown keys are rejected on every entry point, naming the key and the
   });
   test('decodeImage / loadImage (ImageOptions) and the preprocessing spec', async () => {
     expect(await invalid(() => decodeImage(image, 'rgb', { shorter: 8 } as object))).toBe(
-      'options.shorter: unknown option; expected one of shorterSide, crop, flip, failOn, fetch',
+      'options.shorter: unknown option; expected one of shorterSide, crop, flip, failOn, fetch, maxPixels',
     );
     expect(await invalid(() => loadImage(image, PRESETS.caffe, { crop: 8, mirror: true } as object))).toMatch(
       /^options\.mirror: unknown option/,

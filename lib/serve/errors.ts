@@ -25,6 +25,7 @@ import {
   DeviceError,
   DisposedError,
   FormatError,
+  ImageTooLargeError,
   InvalidArgumentError,
   MemoryBudgetError,
   TimeoutError,
@@ -73,6 +74,11 @@ interface FrameworkError extends Error {
 export function errorResponse(e: unknown, bodyLimit: number, contentType?: string): ErrorResponse {
   const body = (code: HttpErrorCode, message: string): ErrorBody => ({ error: message, code });
   if (e instanceof HttpError) return { status: e.statusCode, body: body(e.code, e.message) };
+  if (e instanceof ImageTooLargeError)
+    return {
+      status: 413,
+      body: body(e.code, e.message.replace(/^buffer: /, 'image: ').replace('(maxPixels)', '(--max-pixels)')),
+    };
   if (e instanceof BusyError || e instanceof TimeoutError)
     return { status: 503, body: body(e.code, e.message), retryAfter: true };
   if (e instanceof DisposedError) return { status: 503, body: body(e.code, e.message), retryAfter: true };

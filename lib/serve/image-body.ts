@@ -1,9 +1,9 @@
 /**
  * The image of a POST /v1/classify: the raw body (Content-Type image/* or application/octet-stream) or the
- * file field `image` of a multipart/form-data body; and a header-only size check before anything decodes it.
+ * file field `image` of a multipart/form-data body. (Its size in pixels is checked on its header by the
+ * decode itself: ClassifyOptions.maxPixels.)
  */
 import type { FastifyRequest } from 'fastify';
-import sharp from 'sharp';
 
 import { FormatError, InvalidArgumentError } from '../index';
 import { HttpError } from './errors';
@@ -58,26 +58,4 @@ async function readMultipart(request: FastifyRequest, fileLimit: number): Promis
   }
   if (!image) throw new InvalidArgumentError("body: expected a multipart file field named 'image', found none");
   return image;
-}
-
-/**
- * Refuses an image larger than `maxPixels` (width × height from its header, before any pixel is decoded), so a
- * small file that decodes to gigabytes (a decompression bomb) costs nothing.
- * @throws HttpError 413 over the limit; FormatError when the header is not an image's
- */
-export async function checkPixels(bytes: Buffer, maxPixels: number): Promise<void> {
-  let width: number | undefined, height: number | undefined;
-  try {
-    ({ width, height } = await sharp(bytes).metadata());
-  } catch (e) {
-    throw new FormatError(`body: not a decodable image (${(e as Error).message})`);
-  }
-  if (width === undefined || height === undefined)
-    throw new FormatError('body: not a decodable image (no width and height in its header)');
-  if (width * height > maxPixels)
-    throw new HttpError(
-      413,
-      'ERR_VGG_INVALID_ARGUMENT',
-      `image: expected at most ${maxPixels} pixels (--max-pixels), got ${width}×${height} = ${width * height}`,
-    );
 }

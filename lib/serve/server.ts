@@ -10,9 +10,9 @@
 import multipart from '@fastify/multipart';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { BusyError, Classifier, FailOn, InvalidArgumentError, MAX_VIEW_PIXELS, TimeoutError } from '../index';
+import { Classifier, FailOn, InvalidArgumentError, MAX_INPUT_PIXELS, MAX_VIEW_PIXELS, TimeoutError } from '../index';
 import { callScheduling, queueDepth, schedulerStats } from './contract';
-import { errorResponse, HttpError } from './errors';
+import { ErrorBody, errorResponse, HttpError } from './errors';
 import { mediaType, RAW_IMAGE_TYPE } from './image-body';
 import { ServeMetrics } from './metrics';
 import { classifyRoutes } from './routes/classify';
@@ -25,7 +25,10 @@ export interface ServeOptions {
   name?: string;
   /** Largest request body in bytes: a raw image, a multipart image file, a JSON tensor. Default 16 MiB. */
   bodyLimit?: number;
-  /** Largest image /v1/classify decodes, in pixels (width × height in its header). Default MAX_VIEW_PIXELS (4096²). */
+  /**
+   * Largest image /v1/classify decodes, in pixels (width × height in its header, checked before decoding; a
+   * larger one is a 413): an integer in [1, MAX_INPUT_PIXELS]. Default MAX_VIEW_PIXELS (4096²).
+   */
   maxPixels?: number;
   /**
    * Deadline of each inference request in ms from its arrival (its forwards get the time left as
@@ -84,7 +87,7 @@ function resolveServeOptions(options: ServeOptions | null | undefined): Resolved
   return {
     ...(o.name !== undefined ? { name: o.name as string } : {}),
     bodyLimit: int('bodyLimit', 1, 2 ** 31 - 1, d.bodyLimit)!,
-    maxPixels: int('maxPixels', 1, 2 ** 40, d.maxPixels)!,
+    maxPixels: int('maxPixels', 1, MAX_INPUT_PIXELS, d.maxPixels)!,
     timeoutMs: int('timeoutMs', 1, 2 ** 31 - 1, undefined),
     retryAfterS: int('retryAfterS', 0, 86400, d.retryAfterS)!,
     shutdownDelayMs: int('shutdownDelayMs', 0, 600000, d.shutdownDelayMs)!,
@@ -130,13 +133,23 @@ export class VggServer {
 
     app.register(multipart, { limits: { fileSize: this.options.bodyLimit } });
     app.addContentTypeParser(RAW_IMAGE_TYPE, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-    app.addHook('onRequest', async (request, reply) => this.admit(request, reply));
-    app.addHook('onSend', async (_request, reply) => {
-      if (this.slot.state !== 'ready' && this.slot.state !== 'loading') reply.header('Connection', 'close');
+    // Callback hooks, not async ones: under overload every request passes them, and a promise per hook per
+    // request is event-loop time the refusals (and /v2/health/live) then wait behind.
+    app.addHook('onRequest', (request, reply, done) => {
+      try {
+        if (this.admit(request, reply)) done();
+      } catch (e) {
+        done(e as Error);
+      }
     });
-    app.addHook('onResponse', async (request, reply) =>
-      this.metrics.observe(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000),
-    );
+    app.addHook('onSend', (_request, reply, payload, done) => {
+      if (this.slot.state !== 'ready' && this.slot.state !== 'loading') reply.header('Connection', 'close');
+      done(null, payload);
+    });
+    app.addHook('onResponse', (request, reply, done) => {
+      this.metrics.observe(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
     app.setErrorHandler((error, request, reply) => {
       const r = errorResponse(error, this.options.bodyLimit, request.headers['content-type']);
       if (r.body.code === 'ERR_VGG_INTERNAL')
@@ -199,19 +212,26 @@ export class VggServer {
     return this.closing;
   }
 
-  /** Requests of the inference routes in flight: admitted (model ready), counted, given an AbortSignal. */
-  private admit(request: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * Requests of the inference routes in flight: admitted (model ready), counted, given an AbortSignal.
+   * @returns false when it answered the request itself (503: the queue is full)
+   */
+  private admit(request: FastifyRequest, reply: FastifyReply): boolean {
     const inference = request.routeOptions.config?.inference;
-    if (!inference) return;
+    if (!inference) return true;
     const c = this.slot.admit(); // throws BusyError (503) while loading or shutting down
     // Shed at arrival, before the body is read and decoded, when the queue is already full: under overload
-    // a refusal then costs the event loop no JSON parse or image decode. The scheduler still has the last word.
+    // a refusal then costs the event loop no JSON parse or image decode, and no Error (its stack trace) either:
+    // the answer is the one errorResponse gives a BusyError. The scheduler still has the last word.
     const depth = queueDepth(c);
     if (depth && depth.queued >= depth.maxQueue) {
       this.metrics.shed.inc();
-      throw new BusyError(
-        `queue full: ${depth.queued} requests wait for the model (--max-queue ${depth.maxQueue}); retry later`,
-      );
+      const body: ErrorBody = {
+        error: `queue full: ${depth.queued} requests wait for the model (--max-queue ${depth.maxQueue}); retry later`,
+        code: 'ERR_VGG_BUSY',
+      };
+      reply.code(503).header('Retry-After', String(this.options.retryAfterS)).send(body);
+      return false;
     }
     const type = mediaType(request);
     if (inference === 'tensor' && type !== 'application/json')
@@ -227,6 +247,7 @@ export class VggServer {
       this.metrics.inFlight.dec();
       if (!reply.raw.writableEnded) ac.abort(new Error('the client disconnected before the answer'));
     });
+    return true;
   }
 }
 

@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 
 import { classifyImage, ForwardMode, InvalidArgumentError, Prediction } from '../../index';
-import { checkPixels, readImage } from '../image-body';
+import { readImage } from '../image-body';
 import type { RouteContext } from './context';
 
 export interface ClassifyResponse {
@@ -62,12 +62,12 @@ export function classifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const c = ctx.slot.classifier!; // admitted in onRequest: present
     const query = parseClassifyQuery(request.query, c.model.config.numClasses);
     const bytes = await readImage(request, ctx.options.bodyLimit);
-    await checkPixels(bytes, ctx.options.maxPixels);
     const r = await classifyImage(c, bytes, {
       mode: query.mode,
       flip: query.flip,
       top: query.top,
       failOn: ctx.options.failOn,
+      maxPixels: ctx.options.maxPixels, // checked on the header by the call that decodes (413: errors.ts)
       ...ctx.scheduling(request, reply),
     });
     return { model: ctx.slot.name!, predictions: r.top, views: r.views, mode: query.mode, flip: query.flip };
