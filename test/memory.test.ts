@@ -1,5 +1,6 @@
 // Memory bounds (issue 9): what a forward needs is known before running, a budget refuses a forward before
 // anything is allocated, one arena serves every input shape, and several models share one CPU thread pool.
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 
@@ -146,6 +147,102 @@ describe('one CPU thread pool per size, shared by the models of a process', () =
       const together = await Promise.all([a.forward(x), b.forward(x), a.forward(x), b.forward(x)]);
       expect(together.map((y) => y.data)).toEqual([alone[0], alone[1], alone[0], alone[1]]);
       for (const m of [a, b, c]) m.dispose();
+    },
+  );
+});
+
+// Nice value of each thread of this process (Linux /proc; the fields after the command name, which may hold
+// spaces: nice is field 19 of stat, the 17th after the ')').
+function niceOfThreads(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const t of fs.readdirSync('/proc/self/task')) {
+    try {
+      const s = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      out.set(Number(t), Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]));
+    } catch {
+      /* the thread ended meanwhile */
+    }
+  }
+  return out;
+}
+
+/** CAP_SYS_NICE (bit 23) in this process's effective capabilities: it may raise a thread's priority back. */
+function mayRaisePriority(): boolean {
+  const m = /^CapEff:\s+([0-9a-f]+)/m.exec(
+    fs.existsSync('/proc/self/status') ? fs.readFileSync('/proc/self/status', 'utf8') : '',
+  );
+  return !!m && (BigInt(`0x${m[1]}`) & (1n << 23n)) !== 0n;
+}
+
+describe('compute threads run below the event loop (native/core/thread_priority.h)', () => {
+  const linux = fs.existsSync('/proc/self/task');
+  testIf(linux, 'needs /proc/self/task (Linux)')(
+    'the pool workers run 5 nice levels below the process; the threads it had are unchanged after forwards',
+    async () => {
+      const base = niceOfThreads().get(process.pid)!;
+      const before = niceOfThreads();
+      const m = await Model.random(tiny, 1, { device: 'cpu', threads: 3 });
+      await m.forward(input([2, 3, 32, 32]));
+      await m.forward(input([2, 3, 32, 32]));
+      const after = niceOfThreads();
+      // New threads: the pool's 2 workers at base + 5 (and the loader thread, base + 10, if it is new).
+      const fresh = [...after].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
+      expect(fresh.filter((n) => n !== Math.min(19, base + 10))).toEqual([
+        Math.min(19, base + 5),
+        Math.min(19, base + 5),
+      ]);
+      for (const [tid, nice] of before) if (after.has(tid)) expect([tid, after.get(tid)]).toEqual([tid, nice]);
+      m.dispose();
+    },
+  );
+
+  testIf(linux && mayRaisePriority(), 'needs CAP_SYS_NICE to raise a borrowed thread back (else it is not lowered)')(
+    'the libuv thread running a forward is lowered while it computes, then restored',
+    async () => {
+      const base = niceOfThreads().get(process.pid)!;
+      const m = await Model.random(vgg16Convs, 1, { device: 'cpu', threads: 1 }); // the caller computes alone
+      const before = niceOfThreads();
+      const running = m.forward(input([1, 3, 224, 224]), { mode: 'dense' });
+      let lowered = 0;
+      for (let i = 0; i < 200 && lowered === 0; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+        lowered = [...niceOfThreads()].filter(([tid, n]) => before.get(tid) === base && n === base + 5).length;
+      }
+      await running;
+      expect(lowered).toBe(1);
+      const after = niceOfThreads();
+      for (const [tid, nice] of before) if (after.has(tid)) expect([tid, after.get(tid)]).toEqual([tid, nice]);
+      m.dispose();
+    },
+  );
+
+  testIf(linux && fs.existsSync(`${__dirname}/../dist/index.js`), 'needs /proc (Linux) and dist/ (npm run build)')(
+    'VGGNET_COMPUTE_NICE sets how far the pool workers run below the process; 0: not at all',
+    () => {
+      const code = `
+        const v = require(${JSON.stringify(`${__dirname}/../dist`)});
+        const fs = require('fs');
+        (async () => {
+          const m = await v.Model.random(${JSON.stringify(tiny)}, 1, { device: 'cpu', threads: 3 });
+          const nice = fs.readdirSync('/proc/self/task').map((t) => {
+            const s = fs.readFileSync('/proc/self/task/' + t + '/stat', 'utf8');
+            return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]);
+          });
+          process.stdout.write(JSON.stringify([...new Set(nice)]));
+          m.dispose();
+        })();`;
+      // The loader thread (weights generated and packed) runs at nice 10 either way: native/core/thread_priority.h.
+      for (const [env, want] of [
+        ['0', [0, 10]],
+        ['3', [0, 10, 3]],
+      ] as const) {
+        const r = spawnSync(process.execPath, ['-e', code], {
+          encoding: 'utf8',
+          env: { ...process.env, VGGNET_COMPUTE_NICE: env },
+        });
+        expect(r.status).toBe(0);
+        expect((JSON.parse(r.stdout) as number[]).sort((a, b) => a - b)).toEqual([...want].sort((a, b) => a - b));
+      }
     },
   );
 });

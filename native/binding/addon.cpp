@@ -2,11 +2,11 @@
 #include <napi.h>
 
 #include "binding/args.h"
-#include "binding/background.h"
 #include "binding/errors.h"
 #include "binding/network_builder.h"
 #include "binding/network_wrap.h"
 #include "core/backend.h"
+#include "core/thread_priority.h"
 
 namespace vggjs {
 namespace {
@@ -63,7 +63,7 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
 
 // lowerThreadPriority(): the calling thread (the library's loader worker_thread) yields to the JS main thread.
 Napi::Value LowerThreadPriority(const Napi::CallbackInfo& info) {
-  LowerThisThreadPriority();
+  vgg::LowerThisThread(vgg::kBackgroundNice);
   return info.Env().Undefined();
 }
 

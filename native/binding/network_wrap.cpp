@@ -10,6 +10,7 @@
 #include "binding/backend_factory.h"
 #include "binding/layers.h"
 #include "binding/network_builder.h"
+#include "core/thread_priority.h"
 
 namespace vggjs {
 namespace {
@@ -85,7 +86,10 @@ class ForwardWorker final : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { status_ = net_->Forward(in_, run_, x_.data.get(), taps_, y_); }
+  void Execute() override {
+    vgg::ScopedComputePriority below;  // this libuv thread computes with the pool: below the event loop meanwhile
+    status_ = net_->Forward(in_, run_, x_.data.get(), taps_, y_);
+  }
   void OnOK() override {
     Napi::Env env = Env();
     if (status_.ok()) deferred_.Resolve(result_.Value());

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "core/thread_priority.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define VGG_CPU_RELAX() _mm_pause()
@@ -43,7 +45,8 @@ void ThreadPool::Drain(uint64_t gen, int thread) {
 }
 
 void ThreadPool::WorkerLoop(int thread) {
-  uint64_t seen = 0;  // generation of the last job this worker looked at
+  LowerThisThread(ComputeNiceIncrement());  // below the process's event loop (core/thread_priority.h)
+  uint64_t seen = 0;                        // generation of the last job this worker looked at
   for (;;) {
     uint64_t gen = job_.load(std::memory_order_acquire) >> 40;
     for (int i = 0; gen == seen && i < kSpin && !stop_.load(std::memory_order_relaxed); ++i) {
