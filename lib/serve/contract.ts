@@ -24,9 +24,3 @@ export function callScheduling(s: CallScheduling): CallScheduling {
 export function schedulerStats(c: Classifier | undefined): SchedulerStats | undefined {
   return c && !c.model.disposed ? c.model.stats() : undefined;
 }
-
-/** The model's queue bound (ModelOptions.maxQueue) and how many requests wait now. */
-export function queueDepth(c: Classifier | undefined): { queued: number; maxQueue: number } | undefined {
-  const stats = schedulerStats(c);
-  return stats && c ? { queued: stats.queued, maxQueue: c.model.schedulerOptions.maxQueue } : undefined;
-}

@@ -11,7 +11,7 @@ import multipart from '@fastify/multipart';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { Classifier, FailOn, InvalidArgumentError, MAX_INPUT_PIXELS, MAX_VIEW_PIXELS, TimeoutError } from '../index';
-import { callScheduling, queueDepth, schedulerStats } from './contract';
+import { callScheduling, schedulerStats } from './contract';
 import { ErrorBody, errorResponse, HttpError } from './errors';
 import { mediaType, RAW_IMAGE_TYPE } from './image-body';
 import { ServeMetrics } from './metrics';
@@ -102,6 +102,8 @@ export class VggServer {
   private readonly slot: ModelSlot;
   private readonly controllers = new WeakMap<FastifyRequest, AbortController>();
   private closing: Promise<void> | undefined;
+  /** Inference requests admitted and not yet answered (the in-flight gauge of the metrics). */
+  private admitted = 0;
 
   /** @throws InvalidArgumentError for a bad option */
   constructor(options: ServeOptions | null = {}) {
@@ -220,14 +222,19 @@ export class VggServer {
     const inference = request.routeOptions.config?.inference;
     if (!inference) return true;
     const c = this.slot.admit(); // throws BusyError (503) while loading or shutting down
-    // Shed at arrival, before the body is read and decoded, when the queue is already full: under overload
-    // a refusal then costs the event loop no JSON parse or image decode, and no Error (its stack trace) either:
-    // the answer is the one errorResponse gives a BusyError. The scheduler still has the last word.
-    const depth = queueDepth(c);
-    if (depth && depth.queued >= depth.maxQueue) {
+    // Shed at arrival, before the body is read and decoded, when the requests already admitted (reading,
+    // decoding, queued, computing) fill what the scheduler holds (maxQueue waiting + maxBatch computing):
+    // one more would be decoded only to be refused by the scheduler (under 3× overload of /v1/classify that
+    // was most of the decodes). A refusal then costs the event loop no JSON parse or image decode, and no
+    // Error (its stack trace) either: the answer is the one errorResponse gives a BusyError. The scheduler
+    // still has the last word.
+    const { maxQueue, maxBatch } = c.model.schedulerOptions;
+    if (this.admitted >= maxQueue + maxBatch) {
       this.metrics.shed.inc();
       const body: ErrorBody = {
-        error: `queue full: ${depth.queued} requests wait for the model (--max-queue ${depth.maxQueue}); retry later`,
+        error:
+          `queue full: ${this.admitted} requests in flight for the model (--max-queue ${maxQueue} waiting + ` +
+          `--max-batch ${maxBatch} computing); retry later`,
         code: 'ERR_VGG_BUSY',
       };
       reply.code(503).header('Retry-After', String(this.options.retryAfterS)).send(body);
@@ -242,8 +249,10 @@ export class VggServer {
       );
     const ac = new AbortController();
     this.controllers.set(request, ac);
+    this.admitted++;
     this.metrics.inFlight.inc();
     reply.raw.once('close', () => {
+      this.admitted--;
       this.metrics.inFlight.dec();
       if (!reply.raw.writableEnded) ac.abort(new Error('the client disconnected before the answer'));
     });
