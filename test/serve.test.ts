@@ -465,6 +465,25 @@ describe('the scheduler behind the server', () => {
       expect(statsOf(c).rejectedBusy + sample(m, 'vggnet_http_shed_total')!).toBe(1);
     }));
 
+  test('requests in flight count against the queue: a burst past maxQueue + maxBatch is refused unread', () =>
+    withServer({ maxQueue: 2, maxBatch: 1 }, {}, async (u, c) => {
+      // A request that computes for a while (dense evaluation of a 2048² image): in flight, running.
+      const big = await sharp({ create: { width: 2048, height: 2048, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer();
+      const heavy = post(`${u}/v1/classify`, big, 'image/png');
+      await until(() => statsOf(c).running === 1, 'the heavy request computing');
+      const burst = await Promise.all(Array.from({ length: 10 }, () => post(`${u}/v1/classify`, digit7, 'image/png')));
+      expect((await heavy).status).toBe(200);
+      // In flight: the heavy one, then 2 more (maxQueue 2 + maxBatch 1 = 3): both queue and compute. The other
+      // 8 are refused at arrival, their bodies never decoded: none reaches the scheduler to be refused there.
+      const m = parsePrometheus((await request(`${u}/metrics`)).text).samples;
+      expect(sample(m, 'vggnet_http_shed_total')).toBe(8);
+      expect(statsOf(c).rejectedBusy).toBe(0);
+      expect(burst.map((r) => r.status).sort()).toEqual([200, 200, ...Array(8).fill(503)]);
+      for (const r of burst.filter((x) => x.status === 503)) expectError(r, 503, 'ERR_VGG_BUSY');
+    }));
+
   test('a client that disconnects drops its queued work: counted aborted, never computed', () =>
     withServer({ maxBatch: 1 }, {}, async (u, c) => {
       const running = occupy(c);
