@@ -1,6 +1,7 @@
 // `vggnet serve`: a real server on 127.0.0.1 (port 0) over the embedded MNIST model, real HTTP requests (fetch,
 // node:http), real images; and the command itself as a child process for the graceful shutdown.
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 
@@ -482,6 +483,34 @@ describe('the scheduler behind the server', () => {
       expect(statsOf(c).rejectedBusy).toBe(0);
       expect(burst.map((r) => r.status).sort()).toEqual([200, 200, ...Array(8).fill(503)]);
       for (const r of burst.filter((x) => x.status === 503)) expectError(r, 503, 'ERR_VGG_BUSY');
+    }));
+
+  test('uploads that never finish take no slot: requests with a body are still served', () =>
+    withServer({ maxQueue: 2, maxBatch: 1 }, {}, async (u) => {
+      const { hostname, port } = new URL(u);
+      // 5 clients send the headers and 4 of the 279 bytes they announce, then nothing (more than the 3 slots).
+      const stalled = await Promise.all(
+        Array.from(
+          { length: 5 },
+          () =>
+            new Promise<net.Socket>((resolve) => {
+              const sock = net.connect(Number(port), hostname, () => {
+                sock.write(
+                  `POST /v1/classify HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: image/png\r\n` +
+                    'Content-Length: 279\r\n\r\n\x89PNG',
+                );
+                resolve(sock);
+              });
+              sock.on('error', () => {});
+            }),
+        ),
+      );
+      try {
+        await new Promise((r) => setTimeout(r, 100)); // their headers are in: each counts in flight
+        for (let i = 0; i < 3; i++) expect((await post(`${u}/v1/classify`, digit7, 'image/png')).status).toBe(200);
+      } finally {
+        for (const sock of stalled) sock.destroy();
+      }
     }));
 
   test('a client that disconnects drops its queued work: counted aborted, never computed', () =>

@@ -5,8 +5,8 @@
  *  - vggnet_http_request_duration_seconds{method, route, status_code}: a histogram of request durations,
  *    `route` the route's pattern ('/v2/models/:name/infer'; 'unmatched' for unknown paths);
  *  - vggnet_http_requests_in_flight: inference requests (classify, infer) admitted and not yet answered;
- *  - vggnet_http_shed_total: inference requests refused at arrival (503, body not read) because those in flight
- *    already filled what the scheduler holds (maxQueue waiting + maxBatch computing);
+ *  - vggnet_http_shed_total: inference requests refused (503) before their image or tensor is decoded, most
+ *    before their body is read, because those holding a slot (body read) filled maxQueue + maxBatch;
  *  - vggnet_model_ready: 1 when the server is ready, else 0;
  *  - the model scheduler's counters (Model.stats()), read at each scrape, while a model is loaded:
  *    vggnet_scheduler_{queued,running} gauges; counters vggnet_scheduler_{submitted, completed, failed,
@@ -46,7 +46,7 @@ const COUNTERS: readonly [string, CounterField, string][] = [
 export class ServeMetrics {
   readonly registry = new Registry();
   readonly inFlight: Gauge;
-  /** Inference requests refused at arrival (their body never read): those in flight filled maxQueue + maxBatch. */
+  /** Inference requests refused before decoding (most before their body is read): slots full (VggServer.hold). */
   readonly shed: Counter;
   private readonly duration: Histogram<'method' | 'route' | 'status_code'>;
 
@@ -71,7 +71,7 @@ export class ServeMetrics {
     });
     this.shed = new Counter({
       name: 'vggnet_http_shed_total',
-      help: 'Inference requests refused with 503 at arrival: those in flight filled the queue and a batch (body not read)',
+      help: 'Inference requests refused with 503 before decoding (most before the body is read): maxQueue + maxBatch held',
       registers,
     });
     new Gauge({

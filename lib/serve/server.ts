@@ -10,7 +10,15 @@
 import multipart from '@fastify/multipart';
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { Classifier, FailOn, InvalidArgumentError, MAX_INPUT_PIXELS, MAX_VIEW_PIXELS, TimeoutError } from '../index';
+import {
+  BusyError,
+  Classifier,
+  FailOn,
+  InvalidArgumentError,
+  MAX_INPUT_PIXELS,
+  MAX_VIEW_PIXELS,
+  TimeoutError,
+} from '../index';
 import { callScheduling, schedulerStats } from './contract';
 import { ErrorBody, errorResponse, HttpError } from './errors';
 import { mediaType, RAW_IMAGE_TYPE } from './image-body';
@@ -102,8 +110,9 @@ export class VggServer {
   private readonly slot: ModelSlot;
   private readonly controllers = new WeakMap<FastifyRequest, AbortController>();
   private closing: Promise<void> | undefined;
-  /** Inference requests admitted and not yet answered (the in-flight gauge of the metrics). */
-  private admitted = 0;
+  /** Inference requests whose body is read and that are not answered yet (see hold), and which they are. */
+  private holding = 0;
+  private readonly holders = new WeakSet<FastifyRequest>();
 
   /** @throws InvalidArgumentError for a bad option */
   constructor(options: ServeOptions | null = {}) {
@@ -120,6 +129,7 @@ export class VggServer {
       slot: this.slot,
       options: this.options,
       metrics: this.metrics,
+      hold: (request) => this.hold(request),
       scheduling: (request, reply) => {
         const signal = this.controllers.get(request)?.signal;
         const { timeoutMs } = this.options;
@@ -222,21 +232,15 @@ export class VggServer {
     const inference = request.routeOptions.config?.inference;
     if (!inference) return true;
     const c = this.slot.admit(); // throws BusyError (503) while loading or shutting down
-    // Shed at arrival, before the body is read and decoded, when the requests already admitted (reading,
-    // decoding, queued, computing) fill what the scheduler holds (maxQueue waiting + maxBatch computing):
-    // one more would be decoded only to be refused by the scheduler (under 3× overload of /v1/classify that
-    // was most of the decodes). A refusal then costs the event loop no JSON parse or image decode, and no
-    // Error (its stack trace) either: the answer is the one errorResponse gives a BusyError. The scheduler
-    // still has the last word.
-    const { maxQueue, maxBatch } = c.model.schedulerOptions;
-    if (this.admitted >= maxQueue + maxBatch) {
+    // Shed at arrival, before the body is read, when the requests holding a slot (body read: decoding, queued,
+    // computing) fill what the scheduler holds (maxQueue waiting + maxBatch computing): one more would be
+    // decoded only to be refused by the scheduler (under 3× overload of /v1/classify that was most of the
+    // decodes). A refusal then costs the event loop no JSON parse or image decode, and no Error (its stack
+    // trace) either: the answer is the one errorResponse gives a BusyError. The scheduler still has the last word.
+    const message = this.full(c);
+    if (message) {
       this.metrics.shed.inc();
-      const body: ErrorBody = {
-        error:
-          `queue full: ${this.admitted} requests in flight for the model (--max-queue ${maxQueue} waiting + ` +
-          `--max-batch ${maxBatch} computing); retry later`,
-        code: 'ERR_VGG_BUSY',
-      };
+      const body: ErrorBody = { error: message, code: 'ERR_VGG_BUSY' };
       reply.code(503).header('Retry-After', String(this.options.retryAfterS)).send(body);
       return false;
     }
@@ -249,14 +253,38 @@ export class VggServer {
       );
     const ac = new AbortController();
     this.controllers.set(request, ac);
-    this.admitted++;
     this.metrics.inFlight.inc();
     reply.raw.once('close', () => {
-      this.admitted--;
+      if (this.holders.delete(request)) this.holding--;
       this.metrics.inFlight.dec();
       if (!reply.raw.writableEnded) ac.abort(new Error('the client disconnected before the answer'));
     });
     return true;
+  }
+
+  /** The refusal message when the requests holding a slot fill maxQueue + maxBatch, else ''. */
+  private full(c: Classifier): string {
+    const { maxQueue, maxBatch } = c.model.schedulerOptions;
+    return this.holding < maxQueue + maxBatch
+      ? ''
+      : `queue full: ${this.holding} requests in flight for the model (--max-queue ${maxQueue} waiting + ` +
+          `--max-batch ${maxBatch} computing); retry later`;
+  }
+
+  /**
+   * A request whose body is read takes a slot until it is answered (RouteContext.hold). Only then: an upload
+   * that never finishes must not hold a slot that requests with a body need.
+   * @throws BusyError when the slots are full (a burst of bodies that arrived together), before any decode
+   */
+  private hold(request: FastifyRequest): void {
+    const c = this.slot.classifier!;
+    const message = this.full(c);
+    if (message) {
+      this.metrics.shed.inc();
+      throw new BusyError(message);
+    }
+    this.holding++;
+    this.holders.add(request);
   }
 }
 

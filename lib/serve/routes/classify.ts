@@ -62,6 +62,7 @@ export function classifyRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const c = ctx.slot.classifier!; // admitted in onRequest: present
     const query = parseClassifyQuery(request.query, c.model.config.numClasses);
     const bytes = await readImage(request, ctx.options.bodyLimit);
+    ctx.hold(request);
     const r = await classifyImage(c, bytes, {
       mode: query.mode,
       flip: query.flip,

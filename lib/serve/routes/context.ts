@@ -22,6 +22,11 @@ export interface RouteContext {
   readonly options: Readonly<ResolvedServeOptions>;
   readonly metrics: ServeMetrics;
   /**
+   * Takes one of the model's slots (maxQueue + maxBatch) for this request until it is answered: call it once
+   * the body is read, before decoding it. @throws BusyError (503) when they are all taken
+   */
+  hold(request: FastifyRequest): void;
+  /**
    * What the request's library call carries to the model's scheduler: its AbortSignal (fires when the client
    * disconnects before the answer is sent) and the time left of --timeout-ms since the request arrived.
    * @throws TimeoutError when that time is already spent (reading and decoding the body took it)

@@ -108,6 +108,7 @@ export function kserveRoutes(app: FastifyInstance, ctx: RouteContext): void {
     { config: { inference: 'tensor' } },
     async (request, reply): Promise<InferResponse> => {
       const c = model(request.params.name);
+      ctx.hold(request); // the JSON body is read (parsed) by now
       const { config } = c.model;
       const program = layerProgram(config);
       const req = parseInferRequest(
