@@ -148,7 +148,7 @@ export async function decodeResolved(
   image: ResolvedImage,
   colorSpace: PreprocessSpec['colorSpace'],
   failOn: FailOn,
-  maxPixels: number = MAX_INPUT_PIXELS,
+  maxPixels: number,
 ): Promise<DecodedImage> {
   let data: Buffer, info: OutputInfo;
   try {
