@@ -110,9 +110,8 @@ export class VggServer {
   private readonly slot: ModelSlot;
   private readonly controllers = new WeakMap<FastifyRequest, AbortController>();
   private closing: Promise<void> | undefined;
-  /** Inference requests whose body is read and that are not answered yet (see hold), and which they are. */
-  private holding = 0;
-  private readonly holders = new WeakSet<FastifyRequest>();
+  /** Inference requests whose body is read and that are not answered yet (see hold): removed on close. */
+  private readonly holders = new Set<FastifyRequest>();
 
   /** @throws InvalidArgumentError for a bad option */
   constructor(options: ServeOptions | null = {}) {
@@ -255,7 +254,7 @@ export class VggServer {
     this.controllers.set(request, ac);
     this.metrics.inFlight.inc();
     reply.raw.once('close', () => {
-      if (this.holders.delete(request)) this.holding--;
+      this.holders.delete(request);
       this.metrics.inFlight.dec();
       if (!reply.raw.writableEnded) ac.abort(new Error('the client disconnected before the answer'));
     });
@@ -265,9 +264,9 @@ export class VggServer {
   /** The refusal message when the requests holding a slot fill maxQueue + maxBatch, else ''. */
   private full(c: Classifier): string {
     const { maxQueue, maxBatch } = c.model.schedulerOptions;
-    return this.holding < maxQueue + maxBatch
+    return this.holders.size < maxQueue + maxBatch
       ? ''
-      : `queue full: ${this.holding} requests in flight for the model (--max-queue ${maxQueue} waiting + ` +
+      : `queue full: ${this.holders.size} requests in flight for the model (--max-queue ${maxQueue} waiting + ` +
           `--max-batch ${maxBatch} computing); retry later`;
   }
 
@@ -283,7 +282,6 @@ export class VggServer {
       this.metrics.shed.inc();
       throw new BusyError(message);
     }
-    this.holding++;
     this.holders.add(request);
   }
 }
