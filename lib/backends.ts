@@ -3,8 +3,11 @@
  * (one per model, every backend serving the same ops): device 'auto' | 'cpu' | 'cuda' | 'cuda:N', or 'reference' (the plain-loop reference
  * kernels with double accumulation: the specification the fast kernels are tested against; slow).
  */
+import { InvalidArgumentError } from './errors';
 import { native, NativeBackendsReport, NativeDevice, nativePath } from './native';
 import { parseDevice } from './options';
+import { parseTensorDevice } from './tensor';
+import { VALIDATED_GPUS, ValidatedGpu } from './validated-gpus';
 
 export interface BackendsReport extends NativeBackendsReport {
   /** The .node file in use. */
@@ -28,11 +31,17 @@ export function backends(): BackendsReport {
 
 /**
  * Resolves a requested device ('auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', see options.ts DeviceName)
- * to a concrete one: 'cuda' is 'cuda:0'; 'auto' is decided from the backend report. Whether a named CUDA
- * device exists is checked when a model is created (UnsupportedError then).
+ * to a concrete one: 'cuda' is 'cuda:0'; 'auto' is decided from the backend report: GPU 0 when its compute
+ * capability is among `validated` (the GPUs bench/gpu-check.sh has passed on, validated-gpus.ts), else the CPU,
+ * the reason saying why. Whether a named CUDA device exists is checked when a model is created
+ * (UnsupportedError then).
  * @throws InvalidArgumentError for a malformed name
  */
-export function chooseDevice(requested: string = 'auto', report?: NativeBackendsReport): DeviceChoice {
+export function chooseDevice(
+  requested: string = 'auto',
+  report?: NativeBackendsReport,
+  validated: readonly ValidatedGpu[] = VALIDATED_GPUS,
+): DeviceChoice {
   const device = parseDevice(requested, 'device');
   if (device === 'cpu' || device === 'reference') return { device, reason: 'requested' };
   if (device === 'cuda') return { device: 'cuda:0', reason: 'requested' };
@@ -41,9 +50,29 @@ export function chooseDevice(requested: string = 'auto', report?: NativeBackends
   const cu = report.cuda;
   if (!cu.compiled) return { device: 'cpu', reason: `no GPU backend: ${cu.reason}` };
   if (cu.devices.length === 0) return { device: 'cpu', reason: `CUDA compiled in, no device: ${cu.reason}` };
-  // The CUDA kernels compile but have not yet passed bench/gpu-check.sh on a GPU: opt in with 'cuda'.
+  const gpu = cu.devices[0];
+  const check = validated.find((v) => v.computeCapability === gpu.computeCapability);
+  if (check)
+    return {
+      device: 'cuda:0',
+      reason: `CUDA device ${gpu.name} (compute capability ${gpu.computeCapability}): bench/gpu-check.sh passed on ${check.gpu} on ${check.date}`,
+    };
   return {
     device: 'cpu',
-    reason: `CUDA device ${cu.devices[0].name} found; the CUDA backend is not yet validated on a GPU, pass device 'cuda' to use it`,
+    reason:
+      `CUDA device ${gpu.name} found (compute capability ${gpu.computeCapability}); the CUDA backend has not passed ` +
+      `bench/gpu-check.sh on that compute capability (validated: ${validated.map((v) => v.computeCapability).join(', ') || 'none yet'}), pass device 'cuda' to use it`,
   };
+}
+
+/**
+ * Free and total memory of a GPU now (cudaMemGetInfo), bytes: what device-resident tensors (Tensor on 'cuda:N')
+ * and models on it hold, and return on dispose(). Counts every process on the GPU.
+ * @param device  'cuda' (GPU 0) or 'cuda:N'
+ * @throws InvalidArgumentError (another name), UnsupportedError (CUDA not compiled in, no driver, no such GPU)
+ */
+export function deviceMemory(device: 'cuda' | `cuda:${number}` = 'cuda'): { freeBytes: number; totalBytes: number } {
+  const gpu = parseTensorDevice(device, 'device');
+  if (gpu === null) throw new InvalidArgumentError(`device: expected 'cuda' | 'cuda:N', got 'cpu'`);
+  return native().cudaMemory(gpu);
 }

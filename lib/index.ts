@@ -1,7 +1,8 @@
 /** vggnet: VGG networks (Simonyan & Zisserman 2014) at native speed in Node.js. */
 export * from './errors';
 export { Tensor, Device, Layout } from './tensor';
-export { backends, chooseDevice, BackendsReport, DeviceChoice } from './backends';
+export { backends, chooseDevice, deviceMemory, BackendsReport, DeviceChoice } from './backends';
+export { VALIDATED_GPUS, ValidatedGpu } from './validated-gpus';
 export {
   ARCHS,
   LRN_PARAMS,
@@ -25,7 +26,16 @@ export {
   ForwardMode,
   DEFAULT_MODEL_OPTIONS,
 } from './options';
-export { Model, ForwardOptions, Features, LayerPlan, ModelInfo, LayerWeights, randomWeights } from './model';
+export {
+  Model,
+  ForwardOptions,
+  OutputLocation,
+  Features,
+  LayerPlan,
+  ModelInfo,
+  LayerWeights,
+  randomWeights,
+} from './model';
 export { OutputPlan, MAX_OUTPUTS } from './outputs';
 export { embedImage, EmbedOptions } from './embed';
 export { SchedulerOptions, SchedulerStats } from './scheduler';

@@ -23,8 +23,11 @@ import {
   NativeBackendOptions,
   NativeGraphInfo,
   NativeLayer,
+  NativeDeviceBuffer,
+  NativeInput,
   NativeLayerPlan,
   NativeNetwork,
+  NativeOutput,
   NativePlanMemory,
 } from './native';
 import {
@@ -79,9 +82,25 @@ export interface ForwardOptions {
    * rejects with TimeoutError and the request is dropped as for `signal`. Default: none. Model.forward only.
    */
   timeoutMs?: number;
+  /**
+   * Where the result (and each feature) is returned: 'cpu' (default), or 'cuda', the model's own GPU: tensors on
+   * 'cuda:N' that never touch the host (chain them into another forward; read them with toHost(); dispose() them
+   * when done). 'cuda' only for a model on 'cuda:N'. A forward with a device-resident input or outputs runs as a
+   * forward of its own (queued, bounded and cancelled like any, never batched with others).
+   */
+  outputLocation?: OutputLocation;
 }
 
-const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({ mode: true, outputs: true, signal: true, timeoutMs: true });
+/** Where a forward's outputs go: host memory, or the model's GPU (ForwardOptions.outputLocation). */
+export type OutputLocation = 'cpu' | 'cuda';
+
+const FORWARD_OPTION_KEYS = optionKeys<ForwardOptions>({
+  mode: true,
+  outputs: true,
+  signal: true,
+  timeoutMs: true,
+  outputLocation: true,
+});
 
 /** ForwardOptions.outputs given: the named outputs, as {name: Tensor} in the order asked for. */
 export type Features = Record<string, Tensor>;
@@ -306,8 +325,22 @@ export class Model {
   async forward(x: Tensor, options: ForwardOptions & { outputs: readonly string[] }): Promise<Features>;
   async forward(x: Tensor, options?: ForwardOptions | null): Promise<Tensor>;
   async forward(x: Tensor, options: ForwardOptions | null = {}): Promise<Tensor | Features> {
-    const { input, plan, named, signal, timeoutMs } = this.prepare(x, options, 'forward');
-    const ys = await this.scheduler.submit({ dims: input, data: x.data, run: plan.run, signal, timeoutMs });
+    const p = this.prepare(x, options, 'forward');
+    const { input, plan, named, signal, timeoutMs } = p;
+    if (!p.onDevice && x.device === 'cpu') {
+      const ys = await this.scheduler.submit({ dims: input, data: x.data, run: plan.run, signal, timeoutMs });
+      return results(plan, ys, named);
+    }
+    const own = (): Promise<NativeOutput[]> => {
+      const { source, out } = this.deviceCall(x, p, 'forward');
+      return this.live('forward')
+        .forward(input, source, plan.run ?? {}, out)
+        .catch((e: unknown) => {
+          disposeOutputs(out ?? []);
+          throw e;
+        });
+    };
+    const ys = await this.scheduler.submit({ dims: input, data: EMPTY, signal, timeoutMs, own, discard: disposeOutputs });
     return results(plan, ys, named);
   }
 
@@ -321,13 +354,22 @@ export class Model {
   forwardSync(x: Tensor, options: ForwardOptions & { outputs: readonly string[] }): Features;
   forwardSync(x: Tensor, options?: ForwardOptions | null): Tensor;
   forwardSync(x: Tensor, options: ForwardOptions | null = {}): Tensor | Features {
-    const { input, plan, named, signal, timeoutMs } = this.prepare(x, options, 'forwardSync');
+    const p = this.prepare(x, options, 'forwardSync');
+    const { input, plan, named, signal, timeoutMs } = p;
     if (signal !== undefined || timeoutMs !== undefined)
       throw new InvalidArgumentError(
         `options.${signal !== undefined ? 'signal' : 'timeoutMs'}: forwardSync cannot be cancelled; use forward()`,
       );
     const net = this.live('forwardSync');
-    return results(plan, plan.run ? net.forwardSync(input, x.data, plan.run) : [net.forwardSync(input, x.data)], named);
+    if (!p.onDevice && x.device === 'cpu')
+      return results(plan, plan.run ? net.forwardSync(input, x.data, plan.run) : [net.forwardSync(input, x.data)], named);
+    const { source, out } = this.deviceCall(x, p, 'forwardSync');
+    try {
+      return results(plan, net.forwardSync(input, source, plan.run ?? {}, out), named);
+    } catch (e) {
+      disposeOutputs(out ?? []);
+      throw e;
+    }
   }
 
   /**
@@ -387,23 +429,57 @@ export class Model {
     return this.net;
   }
 
-  /** The one validation of a forward: options, mode, outputs, the tensor; the run and its outputs' dims,
-   *  inferred in JS. */
-  private prepare(
-    x: Tensor,
-    options: ForwardOptions | null | undefined,
-    method: string,
-  ): { input: Dims4; plan: RunPlan; named: boolean; signal?: AbortSignal; timeoutMs?: number } {
+  /** The one validation of a forward: options, mode, outputs, the tensor and its device; the run and its
+   *  outputs' dims, inferred in JS. */
+  private prepare(x: Tensor, options: ForwardOptions | null | undefined, method: string): Prepared {
     const o = readOptions(options, FORWARD_OPTION_KEYS);
     const mode = parseMode(o.mode ?? 'fc');
     const signal = o.signal === undefined ? undefined : parseSignal(o.signal);
     const timeoutMs = o.timeoutMs === undefined ? undefined : parseTimeoutMs(o.timeoutMs);
+    const onDevice = this.parseOutputLocation(o.outputLocation);
     if (!(x instanceof Tensor)) throw new InvalidArgumentError(`x: expected a Tensor, got ${describeValue(x)}`);
-    if (x.device !== 'cpu') throw new InvalidArgumentError(`x: expected a 'cpu' tensor, got '${x.device}'`);
+    if (x.device !== 'cpu') {
+      if (x.device !== this.device)
+        throw new InvalidArgumentError(
+          `x: on '${x.device}', the model (${this.config.name}) runs on '${this.device}': transfers are explicit, pass x.to('${this.device.startsWith('cuda:') ? this.device : 'cpu'}')`,
+        );
+      x.deviceBuffer(`Model.${method}: x`); // disposed: DisposedError
+    }
     const input = checkInput(this.config, x.dims, mode);
     const plan = planRun(this.config, this.program, input, mode, o.outputs);
     this.live(method).checkBudget(input, plan.run); // before the input is copied or queued
-    return { input, plan, named: o.outputs !== undefined, signal, timeoutMs };
+    return { input, plan, named: o.outputs !== undefined, signal, timeoutMs, onDevice };
+  }
+
+  /** outputLocation: true for the model's GPU. @throws InvalidArgumentError */
+  private parseOutputLocation(v: unknown): boolean {
+    if (v === undefined || v === 'cpu') return false;
+    if (v !== 'cuda') throw new InvalidArgumentError(`options.outputLocation: expected 'cpu' | 'cuda', got ${describeValue(v)}`);
+    if (!this.device.startsWith('cuda:'))
+      throw new InvalidArgumentError(
+        `options.outputLocation: 'cuda' returns tensors on the model's GPU, and the model (${this.config.name}) runs on '${this.device}'`,
+      );
+    return true;
+  }
+
+  /**
+   * The native arguments of a forward with a device-resident input or outputs: the input (host array or device
+   * buffer) and, for outputLocation 'cuda', fresh device buffers for the result and each feature.
+   * @throws DisposedError (x disposed since the call), UnsupportedError / DeviceError (allocation)
+   */
+  private deviceCall(x: Tensor, p: Prepared, method: string): { source: NativeInput; out?: NativeDeviceBuffer[] } {
+    const source = x.device === 'cpu' ? x.data : x.deviceBuffer(`Model.${method}: x`);
+    if (!p.onDevice) return { source };
+    const gpu = Number(this.device.slice('cuda:'.length));
+    const out: NativeDeviceBuffer[] = [];
+    try {
+      for (const o of p.plan.outputs)
+        out.push(new (native().DeviceBuffer)(gpu, o.dims.reduce((a, d) => a * d, 1)));
+    } catch (e) {
+      disposeOutputs(out);
+      throw e;
+    }
+    return { source, out };
   }
 }
 
@@ -505,9 +581,30 @@ export function nativeLayer(s: LayerStep): NativeLayer {
   }
 }
 
+/** A validated forward call (Model.prepare). */
+interface Prepared {
+  input: Dims4;
+  plan: RunPlan;
+  named: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  /** outputLocation 'cuda' */
+  onDevice: boolean;
+}
+
+const EMPTY = new Float32Array(0);
+
+/** Frees the device buffers among a forward's outputs (host arrays need nothing). */
+function disposeOutputs(outputs: readonly NativeOutput[]): void {
+  for (const y of outputs) if (!types.isFloat32Array(y)) y.dispose();
+}
+
 /** The native results ([run.last, ...run.taps], as plan.outputs) as one Tensor, or Features by name. */
-function results(plan: RunPlan, ys: Float32Array[], named: boolean): Tensor | Features {
-  const tensors = plan.outputs.map((o, i) => new Tensor(o.dims, ys[i], o.layout));
+function results(plan: RunPlan, ys: readonly NativeOutput[], named: boolean): Tensor | Features {
+  const tensors = plan.outputs.map((o, i) => {
+    const y = ys[i];
+    return types.isFloat32Array(y) ? new Tensor(o.dims, y, o.layout) : Tensor.adopt(o.dims, o.layout, y);
+  });
   if (!named) return tensors[0];
   const features: Features = {};
   for (const name of plan.order) features[name] = tensors[plan.outputs.findIndex((o) => o.name === name)];

@@ -180,15 +180,47 @@ export interface NativeNetwork {
   /** x (N,C,H,W) → a new Float32Array holding the score map (N,K,h,w), off the JS thread. `x` is copied
    *  at the call, so the caller may reuse it at once. With `run`: [output of run.last, then one array per
    *  run.taps entry, then one per run.preReluTaps entry], each NCHW. */
-  forward(dims: Dims4, x: Float32Array): Promise<Float32Array>;
-  forward(dims: Dims4, x: Float32Array, run: NativeRun): Promise<Float32Array[]>;
+  forward(dims: Dims4, x: NativeInput): Promise<Float32Array>;
+  forward(dims: Dims4, x: NativeInput, run: NativeRun): Promise<Float32Array[]>;
+  /**
+   * The same with device-resident outputs: written to `out` (the output, then one per tap: each on the
+   * network's device, of its output's size) and resolved to `out` (run given) or out[0] (none given).
+   */
+  forward(dims: Dims4, x: NativeInput, run: NativeRun, out: NativeDeviceBuffer[] | undefined): Promise<NativeOutput[]>;
   /** Same, on the calling thread. */
-  forwardSync(dims: Dims4, x: Float32Array): Float32Array;
-  forwardSync(dims: Dims4, x: Float32Array, run: NativeRun): Float32Array[];
+  forwardSync(dims: Dims4, x: NativeInput): Float32Array;
+  forwardSync(dims: Dims4, x: NativeInput, run: NativeRun): Float32Array[];
+  forwardSync(dims: Dims4, x: NativeInput, run: NativeRun, out: NativeDeviceBuffer[] | undefined): NativeOutput[];
   info(): NativeNetworkInfo;
   dispose(): void;
   readonly disposed: boolean;
 }
+
+/**
+ * Floats in one CUDA device's memory, owned by no model (native/binding/device_buffer.h). A forward reading or
+ * writing one holds it: dispose() meanwhile frees the memory when that forward ends. Also freed when collected.
+ */
+export interface NativeDeviceBuffer {
+  readonly device: number;
+  readonly floats: number;
+  readonly disposed: boolean;
+  /** Host → device, synchronous; data.length must be `floats`. */
+  upload(data: Float32Array): void;
+  /** Device → a new host array, on the libuv pool. */
+  download(): Promise<Float32Array>;
+  downloadSync(): Float32Array;
+  dispose(): void;
+}
+
+export interface NativeDeviceBufferConstructor {
+  /** Allocates `floats` (≥ 1) floats on CUDA device `device`; contents undefined until upload or a forward. */
+  new (device: number, floats: number): NativeDeviceBuffer;
+}
+
+/** A forward's input: a host array (copied at the call), or a device buffer on the network's device. */
+export type NativeInput = Float32Array | NativeDeviceBuffer;
+/** A forward's output, as where it was asked for. */
+export type NativeOutput = Float32Array | NativeDeviceBuffer;
 
 export interface NativeNetworkConstructor {
   /** weights[i], biases[i]: OIHW weight (K,C,R,S) and bias (K) of the i-th conv layer of `layers`. */
@@ -252,6 +284,9 @@ export interface NativeAddon {
   lowerThreadPriority(): void;
   Network: NativeNetworkConstructor;
   NetworkBuilder: NativeNetworkBuilderConstructor;
+  DeviceBuffer: NativeDeviceBufferConstructor;
+  /** cudaMemGetInfo of CUDA device `device` now. */
+  cudaMemory(device: number): { freeBytes: number; totalBytes: number };
 }
 
 /** The package root: the nearest folder above this file whose package.json is vggnet's. */

@@ -7,6 +7,8 @@ import * as path from 'path';
 import * as lib from '../lib';
 import {
   backends,
+  chooseDevice,
+  deviceMemory,
   DeviceError,
   DisposedError,
   FormatError,
@@ -28,7 +30,7 @@ const root = packageRoot();
 
 describe('loader', () => {
   test('loads the local build and reports where from', () => {
-    expect(native().abiVersion).toBe(3);
+    expect(native().abiVersion).toBe(4);
     expect(fs.existsSync(nativePath())).toBe(true);
     expect(nativePath()).toMatch(/vggnet\.node$/);
     expect(backends().binary).toBe(nativePath());
@@ -95,6 +97,21 @@ describe('backend report', () => {
       for (const d of r.cuda.devices) expect(d.computeCapability).toMatch(/^\d+\.\d+$/);
     }
     if (r.cuda.compiled) expect(r.cuda.runtimeVersion).toBeGreaterThanOrEqual(12000);
+  });
+
+  test("device 'auto' chooses a GPU only on a compute capability bench/gpu-check.sh has passed on", () => {
+    const gpu = { index: 0, name: 'NVIDIA H200', totalMemoryBytes: 150e9, computeCapability: '9.0' };
+    const report = { ...r, cuda: { compiled: true, runtimeVersion: 13000, reason: '', devices: [gpu] } };
+    const h200 = { computeCapability: '9.0', gpu: 'NVIDIA H200', date: '2026-12-24' };
+    expect(chooseDevice('auto', report, [h200])).toEqual({
+      device: 'cuda:0',
+      reason: 'CUDA device NVIDIA H200 (compute capability 9.0): bench/gpu-check.sh passed on NVIDIA H200 on 2026-12-24',
+    });
+    const other = chooseDevice('auto', report, [{ ...h200, computeCapability: '8.0' }]);
+    expect(other.device).toBe('cpu');
+    expect(other.reason).toMatch(/has not passed bench\/gpu-check.sh on that compute capability \(validated: 8\.0\)/);
+    expect(chooseDevice('auto', report).reason).toMatch(/\(validated: none yet\), pass device 'cuda' to use it/);
+    expect(chooseDevice('cuda', report, [])).toEqual({ device: 'cuda:0', reason: 'requested' });
   });
 
   testIf(r.cuda.compiled, 'this build has no CUDA (nvcc was not found at build time)')(
@@ -310,6 +327,9 @@ describe('errors', () => {
       expect(() => kernels({ device: 'cuda:0' })).toThrow(UnsupportedError);
       const cfg: VggConfig = { name: 't', inChannels: 1, inputSize: 8, stages: [[4]], fc: [8], numClasses: 3 };
       expect(() => Model.randomSync(cfg, 1, { device: 'cuda' })).toThrow(UnsupportedError);
+      expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', 'cuda:0')).toThrow(UnsupportedError);
+      expect(() => new Tensor([1, 2], new Float32Array(2)).to('cuda')).toThrow(UnsupportedError);
+      expect(() => deviceMemory('cuda:0')).toThrow(UnsupportedError);
     },
   );
 });

@@ -80,10 +80,10 @@ describe('unknown keys are rejected on every entry point, naming the key and the
   });
   test('Model.forward / forwardSync (ForwardOptions)', async () => {
     expect(await invalid(() => model.forward(x(), { mdoe: 'dense' } as object))).toBe(
-      'options.mdoe: unknown option; expected one of mode, outputs, signal, timeoutMs',
+      'options.mdoe: unknown option; expected one of mode, outputs, signal, timeoutMs, outputLocation',
     );
     expect(await invalid(() => model.forwardSync(x(), { device: 'cpu' } as object))).toBe(
-      'options.device: unknown option; expected one of mode, outputs, signal, timeoutMs',
+      'options.device: unknown option; expected one of mode, outputs, signal, timeoutMs, outputLocation',
     );
   });
   test('classifyImage (ClassifyOptions)', async () => {

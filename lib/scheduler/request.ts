@@ -4,7 +4,7 @@
  * stops watching the signal and clears the deadline timer, so a long-lived signal keeps nothing of a
  * finished request.
  */
-import type { Dims4, NativeRun } from '../native';
+import type { Dims4, NativeOutput, NativeRun } from '../native';
 import type { AbortWatch } from './abort-watch';
 
 /** Where a request is: waiting in the queue, in a forward that is computing, or done. */
@@ -31,11 +31,14 @@ export class Request {
   /** performance.now() when its forward started (running state). */
   startedAt = 0;
   state: RequestState = 'queued';
-  /** Runs in a forward of its own (set when a batch it was in failed: see Scheduler). */
+  /** Runs in a forward of its own (an `own` forward, or set when a batch it was in failed: see Scheduler). */
   alone = false;
+  /** Its own forward instead of `data` (Submission.own), and what frees that forward's unwanted outputs. */
+  own: (() => Promise<NativeOutput[]>) | undefined;
+  discard: ((outputs: NativeOutput[]) => void) | undefined;
   /** Resolves to its part of each output of its forward (NativeNetwork.forward with a run). */
-  readonly promise: Promise<Float32Array[]>;
-  private resolveFn!: (y: Float32Array[]) => void;
+  readonly promise: Promise<NativeOutput[]>;
+  private resolveFn!: (y: NativeOutput[]) => void;
   private rejectFn!: (e: unknown) => void;
   private readonly signal: AbortSignal | undefined;
   private readonly watch: AbortWatch<Request>;
@@ -62,7 +65,7 @@ export class Request {
     this.key = `${dims[1]},${dims[2]},${dims[3]}|${run === undefined ? '' : JSON.stringify(run)}`;
     this.submittedAt = now;
     this.timeoutMs = timeoutMs;
-    this.promise = new Promise<Float32Array[]>((resolve, reject) => {
+    this.promise = new Promise<NativeOutput[]>((resolve, reject) => {
       this.resolveFn = resolve;
       this.rejectFn = reject;
     });
@@ -82,7 +85,7 @@ export class Request {
     return this.signal?.reason;
   }
 
-  resolve(y: Float32Array[]): void {
+  resolve(y: NativeOutput[]): void {
     if (this.finish()) this.resolveFn(y);
   }
 

@@ -15,7 +15,7 @@
  * the error of its own forward.
  */
 import { AbortedError, BusyError, DisposedError, TimeoutError } from '../errors';
-import type { Dims4, NativeRun } from '../native';
+import type { Dims4, NativeOutput, NativeRun } from '../native';
 import { AbortWatch } from './abort-watch';
 import { gatherInputs, splitOutput } from './batch';
 import { GiveUp, Request } from './request';
@@ -39,6 +39,13 @@ export interface Submission {
   signal?: AbortSignal;
   /** Deadline from the call, ms. */
   timeoutMs?: number;
+  /**
+   * A forward of its own instead of RunForward on `data` (device-resident input or outputs: nothing to copy
+   * or coalesce): queued, bounded, cancelled and counted like any request, never batched; `data` is unused.
+   */
+  own?: () => Promise<NativeOutput[]>;
+  /** Frees the outputs of an `own` forward whose caller gave up while it computed (no one else gets them). */
+  discard?: (outputs: NativeOutput[]) => void;
 }
 
 /**
@@ -83,7 +90,7 @@ export class Scheduler {
    *   TimeoutError (timeoutMs passed first), BusyError (maxQueue requests already wait), DisposedError (the
    *   scheduler was closed), or the forward's own error
    */
-  submit(s: Submission): Promise<Float32Array[]> {
+  submit(s: Submission): Promise<NativeOutput[]> {
     const c = this.counters;
     if (this.closed) return Promise.reject(new DisposedError(`${this.label}: the model was disposed`));
     c.submitted++;
@@ -110,7 +117,7 @@ export class Scheduler {
     }
     let data: Float32Array;
     try {
-      data = startsNow ? s.data : this.copy(s.data);
+      data = startsNow || s.own ? s.data : this.copy(s.data);
     } catch (e) {
       c.failed++;
       return Promise.reject(e);
@@ -118,6 +125,9 @@ export class Scheduler {
     const r = new Request(s.dims, data, s.run, performance.now(), s.signal, s.timeoutMs, this.signals, (q) =>
       this.giveUp(q, 'timedOut'),
     );
+    r.own = s.own;
+    r.discard = s.discard;
+    r.alone = s.own !== undefined;
     this.queue.push(r);
     c.queued++;
     c.queuedImages += r.images;
@@ -204,11 +214,15 @@ export class Scheduler {
     c.batchedRequests += batch.length;
     c.batchSizes[images] = (c.batchSizes[images] ?? 0) + 1;
     const [, C, H, W] = batch[0].dims;
-    let forward: Promise<Float32Array[]>;
+    let forward: Promise<NativeOutput[]>;
     let x: Float32Array | undefined;
+    const own = batch[0].own; // an own forward is always alone
     try {
-      x = gatherInputs(batch.map((r) => r.data));
-      forward = this.run([images, C, H, W], x, batch[0].run);
+      if (own) forward = own();
+      else {
+        x = gatherInputs(batch.map((r) => r.data));
+        forward = this.run([images, C, H, W], x, batch[0].run);
+      }
     } catch (e) {
       forward = Promise.reject(e);
     }
@@ -221,15 +235,9 @@ export class Scheduler {
       (ys) => {
         const done = performance.now();
         c.computeMsSum += done - now;
-        const split = ys.map((y) =>
-          splitOutput(
-            y,
-            batch.map((r) => r.images),
-          ),
-        );
-        const parts = batch.map((_, i) => split.map((p) => p[i]));
+        const parts = own ? [ys] : split(ys as Float32Array[], batch);
         batch.forEach((r, i) => {
-          if (r.state !== 'running') return; // gave up while computing: counted then
+          if (r.state !== 'running') return r.discard?.(parts[i]); // gave up while computing: counted then
           c.running--;
           c.completed++;
           c.latencyMsSum += done - r.submittedAt;
@@ -319,4 +327,15 @@ export class Scheduler {
     if (this.delay !== undefined) clearTimeout(this.delay);
     this.delay = undefined;
   }
+}
+
+/** Each request's part of each output of a forward of the batch. */
+function split(ys: Float32Array[], batch: readonly Request[]): Float32Array[][] {
+  const byOutput = ys.map((y) =>
+    splitOutput(
+      y,
+      batch.map((r) => r.images),
+    ),
+  );
+  return batch.map((_, i) => byOutput.map((p) => p[i]));
 }

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "binding/args.h"
+#include "binding/device_buffer.h"
 #include "binding/errors.h"
 #include "binding/network_builder.h"
 #include "binding/network_wrap.h"
@@ -73,7 +74,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lowerThreadPriority", Napi::Function::New(env, LowerThreadPriority));
   exports.Set("Network", NetworkWrap::Init(env));
   exports.Set("NetworkBuilder", NetworkBuilderWrap::Init(env));
-  exports.Set("abiVersion", Napi::Number::New(env, 3));
+  exports.Set("DeviceBuffer", DeviceBufferWrap::Init(env));
+  exports.Set("cudaMemory", Napi::Function::New(env, CudaMemory));
+  exports.Set("abiVersion", Napi::Number::New(env, 4));
   return exports;
 }
 

@@ -1,6 +1,7 @@
 #include "binding/network_wrap.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <string>
@@ -65,22 +66,23 @@ vgg::RunSpec GetRunSpec(const Napi::Value& v, int layers, std::vector<vgg::Tap>*
 
 class ForwardWorker final : public Napi::AsyncWorker {
  public:
-  // Throws std::bad_alloc when the input's copy cannot be allocated.
-  // `result` is what the promise resolves to: y, or [y, tap arrays...] (holding every output array).
-  ForwardWorker(Napi::Env env, std::shared_ptr<vgg::Network> net, std::shared_ptr<InputPool> pool, vgg::Shape4 in,
-                vgg::RunSpec run, std::vector<vgg::Tap> taps, Napi::Float32Array x, Napi::Float32Array y,
-                Napi::Object result)
+  // Copies a host input (throws std::bad_alloc when that copy cannot be allocated); holds a device input and
+  // device outputs until the forward ends. `result` is what the promise resolves to: y, or [y, taps...].
+  ForwardWorker(Napi::Env env, std::shared_ptr<InputPool> pool, NetworkWrap::Call& c)
       : Napi::AsyncWorker(env, "vggnet:forward"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        net_(std::move(net)),
+        net_(c.net),
         pool_(std::move(pool)),
-        in_(in),
-        run_(run),
-        taps_(std::move(taps)),
-        x_(pool_->Take(x.ElementLength())),
-        y_(y.Data()),
-        result_(Napi::Persistent(result)) {
-    std::memcpy(x_.data.get(), x.Data(), x.ElementLength() * sizeof(float));
+        in_(c.in),
+        run_(c.run),
+        taps_(std::move(c.taps)),
+        x_dev_(std::move(c.x_dev)),
+        out_dev_(std::move(c.out_dev)),
+        y_(c.y),
+        result_(Napi::Persistent(c.result)) {
+    if (x_dev_) return;
+    x_ = pool_->Take(c.x.ElementLength());
+    std::memcpy(x_.data.get(), c.x.Data(), c.x.ElementLength() * sizeof(float));
   }
   ~ForwardWorker() override { pool_->Give(std::move(x_)); }
   Napi::Promise Promise() { return deferred_.Promise(); }
@@ -88,7 +90,8 @@ class ForwardWorker final : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     vgg::ScopedComputePriority below;  // this libuv thread computes with the pool: below the event loop meanwhile
-    status_ = net_->Forward(in_, run_, x_.data.get(), taps_, y_);
+    const vgg::ForwardInput x = x_dev_ ? vgg::ForwardInput{x_dev_->data, true} : vgg::ForwardInput{x_.data.get()};
+    status_ = net_->Forward(in_, run_, x, taps_, y_);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -111,14 +114,39 @@ class ForwardWorker final : public Napi::AsyncWorker {
   std::shared_ptr<InputPool> pool_;
   vgg::Shape4 in_;
   vgg::RunSpec run_;
-  std::vector<vgg::Tap> taps_;  // into arrays `result_` holds
+  std::vector<vgg::Tap> taps_;  // into arrays `result_` holds, or into out_dev_
   // The input is copied when forward() is called: the caller may detach, resize or refill its buffer
   // before the pool thread runs (a reference keeps an ArrayBuffer alive, not its contents in place).
   InputPool::Buffer x_;
-  float* y_;  // our own fresh arrays, referenced until the promise settles; the caller cannot reach them yet
+  // Device buffers are held, not copied: a dispose() meanwhile frees them after this run.
+  std::shared_ptr<DeviceBuffer> x_dev_;
+  std::vector<std::shared_ptr<DeviceBuffer>> out_dev_;
+  // Our own fresh arrays (referenced until the promise settles; the caller cannot reach them yet) or out_dev_.
+  vgg::ForwardOutput y_;
   Napi::ObjectReference result_;
   vgg::Status status_;
 };
+
+// The CUDA device index of a backend named 'cuda:N', or -1.
+int CudaIndexOf(const vgg::Backend& be) {
+  const std::string n = be.name();
+  return n.rfind("cuda:", 0) == 0 ? std::atoi(n.c_str() + 5) : -1;
+}
+
+// A device buffer argument: live, on the network's device, of exactly `floats` floats.
+std::shared_ptr<DeviceBuffer> GetDeviceBuffer(Napi::Env env, const Napi::Value& v, const std::string& name,
+                                              vgg::Network& net, size_t floats) {
+  DeviceBufferWrap* w = DeviceBufferWrap::FromValue(v);
+  if (!w) ThrowInvalid(env, name + ": expected a DeviceBuffer, got " + Describe(v));
+  auto buf = w->Live(env, name);
+  const int dev = CudaIndexOf(net.backend());
+  if (dev != w->device())
+    ThrowInvalid(env, name + ": on 'cuda:" + std::to_string(w->device()) + "', the network runs on '" +
+                          net.backend().name() + "'");
+  if (buf->floats != floats)
+    ThrowInvalid(env, name + ": expected " + std::to_string(floats) + " floats, got " + std::to_string(buf->floats));
+  return buf;
+}
 
 }  // namespace
 
@@ -285,44 +313,68 @@ Napi::Value NetworkWrap::ReleasePlans(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// A validated forward call: live network, input dims and data, the run, and fresh output arrays: y (layer
-// run.last's output) and one per tap, sized from the plan's shapes.
+// A validated forward call: live network, input dims and data (host or device), the run, and its outputs: fresh
+// host arrays (y, one per tap), or the caller's device buffers `out` (the same count and sizes).
 NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const char* method) {
   Napi::Env env = info.Env();
-  Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}, {}, {}, {}};
-  c.x = GetF32(info[1], "x", c.in.size());
-  c.run = GetRunSpec(info[2], int(c.net->layers().size()), &c.taps);
+  Call c{Live(env, method), GetShape4(info[0], "dims"), {}, {}, {}, {}, {}, {}, {}};
+  vgg::Network& net = *c.net;
+  if (DeviceBufferWrap::FromValue(info[1])) c.x_dev = GetDeviceBuffer(env, info[1], "x", net, c.in.size());
+  else c.x = GetF32(info[1], "x", c.in.size());
+  c.run = GetRunSpec(info[2], int(net.layers().size()), &c.taps);
   std::vector<vgg::Shape4> outs;
   vgg::Status st = c.net->LayerShapes(c.in, c.run, &outs);
   if (!st.ok()) Throw(env, st);
-  c.y = Napi::Float32Array::New(env, outs.back().size());
-  if (info[2].IsUndefined()) {
-    c.result = c.y;
-    return c;
-  }
-  Napi::Array all = Napi::Array::New(env, c.taps.size() + 1);
-  all.Set(0u, c.y);
-  for (size_t i = 0; i < c.taps.size(); ++i) {
-    vgg::Tap& tap = c.taps[i];
+  for (const vgg::Tap& tap : c.taps)
     if (size_t(tap.layer) >= outs.size())
       ThrowInvalid(env, "run.taps: layer " + std::to_string(tap.layer) + " is after the last layer run (" +
                             std::to_string(outs.size() - 1) + ")");
-    Napi::Float32Array t = Napi::Float32Array::New(env, outs[tap.layer].size());
+  const bool on_device = !info[3].IsUndefined();
+  Napi::Array given;
+  if (on_device) {
+    if (!info[3].IsArray() || info[3].As<Napi::Array>().Length() != c.taps.size() + 1)
+      ThrowInvalid(env, "out: expected an array of " + std::to_string(c.taps.size() + 1) +
+                            " DeviceBuffers (the output, then one per tap), got " + Describe(info[3]));
+    given = info[3].As<Napi::Array>();
+  }
+  // Output i (0: y, then the taps): its size, and a fresh host array or the caller's buffer for it.
+  auto output = [&](uint32_t i, size_t floats) -> std::pair<Napi::Value, float*> {
+    if (!on_device) {
+      Napi::Float32Array a = Napi::Float32Array::New(env, floats);
+      return {a, a.Data()};
+    }
+    c.out_dev.push_back(GetDeviceBuffer(env, given.Get(i), "out[" + std::to_string(i) + "]", net, floats));
+    return {given.Get(i), c.out_dev.back()->data};
+  };
+  auto [y, y_data] = output(0, outs.back().size());
+  c.y = {y_data, on_device};
+  if (info[2].IsUndefined()) {
+    c.result = y.As<Napi::Object>();
+    return c;
+  }
+  Napi::Array all = Napi::Array::New(env, c.taps.size() + 1);
+  all.Set(0u, y);
+  for (size_t i = 0; i < c.taps.size(); ++i) {
+    vgg::Tap& tap = c.taps[i];
+    auto [t, data] = output(uint32_t(i + 1), outs[tap.layer].size());
     all.Set(uint32_t(i + 1), t);
-    tap.host = t.Data();
+    tap.dst = data;
+    tap.on_backend = on_device;
   }
   c.result = all;
   return c;
 }
 
-// forward(dims [N,C,H,W], x Float32Array, run?) → Promise<Float32Array> score map (N,K,h,w); with `run`,
-// Promise<Float32Array[]>: [output of run.last, then one per run.taps entry, then one per run.preReluTaps].
+// forward(dims [N,C,H,W], x Float32Array | DeviceBuffer, run?, out?: DeviceBuffer[]) → Promise<Float32Array>
+// score map (N,K,h,w); with `run`, Promise<Float32Array[]>: [output of run.last, then one per run.taps entry,
+// then one per run.preReluTaps]. With `out`, the outputs are written to those device buffers (same order) and
+// the promise resolves to them instead.
 Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Call c = Prepare(info, "forward");
   ForwardWorker* w = nullptr;
-  try {  // the worker copies the input: that copy can fail for a huge tensor
-    w = new ForwardWorker(env, c.net, inputs_, c.in, c.run, std::move(c.taps), c.x, c.y, c.result);
+  try {  // the worker copies a host input: that copy can fail for a huge tensor
+    w = new ForwardWorker(env, inputs_, c);
   } catch (const std::bad_alloc&) {
     Throw(env, vgg::DeviceError("forward: out of host memory copying the input (" + std::to_string(c.in.size()) +
                                 " floats)"));
@@ -334,7 +386,8 @@ Napi::Value NetworkWrap::Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value NetworkWrap::ForwardSync(const Napi::CallbackInfo& info) {
   Call c = Prepare(info, "forwardSync");
-  vgg::Status st = c.net->Forward(c.in, c.run, c.x.Data(), c.taps, c.y.Data());
+  const vgg::ForwardInput x = c.x_dev ? vgg::ForwardInput{c.x_dev->data, true} : vgg::ForwardInput{c.x.Data()};
+  vgg::Status st = c.net->Forward(c.in, c.run, x, c.taps, c.y);
   if (!st.ok()) Throw(info.Env(), st);
   return c.result;
 }

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <vector>
 
+#include "binding/device_buffer.h"
 #include "core/host_memory.h"
 #include "core/network.h"
 
@@ -36,18 +37,22 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit NetworkWrap(const Napi::CallbackInfo& info);
-
- private:
-  std::shared_ptr<vgg::Network> Live(Napi::Env env, const char* method);
-  // A validated forward call: live network, input dims and data, the run, output arrays of the right sizes.
+  // A validated forward call: live network, input dims and data (a host array or a device buffer), the run,
+  // and its outputs: fresh host arrays, or the caller's device buffers (each of the right size).
   struct Call {
     std::shared_ptr<vgg::Network> net;
     vgg::Shape4 in;
-    Napi::Float32Array x, y;
+    Napi::Float32Array x;                   // a host input
+    std::shared_ptr<DeviceBuffer> x_dev;    // or a device-resident one
+    vgg::ForwardOutput y;                   // into y_dev's buffer or the first array of `result`
+    std::vector<std::shared_ptr<DeviceBuffer>> out_dev;  // device-resident outputs: y, then the taps
     vgg::RunSpec run;
-    std::vector<vgg::Tap> taps;  // into the arrays of `result`
-    Napi::Object result;         // y, or [y, tap arrays...] when a run was given
+    std::vector<vgg::Tap> taps;  // into the arrays or buffers of `result`
+    Napi::Object result;         // y, or [y, taps...] when a run was given
   };
+
+ private:
+  std::shared_ptr<vgg::Network> Live(Napi::Env env, const char* method);
   Call Prepare(const Napi::CallbackInfo& info, const char* method);
   Napi::Value Plan(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);

@@ -70,6 +70,8 @@ class Backend {
   virtual void release(float* p) = 0;
   virtual Status upload(float* dst, const float* host_src, size_t floats) = 0;
   virtual Status download(float* host_dst, const float* src, size_t floats) = 0;
+  // dst ← src, both in the backend's memory (a device-to-device copy on CUDA, queued like an op).
+  virtual Status copy(float* dst, const float* src, size_t floats) = 0;
   virtual Status synchronize() = 0;
 
   // The algorithm conv layers of shape s (s.N, s.H, s.W ignored) use when `requested`: kAuto is the
@@ -188,6 +190,9 @@ struct CudaInfo {
   std::vector<CudaDevice> devices;
 };
 CudaInfo GetCudaInfo();
+// Free and total memory of CUDA device `device` now (cudaMemGetInfo), bytes. kUnsupported without CUDA or
+// that device.
+Status GetCudaMemory(int device, size_t* free_bytes, size_t* total_bytes);
 
 // Options of the CUDA backend (native/cuda). Precision of conv2d/FC (all other ops are fp32):
 //   kFp32: plain fp32 FMA (SIMT cores);  kTf32: tensor cores, inputs rounded to TF32 (10-bit mantissa),

@@ -372,7 +372,7 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
           be.conv2d_maxpool(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu, pool, src, dst, arena_->workspace));
       ++i;
       for (const Tap& t : taps)
-        if (t.layer == int(i)) VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
+        if (t.layer == int(i)) VGG_RETURN_IF_ERROR(CopyOut(t, dst, plan.outs[i].size()));
       src = dst;
       next = 1 - next;
       continue;
@@ -386,7 +386,7 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
             be.conv2d(ConvOf(l, s), plan.conv[i], *packed_[ci++], l.relu && !pre_relu, src, dst, arena_->workspace));
         if (pre_relu && l.relu) {
           for (const Tap& t : taps)
-            if (t.layer == int(i) && t.pre_relu) VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
+            if (t.layer == int(i) && t.pre_relu) VGG_RETURN_IF_ERROR(CopyOut(t, dst, plan.outs[i].size()));
           VGG_RETURN_IF_ERROR(be.relu(dst, plan.outs[i].size()));
         }
         break;
@@ -397,7 +397,7 @@ Status Network::RunLayers(const ShapePlan& plan, const float* x, float* y, const
     }
     for (const Tap& t : taps)
       if (t.layer == int(i) && !(t.pre_relu && l.kind == LayerSpec::Kind::kConv && l.relu))
-        VGG_RETURN_IF_ERROR(be.download(t.host, dst, plan.outs[i].size()));
+        VGG_RETURN_IF_ERROR(CopyOut(t, dst, plan.outs[i].size()));
     if (after_layer) VGG_RETURN_IF_ERROR(after_layer(i));
     src = dst;
     next = 1 - next;
@@ -470,22 +470,29 @@ GraphInfo Network::graph_info() const {
   return g;
 }
 
-Status Network::Forward(const Shape4& in, const RunSpec& run, const float* x_host, const std::vector<Tap>& taps,
-                        float* y_host) {
+Status Network::CopyOut(const Tap& t, const float* src, size_t floats) {
+  return t.on_backend ? backend_->copy(t.dst, src, floats) : backend_->download(t.dst, src, floats);
+}
+
+Status Network::Forward(const Shape4& in, const RunSpec& run, ForwardInput x, const std::vector<Tap>& taps,
+                        ForwardOutput y) {
   std::shared_ptr<const ShapePlan> plan;
   VGG_RETURN_IF_ERROR(GetPlan(in, run, &plan));
+  if (!x.data || !y.data) return InvalidArgument("Forward: the input or the output has no buffer");
   for (const Tap& t : taps)
-    if (t.layer < 0 || t.layer > plan->run.last || !t.host)
+    if (t.layer < 0 || t.layer > plan->run.last || !t.dst)
       return InvalidArgument("taps: layer " + std::to_string(t.layer) + " is not run (last layer " +
                              std::to_string(plan->run.last) + ") or has no buffer");
   std::lock_guard<std::mutex> lock(run_mu_);
   Status st = Reserve(*plan, true);
   Backend& be = *backend_;
-  if (st.ok()) st = be.upload(arena_->in, x_host, in.size());
+  if (st.ok()) st = x.on_backend ? be.copy(arena_->in, x.data, in.size()) : be.upload(arena_->in, x.data, in.size());
   if (st.ok())
     st = taps.empty() ? RunProgram(*plan, arena_->in, arena_->out)
                       : RunLayers(*plan, arena_->in, arena_->out, taps, nullptr);
-  if (st.ok()) st = be.download(y_host, arena_->out, plan->out.size());
+  if (st.ok())
+    st = y.on_backend ? be.copy(y.data, arena_->out, plan->out.size())
+                      : be.download(y.data, arena_->out, plan->out.size());
   if (st.ok()) st = be.synchronize();
   EndRun();
   return st;

@@ -79,13 +79,26 @@ struct RunSpec {
   }
 };
 
-// Copy layer `layer`'s output to host memory `host` during a host Forward (one tap per requested feature).
-// `pre_relu`: a conv layer's output before its ReLU (the layer then runs without the fused ReLU and applies it
-// after the copy).
+// Copy layer `layer`'s output to `dst` during a Forward (one tap per requested feature): host memory, or the
+// backend's own memory when `on_backend` (device-resident on CUDA). `pre_relu`: a conv layer's output before its
+// ReLU (the layer then runs without the fused ReLU and applies it after the copy).
 struct Tap {
   int layer = 0;
-  float* host = nullptr;
+  float* dst = nullptr;
   bool pre_relu = false;
+  bool on_backend = false;
+};
+
+// An input or output of a Forward: host memory, or the backend's own memory when `on_backend` (a device-resident
+// tensor on CUDA, copied device to device). Either way the network runs on its own staging buffers, so a
+// recorded layer program (CUDA graph) replays whatever buffers the caller passes.
+struct ForwardInput {
+  const float* data = nullptr;
+  bool on_backend = false;
+};
+struct ForwardOutput {
+  float* data = nullptr;
+  bool on_backend = false;
 };
 
 // The backend memory a forward at one input shape needs, bytes.
@@ -137,12 +150,13 @@ class Network {
   void ReleasePlans();
   // x_host (N,C,H,W) → y_host score map (N,K,h,w). Thread-safe (serialised per network).
   Status Forward(const Shape4& in, const float* x_host, float* y_host) {
-    return Forward(in, RunSpec{}, x_host, {}, y_host);
+    return Forward(in, RunSpec{}, {x_host}, {}, {y_host});
   }
-  // The same for `run`: y_host receives layer run.last's output, and each tap's host buffer the output of its
-  // layer (≤ run.last; sized from LayerShapes). kInvalidArgument for a tap past run.last.
-  Status Forward(const Shape4& in, const RunSpec& run, const float* x_host, const std::vector<Tap>& taps,
-                 float* y_host);
+  // The same for `run`: y receives layer run.last's output, and each tap's buffer the output of its layer
+  // (≤ run.last; sized from LayerShapes); x, y and taps each in host or backend memory. Returns once every
+  // output is complete (the backend synchronised). kInvalidArgument for a tap past run.last.
+  Status Forward(const Shape4& in, const RunSpec& run, ForwardInput x, const std::vector<Tap>& taps,
+                 ForwardOutput y);
   // The same with x and y in the backend's memory (device-resident on CUDA); returns once every layer is
   // queued, without synchronising. `after_layer(i)`, when given, is called after layer i is queued (for
   // per-layer timings); an error it returns stops the run.
@@ -185,6 +199,8 @@ class Network {
   void EndRun();
   Status RunLayers(const ShapePlan& plan, const float* x, float* y, const std::vector<Tap>& taps,
                    const std::function<Status(size_t)>& after_layer);
+  // A tap's copy of a layer output `src` (backend memory) to its buffer.
+  Status CopyOut(const Tap& t, const float* src, size_t floats);
   bool FusesPool(const ShapePlan& plan, size_t i, const std::vector<Tap>& taps, bool layer_by_layer,
                  PoolShape* pool) const;
   // RunLayers without taps or callback, replaying the plan's recording when it is valid for x and y (and the

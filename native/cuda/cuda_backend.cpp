@@ -214,6 +214,14 @@ Status CudaBackend::download(float* host_dst, const float* src, size_t floats) {
   return st;
 }
 
+Status CudaBackend::copy(float* dst, const float* src, size_t floats) {
+  if (floats == 0) return {};
+  VGG_CUDA_DEVICE(*st_);
+  return Run("cudaMemcpyAsync(device to device, " + HumanBytes(floats * sizeof(float)) + ")", [&] {
+    return cudaMemcpyAsync(dst, src, floats * sizeof(float), cudaMemcpyDeviceToDevice, st_->stream);
+  });
+}
+
 Status CudaBackend::synchronize() {
   VGG_CUDA_DEVICE(*st_);
   const cudaError_t e = cudaStreamSynchronize(st_->stream);

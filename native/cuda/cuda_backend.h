@@ -33,6 +33,7 @@ class CudaBackend final : public Backend {
   void release(float* p) override;
   Status upload(float* dst, const float* host_src, size_t floats) override;
   Status download(float* host_dst, const float* src, size_t floats) override;
+  Status copy(float* dst, const float* src, size_t floats) override;
   Status synchronize() override;
 
   // One algorithm: the implicit GEMM (a GEMV for ≤ kGemvMaxCols output columns).

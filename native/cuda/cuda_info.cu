@@ -39,4 +39,24 @@ CudaInfo GetCudaInfo() {
   return info;
 }
 
+Status GetCudaMemory(int device, size_t* free_bytes, size_t* total_bytes) {
+  *free_bytes = *total_bytes = 0;
+  const std::string dev = "device 'cuda:" + std::to_string(device) + "'";
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || device < 0 || device >= count) {
+    cudaGetLastError();
+    return Unsupported(dev + ": no such CUDA device (" + std::to_string(count) + " found)");
+  }
+  int prev = -1;
+  cudaGetDevice(&prev);
+  cudaError_t e = cudaSetDevice(device);
+  if (e == cudaSuccess) e = cudaMemGetInfo(free_bytes, total_bytes);
+  if (prev >= 0 && prev != device) cudaSetDevice(prev);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return DeviceError(dev + ": cudaMemGetInfo failed: " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+  }
+  return {};
+}
+
 }  // namespace vgg

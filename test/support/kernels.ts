@@ -1,7 +1,7 @@
 /**
  * The vggnet_testing addon (built beside the shipped addon, never shipped): one backend's ops called
- * directly, and the list of every CPU kernel by its symbol name. Found at build/testing/, or at
- * VGGNET_TESTING_NATIVE when set.
+ * directly, and the list of every CPU kernel by its symbol name. Found at VGGNET_TESTING_NATIVE when set, else
+ * beside the addon VGGNET_NATIVE names (<build>/Release/vggnet.node → <build>/testing/), else at build/testing/.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -59,7 +59,9 @@ let addon: TestingAddon | undefined;
 
 export function testing(): TestingAddon {
   if (addon) return addon;
-  const file = process.env.VGGNET_TESTING_NATIVE ?? path.join(packageRoot(), 'build', 'testing', 'vggnet_testing.node');
+  const shipped = process.env.VGGNET_NATIVE;
+  const build = shipped ? path.dirname(path.dirname(path.resolve(shipped))) : path.join(packageRoot(), 'build');
+  const file = path.resolve(process.env.VGGNET_TESTING_NATIVE ?? path.join(build, 'testing', 'vggnet_testing.node'));
   if (!fs.existsSync(file))
     throw new Error(`the vggnet_testing addon is missing (${file}): run \`npm run build:native\``);
   const a = require(file) as TestingAddon;

@@ -36,6 +36,10 @@ class ReferenceBackend final : public Backend {
     std::memcpy(d, s, n * sizeof(float));
     return {};
   }
+  Status copy(float* d, const float* s, size_t n) override {
+    std::memcpy(d, s, n * sizeof(float));
+    return {};
+  }
   Status synchronize() override { return {}; }
 
   ConvAlgorithm choose_conv_algorithm(const ConvShape&, ConvAlgorithm) const override { return ConvAlgorithm::kDirect; }

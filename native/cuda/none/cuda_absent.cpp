@@ -15,6 +15,10 @@ CudaInfo GetCudaInfo() {
   return info;
 }
 
+Status GetCudaMemory(int device, size_t*, size_t*) {
+  return Unsupported("device 'cuda:" + std::to_string(device) + "': " + kReason);
+}
+
 // The same reason as backends() gives, so that the error says why.
 Status MakeCudaBackend(int, std::unique_ptr<Backend>*) { return Unsupported(std::string("device 'cuda': ") + kReason); }
 
