@@ -18,6 +18,9 @@
 #   6. python3 bench/torch_peer.py      torchvision vgg16/vgg19 + cuDNN, same batches and precisions
 #                                       (channels_last, CUDA events, CUDA graph at batch 1)
 #   7. a short table: vggnet vs PyTorch per model, precision and batch
+#   Node (after step 2, when .device/ was carried: bench/gpu-bundle.sh packs it on the build machine): the jest
+#   CUDA suites (device-resident tensors included) and `vggnet classify --device cuda` on the embedded model,
+#   on the addon built there with nvcc                                                     (must pass)
 # Every step runs under `timeout`; the whole script stays under 8 minutes. Exit status 0 only when the
 # build, cuda-check, the sanitizer run (if any) and cuda-bench all succeeded. Logs: $GPU_CHECK_OUT, else
 # $OUT/gpu-check (the device tool brings $OUT back), else /tmp/vggnet-gpu-check.
@@ -88,6 +91,30 @@ RC=$?
 grep -vE "^PASS " "$LOGS/check.txt" | tail -60
 grep -E "^PASS (network|ForwardDevice|out of memory|graphs)" "$LOGS/check.txt" | cut -c1-220
 if (( RC != 0 )); then FAILED+=("cuda-check (exit $RC$( ((RC == 124)) && echo ', timed out'))"); fi
+
+if [[ -f $ROOT/.device/node.xz && -f $ROOT/.device/node_modules.tar.xz ]]; then
+  step "Node: the jest CUDA suites and vggnet classify --device cuda (the carried .device/)"
+  NODE_BIN=$(mktemp -d)/node
+  if xz -dc "$ROOT/.device/node.xz" > "$NODE_BIN" && chmod +x "$NODE_BIN" &&
+    { [[ -d $ROOT/node_modules/jest ]] || tar -xJf "$ROOT/.device/node_modules.tar.xz" -C "$ROOT"; }; then
+    "$NODE_BIN" --version
+    export VGGNET_NATIVE=$ROOT/.device/vggnet.node VGGNET_TESTING_NATIVE=$ROOT/.device/vggnet_testing.node
+    timeout "$(cap 150)" "$NODE_BIN" "$ROOT/node_modules/jest/bin/jest.js" -c "$ROOT/bench/gpu-node/jest.config.js" \
+      --ci --verbose >"$LOGS/node-jest.txt" 2>&1
+    RC=$?
+    grep -E "✓|✕|○|Tests:|●" "$LOGS/node-jest.txt" | head -60
+    if (( RC != 0 )); then FAILED+=("jest CUDA suites under Node (exit $RC; see $LOGS/node-jest.txt)"); fi
+    timeout 60 "$NODE_BIN" "$ROOT/.device/js/lib/cli.js" classify "$ROOT/samples/digit-7-1401.png" \
+      "$ROOT/samples/canvas-0.png" --device cuda --top 3 2>&1 | tee "$LOGS/node-classify.txt"
+    RC=${PIPESTATUS[0]}
+    if (( RC != 0 )); then FAILED+=("vggnet classify --device cuda (exit $RC)"); fi
+    unset VGGNET_NATIVE VGGNET_TESTING_NATIVE
+  else
+    FAILED+=("unpacking the carried Node (.device/node.xz, node_modules.tar.xz)")
+  fi
+else
+  WARNINGS+=("no .device/ carried (bench/gpu-bundle.sh): the Node step did not run")
+fi
 
 if command -v compute-sanitizer >/dev/null 2>&1; then
   if (( $(left) > 200 )); then

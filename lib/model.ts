@@ -340,7 +340,14 @@ export class Model {
           throw e;
         });
     };
-    const ys = await this.scheduler.submit({ dims: input, data: EMPTY, signal, timeoutMs, own, discard: disposeOutputs });
+    const ys = await this.scheduler.submit({
+      dims: input,
+      data: EMPTY,
+      signal,
+      timeoutMs,
+      own,
+      discard: disposeOutputs,
+    });
     return results(plan, ys, named);
   }
 
@@ -362,7 +369,11 @@ export class Model {
       );
     const net = this.live('forwardSync');
     if (!p.onDevice && x.device === 'cpu')
-      return results(plan, plan.run ? net.forwardSync(input, x.data, plan.run) : [net.forwardSync(input, x.data)], named);
+      return results(
+        plan,
+        plan.run ? net.forwardSync(input, x.data, plan.run) : [net.forwardSync(input, x.data)],
+        named,
+      );
     const { source, out } = this.deviceCall(x, p, 'forwardSync');
     try {
       return results(plan, net.forwardSync(input, source, plan.run ?? {}, out), named);
@@ -454,7 +465,8 @@ export class Model {
   /** outputLocation: true for the model's GPU. @throws InvalidArgumentError */
   private parseOutputLocation(v: unknown): boolean {
     if (v === undefined || v === 'cpu') return false;
-    if (v !== 'cuda') throw new InvalidArgumentError(`options.outputLocation: expected 'cpu' | 'cuda', got ${describeValue(v)}`);
+    if (v !== 'cuda')
+      throw new InvalidArgumentError(`options.outputLocation: expected 'cpu' | 'cuda', got ${describeValue(v)}`);
     if (!this.device.startsWith('cuda:'))
       throw new InvalidArgumentError(
         `options.outputLocation: 'cuda' returns tensors on the model's GPU, and the model (${this.config.name}) runs on '${this.device}'`,
@@ -474,7 +486,12 @@ export class Model {
     const out: NativeDeviceBuffer[] = [];
     try {
       for (const o of p.plan.outputs)
-        out.push(new (native().DeviceBuffer)(gpu, o.dims.reduce((a, d) => a * d, 1)));
+        out.push(
+          new (native().DeviceBuffer)(
+            gpu,
+            o.dims.reduce((a, d) => a * d, 1),
+          ),
+        );
     } catch (e) {
       disposeOutputs(out);
       throw e;

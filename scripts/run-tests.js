@@ -21,11 +21,15 @@ const EMULATED_ADDON = path.join(root, 'build-emu-addon', 'Release', 'vggnet.nod
 function jest(args, env) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vggnet-jest-'));
   const out = path.join(dir, 'results.json');
-  const run = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), '--json', `--outputFile=${out}`, ...args], {
-    stdio: 'inherit',
-    cwd: root,
-    env,
-  });
+  const run = spawnSync(
+    process.execPath,
+    [require.resolve('jest/bin/jest'), '--json', `--outputFile=${out}`, ...args],
+    {
+      stdio: 'inherit',
+      cwd: root,
+      env,
+    },
+  );
   const counts = { passed: 0, failed: 1, skipped: 0, ok: false };
   try {
     const r = JSON.parse(fs.readFileSync(out, 'utf8'));

@@ -9,21 +9,15 @@
  * without a host copy; disposal returns device memory (deviceMemory() back to its baseline); misuse is a coded
  * error; fp16 A-LRN stays finite where an fp16 LRN sum would overflow.
  */
-import {
-  backends,
-  deviceMemory,
-  DisposedError,
-  InvalidArgumentError,
-  Model,
-  Tensor,
-  VggConfig,
-} from '../lib';
+import { backends, deviceMemory, DisposedError, InvalidArgumentError, Model, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
 import { tiny } from './support/configs';
 import { testIf } from './support/skip';
 
 const report = backends();
 const hasDevice = report.cuda.devices.length > 0;
+/** The host emulator's device (npm test's emulated pass): its memory counts exactly what was allocated. */
+const emulated = hasDevice && /emulator/.test(report.cuda.devices[0].name);
 const onGpu = testIf(
   hasDevice,
   `no CUDA device (${report.cuda.compiled ? 'CUDA compiled in' : 'CUDA not compiled in'}: ${report.cuda.reason})`,
@@ -43,6 +37,16 @@ function expectSameBits(got: Float32Array, want: Float32Array, what: string): vo
 function used(): number {
   const m = deviceMemory('cuda:0');
   return m.totalBytes - m.freeBytes;
+}
+
+/**
+ * Device memory back at `base`: exactly in the emulator (it counts only allocations); within 5 % on a GPU, where
+ * cudaMemGetInfo also counts the CUDA context, the driver's pools and other processes (issue 14's bound).
+ */
+function expectBaseline(base: number): void {
+  const now = used();
+  if (emulated) expect(now).toBe(base);
+  else expect(Math.abs(now - base)).toBeLessThanOrEqual(0.05 * base);
 }
 
 describe("tensors on 'cuda:0'", () => {
@@ -73,7 +77,7 @@ describe("tensors on 'cuda:0'", () => {
   onGpu('dispose returns the memory; a view shares it; a disposed tensor is DisposedError', async () => {
     const base = used();
     const t = new Tensor([1, 4, 64, 64], seeded(4 * 64 * 64, 2), 'NCHW', 'cuda:0');
-    expect(used()).toBeGreaterThanOrEqual(base + 4 * 64 * 64 * 4);
+    if (emulated) expect(used()).toBe(base + 4 * 64 * 64 * 4); // a GPU hands out memory in larger pages
     const view = t.reshape([4, 4096], 'NC');
     expect(view.device).toBe('cuda:0');
     expect(() => t.reshape([1, 4, 64, 63])).toThrow(/expected 16384 elements, got 16128/);
@@ -81,25 +85,28 @@ describe("tensors on 'cuda:0'", () => {
     view.dispose();
     expect(t.disposed).toBe(true);
     t.dispose(); // idempotent
-    expect(used()).toBe(base);
+    expectBaseline(base);
     await expect(t.toHost()).rejects.toThrow(DisposedError);
     expect(() => t.to('cpu')).toThrow(DisposedError);
   });
 
-  onGpu("a GPU that does not exist is refused as a model's device is; 'cpu' and bad names where they mean nothing", () => {
-    const n = report.cuda.devices.length;
-    expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', `cuda:${n}`)).toThrow(InvalidArgumentError);
-    expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', `cuda:${n}`)).toThrow(
-      new RegExp(`device 'cuda:${n}': expected a device index in 0\\.\\.${n - 1}`),
-    );
-    expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', 'gpu' as 'cpu')).toThrow(
-      /device: expected 'cpu' \| 'cuda' \| 'cuda:N', got 'gpu'/,
-    );
-    expect(() => deviceMemory('cpu' as 'cuda')).toThrow(InvalidArgumentError);
-    const m = deviceMemory();
-    expect(m.totalBytes).toBe(report.cuda.devices[0].totalMemoryBytes);
-    expect(m.freeBytes).toBeLessThanOrEqual(m.totalBytes);
-  });
+  onGpu(
+    "a GPU that does not exist is refused as a model's device is; 'cpu' and bad names where they mean nothing",
+    () => {
+      const n = report.cuda.devices.length;
+      expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', `cuda:${n}`)).toThrow(InvalidArgumentError);
+      expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', `cuda:${n}`)).toThrow(
+        new RegExp(`device 'cuda:${n}': expected a device index in 0\\.\\.${n - 1}`),
+      );
+      expect(() => new Tensor([1, 2], new Float32Array(2), 'NC', 'gpu' as 'cpu')).toThrow(
+        /device: expected 'cpu' \| 'cuda' \| 'cuda:N', got 'gpu'/,
+      );
+      expect(() => deviceMemory('cpu' as 'cuda')).toThrow(InvalidArgumentError);
+      const m = deviceMemory();
+      expect(m.totalBytes).toBe(report.cuda.devices[0].totalMemoryBytes);
+      expect(m.freeBytes).toBeLessThanOrEqual(m.totalBytes);
+    },
+  );
 });
 
 describe("Model.forward with tensors on 'cuda:0'", () => {
@@ -151,7 +158,14 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
 
   onGpu('features chain into a second model on the GPU without a host round trip', async () => {
     // conv1 → pool1 of `tiny` is [N, 8, 16, 16]: the input of a model with 8 input channels at 16×16.
-    const head: VggConfig = { name: 'head', inChannels: 8, inputSize: 16, stages: [[12], [12]], fc: [16], numClasses: 4 };
+    const head: VggConfig = {
+      name: 'head',
+      inChannels: 8,
+      inputSize: 16,
+      stages: [[12], [12]],
+      fc: [16],
+      numClasses: 4,
+    };
     const second = await Model.random(head, 6, { device: 'cuda:0' });
     const secondCpu = await Model.random(head, 6, { device: 'cpu' });
     try {
@@ -204,12 +218,11 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
     xd.dispose();
     const last = await pending;
     expect(last.device).toBe('cuda:0');
-    expect(used()).toBeGreaterThan(base);
+    if (emulated) expect(used()).toBeGreaterThan(base);
     for (const y of ys) y.pool2.dispose();
     last.dispose();
     m.dispose();
-    const after = used();
-    expect(Math.abs(after - base)).toBeLessThanOrEqual(0.05 * Math.max(base, 1));
+    expectBaseline(base);
   });
 
   onGpu('a forward its caller gave up on frees the device outputs nobody received', async () => {
@@ -223,7 +236,7 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
       await new Promise((r) => setTimeout(r, 200)); // the forward itself ends
       while (m.stats().running > 0) await new Promise((r) => setTimeout(r, 20));
       m.releasePlans();
-      expect(used()).toBe(base);
+      expectBaseline(base);
     } finally {
       m.dispose();
     }
@@ -234,7 +247,15 @@ describe("precision 'fp16' on 'cuda:0'", () => {
   onGpu('A-LRN stays finite where an fp16 LRN would overflow (LRN sums squares in fp32)', async () => {
     // Pixel-range inputs and an LRN-first network: conv1's outputs reach the hundreds, so the LRN's sum of five
     // squares passes 65504 (fp16's largest finite value).
-    const lrnNet: VggConfig = { name: 'a-lrn-small', inChannels: 3, inputSize: 32, lrn: true, stages: [[16], [16]], fc: [32], numClasses: 5 };
+    const lrnNet: VggConfig = {
+      name: 'a-lrn-small',
+      inChannels: 3,
+      inputSize: 32,
+      lrn: true,
+      stages: [[16], [16]],
+      fc: [32],
+      numClasses: 5,
+    };
     const half = await Model.random(lrnNet, 11, { device: 'cuda:0', precision: 'fp16' });
     const cpu = await Model.random(lrnNet, 11, { device: 'cpu' });
     try {

@@ -105,7 +105,8 @@ describe('backend report', () => {
     const h200 = { computeCapability: '9.0', gpu: 'NVIDIA H200', date: '2026-12-24' };
     expect(chooseDevice('auto', report, [h200])).toEqual({
       device: 'cuda:0',
-      reason: 'CUDA device NVIDIA H200 (compute capability 9.0): bench/gpu-check.sh passed on NVIDIA H200 on 2026-12-24',
+      reason:
+        'CUDA device NVIDIA H200 (compute capability 9.0): bench/gpu-check.sh passed on NVIDIA H200 on 2026-12-24',
     });
     const other = chooseDevice('auto', report, [{ ...h200, computeCapability: '8.0' }]);
     expect(other.device).toBe('cpu');

@@ -88,14 +88,14 @@ vgg::Status DeviceMemory::Download(float* host, const float* src, size_t floats)
 }
 
 Napi::Function DeviceBufferWrap::Init(Napi::Env env) {
-  return DefineClass(env, "DeviceBuffer",
-                     {InstanceMethod("upload", &DeviceBufferWrap::Upload),
-                      InstanceMethod("download", &DeviceBufferWrap::Download),
-                      InstanceMethod("downloadSync", &DeviceBufferWrap::DownloadSync),
-                      InstanceMethod("dispose", &DeviceBufferWrap::Dispose),
-                      InstanceAccessor("device", &DeviceBufferWrap::GetDevice, nullptr),
-                      InstanceAccessor("floats", &DeviceBufferWrap::GetFloats, nullptr),
-                      InstanceAccessor("disposed", &DeviceBufferWrap::IsDisposed, nullptr)});
+  return DefineClass(
+      env, "DeviceBuffer",
+      {InstanceMethod("upload", &DeviceBufferWrap::Upload), InstanceMethod("download", &DeviceBufferWrap::Download),
+       InstanceMethod("downloadSync", &DeviceBufferWrap::DownloadSync),
+       InstanceMethod("dispose", &DeviceBufferWrap::Dispose),
+       InstanceAccessor("device", &DeviceBufferWrap::GetDevice, nullptr),
+       InstanceAccessor("floats", &DeviceBufferWrap::GetFloats, nullptr),
+       InstanceAccessor("disposed", &DeviceBufferWrap::IsDisposed, nullptr)});
 }
 
 // new DeviceBuffer(device index, floats ≥ 1): allocates on that device.
@@ -159,7 +159,9 @@ Napi::Value DeviceBufferWrap::Dispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value DeviceBufferWrap::GetDevice(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), device_); }
+Napi::Value DeviceBufferWrap::GetDevice(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), device_);
+}
 Napi::Value DeviceBufferWrap::GetFloats(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(floats_));
 }

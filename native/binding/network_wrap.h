@@ -42,9 +42,9 @@ class NetworkWrap : public Napi::ObjectWrap<NetworkWrap> {
   struct Call {
     std::shared_ptr<vgg::Network> net;
     vgg::Shape4 in;
-    Napi::Float32Array x;                   // a host input
-    std::shared_ptr<DeviceBuffer> x_dev;    // or a device-resident one
-    vgg::ForwardOutput y;                   // into y_dev's buffer or the first array of `result`
+    Napi::Float32Array x;                                // a host input
+    std::shared_ptr<DeviceBuffer> x_dev;                 // or a device-resident one
+    vgg::ForwardOutput y;                                // into y_dev's buffer or the first array of `result`
     std::vector<std::shared_ptr<DeviceBuffer>> out_dev;  // device-resident outputs: y, then the taps
     vgg::RunSpec run;
     std::vector<vgg::Tap> taps;  // into the arrays or buffers of `result`

@@ -155,8 +155,7 @@ class Network {
   // The same for `run`: y receives layer run.last's output, and each tap's buffer the output of its layer
   // (≤ run.last; sized from LayerShapes); x, y and taps each in host or backend memory. Returns once every
   // output is complete (the backend synchronised). kInvalidArgument for a tap past run.last.
-  Status Forward(const Shape4& in, const RunSpec& run, ForwardInput x, const std::vector<Tap>& taps,
-                 ForwardOutput y);
+  Status Forward(const Shape4& in, const RunSpec& run, ForwardInput x, const std::vector<Tap>& taps, ForwardOutput y);
   // The same with x and y in the backend's memory (device-resident on CUDA); returns once every layer is
   // queued, without synchronising. `after_layer(i)`, when given, is called after layer i is queued (for
   // per-layer timings); an error it returns stops the run.

@@ -217,9 +217,8 @@ Status CudaBackend::download(float* host_dst, const float* src, size_t floats) {
 Status CudaBackend::copy(float* dst, const float* src, size_t floats) {
   if (floats == 0) return {};
   VGG_CUDA_DEVICE(*st_);
-  return Run("cudaMemcpyAsync(device to device, " + HumanBytes(floats * sizeof(float)) + ")", [&] {
-    return cudaMemcpyAsync(dst, src, floats * sizeof(float), cudaMemcpyDeviceToDevice, st_->stream);
-  });
+  return Run("cudaMemcpyAsync(device to device, " + HumanBytes(floats * sizeof(float)) + ")",
+             [&] { return cudaMemcpyAsync(dst, src, floats * sizeof(float), cudaMemcpyDeviceToDevice, st_->stream); });
 }
 
 Status CudaBackend::synchronize() {
