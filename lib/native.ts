@@ -183,8 +183,8 @@ export interface NativeNetwork {
   forward(dims: Dims4, x: NativeInput): Promise<Float32Array>;
   forward(dims: Dims4, x: NativeInput, run: NativeRun): Promise<Float32Array[]>;
   /**
-   * The same with device-resident outputs: written to `out` (the output, then one per tap: each on the
-   * network's device, of its output's size) and resolved to `out` (run given) or out[0] (none given).
+   * The same with `out`: device-resident outputs, written to those buffers (the output, then one per tap; each
+   * on the network's device, of its output's size) and resolved to `out`; undefined: fresh host arrays.
    */
   forward(dims: Dims4, x: NativeInput, run: NativeRun, out: NativeDeviceBuffer[] | undefined): Promise<NativeOutput[]>;
   /** Same, on the calling thread. */
