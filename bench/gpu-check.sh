@@ -8,8 +8,9 @@
 #                                       shared case list (test/cases), a small network replayed as a CUDA
 #                                       graph vs op by op (bit for bit), whole networks vs the cpu backend,
 #                                       error paths                                        (must pass)
-#   3. compute-sanitizer memcheck on cuda-check --quick, when the tool exists and time allows (must pass;
-#      a tool that reports "Device not supported" for this GPU is a warning, whatever its exit status)
+#   3. compute-sanitizer memcheck on cuda-check --quick, then racecheck and synccheck on its smoke cases, when
+#      the tool exists and time allows (must pass; a tool that reports "Device not supported" for this GPU is
+#      a warning, whatever its exit status)
 #   4. the SASS of the peak loops (cuobjdump, when present): HMMA/FFMA per loop, to confirm that the
 #      FLOPs cuda-bench counts for its measured peak all execute (information, not a pass/fail)
 #   5. vggnet_harness cuda-bench        vgg16/vgg19 at batch 1, 8, 64 per precision, op by op; batch 1 also
@@ -131,8 +132,24 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
   else
     WARNINGS+=("memcheck skipped: $(left) s left")
   fi
+  # racecheck (shared-memory hazards) and synccheck (barriers) on the smoke cases: slow tools, small cases.
+  for tool in racecheck synccheck; do
+    if (( $(left) > 150 )); then
+      step "compute-sanitizer $tool: cuda-check --quick --tags smoke --precision tf32,fp16 --no-network"
+      timeout "$(cap 45)" compute-sanitizer --tool "$tool" --error-exitcode 3 --print-limit 20 \
+        "$HARNESS" cuda-check --cases "$CASES" --quick --tags smoke --precision tf32,fp16 --no-network \
+        >"$LOGS/$tool.txt" 2>&1
+      RC=$?
+      grep -iE "ERROR SUMMARY|RACECHECK SUMMARY|hazard|barrier|not supported|cuda-check:|^FAIL" "$LOGS/$tool.txt" | head -20
+      if grep -qi "device not supported" "$LOGS/$tool.txt"; then WARNINGS+=("$tool: device not supported")
+      elif (( RC == 124 )); then WARNINGS+=("$tool timed out (not a failure; see $LOGS/$tool.txt)")
+      elif (( RC != 0 )); then FAILED+=("compute-sanitizer $tool (exit $RC)"); fi
+    else
+      WARNINGS+=("$tool skipped: $(left) s left")
+    fi
+  done
 else
-  WARNINGS+=("compute-sanitizer not found: memcheck skipped")
+  WARNINGS+=("compute-sanitizer not found: memcheck, racecheck and synccheck skipped")
 fi
 
 if command -v cuobjdump >/dev/null 2>&1; then

@@ -118,7 +118,7 @@ void CheckGraphs(const CudaArgs& args, Precision p, Tally& t) {
         wants(3, std::vector<float>(out.size(), nan));
     for (size_t i = 0; st.ok() && i < xs.size(); ++i) {
       FillUniform(xs[i].data(), xs[i].size(), 41 + uint64_t(c.in.n) * 10 + i, -2.f, 2.f);
-      st = eager->Forward(c.in, c.run, xs[i].data(), {}, wants[i].data());
+      st = eager->Forward(c.in, c.run, {xs[i].data()}, {}, {wants[i].data()});
     }
     if (!st.ok()) {
       t.Record(false, what + ": op by op: " + st.message);
@@ -129,7 +129,7 @@ void CheckGraphs(const CudaArgs& args, Precision p, Tally& t) {
     bool same = true;
     for (size_t i = 0; st.ok() && i < xs.size(); ++i) {
       std::vector<float> y(out.size(), nan);
-      st = graph->Forward(c.in, c.run, xs[i].data(), {}, y.data());
+      st = graph->Forward(c.in, c.run, {xs[i].data()}, {}, {y.data()});
       same = same && st.ok() && FirstNotIdentical(y.data(), wants[i].data(), y.size()) == SIZE_MAX;
     }
     vgg::GraphInfo g1 = graph->graph_info();
