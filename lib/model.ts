@@ -309,16 +309,20 @@ export class Model {
    * have the same per-image dims [C,H,W] are coalesced along N into one forward of up to maxBatch images
    * (whatever their mode: at the training size 'fc' and 'dense' compute the same thing) and each gets its
    * own images' result. A call on an idle model with maxDelayMs 0 starts at once.
-   * The input is taken at the call (copied when it has to wait): the caller may reuse its buffer at once.
-   * @param x  NCHW f32 [N, C, H, W], C = config.inChannels. A 3-D [C,H,W] tensor is rejected (add N=1).
+   * The input is taken at the call (copied when it has to wait): the caller may reuse its buffer at once. A
+   * device-resident input (on the model's GPU) is read in place when its forward runs: dispose() it meanwhile
+   * and the forward still completes (the memory is freed after it).
+   * @param x  NCHW f32 [N, C, H, W], C = config.inChannels, on 'cpu' or on the model's own device ('cuda:N'). A
+   *   3-D [C,H,W] tensor is rejected (add N=1).
    * @returns 'fc', 'torchvision': logits [N, K] (NC); 'dense': score map [N, K, h, w] (NCHW), h = floor(H/32) − 6
    *          for the paper's nets; with options.outputs, the Features asked for. NaN/Inf in the input
    *          propagate to the output. Each image's result is the same whether it ran alone or in a batch (a
    *          failed batch is re-run request by request, so an error, too, is the request's own).
-   * @throws InvalidArgumentError (unknown option, mode, output name, signal, timeoutMs, wrong rank, channels,
-   *   size for the mode), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
+   * @throws InvalidArgumentError (unknown option, mode, output name, signal, timeoutMs, outputLocation, wrong rank,
+   *   channels, size for the mode, x on another device than the model's), BusyError (maxQueue requests already wait: refused at once, nothing computed), AbortedError
    *   (options.signal fired first; cause: its reason), TimeoutError (options.timeoutMs passed first),
-   *   DisposedError (disposed before the call, or while the call was queued: the running forward completes),
+   *   DisposedError (the model disposed before the call, or while the call was queued: the running forward
+   *   completes; x a disposed device tensor), DeviceError (device memory for outputLocation 'cuda' ran out),
    *   MemoryBudgetError (the input needs more than ModelOptions.memoryBudget: refused before it is queued;
    *   planMemory tells how much)
    */
@@ -624,7 +628,14 @@ function results(plan: RunPlan, ys: readonly NativeOutput[], named: boolean): Te
   });
   if (!named) return tensors[0];
   const features: Features = {};
-  for (const name of plan.order) features[name] = tensors[plan.outputs.findIndex((o) => o.name === name)];
+  const given = new Set<number>();
+  for (const name of plan.order) {
+    const i = plan.outputs.findIndex((o) => o.name === name);
+    features[name] = tensors[i];
+    given.add(i);
+  }
+  // The run's last layer is computed even when only its pre-ReLU output was asked for: free what nobody gets.
+  tensors.forEach((t, i) => given.has(i) || t.dispose());
   return features;
 }
 

@@ -213,6 +213,10 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
     const m = await Model.random(tiny, 8, { device: 'cuda:0' });
     const xd = new Tensor([3, 3, 32, 32], x, 'NCHW', 'cuda:0');
     const ys = await Promise.all([0, 1, 2].map(() => m.forward(xd, { outputLocation: 'cuda', outputs: ['pool2'] })));
+    // Only a pre-ReLU output asked for: the layer's post-ReLU output is computed too, and must not be kept.
+    const pre = await m.forward(xd, { outputLocation: 'cuda', outputs: ['conv2_1:pre-relu'] });
+    expect(Object.keys(pre)).toEqual(['conv2_1:pre-relu']);
+    pre['conv2_1:pre-relu'].dispose();
     // disposed while a forward reads it: that forward still completes, and the memory is freed after it
     const pending = m.forward(xd, { outputLocation: 'cuda' });
     xd.dispose();
