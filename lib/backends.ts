@@ -45,7 +45,8 @@ export function chooseDevice(
   const device = parseDevice(requested, 'device');
   if (device === 'cpu' || device === 'reference') return { device, reason: 'requested' };
   if (device === 'cuda') return { device: 'cuda:0', reason: 'requested' };
-  if (device !== 'auto') return { device, reason: 'requested' };
+  // 'cuda:007' is GPU 7, named as tensors name it ('cuda:7'), so that its outputs can be its inputs.
+  if (device !== 'auto') return { device: `cuda:${Number(device.slice('cuda:'.length))}`, reason: 'requested' };
   report ??= native().backends();
   const cu = report.cuda;
   if (!cu.compiled) return { device: 'cpu', reason: `no GPU backend: ${cu.reason}` };

@@ -335,14 +335,16 @@ export class Model {
       const ys = await this.scheduler.submit({ dims: input, data: x.data, run: plan.run, signal, timeoutMs });
       return results(plan, ys, named);
     }
-    const own = (): Promise<NativeOutput[]> => {
-      const { source, out } = this.deviceCall(x, p, 'forward');
-      return this.live('forward')
-        .forward(input, source, plan.run ?? {}, out)
-        .catch((e: unknown) => {
-          disposeOutputs(out ?? []);
-          throw e;
-        });
+    // A host input is copied now, as any queued request's is: the caller may reuse its buffer at once.
+    const hostInput = x.device === 'cpu' ? copyInput(x.data) : undefined;
+    const own = async (): Promise<NativeOutput[]> => {
+      const { source, out } = this.deviceCall(x, p, 'forward', hostInput);
+      try {
+        return await this.live('forward').forward(input, source, plan.run ?? {}, out);
+      } catch (e) {
+        disposeOutputs(out ?? []);
+        throw e;
+      }
     };
     const ys = await this.scheduler.submit({
       dims: input,
@@ -480,11 +482,17 @@ export class Model {
 
   /**
    * The native arguments of a forward with a device-resident input or outputs: the input (host array or device
-   * buffer) and, for outputLocation 'cuda', fresh device buffers for the result and each feature.
+   * buffer; `hostInput`: the copy taken at the call) and, for outputLocation 'cuda', fresh device buffers for the
+   * result and each feature.
    * @throws DisposedError (x disposed since the call), UnsupportedError / DeviceError (allocation)
    */
-  private deviceCall(x: Tensor, p: Prepared, method: string): { source: NativeInput; out?: NativeDeviceBuffer[] } {
-    const source = x.device === 'cpu' ? x.data : x.deviceBuffer(`Model.${method}: x`);
+  private deviceCall(
+    x: Tensor,
+    p: Prepared,
+    method: string,
+    hostInput?: Float32Array,
+  ): { source: NativeInput; out?: NativeDeviceBuffer[] } {
+    const source = x.device === 'cpu' ? (hostInput ?? x.data) : x.deviceBuffer(`Model.${method}: x`);
     if (!p.onDevice) return { source };
     const gpu = Number(this.device.slice('cuda:'.length));
     const out: NativeDeviceBuffer[] = [];

@@ -2,8 +2,8 @@
  * Tensors: float32 data with dims, layout and device. Nothing converts silently:
  * the constructor rejects other typed arrays, a length that is not product(dims), and dims that are not
  * positive integers. A tensor on 'cuda:N' (device-resident) keeps its data in that GPU's memory: it is read only
- * through an explicit transfer (toHost(), to('cpu')), and dispose() returns its memory at once (else it is freed
- * when the tensor is garbage-collected). Model.forward takes such tensors and, with outputLocation 'cuda', returns
+ * through an explicit transfer (toHost(), to('cpu')), and dispose() returns its memory at once (else only when V8
+ * collects the tensor, which a full GPU does not trigger: dispose what you are done with). Model.forward takes such tensors and, with outputLocation 'cuda', returns
  * them, so that features and batches chain on the GPU without host round trips.
  * Checked here, in JS: making a 'cpu' Tensor never loads the native addon.
  */
@@ -32,12 +32,13 @@ export class Tensor {
    * @param dims  NCHW: [N,C,H,W]; NC: [N,K]. Integers in [1, 2^30], product(dims) ≤ 2^32 elements.
    * @param data  Float32Array of exactly product(dims) elements (not copied on 'cpu'; copied to the GPU on 'cuda:N').
    * @param layout  default: 'NC' for 2 dims, else 'NCHW'
-   * @param device  'cpu' (default), or 'cuda:N' (or 'cuda', GPU 0): the data is uploaded now (synchronously)
+   * @param device  'cpu' (default), or 'cuda:N' (or 'cuda', GPU 0; 'cuda:007' is 'cuda:7'): the data is uploaded
+   *   now (synchronously)
    * @throws InvalidArgumentError (ERR_VGG_INVALID_ARGUMENT) on any mismatch: not an array of dims, an
    *   unknown layout or device, a rank other than the layout's, a dim that is not an integer in range, more than
-   *   2^32 elements, data that is not a Float32Array (other typed arrays are not converted), a wrong length.
-   *   UnsupportedError (ERR_VGG_UNSUPPORTED) for 'cuda:N' where this build or host has no such GPU; DeviceError
-   *   when the GPU is out of memory.
+   *   2^32 elements, data that is not a Float32Array (other typed arrays are not converted), a wrong length, a GPU
+   *   index beyond this host's GPUs (as for a model). UnsupportedError (ERR_VGG_UNSUPPORTED) for 'cuda:N' where
+   *   this build or host has no CUDA device at all; DeviceError when the GPU is out of memory.
    */
   constructor(dimsIn: readonly number[], data: Float32Array, layout?: Layout, device: Device | 'cuda' = 'cpu') {
     const dims = checkShape(dimsIn, layout);
@@ -111,11 +112,13 @@ export class Tensor {
   /**
    * Explicit, synchronous transfer: 'cpu' → 'cuda:N' uploads, 'cuda:N' → 'cpu' downloads (blocking the event loop
    * for the copy; prefer toHost()), between two GPUs through the host. The same device returns this tensor.
-   * @throws InvalidArgumentError (unknown device), UnsupportedError (no such GPU), DisposedError, DeviceError
+   * @throws InvalidArgumentError (unknown device, or a GPU index beyond this host's), UnsupportedError (no CUDA
+   *   device), DisposedError, DeviceError
    */
   to(device: Device | 'cuda'): Tensor {
     const gpu = parseTensorDevice(device, 'device');
     const target: Device = gpu === null ? 'cpu' : `cuda:${gpu}`;
+    if (this.buffer) this.deviceBuffer(`Tensor.to('${target}')`); // disposed: DisposedError
     if (target === this.device) return this;
     const host = this.host ?? this.deviceBuffer(`Tensor.to('${target}')`).downloadSync();
     return new Tensor(this.dims, host, this.layout, target);

@@ -9,6 +9,9 @@
  * without a host copy; disposal returns device memory (deviceMemory() back to its baseline); misuse is a coded
  * error; fp16 A-LRN stays finite where an fp16 LRN sum would overflow.
  */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+
 import { backends, deviceMemory, DisposedError, InvalidArgumentError, Model, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
 import { tiny } from './support/configs';
@@ -88,6 +91,7 @@ describe("tensors on 'cuda:0'", () => {
     expectBaseline(base);
     await expect(t.toHost()).rejects.toThrow(DisposedError);
     expect(() => t.to('cpu')).toThrow(DisposedError);
+    expect(() => t.to('cuda:0')).toThrow(DisposedError); // even to where it is
   });
 
   onGpu(
@@ -154,6 +158,24 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
     ref.data.forEach((r, i) => ((num += (want.data[i] - r) ** 2), (den += r * r)));
     expect(Math.sqrt(num / den)).toBeLessThan(1e-2);
     for (const t of [xd, both, toDevice]) t.dispose();
+  });
+
+  onGpu("a host input with outputLocation 'cuda' is taken at the call, even when it has to wait", async () => {
+    const m = await Model.random(tiny, 5, { device: 'cuda:0', maxDelayMs: 0 });
+    try {
+      const want = await m.forward(new Tensor([1, 3, 32, 32], x.slice(0, 3 * 32 * 32)));
+      const busy = m.forward(new Tensor([3, 3, 32, 32], x));
+      const buf = x.slice(0, 3 * 32 * 32);
+      const queued = m.forward(new Tensor([1, 3, 32, 32], buf), { outputLocation: 'cuda' });
+      buf.fill(0); // the caller reuses its buffer while the request waits
+      structuredClone(buf.buffer, { transfer: [buf.buffer] }); // or even detaches it
+      await busy;
+      const y = await queued;
+      expectSameBits((await y.toHost()).data, want.data, 'queued host input');
+      y.dispose();
+    } finally {
+      m.dispose();
+    }
   });
 
   onGpu('features chain into a second model on the GPU without a host round trip', async () => {
@@ -246,6 +268,36 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
     }
   });
 });
+
+const dist = `${__dirname}/../dist`;
+testIf(hasDevice && fs.existsSync(`${dist}/index.js`), 'needs a CUDA device and dist/ (npm run build)')(
+  'a worker_thread terminated while it uploads and downloads device tensors ends; the process lives on',
+  () => {
+    // The environment being torn down makes napi calls fail: those errors must not escape as C++ exceptions.
+    const worker = `
+      const { Tensor } = require(${JSON.stringify(dist)});
+      const t = new Tensor([16, 3, 256, 256], new Float32Array(16 * 3 * 256 * 256), 'NCHW', 'cuda:0');
+      require('worker_threads').parentPort.postMessage('ready');
+      (async () => {
+        for (;;) {
+          await Promise.all(Array.from({ length: 8 }, () => t.toHost()));
+          t.to('cpu').to('cuda').dispose();
+        }
+      })();`;
+    const code = `
+      const { Worker } = require('worker_threads');
+      const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+      w.on('message', () => setTimeout(() => w.terminate().then(() => console.log('terminated')), 30));`;
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 60000 });
+      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim() }).toEqual({
+        status: 0,
+        signal: null,
+        stdout: 'terminated',
+      });
+    }
+  },
+);
 
 describe("precision 'fp16' on 'cuda:0'", () => {
   onGpu('A-LRN stays finite where an fp16 LRN would overflow (LRN sums squares in fp32)', async () => {

@@ -113,6 +113,8 @@ describe('backend report', () => {
     expect(other.reason).toMatch(/has not passed bench\/gpu-check.sh on that compute capability \(validated: 8\.0\)/);
     expect(chooseDevice('auto', report).reason).toMatch(/\(validated: none yet\), pass device 'cuda' to use it/);
     expect(chooseDevice('cuda', report, [])).toEqual({ device: 'cuda:0', reason: 'requested' });
+    // named as tensors name it, so that a model's device outputs can be its inputs
+    expect(chooseDevice('cuda:007', report)).toEqual({ device: 'cuda:7', reason: 'requested' });
   });
 
   testIf(r.cuda.compiled, 'this build has no CUDA (nvcc was not found at build time)')(

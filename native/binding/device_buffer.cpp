@@ -113,6 +113,10 @@ DeviceBufferWrap::DeviceBufferWrap(const Napi::CallbackInfo& info) : Napi::Objec
   if (st.ok()) st = buf->memory->Alloc(floats_, &buf->data);
   if (!st.ok()) Throw(env, st);
   buf_ = std::move(buf);
+  // Told to V8 as external memory, so that its collector weighs forgotten device tensors (dispose() is still
+  // the way to bound device memory: V8 schedules collections by host heap pressure).
+  int64_t total = 0;
+  napi_adjust_external_memory(env, int64_t(floats_ * sizeof(float)), &total);
   info.This().As<Napi::Object>().TypeTag(&kDeviceBufferTag);
 }
 
@@ -154,8 +158,17 @@ Napi::Value DeviceBufferWrap::DownloadSync(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value DeviceBufferWrap::Dispose(const Napi::CallbackInfo& info) {
+DeviceBufferWrap::~DeviceBufferWrap() { Drop(); }
+
+void DeviceBufferWrap::Drop() {
+  if (!buf_) return;
   buf_.reset();
+  int64_t total = 0;  // raw napi: nothing may throw here (a finalizer, or an environment being torn down)
+  napi_adjust_external_memory(Env(), -int64_t(floats_ * sizeof(float)), &total);
+}
+
+Napi::Value DeviceBufferWrap::Dispose(const Napi::CallbackInfo& info) {
+  Drop();
   return info.Env().Undefined();
 }
 

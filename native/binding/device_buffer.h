@@ -49,6 +49,7 @@ class DeviceBufferWrap : public Napi::ObjectWrap<DeviceBufferWrap> {
  public:
   static Napi::Function Init(Napi::Env env);
   explicit DeviceBufferWrap(const Napi::CallbackInfo& info);
+  ~DeviceBufferWrap() override;
   // The wrapper behind v, or null when v is not a DeviceBuffer.
   static DeviceBufferWrap* FromValue(const Napi::Value& v);
   // The buffer; a DisposedError naming `what` once disposed.
@@ -63,6 +64,8 @@ class DeviceBufferWrap : public Napi::ObjectWrap<DeviceBufferWrap> {
   Napi::Value GetDevice(const Napi::CallbackInfo& info);
   Napi::Value GetFloats(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  // Drops this object's hold on the buffer and its bytes from V8's external memory count.
+  void Drop();
   std::shared_ptr<DeviceBuffer> buf_;
   int device_ = 0;
   size_t floats_ = 0;

@@ -43,10 +43,13 @@ Status GetCudaMemory(int device, size_t* free_bytes, size_t* total_bytes) {
   *free_bytes = *total_bytes = 0;
   const std::string dev = "device 'cuda:" + std::to_string(device) + "'";
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || device < 0 || device >= count) {
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
-    return Unsupported(dev + ": no such CUDA device (" + std::to_string(count) + " found)");
+    return Unsupported(dev + ": " + GetCudaInfo().reason);
   }
+  if (device < 0 || device >= count)
+    return InvalidArgument(dev + ": expected a device index in 0.." + std::to_string(count - 1) + ", got " +
+                           std::to_string(device));
   int prev = -1;
   cudaGetDevice(&prev);
   cudaError_t e = cudaSetDevice(device);
