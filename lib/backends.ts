@@ -33,8 +33,8 @@ export function backends(): BackendsReport {
  * Resolves a requested device ('auto' | 'cpu' | 'cuda' | 'cuda:N' | 'reference', see options.ts DeviceName)
  * to a concrete one: 'cuda' is 'cuda:0'; 'auto' is decided from the backend report: GPU 0 when its compute
  * capability is among `validated` (the GPUs bench/gpu-check.sh has passed on, validated-gpus.ts), else the CPU,
- * the reason saying why. Whether a named CUDA device exists is checked when a model is created
- * (UnsupportedError then).
+ * the reason saying why. 'cuda:007' is 'cuda:7'. Whether a named CUDA device exists is checked when a model is
+ * created (UnsupportedError without any, InvalidArgumentError for an index beyond them).
  * @throws InvalidArgumentError for a malformed name
  */
 export function chooseDevice(
@@ -70,7 +70,8 @@ export function chooseDevice(
  * Free and total memory of a GPU now (cudaMemGetInfo), bytes: what device-resident tensors (Tensor on 'cuda:N')
  * and models on it hold, and return on dispose(). Counts every process on the GPU.
  * @param device  'cuda' (GPU 0) or 'cuda:N'
- * @throws InvalidArgumentError (another name), UnsupportedError (CUDA not compiled in, no driver, no such GPU)
+ * @throws InvalidArgumentError (another name, or an index beyond this host's GPUs), UnsupportedError (CUDA not
+ *   compiled in, no driver, no GPU)
  */
 export function deviceMemory(device: 'cuda' | `cuda:${number}` = 'cuda'): { freeBytes: number; totalBytes: number } {
   const gpu = parseTensorDevice(device, 'device');
