@@ -269,7 +269,9 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
   });
 });
 
-const dist = `${__dirname}/../dist`;
+// The library as plain JavaScript for a child process: dist/, or lib/ itself where this suite runs compiled
+// (bench/gpu-bundle.sh's .device/js).
+const dist = fs.existsSync(`${__dirname}/../lib/index.js`) ? `${__dirname}/../lib` : `${__dirname}/../dist`;
 testIf(hasDevice && fs.existsSync(`${dist}/index.js`), 'needs a CUDA device and dist/ (npm run build)')(
   'a worker_thread terminated while it uploads and downloads device tensors ends; the process lives on',
   () => {
