@@ -14,6 +14,7 @@ import * as fs from 'fs';
 
 import { backends, deviceMemory, DisposedError, InvalidArgumentError, Model, Tensor, VggConfig } from '../lib';
 import { fillUniform } from '../lib/random';
+import { relL2 } from './support/compare';
 import { tiny } from './support/configs';
 import { testIf } from './support/skip';
 
@@ -153,10 +154,7 @@ describe("Model.forward with tensors on 'cuda:0'", () => {
     }
     // and close to the cpu backend (tf32 by default on CUDA)
     const ref = await cpu.forward(new Tensor([3, 3, 32, 32], x));
-    let num = 0,
-      den = 0;
-    ref.data.forEach((r, i) => ((num += (want.data[i] - r) ** 2), (den += r * r)));
-    expect(Math.sqrt(num / den)).toBeLessThan(1e-2);
+    expect(relL2(want.data, ref.data, 'cuda vs cpu')).toBeLessThan(1e-2);
     for (const t of [xd, both, toDevice]) t.dispose();
   });
 
@@ -333,10 +331,7 @@ describe("precision 'fp16' on 'cuda:0'", () => {
       const want = await cpu.forward(input, { outputs: ['lrn1', 'fc7'] });
       for (const name of ['lrn1', 'fc7']) {
         expect(got[name].data.every(Number.isFinite)).toBe(true);
-        let num = 0,
-          den = 0;
-        want[name].data.forEach((r, i) => ((num += (got[name].data[i] - r) ** 2), (den += r * r)));
-        expect(Math.sqrt(num / den)).toBeLessThan(5e-3);
+        expect(relL2(got[name].data, want[name].data, name)).toBeLessThan(5e-3);
       }
     } finally {
       half.dispose();

@@ -12,6 +12,7 @@
 import { backends, Model, Tensor } from '../lib';
 import { fillUniform } from '../lib/random';
 import { convCases, lrnCases, poolCases } from './support/cases';
+import { relL2 } from './support/compare';
 import { Kernels, kernels as makeKernels } from './support/kernels';
 import { testIf } from './support/skip';
 import { tiny } from './support/configs';
@@ -38,25 +39,6 @@ function convTolerance(family: string): number {
 
 function seeded(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   return fillUniform(new Float32Array(n), lo, hi, seed);
-}
-
-/** ‖got − want‖ / ‖want‖ over the finite reference values; non-finite ones must match exactly. */
-function relL2(got: Float32Array, want: Float32Array, what: string): number {
-  if (got.length !== want.length) throw new Error(`${what}: length ${got.length}, expected ${want.length}`);
-  let num = 0,
-    den = 0;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i],
-      r = want[i];
-    if (!Number.isFinite(r) || !Number.isFinite(g)) {
-      if (!(Number.isNaN(r) && Number.isNaN(g)) && g !== r)
-        throw new Error(`${what}: element ${i} is ${g}, reference ${r}`);
-      continue;
-    }
-    num += (g - r) * (g - r);
-    den += r * r;
-  }
-  return den > 0 ? Math.sqrt(num / den) : num > 0 ? Infinity : 0;
 }
 
 function expectIdentical(got: Float32Array, want: Float32Array, what: string): void {

@@ -5,6 +5,7 @@
 
 #include "binding/args.h"
 #include "binding/errors.h"
+#include "binding/settling_worker.h"
 
 namespace vggjs {
 namespace {
@@ -14,15 +15,10 @@ const napi_type_tag kDeviceBufferTag = {0x7667676e65745f64ULL, 0x657662756666657
 std::string DeviceName(int device) { return "'cuda:" + std::to_string(device) + "'"; }
 
 // download() on the libuv pool: the buffer is held until the copy is done, so dispose() meanwhile is safe.
-class DownloadWorker final : public Napi::AsyncWorker {
+class DownloadWorker final : public SettlingWorker {
  public:
   DownloadWorker(Napi::Env env, std::shared_ptr<DeviceBuffer> buf, Napi::Float32Array out)
-      : Napi::AsyncWorker(env, "vggnet:download"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        buf_(std::move(buf)),
-        host_(out.Data()),
-        out_(Napi::Persistent(out)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
+      : SettlingWorker(env, "vggnet:download"), buf_(std::move(buf)), host_(out.Data()), out_(Napi::Persistent(out)) {}
 
  protected:
   void Execute() override { status_ = buf_->memory->Download(host_, buf_->data, buf_->floats); }
@@ -30,15 +26,8 @@ class DownloadWorker final : public Napi::AsyncWorker {
     if (status_.ok()) deferred_.Resolve(out_.Value());
     else deferred_.Reject(MakeError(Env(), status_).Value());
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      Napi::AsyncWorker::OnWorkComplete(env, status);
-    } catch (const Napi::Error&) { Destroy(); }  // the environment is being torn down: nobody awaits
-  }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<DeviceBuffer> buf_;
   float* host_;  // our own fresh array, referenced until the promise settles
   Napi::Reference<Napi::Float32Array> out_;

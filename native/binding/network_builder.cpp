@@ -9,6 +9,7 @@
 #include "binding/backend_factory.h"
 #include "binding/background.h"
 #include "binding/layers.h"
+#include "binding/settling_worker.h"
 
 namespace vggjs {
 
@@ -45,23 +46,6 @@ struct NetworkBuilderWrap::State {
 };
 
 namespace {
-
-// A worker whose promise settles on the JS thread; survives environment teardown (see ForwardWorker).
-class SettlingWorker : public Napi::AsyncWorker {
- public:
-  SettlingWorker(Napi::Env env, const char* name)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      Napi::AsyncWorker::OnWorkComplete(env, status);
-    } catch (const Napi::Error&) { Destroy(); }
-  }
-  Napi::Promise::Deferred deferred_;
-};
 
 // Allocates a layer's staging buffer and touches every page, so the copy on the JS thread is a plain memcpy
 // without page faults.

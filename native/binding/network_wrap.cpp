@@ -11,6 +11,7 @@
 #include "binding/backend_factory.h"
 #include "binding/layers.h"
 #include "binding/network_builder.h"
+#include "binding/settling_worker.h"
 #include "core/thread_priority.h"
 
 namespace vggjs {
@@ -64,13 +65,12 @@ vgg::RunSpec GetRunSpec(const Napi::Value& v, int layers, std::vector<vgg::Tap>*
   return r;
 }
 
-class ForwardWorker final : public Napi::AsyncWorker {
+class ForwardWorker final : public SettlingWorker {
  public:
   // Copies a host input (throws std::bad_alloc when that copy cannot be allocated); holds a device input and
   // device outputs until the forward ends. `result` is what the promise resolves to: y, or [y, taps...].
   ForwardWorker(Napi::Env env, std::shared_ptr<InputPool> pool, NetworkWrap::Call& c)
-      : Napi::AsyncWorker(env, "vggnet:forward"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+      : SettlingWorker(env, "vggnet:forward"),
         net_(c.net),
         pool_(std::move(pool)),
         in_(c.in),
@@ -85,7 +85,6 @@ class ForwardWorker final : public Napi::AsyncWorker {
     std::memcpy(x_.data.get(), c.x.Data(), c.x.ElementLength() * sizeof(float));
   }
   ~ForwardWorker() override { pool_->Give(std::move(x_)); }
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
@@ -98,18 +97,8 @@ class ForwardWorker final : public Napi::AsyncWorker {
     if (status_.ok()) deferred_.Resolve(result_.Value());
     else deferred_.Reject(MakeError(env, status_).Value());
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-  // When the environment is being torn down (a worker_thread terminated mid-forward), opening a handle
-  // scope or settling the promise fails and node-addon-api throws; uncaught, that aborts the process.
-  // Nobody can await the promise any more: drop it and free the worker.
-  void OnWorkComplete(Napi::Env env, napi_status status) override {
-    try {
-      Napi::AsyncWorker::OnWorkComplete(env, status);
-    } catch (const Napi::Error&) { Destroy(); }
-  }
 
  private:
-  Napi::Promise::Deferred deferred_;
   std::shared_ptr<vgg::Network> net_;  // keeps the network alive past dispose() until this run ends
   std::shared_ptr<InputPool> pool_;
   vgg::Shape4 in_;
@@ -323,7 +312,7 @@ NetworkWrap::Call NetworkWrap::Prepare(const Napi::CallbackInfo& info, const cha
   else c.x = GetF32(info[1], "x", c.in.size());
   c.run = GetRunSpec(info[2], int(net.layers().size()), &c.taps);
   std::vector<vgg::Shape4> outs;
-  vgg::Status st = c.net->LayerShapes(c.in, c.run, &outs);
+  vgg::Status st = net.LayerShapes(c.in, c.run, &outs);
   if (!st.ok()) Throw(env, st);
   for (const vgg::Tap& tap : c.taps)
     if (size_t(tap.layer) >= outs.size())
